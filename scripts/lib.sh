@@ -1,0 +1,94 @@
+# shellcheck shell=bash
+# Helpers shared by scripts/quickstart.sh and benches/pull.sh. Source it; needs bash.
+#
+#   ensure_packages            install docker-registry skopeo umoci apache2-utils time if missing
+#   start_registry DIR         start `docker-registry serve` on a free 127.0.0.1 port, storage and
+#                              logs in DIR; sets REG_PID and REG_HOST (127.0.0.1:PORT)
+#   stop_registry              kill the registry started above, by PID
+
+REG_PID=
+REG_HOST=
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+ensure_packages() {
+    local sudo=() missing=()
+    if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+    command -v docker-registry >/dev/null || missing+=(docker-registry)
+    command -v skopeo >/dev/null || missing+=(skopeo)
+    command -v umoci >/dev/null || missing+=(umoci)
+    command -v htpasswd >/dev/null || missing+=(apache2-utils)
+    [[ -x /usr/bin/time ]] || missing+=(time)
+    ((${#missing[@]})) || return 0
+    log "installing ${missing[*]}"
+    "${sudo[@]}" apt-get update
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+    # The Debian package starts a system registry on :5000; nothing here needs it.
+    if [[ -d /run/systemd/system ]]; then
+        "${sudo[@]}" systemctl disable --now docker-registry 2>/dev/null || true
+    elif [[ -f /var/run/docker-registry.pid ]]; then
+        "${sudo[@]}" /etc/init.d/docker-registry stop || true
+    fi
+}
+
+# True when something on 127.0.0.1:$1 answers GET /v2/ with 200 or 401.
+registry_up() {
+    local status
+    status=$( (
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf 'GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+        IFS= read -r -t 5 line <&3 && printf '%s' "$line"
+    ) 2>/dev/null) || return 1
+    [[ $status == *" 200 "* || $status == *" 401 "* ]]
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_registry DIR [ACCESSLOG_DISABLED=false]
+start_registry() {
+    local dir=$1 accesslog_disabled=${2:-false} port _attempt
+    mkdir -p "$dir"
+    for _attempt in 1 2 3 4 5 6 7 8; do
+        port=$((20000 + RANDOM % 40000))
+        port_in_use "$port" && continue
+        cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: $accesslog_disabled
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+  secret: imagectl-scripts
+EOF
+        docker-registry serve "$dir/config.yml" >"$dir/access.log" 2>"$dir/registry.log" &
+        REG_PID=$!
+        for _ in $(seq 100); do
+            registry_up "$port" && break
+            kill -0 "$REG_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        # Ours only if our process is still alive (else another one owns the port).
+        if kill -0 "$REG_PID" 2>/dev/null && registry_up "$port"; then
+            REG_HOST=127.0.0.1:$port
+            return 0
+        fi
+        stop_registry
+    done
+    echo "could not start docker-registry; its log:" >&2
+    cat "$dir/registry.log" >&2
+    return 1
+}
+
+stop_registry() {
+    if [[ -n $REG_PID ]]; then
+        kill "$REG_PID" 2>/dev/null || true
+        wait "$REG_PID" 2>/dev/null || true
+        REG_PID=
+    fi
+}

@@ -1,0 +1,145 @@
+//! The command line, as clap definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Keeps container images on hosts and in registries the way a policy file says.
+#[derive(Debug, Parser)]
+#[command(name = "imagectl", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The embedded image store (an OCI image layout directory).
+    /// Default: $XDG_DATA_HOME/imagectl, i.e. ~/.local/share/imagectl.
+    #[arg(long, global = true, env = "IMAGECTL_STORE", value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// More detail on stderr (-v: which endpoint served what and transfer counters; -vv: every request).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// A registry to reach over plain HTTP (loopback registries always are). Repeatable.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pull images from registries into the store.
+    Pull(PullArgs),
+    /// List images in the store.
+    #[command(visible_alias = "ls")]
+    Images(ImagesArgs),
+    /// Give an image another name: SOURCE (name or ID) gets TARGET.
+    Tag {
+        /// An image name or ID in the store.
+        source: String,
+        /// The new name, e.g. registry.local/base/busybox:stable.
+        target: String,
+    },
+    /// Remove names from images and delete images whose last name went.
+    #[command(visible_alias = "rm")]
+    Rmi {
+        /// Remove an image that has several names by ID, all names at once.
+        #[arg(short, long)]
+        force: bool,
+        /// Names, IDs or ID prefixes.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Show low-level information about images as JSON (docker's field names).
+    Inspect {
+        /// Format each image with a Go template, e.g. '{{.Id}}' or '{{json .Config}}'.
+        #[arg(short, long)]
+        format: Option<String>,
+        /// Names or IDs.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Show how an image was built, layer by layer.
+    History {
+        /// Do not truncate the output.
+        #[arg(long)]
+        no_trunc: bool,
+        /// Format each row with a Go template, or `json`.
+        #[arg(long)]
+        format: Option<String>,
+        /// Show only image IDs.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Name or ID.
+        image: String,
+    },
+    /// Show disk usage of the store.
+    Df {
+        /// Per-image detail: shared and unique size.
+        #[arg(short, long)]
+        verbose: bool,
+        /// `json`, or a Go template.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Remove dangling images and blobs no image references.
+    Prune {
+        /// Remove all images, not only dangling ones (the embedded store has no containers,
+        /// so no image is "in use").
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Verify every blob's digest and that every image is complete.
+    Fsck,
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Arguments of `pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Images to pull: name[:tag] or name@sha256:digest.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// The platform to take from a multi-platform image (default: this host's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Keep every platform of a multi-platform image (and the index itself).
+    #[arg(long, conflicts_with = "platform")]
+    pub all_platforms: bool,
+    /// Print only the names pulled.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Blob downloads in flight at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+/// Arguments of `images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Only images of this repository (and tag): `nginx`, `nginx:1.25`, `localhost:5000/app`.
+    pub reference: Option<String>,
+    /// Show all images (the embedded store has no intermediate images; same as without).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show the digest each name was pulled by.
+    #[arg(long)]
+    pub digests: bool,
+    /// Do not truncate IDs.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Filter: dangling=true|false, reference=PATTERN (`*` matches within a path segment).
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// `json`, `table TEMPLATE`, or a Go template such as '{{.Repository}}:{{.Tag}}'.
+    #[arg(long)]
+    pub format: Option<String>,
+}

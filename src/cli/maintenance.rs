@@ -1,0 +1,163 @@
+//! `imagectl df`, `imagectl prune` and `imagectl fsck`.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use jiff::Timestamp;
+
+use super::args::Cli;
+use super::format::{Format, align, human_ago, human_size};
+use super::open_store;
+use crate::exec::{fsck as run_fsck, prune as run_prune, prune_candidates};
+use crate::report::disk_usage;
+use crate::store::Inventory;
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "0%".into()
+    } else {
+        format!("{}%", part * 100 / whole)
+    }
+}
+
+pub(super) fn df(cli: &Cli, verbose: bool, format: Option<&str>) -> Result<ExitCode> {
+    let format = Format::parse(format)?;
+    let store = open_store(cli)?;
+    let inventory = Inventory::load(&*store)?;
+    let usage = disk_usage(&inventory, &store.list_blobs()?);
+    if let Some(Format::Json) = format {
+        println!("{}", serde_json::to_string_pretty(&usage)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(f) = format {
+        print!("{}", f.render(std::slice::from_ref(&usage), None)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let summary = vec![
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+            .map(String::from)
+            .to_vec(),
+        vec![
+            "Images".into(),
+            usage.images.to_string(),
+            usage.active.to_string(),
+            human_size(usage.total_size),
+            format!(
+                "{} ({})",
+                human_size(usage.reclaimable),
+                percent(usage.reclaimable, usage.total_size)
+            ),
+        ],
+    ];
+    if !verbose {
+        print!("{}", align(&summary));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Images space usage:\n");
+    let now = Timestamp::now();
+    let created: std::collections::HashMap<String, Option<Timestamp>> = inventory
+        .images
+        .iter()
+        .map(|i| (i.id.short().to_string(), i.created))
+        .collect();
+    let mut table = vec![
+        [
+            "REPOSITORY",
+            "TAG",
+            "IMAGE ID",
+            "CREATED",
+            "SIZE",
+            "SHARED SIZE",
+            "UNIQUE SIZE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for u in &usage.per_image {
+        table.push(vec![
+            u.repository.clone(),
+            u.tag.clone(),
+            u.id.clone(),
+            human_ago(created.get(&u.id).copied().flatten(), now),
+            human_size(u.size),
+            human_size(u.shared_size),
+            human_size(u.unique_size),
+        ]);
+    }
+    print!("{}", align(&table));
+    println!(
+        "\nTotal: {} in {} images; {} reclaimable ({} in blobs no image uses)",
+        human_size(usage.total_size),
+        usage.images,
+        human_size(usage.reclaimable),
+        human_size(usage.unreferenced)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn prune(cli: &Cli, all: bool, force: bool) -> Result<ExitCode> {
+    let store = open_store(cli)?;
+    if !force {
+        let inventory = Inventory::load(&*store)?;
+        let n = prune_candidates(&inventory, all).len();
+        let what = if all {
+            "all images (every image in this store)"
+        } else {
+            "all dangling images"
+        };
+        eprint!(
+            "WARNING! This will remove {what} ({n} now) and every blob no remaining image uses from {}.\nAre you sure you want to continue? [y/N] ",
+            store.location()
+        );
+        std::io::stderr().flush().ok();
+        let mut answer = String::new();
+        // End of input (no terminal, nothing piped) reads as "no".
+        std::io::stdin().lock().read_line(&mut answer).ok();
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            eprintln!();
+            bail!("prune cancelled: nothing was removed (pass -f to prune without asking)");
+        }
+    }
+    let report = run_prune(&*store, all)?;
+    if !report.images.is_empty() {
+        println!("Deleted Images:");
+        for (id, names) in &report.images {
+            for n in names {
+                println!("untagged: {n}");
+            }
+            println!("deleted: {id}");
+        }
+        println!();
+    }
+    if cli.verbose > 0 {
+        eprintln!("deleted {} blobs", report.blobs.len());
+    }
+    println!("Total reclaimed space: {}", human_size(report.reclaimed));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn fsck(cli: &Cli) -> Result<ExitCode> {
+    let store = open_store(cli)?;
+    let report = run_fsck(&*store)?;
+    for p in &report.problems {
+        println!("{p}");
+    }
+    let summary = format!(
+        "checked {} blobs ({}) and {} images in {}",
+        report.blobs,
+        human_size(report.bytes),
+        report.images,
+        store.location()
+    );
+    if report.problems.is_empty() {
+        println!("{summary}: no problems");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: {summary}: {} problems (pull damaged images again; `imagectl prune` removes unreferenced blobs)",
+            report.problems.len()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,131 @@
+//! The command line: argument parsing, one handler file per command group, and output.
+//! The only place that uses `anyhow`: handlers add the context a user needs and `main`
+//! prints the chain as one line.
+
+mod args;
+mod edit;
+mod format;
+mod images;
+mod inspect;
+mod maintenance;
+mod progress;
+mod pull;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser};
+
+pub use args::{Cli, Command};
+
+use crate::registry::{ClientConfig, RegistryClient};
+use crate::store::Store;
+use crate::store::layout::LayoutStore;
+
+/// Parse the command line, run the command, and turn the outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error chain as one line, without repeating a cause its parent already quotes.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out.replace('\n', " ")
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,imagectl=info",
+        _ => "warn,imagectl=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Pull(args) => pull::run(&cli, args).await,
+        Command::Images(args) => images::run(&cli, args),
+        Command::Tag { source, target } => edit::tag(&cli, source, target),
+        Command::Rmi { force, images } => edit::rmi(&cli, images, *force),
+        Command::Inspect { format, images } => inspect::inspect(&cli, images, format.as_deref()),
+        Command::History {
+            no_trunc,
+            format,
+            quiet,
+            image,
+        } => inspect::history(&cli, image, *no_trunc, *quiet, format.as_deref()),
+        Command::Df { verbose, format } => maintenance::df(&cli, *verbose, format.as_deref()),
+        Command::Prune { all, force } => maintenance::prune(&cli, *all, *force),
+        Command::Fsck => maintenance::fsck(&cli),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "imagectl",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The store directory: `--store`, `$IMAGECTL_STORE`, else the user's data directory.
+fn store_path(cli: &Cli) -> Result<PathBuf> {
+    match &cli.store {
+        Some(p) => Ok(p.clone()),
+        None => dirs::data_dir().map(|d| d.join("imagectl")).context(
+            "no data directory is known for this user: pass --store DIR or set IMAGECTL_STORE",
+        ),
+    }
+}
+
+fn open_store(cli: &Cli) -> Result<Arc<dyn Store>> {
+    let path = store_path(cli)?;
+    Ok(Arc::new(LayoutStore::open(path)?))
+}
+
+fn registry_client(cli: &Cli) -> Result<RegistryClient> {
+    Ok(RegistryClient::new(ClientConfig {
+        insecure_registries: cli.insecure_registries.clone(),
+        docker_config_dir: None,
+        user_agent: format!("imagectl/{}", env!("CARGO_PKG_VERSION")),
+    })?)
+}

@@ -1,0 +1,105 @@
+//! Pull progress: a bar per blob on a terminal, one line per finished blob otherwise,
+//! nothing with `-q`.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::format::human_size;
+use crate::exec::PullObserver;
+use crate::oci::Digest;
+
+/// How pull reports progress.
+pub enum Progress {
+    /// Nothing.
+    Quiet,
+    /// Lines on stderr.
+    Lines(Mutex<HashMap<Digest, u64>>),
+    /// Bars on the terminal.
+    Bars {
+        /// All bars.
+        multi: MultiProgress,
+        /// Bar per blob in flight.
+        bars: Mutex<HashMap<Digest, ProgressBar>>,
+    },
+}
+
+impl Progress {
+    /// Bars when stderr is a terminal, lines otherwise.
+    pub fn new(quiet: bool) -> Self {
+        if quiet {
+            Self::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Self::Bars {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                bars: Mutex::new(HashMap::new()),
+            }
+        } else {
+            Self::Lines(Mutex::new(HashMap::new()))
+        }
+    }
+
+    /// Print a line without tearing the bars.
+    pub fn println(&self, line: &str) {
+        match self {
+            Self::Bars { multi, .. } => {
+                let _ = multi.println(line);
+            }
+            _ => println!("{line}"),
+        }
+    }
+}
+
+impl PullObserver for Progress {
+    fn blob_started(&self, digest: &Digest, size: u64) {
+        match self {
+            Self::Quiet => {}
+            Self::Lines(sizes) => {
+                sizes.lock().unwrap().insert(digest.clone(), size);
+            }
+            Self::Bars { multi, bars } => {
+                let bar = multi.add(ProgressBar::new(size));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix}: {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_prefix(digest.short().to_string());
+                bars.lock().unwrap().insert(digest.clone(), bar);
+            }
+        }
+    }
+
+    fn blob_progress(&self, digest: &Digest, bytes: u64) {
+        if let Self::Bars { bars, .. } = self {
+            if let Some(bar) = bars.lock().unwrap().get(digest) {
+                bar.inc(bytes);
+            }
+        }
+    }
+
+    fn blob_finished(&self, digest: &Digest, error: Option<&str>) {
+        match self {
+            Self::Quiet => {}
+            Self::Lines(sizes) => {
+                let size = sizes.lock().unwrap().remove(digest).unwrap_or(0);
+                match error {
+                    None => eprintln!("{}: Pull complete ({})", digest.short(), human_size(size)),
+                    Some(e) => eprintln!("{}: failed: {e}", digest.short()),
+                }
+            }
+            Self::Bars { bars, .. } => {
+                if let Some(bar) = bars.lock().unwrap().remove(digest) {
+                    match error {
+                        None => bar.finish_with_message("done"),
+                        Some(_) => bar.abandon(),
+                    }
+                    bar.finish_and_clear();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Errors of the executor.
+
+use crate::oci::{Digest, Platform, Reference};
+use crate::registry::RegistryError;
+use crate::store::StoreError;
+
+/// Why an operation on one image failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The registry failed or refused.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A multi-platform image without the requested platform.
+    #[error(
+        "{reference} has no image for platform {wanted} (it has: {available}); choose one with --platform or pull them all with --all-platforms"
+    )]
+    NoMatchingPlatform {
+        /// What was pulled.
+        reference: Reference,
+        /// What was asked for.
+        wanted: Platform,
+        /// What the index offers.
+        available: String,
+    },
+    /// A blob the image needs could not be stored.
+    #[error("{reference}: layer {digest} failed: {reason}")]
+    BlobFailed {
+        /// The image.
+        reference: Reference,
+        /// The blob.
+        digest: Digest,
+        /// Why (the first failure of that blob).
+        reason: String,
+    },
+    /// `rmi` of an image with several names without `-f`.
+    #[error(
+        "image {id} is referenced by several names ({names}); remove them one by one or use -f"
+    )]
+    MultipleNames {
+        /// Short image ID.
+        id: String,
+        /// The names.
+        names: String,
+    },
+    /// An index whose entry is itself an index: not produced by any mainstream tool.
+    #[error("{0} is an index of indexes, which imagectl does not support")]
+    NestedIndex(Reference),
+    /// Retagging onto a reference that carries a digest.
+    #[error(
+        "cannot tag with a digest reference {0}: a tag names a repository and tag, e.g. registry.local/app:1.0"
+    )]
+    TagWithDigest(String),
+}

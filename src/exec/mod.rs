@@ -1,0 +1,16 @@
+//! Effectful operations composed from the registry client and a store: pulling images
+//! into the store, and the store-side operations (tag, remove, prune, fsck).
+
+mod error;
+mod fsck;
+mod prune;
+mod pull;
+mod remove;
+mod tag;
+
+pub use error::ExecError;
+pub use fsck::{FsckReport, fsck};
+pub use prune::{PruneReport, prune, prune_candidates};
+pub use pull::{PullObserver, PullOptions, PullReport, PulledImage, pull};
+pub use remove::{RemoveEvent, remove_images};
+pub use tag::tag_image;

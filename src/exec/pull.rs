@@ -1,0 +1,452 @@
+//! Pull: resolve every reference to manifests, download the union of missing blobs
+//! concurrently (each blob once, whatever number of images share it), then name the
+//! complete images in one catalogue update. Blobs go straight from the socket through
+//! the hasher into the store's temporary file, so memory stays flat for any layer size.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use super::ExecError;
+use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference};
+use crate::registry::{RegistryClient, RegistryError};
+use crate::store::{CatalogEntry, LockMode, MAX_METADATA_BLOB, Store, StoreError, set_name};
+
+/// How to pull.
+#[derive(Clone, Debug)]
+pub struct PullOptions {
+    /// The platform to take from a multi-platform image.
+    pub platform: Platform,
+    /// Keep the whole index and every platform's image instead.
+    pub all_platforms: bool,
+    /// Blob downloads in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        Self {
+            platform: Platform::host(),
+            all_platforms: false,
+            concurrency: 8,
+        }
+    }
+}
+
+/// Hears about progress, to draw bars or print lines. Every method has a no-op default.
+pub trait PullObserver: Send + Sync {
+    /// A reference resolved to `digest`; `up_to_date` when the store already has it.
+    fn resolved(&self, _reference: &Reference, _digest: &Digest, _up_to_date: bool) {}
+    /// A blob download began.
+    fn blob_started(&self, _digest: &Digest, _size: u64) {}
+    /// `bytes` more bytes of a blob arrived.
+    fn blob_progress(&self, _digest: &Digest, _bytes: u64) {}
+    /// A blob download ended; `error` is set when it failed.
+    fn blob_finished(&self, _digest: &Digest, _error: Option<&str>) {}
+    /// An image is complete (or failed).
+    fn image_finished(&self, _reference: &Reference, _result: &Result<PulledImage, ExecError>) {}
+}
+
+/// One image now in the store.
+#[derive(Clone, Debug)]
+pub struct PulledImage {
+    /// The name it is stored under.
+    pub name: Reference,
+    /// The manifest (or index) stored.
+    pub target: Digest,
+    /// Its image ID (config digest; index digest for a multi-platform image).
+    pub id: Digest,
+    /// What the reference resolved to at the registry.
+    pub source_digest: Digest,
+    /// Nothing was downloaded: the store already had it.
+    pub up_to_date: bool,
+}
+
+/// What a pull did, for the summary line and for tests.
+#[derive(Debug, Default)]
+pub struct PullReport {
+    /// Per requested reference, in the order given.
+    pub results: Vec<(Reference, Result<PulledImage, ExecError>)>,
+    /// Blobs fetched from a registry.
+    pub blobs_downloaded: usize,
+    /// Their bytes.
+    pub bytes_downloaded: u64,
+    /// Blobs the images needed that the store already had.
+    pub blobs_present: usize,
+}
+
+/// A reference resolved to the manifests to store.
+struct Resolved {
+    reference: Reference,
+    source_digest: Digest,
+    /// Set when the store already holds exactly this.
+    up_to_date: Option<PulledImage>,
+    /// The entry's target: the image manifest, or the index with --all-platforms.
+    target: Descriptor,
+    /// Manifest documents to write (children first, then the index if kept).
+    documents: Vec<(Digest, Bytes)>,
+    /// Blobs the stored images need, with the repository to fetch them from.
+    blobs: Vec<Descriptor>,
+    /// The config digest of the target image (the image ID), or the index digest.
+    id: Digest,
+}
+
+/// Pull `refs` into `store`. Per-reference failures are reported in the result and do not
+/// stop the others; only failures to use the store at all are returned as `Err`.
+pub async fn pull(
+    client: &RegistryClient,
+    store: Arc<dyn Store>,
+    refs: &[Reference],
+    opts: &PullOptions,
+    observer: Arc<dyn PullObserver>,
+) -> Result<PullReport, ExecError> {
+    let _lock = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.lock(LockMode::Shared))
+            .await
+            .expect("lock task panicked")?
+    };
+    let entries = store.entries()?;
+
+    let resolved: Vec<Result<Resolved, ExecError>> = stream::iter(refs)
+        .map(|r| resolve(client, &*store, &entries, r, opts))
+        .buffered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    for (r, res) in refs.iter().zip(&resolved) {
+        if let Ok(res) = res {
+            observer.resolved(r, &res.source_digest, res.up_to_date.is_some());
+        }
+    }
+
+    // The union of blobs to fetch, each from the first repository that needs it.
+    let mut wanted: BTreeMap<Digest, (u64, Reference)> = BTreeMap::new();
+    let mut present = 0usize;
+    for res in resolved.iter().flatten().filter(|r| r.up_to_date.is_none()) {
+        for blob in &res.blobs {
+            if wanted.contains_key(&blob.digest) {
+                continue;
+            }
+            if store.blob_size(&blob.digest)? == Some(blob.size) {
+                present += 1;
+                continue;
+            }
+            wanted.insert(blob.digest.clone(), (blob.size, res.reference.clone()));
+        }
+    }
+    let mut report = PullReport {
+        blobs_present: present,
+        ..Default::default()
+    };
+
+    let outcomes: Vec<(Digest, Result<u64, String>)> = stream::iter(wanted)
+        .map(|(digest, (size, repo))| {
+            let store = store.clone();
+            let observer = observer.clone();
+            async move {
+                let res = fetch_blob(client, store, &repo, &digest, size, &*observer).await;
+                observer.blob_finished(&digest, res.as_ref().err().map(String::as_str));
+                (digest, res)
+            }
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    let mut failed: HashMap<Digest, String> = HashMap::new();
+    for (digest, res) in outcomes {
+        match res {
+            Ok(n) => {
+                report.blobs_downloaded += 1;
+                report.bytes_downloaded += n;
+            }
+            Err(reason) => {
+                failed.insert(digest, reason);
+            }
+        }
+    }
+
+    // Write manifests of complete images, then name them all in one catalogue update.
+    let mut finished: Vec<Result<PulledImage, ExecError>> = Vec::new();
+    let mut new_entries = Vec::new();
+    for res in resolved {
+        let outcome = res.and_then(|r| {
+            if let Some(done) = r.up_to_date {
+                return Ok(done);
+            }
+            if let Some(b) = r.blobs.iter().find(|b| failed.contains_key(&b.digest)) {
+                return Err(ExecError::BlobFailed {
+                    reference: r.reference.clone(),
+                    digest: b.digest.clone(),
+                    reason: failed[&b.digest].clone(),
+                });
+            }
+            for (digest, bytes) in &r.documents {
+                if store.blob_size(digest)? != Some(bytes.len() as u64) {
+                    store.put_blob(digest, bytes)?;
+                }
+            }
+            let name = stored_name(&r.reference);
+            new_entries.push(CatalogEntry::new(
+                Some(name.clone()),
+                r.target.clone(),
+                Some(r.source_digest.clone()),
+            ));
+            Ok(PulledImage {
+                name,
+                target: r.target.digest,
+                id: r.id,
+                source_digest: r.source_digest,
+                up_to_date: false,
+            })
+        });
+        finished.push(outcome);
+    }
+    if !new_entries.is_empty() {
+        let commit = store.update(&mut |entries| {
+            for e in &new_entries {
+                set_name(entries, e.clone());
+            }
+            Ok(())
+        });
+        if let Err(e) = commit {
+            // Nothing was named: every image that was about to be is a failure.
+            let msg = e.to_string();
+            for f in finished
+                .iter_mut()
+                .filter(|f| matches!(f, Ok(p) if !p.up_to_date))
+            {
+                *f = Err(ExecError::Store(StoreError::Damaged {
+                    what: "index.json".into(),
+                    reason: msg.clone(),
+                }));
+            }
+        }
+    }
+    for (r, f) in refs.iter().zip(finished) {
+        observer.image_finished(r, &f);
+        report.results.push((r.clone(), f));
+    }
+    Ok(report)
+}
+
+/// The name an image is stored under: `repo:tag`, or `repo@digest` when pulled by digest only.
+fn stored_name(reference: &Reference) -> Reference {
+    if reference.tag().is_some() {
+        reference.without_digest()
+    } else {
+        reference.clone()
+    }
+}
+
+async fn resolve(
+    client: &RegistryClient,
+    store: &dyn Store,
+    entries: &[CatalogEntry],
+    reference: &Reference,
+    opts: &PullOptions,
+) -> Result<Resolved, ExecError> {
+    let name = stored_name(reference);
+    let existing = entries.iter().find(|e| e.name.as_ref() == Some(&name));
+    // An unchanged tag costs one HEAD (which Docker Hub does not count against its rate
+    // limit) and a pinned digest already stored costs nothing.
+    if let Some(e) = existing.filter(|e| {
+        platform_fits(e, opts) && store.blob_size(&e.target.digest).ok().flatten().is_some()
+    }) {
+        if let Some(src) = &e.source_digest {
+            let current = match reference.digest() {
+                Some(d) => Some(d.clone()),
+                None => client.head_manifest(reference).await?.map(|h| h.digest),
+            };
+            if current.as_ref() == Some(src) {
+                let id = stored_id(store, &e.target)?;
+                return Ok(Resolved {
+                    reference: reference.clone(),
+                    source_digest: src.clone(),
+                    up_to_date: Some(PulledImage {
+                        name,
+                        target: e.target.digest.clone(),
+                        id: id.clone(),
+                        source_digest: src.clone(),
+                        up_to_date: true,
+                    }),
+                    target: e.target.clone(),
+                    documents: Vec::new(),
+                    blobs: Vec::new(),
+                    id,
+                });
+            }
+        }
+    }
+
+    let top = client.get_manifest(reference).await?;
+    let top_desc = Descriptor {
+        media_type: top.media_type.clone(),
+        digest: top.digest.clone(),
+        size: top.bytes.len() as u64,
+        platform: None,
+    };
+    match &top.manifest {
+        Manifest::Image { config, layers, .. } => Ok(Resolved {
+            reference: reference.clone(),
+            source_digest: top.digest.clone(),
+            up_to_date: None,
+            target: top_desc,
+            documents: vec![(top.digest.clone(), top.bytes.clone())],
+            blobs: std::iter::once(config).chain(layers).cloned().collect(),
+            id: config.digest.clone(),
+        }),
+        Manifest::Index { manifests, .. } => {
+            let children: Vec<&Descriptor> = if opts.all_platforms {
+                manifests.iter().collect()
+            } else {
+                let picked = top.manifest.select(&opts.platform);
+                match picked.first() {
+                    Some(first) => vec![*first],
+                    None => {
+                        return Err(ExecError::NoMatchingPlatform {
+                            reference: reference.clone(),
+                            wanted: opts.platform.clone(),
+                            available: manifests
+                                .iter()
+                                .filter_map(|m| m.platform.as_ref().map(|p| p.to_string()))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        });
+                    }
+                }
+            };
+            let mut documents = Vec::new();
+            let mut blobs = Vec::new();
+            let mut first_config = None;
+            for child in &children {
+                let (bytes, manifest) = child_manifest(client, store, reference, child).await?;
+                match &manifest {
+                    Manifest::Image { config, layers, .. } => {
+                        first_config.get_or_insert_with(|| config.digest.clone());
+                        blobs.extend(std::iter::once(config).chain(layers).cloned());
+                    }
+                    Manifest::Index { .. } => {
+                        return Err(ExecError::NestedIndex(reference.clone()));
+                    }
+                }
+                documents.push((child.digest.clone(), bytes));
+            }
+            let (target, id) = if opts.all_platforms {
+                documents.push((top.digest.clone(), top.bytes.clone()));
+                (top_desc, top.digest.clone())
+            } else {
+                let child = children[0].clone();
+                (child, first_config.expect("one child was resolved"))
+            };
+            Ok(Resolved {
+                reference: reference.clone(),
+                source_digest: top.digest.clone(),
+                up_to_date: None,
+                target,
+                documents,
+                blobs,
+                id,
+            })
+        }
+    }
+}
+
+/// Whether an existing entry already holds what these options ask for.
+fn platform_fits(entry: &CatalogEntry, opts: &PullOptions) -> bool {
+    if opts.all_platforms {
+        return crate::oci::media::is_index(&entry.target.media_type);
+    }
+    match &entry.target.platform {
+        Some(p) => opts.platform.matches(p),
+        None => !crate::oci::media::is_index(&entry.target.media_type),
+    }
+}
+
+fn stored_id(store: &dyn Store, target: &Descriptor) -> Result<Digest, ExecError> {
+    if crate::oci::media::is_index(&target.media_type) {
+        return Ok(target.digest.clone());
+    }
+    let bytes = store.read_blob(&target.digest, MAX_METADATA_BLOB)?;
+    match Manifest::parse(&bytes, Some(&target.media_type)) {
+        Ok(Manifest::Image { config, .. }) => Ok(config.digest),
+        _ => Ok(target.digest.clone()),
+    }
+}
+
+/// A child manifest of an index: from the store when present (verified), else fetched.
+async fn child_manifest(
+    client: &RegistryClient,
+    store: &dyn Store,
+    reference: &Reference,
+    child: &Descriptor,
+) -> Result<(Bytes, Manifest), ExecError> {
+    if let Ok(bytes) = store.read_blob(&child.digest, MAX_METADATA_BLOB) {
+        if let Ok(m) = Manifest::parse(&bytes, Some(&child.media_type)) {
+            return Ok((Bytes::from(bytes), m));
+        }
+    }
+    let fetched = client
+        .get_manifest(&reference.without_digest().with_digest(child.digest.clone()))
+        .await?;
+    Ok((fetched.bytes, fetched.manifest))
+}
+
+/// Download one blob into the store, verified; one retry on a transient failure.
+async fn fetch_blob(
+    client: &RegistryClient,
+    store: Arc<dyn Store>,
+    repo: &Reference,
+    digest: &Digest,
+    size: u64,
+    observer: &dyn PullObserver,
+) -> Result<u64, String> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match fetch_blob_once(client, store.clone(), repo, digest, size, observer).await {
+            Ok(n) => return Ok(n),
+            Err(BlobError::Registry(e)) if attempt < 3 && e.is_retryable() => {
+                tracing::debug!(%digest, attempt, "retrying blob after: {e}");
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BlobError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing into the store: {0}")]
+    Write(std::io::Error),
+}
+
+async fn fetch_blob_once(
+    client: &RegistryClient,
+    store: Arc<dyn Store>,
+    repo: &Reference,
+    digest: &Digest,
+    size: u64,
+    observer: &dyn PullObserver,
+) -> Result<u64, BlobError> {
+    observer.blob_started(digest, size);
+    let blob = client.get_blob(repo, digest).await?;
+    let mut sink = store.blob_writer(digest, size)?;
+    let mut body = blob.into_stream();
+    let mut written = 0u64;
+    while let Some(chunk) = body.try_next().await? {
+        // Writes land in the page cache; the one slow step, fsync, runs off the runtime below.
+        sink.write_all(&chunk).map_err(BlobError::Write)?;
+        written += chunk.len() as u64;
+        observer.blob_progress(digest, chunk.len() as u64);
+    }
+    tokio::task::spawn_blocking(move || sink.commit())
+        .await
+        .expect("commit task panicked")?;
+    Ok(written)
+}

@@ -1,0 +1,18 @@
+//! imagectl keeps container images on hosts and in registries the way a policy file says.
+//!
+//! ```text
+//! policy ──▶ Desired ─┐
+//! store ──▶ Inventory ┴─▶ plan (pure) ──▶ execute ──▶ store + registry ──▶ report
+//! ```
+//!
+//! `oci` holds pure types; `registry` speaks the distribution API; `store` keeps images
+//! (an OCI layout by default); `exec` runs effectful operations such as pulls; `report`
+//! computes disk usage; `cli` is the command line.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod exec;
+pub mod oci;
+pub mod registry;
+pub mod report;
+pub mod store;

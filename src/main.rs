@@ -1,0 +1,5 @@
+//! The imagectl binary: everything happens in `imagectl::cli`.
+
+fn main() -> std::process::ExitCode {
+    imagectl::cli::main()
+}

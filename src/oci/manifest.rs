@@ -1,0 +1,236 @@
+//! Image manifests and indexes in both OCI and Docker schema 2 spellings, parsed with
+//! oci-spec's types and viewed through [`Descriptor`]s whose digests are already validated.
+
+use oci_spec::image::{Descriptor as OciDescriptor, ImageIndex, ImageManifest};
+
+use super::digest::{Digest, DigestError};
+use super::media;
+use super::platform::Platform;
+
+/// Why bytes are not a manifest imagectl can use.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Docker schema 1, which registries stopped serving years ago.
+    #[error(
+        "manifest is Docker schema 1 ({0}), which imagectl does not support: push the image again with a current client"
+    )]
+    Schema1(String),
+    /// A media type that is neither a manifest nor an index.
+    #[error("unsupported manifest media type {0:?}")]
+    UnsupportedMediaType(String),
+    /// Not JSON of the expected shape.
+    #[error("malformed {media_type} manifest: {source}")]
+    Malformed {
+        /// The media type it claimed.
+        media_type: String,
+        /// What the JSON parser said.
+        source: serde_json::Error,
+    },
+    /// A descriptor with a digest we cannot verify.
+    #[error("manifest references an unusable digest: {0}")]
+    Digest(#[from] DigestError),
+}
+
+/// A reference to content: what a manifest says about a blob or child manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Descriptor {
+    /// Media type as the manifest states it.
+    pub media_type: String,
+    /// Content digest.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// Platform, for entries of an index.
+    pub platform: Option<Platform>,
+}
+
+impl Descriptor {
+    fn from_oci(d: &OciDescriptor) -> Result<Self, ManifestError> {
+        Ok(Self {
+            media_type: d.media_type().to_string(),
+            digest: d.digest().to_string().parse()?,
+            size: d.size(),
+            platform: d.platform().as_ref().map(|p| {
+                Platform::new(
+                    &p.os().to_string(),
+                    &p.architecture().to_string(),
+                    p.variant().as_deref(),
+                )
+            }),
+        })
+    }
+}
+
+/// A parsed manifest or index together with the media type it was served as.
+#[derive(Clone, Debug)]
+pub enum Manifest {
+    /// A single image: config plus layers.
+    Image {
+        /// Media type (OCI or Docker).
+        media_type: String,
+        /// The config blob.
+        config: Descriptor,
+        /// Layers, base first.
+        layers: Vec<Descriptor>,
+    },
+    /// An index or manifest list of per-platform manifests.
+    Index {
+        /// Media type (OCI or Docker).
+        media_type: String,
+        /// Child manifests.
+        manifests: Vec<Descriptor>,
+    },
+}
+
+impl Manifest {
+    /// Parse manifest bytes. The media type comes from the document's own `mediaType`,
+    /// else the HTTP `Content-Type`, else the shape (umoci omits `mediaType`).
+    pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Self, ManifestError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Probe {
+            schema_version: Option<u32>,
+            media_type: Option<String>,
+            manifests: Option<serde_json::Value>,
+        }
+        let malformed = |media_type: &str, source| ManifestError::Malformed {
+            media_type: media_type.to_string(),
+            source,
+        };
+        let probe: Probe = serde_json::from_slice(bytes).map_err(|e| malformed("image", e))?;
+        let content_type = content_type
+            .map(|c| c.split(';').next().unwrap_or("").trim())
+            .filter(|c| !c.is_empty() && *c != "application/json" && *c != "text/plain");
+        let media_type = match (probe.media_type, content_type) {
+            (Some(m), _) => m,
+            (None, Some(c)) => c.to_string(),
+            (None, None) if probe.manifests.is_some() => media::OCI_INDEX.to_string(),
+            (None, None) if probe.schema_version == Some(1) => media::DOCKER_SCHEMA1.to_string(),
+            (None, None) => media::OCI_MANIFEST.to_string(),
+        };
+        if probe.schema_version == Some(1)
+            || media_type == media::DOCKER_SCHEMA1
+            || media_type == media::DOCKER_SCHEMA1_SIGNED
+        {
+            return Err(ManifestError::Schema1(media_type));
+        }
+        if media::is_index(&media_type) {
+            let index: ImageIndex =
+                serde_json::from_slice(bytes).map_err(|e| malformed(&media_type, e))?;
+            let manifests = index
+                .manifests()
+                .iter()
+                .map(Descriptor::from_oci)
+                .collect::<Result<_, _>>()?;
+            Ok(Self::Index {
+                media_type,
+                manifests,
+            })
+        } else if media::is_manifest(&media_type) {
+            let m: ImageManifest =
+                serde_json::from_slice(bytes).map_err(|e| malformed(&media_type, e))?;
+            Ok(Self::Image {
+                media_type,
+                config: Descriptor::from_oci(m.config())?,
+                layers: m
+                    .layers()
+                    .iter()
+                    .map(Descriptor::from_oci)
+                    .collect::<Result<_, _>>()?,
+            })
+        } else {
+            Err(ManifestError::UnsupportedMediaType(media_type))
+        }
+    }
+
+    /// The media type the manifest was served or stored as.
+    pub fn media_type(&self) -> &str {
+        match self {
+            Self::Image { media_type, .. } | Self::Index { media_type, .. } => media_type,
+        }
+    }
+
+    /// Config and layers of an image manifest (empty for an index).
+    pub fn blobs(&self) -> Vec<&Descriptor> {
+        match self {
+            Self::Image { config, layers, .. } => std::iter::once(config).chain(layers).collect(),
+            Self::Index { .. } => Vec::new(),
+        }
+    }
+
+    /// The entries of an index that run on `platform`, best first; for an image, none.
+    pub fn select(&self, platform: &Platform) -> Vec<&Descriptor> {
+        match self {
+            Self::Index { manifests, .. } => manifests
+                .iter()
+                .filter(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p)))
+                .collect(),
+            Self::Image { .. } => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    #[test]
+    fn parses_docker_manifest_and_list() {
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","size":7,"digest":"{D1}"}},"layers":[{{"mediaType":"{}","size":9,"digest":"{D2}"}}]}}"#,
+            media::DOCKER_MANIFEST,
+            media::DOCKER_CONFIG,
+            media::DOCKER_LAYER_GZIP
+        );
+        let parsed = Manifest::parse(m.as_bytes(), None).unwrap();
+        assert_eq!(parsed.media_type(), media::DOCKER_MANIFEST);
+        assert_eq!(parsed.blobs().len(), 2);
+        let l = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{{"mediaType":"{}","size":7,"digest":"{D1}","platform":{{"architecture":"arm64","os":"linux","variant":"v8"}}}},{{"mediaType":"{}","size":7,"digest":"{D2}","platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#,
+            media::DOCKER_MANIFEST_LIST,
+            media::DOCKER_MANIFEST,
+            media::DOCKER_MANIFEST
+        );
+        let parsed = Manifest::parse(l.as_bytes(), None).unwrap();
+        let amd = parsed.select(&"linux/amd64".parse().unwrap());
+        assert_eq!(amd.len(), 1);
+        assert_eq!(amd[0].digest.to_string(), D2);
+        let arm = parsed.select(&"linux/arm64".parse().unwrap());
+        assert_eq!(arm[0].digest.to_string(), D1);
+    }
+
+    #[test]
+    fn media_type_from_header_or_shape() {
+        let m = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"{}","size":7,"digest":"{D1}"}},"layers":[]}}"#,
+            media::OCI_CONFIG
+        );
+        let parsed = Manifest::parse(
+            m.as_bytes(),
+            Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"),
+        )
+        .unwrap();
+        assert_eq!(parsed.media_type(), media::OCI_MANIFEST);
+        let parsed = Manifest::parse(m.as_bytes(), None).unwrap();
+        assert_eq!(parsed.media_type(), media::OCI_MANIFEST);
+    }
+
+    #[test]
+    fn refuses_schema1_and_garbage() {
+        assert!(matches!(
+            Manifest::parse(br#"{"schemaVersion":1,"name":"x"}"#, None),
+            Err(ManifestError::Schema1(_))
+        ));
+        assert!(matches!(
+            Manifest::parse(b"<html>", None),
+            Err(ManifestError::Malformed { .. })
+        ));
+        assert!(matches!(
+            Manifest::parse(br#"{"schemaVersion":2,"mediaType":"text/html"}"#, None),
+            Err(ManifestError::UnsupportedMediaType(_))
+        ));
+    }
+}

@@ -1,0 +1,13 @@
+//! Pure OCI and Docker image types: references, digests, platforms, media types and manifests.
+//! Nothing here performs I/O; every value is validated when it is parsed.
+
+mod digest;
+mod manifest;
+pub mod media;
+mod platform;
+mod reference;
+
+pub use digest::{Digest, DigestError, Sha256Writer};
+pub use manifest::{Descriptor, Manifest, ManifestError};
+pub use platform::{Platform, PlatformError};
+pub use reference::{Reference, ReferenceError};

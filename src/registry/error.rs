@@ -1,0 +1,205 @@
+//! The registry client's errors: one line each, naming the registry, URL or reference and
+//! saying what to do. Credentials and tokens never appear in them.
+
+use std::time::Duration;
+
+use crate::oci::{Digest, ManifestError, Reference};
+
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The HTTP client could not be built (TLS roots, bad user agent).
+    #[error("cannot set up the HTTP client: {reason}")]
+    ClientSetup {
+        /// What the HTTP library said.
+        reason: String,
+    },
+    /// No connection: refused, DNS, TLS handshake or connect timeout.
+    #[error(
+        "cannot reach registry {registry} at {url}: {reason}; check the address and that the registry is running (plain-HTTP registries need --insecure-registry)"
+    )]
+    Unreachable {
+        /// The registry as named in the reference.
+        registry: String,
+        /// The URL that was requested.
+        url: String,
+        /// The innermost cause, briefly (`connection refused`, `dns error: …`).
+        reason: String,
+    },
+    /// The connection broke or stalled while the response body was being read.
+    #[error("reading the response from {url} failed: {reason}; try again")]
+    Body {
+        /// The URL being read.
+        url: String,
+        /// The innermost cause, briefly.
+        reason: String,
+    },
+    /// The registry refused us after we authenticated (or had nothing to authenticate with).
+    #[error(
+        "registry {registry} requires authentication and {}",
+        if *.with_credentials {
+            "rejected the credentials from Docker's config.json: run `docker login` again or check config.json"
+        } else {
+            "no credentials were found for it: run `docker login` or add it to Docker's config.json"
+        }
+    )]
+    Unauthorized {
+        /// The registry as named in the reference.
+        registry: String,
+        /// Whether credentials from config.json were sent.
+        with_credentials: bool,
+    },
+    /// Authenticated, but not allowed to read this repository (HTTP 403).
+    #[error(
+        "access to {repository} on registry {registry} denied: check that the account may pull it"
+    )]
+    Denied {
+        /// The registry as named in the reference.
+        registry: String,
+        /// The repository path.
+        repository: String,
+    },
+    /// The registry answered 401 without a challenge we understand.
+    #[error(
+        "registry {registry} asked for authentication at {url} with an unusable WWW-Authenticate header: {reason}"
+    )]
+    BadChallenge {
+        /// The registry as named in the reference.
+        registry: String,
+        /// The URL that was answered with 401.
+        url: String,
+        /// What is wrong with the challenge.
+        reason: String,
+    },
+    /// Looking up credentials failed for a reason other than "there are none".
+    #[error(
+        "cannot read credentials for registry {registry}: {reason}; check Docker's config.json and its credential helpers"
+    )]
+    Credentials {
+        /// The registry as named in the reference.
+        registry: String,
+        /// What went wrong (never the credential itself).
+        reason: String,
+    },
+    /// The tag or digest does not exist in the repository (or the repository does not).
+    #[error("manifest for {reference} not found: check the repository name and tag")]
+    ManifestUnknown {
+        /// What was asked for.
+        reference: Reference,
+    },
+    /// A blob named by a manifest is missing from the registry.
+    #[error(
+        "blob {digest} not found in {repository}: the registry lost it or the image is incomplete; push it again"
+    )]
+    BlobUnknown {
+        /// `registry/repository`.
+        repository: String,
+        /// The missing blob.
+        digest: Digest,
+    },
+    /// Listing tags of a repository the registry does not know.
+    #[error("repository {repository} not found: check the repository name")]
+    RepositoryUnknown {
+        /// `registry/repository`.
+        repository: String,
+    },
+    /// Rate-limited even after waiting and retrying.
+    #[error(
+        "registry {registry} keeps answering 429 Too Many Requests{}: wait and try again, or log in for a higher limit",
+        match .retry_after { Some(d) => format!(" (it asks to wait {}s)", d.as_secs()), None => String::new() }
+    )]
+    TooManyRequests {
+        /// The registry as named in the reference.
+        registry: String,
+        /// What the last `Retry-After` header asked for.
+        retry_after: Option<Duration>,
+    },
+    /// The registry failed with a 5xx status even after retries.
+    #[error("registry server error {status} from {url}: try again later")]
+    Server {
+        /// The URL that failed.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// An HTTP status the distribution API does not give for this request.
+    #[error("unexpected HTTP status {status} from {url}")]
+    UnexpectedStatus {
+        /// The URL that was requested.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The registry served something that is not a usable manifest.
+    #[error("invalid manifest for {reference}: {source}")]
+    InvalidManifest {
+        /// What was asked for.
+        reference: Reference,
+        /// Why the bytes are unusable.
+        source: ManifestError,
+    },
+    /// The manifest is larger than any real manifest; refused rather than buffered.
+    #[error("manifest for {reference} is larger than {limit} bytes: refusing it")]
+    ManifestTooLarge {
+        /// What was asked for.
+        reference: Reference,
+        /// The cap in bytes.
+        limit: u64,
+    },
+    /// The manifest bytes do not hash to the digest asked for or announced: never trust them.
+    #[error(
+        "manifest for {reference} has digest {actual} but {expected} was {what}: the registry or a proxy altered it"
+    )]
+    DigestMismatch {
+        /// What was asked for.
+        reference: Reference,
+        /// The digest that was expected.
+        expected: Digest,
+        /// The digest of the bytes received.
+        actual: Digest,
+        /// Where `expected` came from (`requested`, `announced in Docker-Content-Digest`).
+        what: &'static str,
+    },
+    /// A HEAD answered without the `Docker-Content-Digest` header, so the digest is unknown.
+    #[error(
+        "registry did not send a usable Docker-Content-Digest for {reference}: fetch the manifest instead"
+    )]
+    NoDigestHeader {
+        /// What was asked for.
+        reference: Reference,
+    },
+    /// A response that breaks the distribution API (bad JSON, bad token, bad Link header).
+    #[error("invalid response from {url}: {reason}")]
+    InvalidResponse {
+        /// The URL that answered.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl RegistryError {
+    /// Whether trying the same operation again later may succeed: lets callers (pull, apply)
+    /// decide between retrying or failing the entry, and never treat a transient failure as
+    /// "this image is gone".
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. }
+                | Self::Body { .. }
+                | Self::TooManyRequests { .. }
+                | Self::Server { .. }
+        )
+    }
+
+    /// Whether the registry said the thing does not exist (as opposed to failing to answer),
+    /// which is the only failure after which a policy may treat a tag as gone.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Self::ManifestUnknown { .. }
+                | Self::BlobUnknown { .. }
+                | Self::RepositoryUnknown { .. }
+        )
+    }
+}

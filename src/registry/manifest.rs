@@ -1,0 +1,201 @@
+//! Manifests over the distribution API: HEAD to learn what a tag points at cheaply, GET to
+//! fetch and verify the bytes.
+
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, StatusCode};
+
+use super::error::RegistryError;
+use super::transport::{ApiRequest, read_capped};
+use super::{FetchedManifest, ManifestHead, RegistryClient};
+use crate::oci::{Digest, Manifest, Reference, media};
+
+/// No real manifest comes near this; anything larger is refused, not buffered.
+pub const MANIFEST_SIZE_CAP: u64 = 4 << 20;
+/// The header registries put a manifest's digest in.
+const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
+
+impl RegistryClient {
+    /// GET a manifest by the reference's tag or digest, accepting OCI and Docker indexes and
+    /// manifests. The bytes are hashed: a reference's digest and the registry's
+    /// `Docker-Content-Digest` must both match, or it is [`RegistryError::DigestMismatch`].
+    pub async fn get_manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let endpoint = self.endpoint(reference.registry());
+        let url = endpoint.manifest_url(reference.repository(), &reference.manifest_reference());
+        let req = ApiRequest {
+            method: Method::GET,
+            endpoint: &endpoint,
+            repository: reference.repository(),
+            url: &url,
+            accept: Some(media::MANIFEST_ACCEPT),
+            timeout: Some(super::API_TIMEOUT),
+        };
+        let resp = self.inner.transport.send(&req).await?;
+        check_status(resp.status(), reference, &url)?;
+        let content_type = header_str(resp.headers(), CONTENT_TYPE.as_str()).map(str::to_string);
+        let announced = announced_digest(resp.headers());
+        let bytes = read_capped(resp, MANIFEST_SIZE_CAP, &url)
+            .await?
+            .ok_or_else(|| RegistryError::ManifestTooLarge {
+                reference: reference.clone(),
+                limit: MANIFEST_SIZE_CAP,
+            })?;
+        let digest = Digest::of(&bytes);
+        verify(reference, &digest, announced.as_ref())?;
+        let manifest = Manifest::parse(&bytes, content_type.as_deref()).map_err(|source| {
+            RegistryError::InvalidManifest {
+                reference: reference.clone(),
+                source,
+            }
+        })?;
+        Ok(FetchedManifest {
+            digest,
+            media_type: manifest.media_type().to_string(),
+            bytes,
+            manifest,
+        })
+    }
+
+    /// HEAD a manifest: the digest, media type and size of what the tag points at now, without
+    /// a GET (Docker Hub does not count HEADs against its pull rate limit). `None` when the
+    /// registry has no such manifest. A registry that omits `Docker-Content-Digest` gives
+    /// [`RegistryError::NoDigestHeader`]: fall back to [`RegistryClient::get_manifest`].
+    pub async fn head_manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<Option<ManifestHead>, RegistryError> {
+        let endpoint = self.endpoint(reference.registry());
+        let url = endpoint.manifest_url(reference.repository(), &reference.manifest_reference());
+        let req = ApiRequest {
+            method: Method::HEAD,
+            endpoint: &endpoint,
+            repository: reference.repository(),
+            url: &url,
+            accept: Some(media::MANIFEST_ACCEPT),
+            timeout: Some(super::API_TIMEOUT),
+        };
+        let resp = self.inner.transport.send(&req).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        check_status(resp.status(), reference, &url)?;
+        let headers = resp.headers();
+        let no_digest = || RegistryError::NoDigestHeader {
+            reference: reference.clone(),
+        };
+        let digest = announced_digest(headers).ok_or_else(no_digest)?;
+        verify(reference, &digest, None)?;
+        let media_type = header_str(headers, CONTENT_TYPE.as_str())
+            .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
+            .unwrap_or_default();
+        let size = header_str(headers, CONTENT_LENGTH.as_str())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| RegistryError::InvalidResponse {
+                url: url.clone(),
+                reason: "HEAD response without Content-Length".into(),
+            })?;
+        Ok(Some(ManifestHead {
+            digest,
+            media_type,
+            size,
+        }))
+    }
+}
+
+/// 200 is the only success; 404 means the manifest (or repository) is unknown.
+fn check_status(status: StatusCode, reference: &Reference, url: &str) -> Result<(), RegistryError> {
+    match status {
+        StatusCode::OK => Ok(()),
+        StatusCode::NOT_FOUND => Err(RegistryError::ManifestUnknown {
+            reference: reference.clone(),
+        }),
+        s => Err(RegistryError::UnexpectedStatus {
+            url: url.to_string(),
+            status: s.as_u16(),
+        }),
+    }
+}
+
+/// Check `actual` against the digest the reference pins and the one the registry announced.
+fn verify(
+    reference: &Reference,
+    actual: &Digest,
+    announced: Option<&Digest>,
+) -> Result<(), RegistryError> {
+    let mismatch = |expected: &Digest, what| RegistryError::DigestMismatch {
+        reference: reference.clone(),
+        expected: expected.clone(),
+        actual: actual.clone(),
+        what,
+    };
+    if let Some(want) = reference.digest() {
+        if want != actual {
+            return Err(mismatch(want, "requested"));
+        }
+    }
+    if let Some(said) = announced {
+        if said != actual {
+            return Err(mismatch(said, "announced in Docker-Content-Digest"));
+        }
+    }
+    Ok(())
+}
+
+/// The `Docker-Content-Digest` header, when present and a digest we can check (sha256).
+fn announced_digest(headers: &HeaderMap) -> Option<Digest> {
+    let value = header_str(headers, DOCKER_CONTENT_DIGEST)?;
+    match value.trim().parse() {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::debug!("ignoring Docker-Content-Digest {value:?}: {e}");
+            None
+        }
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn digest_verification() {
+        let empty = Digest::of(b"");
+        let other = Digest::of(b"x");
+        let by_tag = Reference::parse("127.0.0.1:5000/a:t").unwrap();
+        let by_digest = Reference::parse(&format!("127.0.0.1:5000/a@{D}")).unwrap();
+        assert!(verify(&by_tag, &empty, None).is_ok());
+        assert!(verify(&by_tag, &empty, Some(&empty)).is_ok());
+        assert!(verify(&by_digest, &empty, Some(&empty)).is_ok());
+        let e = verify(&by_digest, &other, None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RegistryError::DigestMismatch {
+                    what: "requested",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = verify(&by_tag, &other, Some(&empty)).unwrap_err();
+        assert!(e.to_string().contains("Docker-Content-Digest"), "{e}");
+    }
+
+    #[test]
+    fn unusable_digest_headers_are_ignored() {
+        let mut h = HeaderMap::new();
+        assert_eq!(announced_digest(&h), None);
+        h.insert(DOCKER_CONTENT_DIGEST, "sha512:abcd".parse().unwrap());
+        assert_eq!(announced_digest(&h), None);
+        h.insert(DOCKER_CONTENT_DIGEST, D.parse().unwrap());
+        assert_eq!(announced_digest(&h), Some(D.parse().unwrap()));
+    }
+}

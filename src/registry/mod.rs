@@ -1,0 +1,157 @@
+//! The OCI distribution API client: reads manifests, blobs and tag lists from registries over
+//! HTTP(S), authenticating as docker does and retrying transient failures.
+//!
+//! One [`RegistryClient`] is shared by every task of a run (it is an `Arc` inside): it holds
+//! one connection pool, the learned auth challenges, the token cache and the credentials.
+
+mod auth;
+mod blob;
+mod challenge;
+mod credentials;
+mod endpoint;
+mod error;
+mod manifest;
+mod retry;
+mod tags;
+mod transport;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+
+use crate::oci::{Digest, Manifest};
+
+pub use error::RegistryError;
+pub use manifest::MANIFEST_SIZE_CAP;
+
+use auth::Auth;
+use endpoint::Endpoint;
+use transport::Transport;
+
+/// Connecting to a registry should never take longer; a dead host fails fast and is retried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A stalled read (no byte for this long) aborts even a blob download, whose total time is
+/// otherwise unbounded.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Whole-request limit for small API requests (manifests, tag pages, tokens).
+const API_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How to reach registries: what the user configured rather than what the registry says.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Registries (`host[:port]`) that speak plain HTTP. Loopback registries always may.
+    pub insecure_registries: Vec<String>,
+    /// Where Docker's `config.json` lives; `None` means `$DOCKER_CONFIG`, else `~/.docker`.
+    pub docker_config_dir: Option<PathBuf>,
+    /// Sent with every request, so registry operators can tell who is calling.
+    pub user_agent: String,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            insecure_registries: Vec::new(),
+            docker_config_dir: None,
+            user_agent: concat!("imagectl/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+/// A client for any number of registries, cheap to clone and safe to share between tasks.
+#[derive(Clone)]
+pub struct RegistryClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transport: Transport,
+    insecure_registries: Vec<String>,
+}
+
+impl fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("insecure_registries", &self.inner.insecure_registries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryClient {
+    /// Build a client. Fails only if the HTTP stack cannot be set up (TLS roots, an invalid
+    /// user agent), never silently falling back to other settings.
+    pub fn new(cfg: ClientConfig) -> Result<Self, RegistryError> {
+        let http = reqwest::Client::builder()
+            .user_agent(cfg.user_agent)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .redirect(transport::redirect_policy())
+            .build()
+            .map_err(|e| RegistryError::ClientSetup {
+                reason: transport::brief_reason(&e),
+            })?;
+        let config_dir = credentials::config_dir(cfg.docker_config_dir.as_deref());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                transport: Transport {
+                    auth: Auth::new(http.clone(), config_dir),
+                    http,
+                },
+                insecure_registries: cfg.insecure_registries,
+            }),
+        })
+    }
+
+    /// Whether requests to `registry` (`host[:port]`, as in a reference) use plain HTTP:
+    /// lets callers warn or show it.
+    pub fn is_plain_http(&self, registry: &str) -> bool {
+        self.endpoint(registry).is_plain_http()
+    }
+
+    fn endpoint(&self, registry: &str) -> Endpoint {
+        Endpoint::resolve(registry, &self.inner.insecure_registries)
+    }
+}
+
+/// A manifest as served, verified against its digest, with the exact bytes (which must be
+/// stored unchanged for the digest to stay valid).
+#[derive(Clone, Debug)]
+pub struct FetchedManifest {
+    /// sha256 of `bytes`.
+    pub digest: Digest,
+    /// The media type the manifest declares (or was served as).
+    pub media_type: String,
+    /// The exact bytes received.
+    pub bytes: Bytes,
+    /// The parsed manifest or index.
+    pub manifest: Manifest,
+}
+
+/// What a tag points at, learned from a HEAD request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestHead {
+    /// The manifest's digest (`Docker-Content-Digest`).
+    pub digest: Digest,
+    /// `Content-Type` without parameters (may be empty if the registry sent none).
+    pub media_type: String,
+    /// `Content-Length` of the manifest.
+    pub size: u64,
+}
+
+/// A blob body being received. Consume it with [`BlobStream::into_stream`].
+pub struct BlobStream {
+    /// The size the registry announced, if it did (check it against the descriptor).
+    pub content_length: Option<u64>,
+    stream: BoxStream<'static, Result<Bytes, RegistryError>>,
+}
+
+impl fmt::Debug for BlobStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobStream")
+            .field("content_length", &self.content_length)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,152 @@
+//! Listing a repository's tags (`/v2/<name>/tags/list`), following RFC 8288 `Link` headers
+//! page by page.
+
+use reqwest::header::LINK;
+use reqwest::{Method, StatusCode};
+
+use super::RegistryClient;
+use super::error::RegistryError;
+use super::transport::{ApiRequest, read_capped};
+use crate::oci::Reference;
+
+/// A page of tags is JSON; even huge repositories stay far below this per page.
+const PAGE_CAP: u64 = 64 << 20;
+/// Stop following `next` links after this many pages (a registry looping forever).
+const MAX_PAGES: usize = 10_000;
+
+impl RegistryClient {
+    /// All tags, following `Link: <...>; rel="next"` pagination. The order is the registry's
+    /// (lexical for distribution).
+    pub async fn list_tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            tags: Option<Vec<String>>,
+        }
+        let endpoint = self.endpoint(repo.registry());
+        let first = url::Url::parse(&endpoint.tags_url(repo.repository())).map_err(|e| {
+            RegistryError::InvalidResponse {
+                url: endpoint.tags_url(repo.repository()),
+                reason: format!("not a URL: {e}"),
+            }
+        })?;
+        let mut url = first.clone();
+        let mut tags = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let url_str = url.to_string();
+            let req = ApiRequest {
+                method: Method::GET,
+                endpoint: &endpoint,
+                repository: repo.repository(),
+                url: &url_str,
+                accept: Some("application/json"),
+                timeout: Some(super::API_TIMEOUT),
+            };
+            let resp = self.inner.transport.send(&req).await?;
+            match resp.status() {
+                StatusCode::OK => {}
+                StatusCode::NOT_FOUND => {
+                    return Err(RegistryError::RepositoryUnknown {
+                        repository: repo.name(),
+                    });
+                }
+                s => {
+                    return Err(RegistryError::UnexpectedStatus {
+                        url: url_str,
+                        status: s.as_u16(),
+                    });
+                }
+            }
+            let next = resp
+                .headers()
+                .get_all(LINK)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(next_link)
+                .map(str::to_string);
+            let invalid = |reason: String| RegistryError::InvalidResponse {
+                url: url_str.clone(),
+                reason,
+            };
+            let body = read_capped(resp, PAGE_CAP, &url_str)
+                .await?
+                .ok_or_else(|| invalid("tag list page too large".into()))?;
+            let page: Page = serde_json::from_slice(&body)
+                .map_err(|e| invalid(format!("tag list is not the expected JSON: {e}")))?;
+            tags.extend(page.tags.unwrap_or_default());
+            let Some(next) = next else {
+                return Ok(tags);
+            };
+            let next = url
+                .join(&next)
+                .map_err(|e| invalid(format!("bad Link header {next:?}: {e}")))?;
+            if next.origin() != first.origin() {
+                // Our credentials are for this registry only.
+                return Err(invalid(format!(
+                    "Link header points to another host ({})",
+                    next.origin().ascii_serialization()
+                )));
+            }
+            if !seen.insert(next.to_string()) {
+                return Err(invalid("Link header pagination loops".into()));
+            }
+            url = next;
+        }
+        Err(RegistryError::InvalidResponse {
+            url: first.to_string(),
+            reason: format!("more than {MAX_PAGES} pages of tags"),
+        })
+    }
+}
+
+/// The target of the `rel="next"` link in one `Link` header value, if there is one.
+/// Values look like `</v2/x/tags/list?last=a&n=2>; rel="next", <…>; rel="prev"`.
+fn next_link(value: &str) -> Option<&str> {
+    let mut rest = value;
+    while let Some(start) = rest.find('<') {
+        let after = &rest[start + 1..];
+        let end = after.find('>')?;
+        let target = &after[..end];
+        let params_all = &after[end + 1..];
+        let params = &params_all[..params_all.find('<').unwrap_or(params_all.len())];
+        let is_next = params.split(';').any(|p| {
+            let Some((k, v)) = p.split_once('=') else {
+                return false;
+            };
+            k.trim().eq_ignore_ascii_case("rel")
+                && v.trim()
+                    .trim_end_matches(',')
+                    .trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("next"))
+        });
+        if is_next {
+            return Some(target);
+        }
+        rest = params_all;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn link_headers() {
+        assert_eq!(
+            next_link(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#),
+            Some("/v2/a/tags/list?last=b&n=2")
+        );
+        assert_eq!(next_link("</x>;rel=next"), Some("/x"));
+        assert_eq!(
+            next_link(r#"</p>; rel="prev", <https://r.io/v2/a/tags/list?last=z>; rel="next""#),
+            Some("https://r.io/v2/a/tags/list?last=z")
+        );
+        assert_eq!(next_link(r#"</n>; title="x"; rel="last next""#), Some("/n"));
+        assert_eq!(next_link(r#"</p>; rel="prev""#), None);
+        assert_eq!(next_link(""), None);
+        assert_eq!(next_link("<broken; rel=next"), None);
+    }
+}

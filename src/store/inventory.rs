@@ -1,0 +1,303 @@
+//! The inventory: what the store holds, image by image, with sizes, creation times and
+//! the blobs each image needs. Commands list it and the planner diffs against it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+
+use super::{BlobRead, Catalog, CatalogEntry, StoreError};
+use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference};
+
+/// Manifests and configs are small; anything larger is refused as damage.
+pub const MAX_METADATA_BLOB: u64 = 8 << 20;
+
+/// One image: a manifest (or index) with every name that points at it.
+#[derive(Clone, Debug)]
+pub struct InventoryImage {
+    /// The manifest or index the names point at.
+    pub target: Descriptor,
+    /// Docker's image ID: the config digest (for an index, the index digest).
+    pub id: Digest,
+    /// Names in imagectl's form, sorted.
+    pub names: Vec<Reference>,
+    /// Names other tools gave the image, kept verbatim.
+    pub foreign_names: Vec<String>,
+    /// `repository@digest` as the registry served it, per name.
+    pub repo_digests: Vec<String>,
+    /// When the image was built, from its config.
+    pub created: Option<Timestamp>,
+    /// The image's platform (none for an index).
+    pub platform: Option<Platform>,
+    /// Every blob the image needs (manifests, configs, layers) that is present, with sizes.
+    pub blobs: BTreeMap<Digest, u64>,
+    /// When imagectl wrote it.
+    pub pulled_at: Option<Timestamp>,
+    /// When imagectl last used it.
+    pub last_used: Option<Timestamp>,
+    /// Why the image is incomplete, if it is (a missing manifest, config or layer).
+    pub damage: Vec<String>,
+    /// The raw config document (docker's field names), if present.
+    pub config: Option<serde_json::Value>,
+}
+
+impl InventoryImage {
+    /// Bytes on disk: every blob counted once.
+    pub fn size(&self) -> u64 {
+        self.blobs.values().sum()
+    }
+
+    /// Untagged and unnamed.
+    pub fn is_dangling(&self) -> bool {
+        self.names.is_empty() && self.foreign_names.is_empty()
+    }
+}
+
+/// Everything in a store.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    /// Images, newest created first.
+    pub images: Vec<InventoryImage>,
+}
+
+impl Inventory {
+    /// Read the catalogue and every manifest and config it points at.
+    pub fn load(store: &(impl BlobRead + Catalog + ?Sized)) -> Result<Self, StoreError> {
+        Self::from_entries(store, store.entries()?)
+    }
+
+    /// Build from already-read entries (callers that just updated the catalogue).
+    pub fn from_entries(
+        store: &(impl BlobRead + ?Sized),
+        entries: Vec<CatalogEntry>,
+    ) -> Result<Self, StoreError> {
+        let mut by_target: BTreeMap<Digest, Vec<CatalogEntry>> = BTreeMap::new();
+        for e in entries {
+            by_target
+                .entry(e.target.digest.clone())
+                .or_default()
+                .push(e);
+        }
+        let mut images = Vec::new();
+        for (_, group) in by_target {
+            images.push(build_image(store, group)?);
+        }
+        images.sort_by(|a, b| {
+            b.created
+                .cmp(&a.created)
+                .then_with(|| a.names.cmp(&b.names))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(Self { images })
+    }
+
+    /// Every blob some image needs.
+    pub fn referenced_blobs(&self) -> BTreeSet<Digest> {
+        self.images
+            .iter()
+            .flat_map(|i| i.blobs.keys().cloned())
+            .collect()
+    }
+
+    /// How many images need each blob (for shared/unique sizes).
+    pub fn blob_users(&self) -> BTreeMap<Digest, usize> {
+        let mut users = BTreeMap::new();
+        for image in &self.images {
+            for d in image.blobs.keys() {
+                *users.entry(d.clone()).or_insert(0) += 1;
+            }
+        }
+        users
+    }
+}
+
+fn build_image(
+    store: &(impl BlobRead + ?Sized),
+    group: Vec<CatalogEntry>,
+) -> Result<InventoryImage, StoreError> {
+    let target = group[0].target.clone();
+    let mut names: Vec<Reference> = group.iter().filter_map(|e| e.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    let mut foreign_names: Vec<String> = group
+        .iter()
+        .filter_map(|e| e.foreign_name().map(str::to_string))
+        .collect();
+    foreign_names.sort();
+    foreign_names.dedup();
+    let mut repo_digests: Vec<String> = group
+        .iter()
+        .filter_map(|e| {
+            let name = e.name.as_ref()?;
+            let d = e.source_digest.as_ref().unwrap_or(&e.target.digest);
+            Some(format!("{}@{d}", name.name()))
+        })
+        .collect();
+    repo_digests.sort();
+    repo_digests.dedup();
+    let mut image = InventoryImage {
+        id: target.digest.clone(),
+        target: target.clone(),
+        names,
+        foreign_names,
+        repo_digests,
+        created: None,
+        platform: target.platform.clone(),
+        blobs: BTreeMap::new(),
+        pulled_at: group.iter().filter_map(|e| e.pulled_at).max(),
+        last_used: group.iter().filter_map(|e| e.last_used).max(),
+        damage: Vec::new(),
+        config: None,
+    };
+    walk(store, &target, &mut image, true)?;
+    Ok(image)
+}
+
+/// Record the blobs under `desc`; `top` says whether this is the entry's own target.
+fn walk(
+    store: &(impl BlobRead + ?Sized),
+    desc: &Descriptor,
+    image: &mut InventoryImage,
+    top: bool,
+) -> Result<(), StoreError> {
+    let bytes = match store.read_blob(&desc.digest, MAX_METADATA_BLOB) {
+        Ok(b) => b,
+        Err(StoreError::MissingBlob(d)) => {
+            // A child of an index that was pulled for one platform only is expected to be
+            // absent; the entry's own manifest is not.
+            if top {
+                image.damage.push(format!("manifest {d} is missing"));
+            }
+            return Ok(());
+        }
+        Err(e @ (StoreError::Corrupt { .. } | StoreError::TooLarge { .. })) => {
+            image.damage.push(e.to_string());
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    image.blobs.insert(desc.digest.clone(), bytes.len() as u64);
+    let manifest = match Manifest::parse(&bytes, Some(&desc.media_type)) {
+        Ok(m) => m,
+        Err(source) => {
+            image.damage.push(
+                StoreError::Manifest {
+                    digest: desc.digest.clone(),
+                    source,
+                }
+                .to_string(),
+            );
+            return Ok(());
+        }
+    };
+    match manifest {
+        Manifest::Index { manifests, .. } => {
+            for child in &manifests {
+                walk(store, child, image, false)?;
+            }
+        }
+        Manifest::Image { config, layers, .. } => {
+            for layer in &layers {
+                match store.blob_size(&layer.digest)? {
+                    Some(size) => {
+                        image.blobs.insert(layer.digest.clone(), size);
+                    }
+                    None => image
+                        .damage
+                        .push(format!("layer {} is missing", layer.digest)),
+                }
+            }
+            match store.read_blob(&config.digest, MAX_METADATA_BLOB) {
+                Ok(cfg) => {
+                    image.blobs.insert(config.digest.clone(), cfg.len() as u64);
+                    let value: serde_json::Value = serde_json::from_slice(&cfg).unwrap_or_default();
+                    let created = value
+                        .get("created")
+                        .and_then(|c| c.as_str())
+                        .and_then(|c| c.parse::<Timestamp>().ok());
+                    if top {
+                        image.id = config.digest.clone();
+                        image.created = created;
+                        if image.platform.is_none() {
+                            let s = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or("");
+                            if !s("os").is_empty() {
+                                image.platform = Some(Platform::new(
+                                    s("os"),
+                                    s("architecture"),
+                                    value.get("variant").and_then(|v| v.as_str()),
+                                ));
+                            }
+                        }
+                        image.config = Some(value);
+                    } else {
+                        image.created = image.created.max(created);
+                    }
+                }
+                Err(StoreError::MissingBlob(d)) => {
+                    image.damage.push(format!("config {d} is missing"))
+                }
+                Err(e @ (StoreError::Corrupt { .. } | StoreError::TooLarge { .. })) => {
+                    image.damage.push(e.to_string())
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Find the images a user means by `query`: a name (`nginx`, `nginx:1.25`,
+/// `repo@sha256:…`), a full image ID (`sha256:…` or 64 hex), or an ID prefix — in that
+/// order, as docker resolves them.
+pub fn resolve_image<'a>(
+    inventory: &'a Inventory,
+    query: &str,
+) -> Result<&'a InventoryImage, StoreError> {
+    let hex = query.strip_prefix("sha256:").unwrap_or(query);
+    let is_hex = !hex.is_empty()
+        && hex.len() <= 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    if is_hex && hex.len() == 64 {
+        if let Some(i) = inventory
+            .images
+            .iter()
+            .find(|i| i.id.hex() == hex || i.target.digest.hex() == hex)
+        {
+            return Ok(i);
+        }
+    }
+    if let Ok(reference) = Reference::parse(query) {
+        let by_name = inventory.images.iter().find(|i| {
+            i.names.iter().any(|n| *n == reference)
+                || i.foreign_names.iter().any(|n| n == query)
+                || reference.digest().is_some_and(|d| {
+                    (i.target.digest == *d
+                        || i.repo_digests.iter().any(|rd| rd.ends_with(&d.to_string())))
+                        && i.names.iter().any(|n| n.name() == reference.name())
+                })
+        });
+        if let Some(i) = by_name {
+            return Ok(i);
+        }
+    } else if let Some(i) = inventory
+        .images
+        .iter()
+        .find(|i| i.foreign_names.iter().any(|n| n == query))
+    {
+        return Ok(i);
+    }
+    if is_hex {
+        let matches: Vec<_> = inventory
+            .images
+            .iter()
+            .filter(|i| i.id.hex().starts_with(hex))
+            .collect();
+        match matches.len() {
+            1 => return Ok(matches[0]),
+            0 => {}
+            _ => return Err(StoreError::Ambiguous(query.to_string())),
+        }
+    }
+    Err(StoreError::NoSuchImage(query.to_string()))
+}

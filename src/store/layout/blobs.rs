@@ -1,0 +1,176 @@
+//! Blob files under `blobs/sha256/`: written through a hasher into a temporary file in
+//! the store, verified, fsynced and renamed into place, so a reader (or a crash) never
+//! sees a partial blob under its digest.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+
+use tempfile::NamedTempFile;
+
+use super::{LayoutStore, sync_dir};
+use crate::oci::{Digest, Sha256Writer};
+use crate::store::{BlobGc, BlobRead, BlobSink, BlobWrite, StoreError};
+
+impl BlobRead for LayoutStore {
+    fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        match fs::metadata(self.blob_dir().join(digest.hex())) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("reading", digest.to_string(), e)),
+        }
+    }
+
+    fn read_blob(&self, digest: &Digest, max: u64) -> Result<Vec<u8>, StoreError> {
+        let mut file = self.open_file(digest)?;
+        let size = file
+            .metadata()
+            .map_err(|e| StoreError::io("reading", digest.to_string(), e))?
+            .len();
+        if size > max {
+            return Err(StoreError::TooLarge {
+                digest: digest.clone(),
+                size,
+                max,
+            });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.read_to_end(&mut bytes)
+            .map_err(|e| StoreError::io("reading", digest.to_string(), e))?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(StoreError::Corrupt {
+                expected: digest.clone(),
+                expected_size: size,
+                actual_digest: actual,
+                actual_size: bytes.len() as u64,
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + Send>, StoreError> {
+        Ok(Box::new(self.open_file(digest)?))
+    }
+}
+
+impl LayoutStore {
+    fn open_file(&self, digest: &Digest) -> Result<File, StoreError> {
+        File::open(self.blob_dir().join(digest.hex())).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                StoreError::MissingBlob(digest.clone())
+            } else {
+                StoreError::io("reading", digest.to_string(), e)
+            }
+        })
+    }
+}
+
+impl BlobWrite for LayoutStore {
+    fn blob_writer(&self, digest: &Digest, size: u64) -> Result<Box<dyn BlobSink>, StoreError> {
+        self.ensure_created()?;
+        let tmp = NamedTempFile::with_prefix_in("blob-", self.tmp_dir()).map_err(|e| {
+            StoreError::io(
+                "creating a temporary file in",
+                self.tmp_dir().display().to_string(),
+                e,
+            )
+        })?;
+        Ok(Box::new(FileSink {
+            tmp,
+            hasher: Sha256Writer::default(),
+            digest: digest.clone(),
+            size,
+            dir: self.blob_dir(),
+        }))
+    }
+}
+
+struct FileSink {
+    tmp: NamedTempFile,
+    hasher: Sha256Writer,
+    digest: Digest,
+    size: u64,
+    dir: std::path::PathBuf,
+}
+
+impl Write for FileSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.hasher.len() + buf.len() as u64 > self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "blob {} is longer than its announced {} bytes",
+                    self.digest, self.size
+                ),
+            ));
+        }
+        let n = self.tmp.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
+impl BlobSink for FileSink {
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let this = *self;
+        let actual_size = this.hasher.len();
+        let actual = this.hasher.finish();
+        if actual != this.digest || actual_size != this.size {
+            return Err(StoreError::Corrupt {
+                expected: this.digest,
+                expected_size: this.size,
+                actual_digest: actual,
+                actual_size,
+            });
+        }
+        let what = this.digest.to_string();
+        this.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| StoreError::io("syncing", what.clone(), e))?;
+        this.tmp
+            .persist(this.dir.join(this.digest.hex()))
+            .map_err(|e| StoreError::io("storing", what, e.error))?;
+        sync_dir(&this.dir)
+    }
+}
+
+impl BlobGc for LayoutStore {
+    fn list_blobs(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
+        let dir = self.blob_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io("reading", dir.display().to_string(), e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| StoreError::io("reading", dir.display().to_string(), e))?;
+            let name = entry.file_name();
+            // Files that are not named by a digest are not blobs (and not ours to delete).
+            let Ok(digest) = format!("sha256:{}", name.to_string_lossy()).parse::<Digest>() else {
+                continue;
+            };
+            let len = entry
+                .metadata()
+                .map_err(|e| StoreError::io("reading", digest.to_string(), e))?
+                .len();
+            out.push((digest, len));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn delete_blob(&self, digest: &Digest) -> Result<(), StoreError> {
+        match fs::remove_file(self.blob_dir().join(digest.hex())) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("removing", digest.to_string(), e)),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The embedded store: an OCI image layout directory (`oci-layout`, `index.json`,
+//! `blobs/sha256/…`) that skopeo, umoci and crane read as-is. imagectl's private state
+//! (locks, temporary files) lives under `.imagectl/`, which other tools ignore.
+
+mod blobs;
+mod index;
+mod lock;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::{Store, StoreError};
+
+const LAYOUT_FILE: &str = "oci-layout";
+const LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+const INDEX_FILE: &str = "index.json";
+const PRIVATE_DIR: &str = ".imagectl";
+
+/// An OCI image layout on the local filesystem.
+pub struct LayoutStore {
+    root: PathBuf,
+}
+
+impl LayoutStore {
+    /// Open the store at `root`. Nothing is created until something is written, so a read
+    /// of a store that does not exist yet shows an empty store; a non-empty directory
+    /// that is not a layout is refused rather than written into.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        let store = Self { root };
+        store.check_layout()?;
+        Ok(store)
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn check_layout(&self) -> Result<(), StoreError> {
+        let not_layout = |reason: String| StoreError::NotALayout {
+            path: self.root.display().to_string(),
+            reason,
+        };
+        match fs::read_to_string(self.root.join(LAYOUT_FILE)) {
+            Ok(text) => {
+                let v: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| not_layout(format!("oci-layout is not JSON: {e}")))?;
+                match v.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+                    Some(ver) if ver.starts_with("1.") => Ok(()),
+                    other => Err(not_layout(format!(
+                        "unsupported imageLayoutVersion {other:?} (imagectl reads 1.x)"
+                    ))),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match fs::read_dir(&self.root) {
+                    Ok(mut entries) => match entries.next() {
+                        None => Ok(()),
+                        Some(_) => Err(not_layout(
+                            "the directory is not empty and has no oci-layout file; choose an empty or new directory with --store"
+                                .to_string(),
+                        )),
+                    },
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(StoreError::io("reading", self.root.display().to_string(), e)),
+                }
+            }
+            Err(e) => Err(StoreError::io(
+                "reading",
+                self.root.join(LAYOUT_FILE).display().to_string(),
+                e,
+            )),
+        }
+    }
+
+    /// Create the layout skeleton if it is missing. Called by every writer before it writes.
+    fn ensure_created(&self) -> Result<(), StoreError> {
+        let io = |action, p: &Path, e| StoreError::io(action, p.display().to_string(), e);
+        for dir in [self.blob_dir(), self.tmp_dir()] {
+            fs::create_dir_all(&dir).map_err(|e| io("creating", &dir, e))?;
+        }
+        let layout = self.root.join(LAYOUT_FILE);
+        if !layout.exists() {
+            fs::write(&layout, LAYOUT_CONTENT).map_err(|e| io("writing", &layout, e))?;
+        }
+        let index = self.root.join(INDEX_FILE);
+        if !index.exists() {
+            self.write_index_bytes(index::EMPTY_INDEX.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn blob_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    fn private_dir(&self) -> PathBuf {
+        self.root.join(PRIVATE_DIR)
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.private_dir().join("tmp")
+    }
+}
+
+impl Store for LayoutStore {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn clean_temporary(&self) -> Result<u64, StoreError> {
+        let dir = self.tmp_dir();
+        let mut freed = 0;
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(StoreError::io("reading", dir.display().to_string(), e)),
+        };
+        for entry in entries.flatten() {
+            freed += entry.metadata().map(|m| m.len()).unwrap_or(0);
+            let path = entry.path();
+            fs::remove_file(&path)
+                .map_err(|e| StoreError::io("removing", path.display().to_string(), e))?;
+        }
+        Ok(freed)
+    }
+}
+
+/// fsync a directory so a rename inside it survives a crash.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("syncing", dir.display().to_string(), e))
+}

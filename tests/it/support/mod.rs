@@ -1,0 +1,14 @@
+//! Test support shared by every integration test module: a real registry on a free
+//! loopback port, deterministic fixture images, and the `imagectl` command.
+#![allow(dead_code)]
+
+pub mod cli;
+pub mod fixtures;
+pub mod http;
+pub mod registry;
+
+#[allow(unused_imports)]
+pub use cli::{TestEnv, imagectl};
+#[allow(unused_imports)]
+pub use fixtures::{FixtureImage, FixtureIndex, MediaFormat};
+pub use registry::Registry;
