@@ -14,11 +14,7 @@ use crate::report::disk_usage;
 use crate::store::Inventory;
 
 fn percent(part: u64, whole: u64) -> String {
-    if whole == 0 {
-        "0%".into()
-    } else {
-        format!("{}%", part * 100 / whole)
-    }
+    format!("{}%", (part * 100).checked_div(whole).unwrap_or(0))
 }
 
 pub(super) fn df(cli: &Cli, verbose: bool, format: Option<&str>) -> Result<ExitCode> {

@@ -74,10 +74,10 @@ impl PullObserver for Progress {
     }
 
     fn blob_progress(&self, digest: &Digest, bytes: u64) {
-        if let Self::Bars { bars, .. } = self {
-            if let Some(bar) = bars.lock().unwrap().get(digest) {
-                bar.inc(bytes);
-            }
+        if let Self::Bars { bars, .. } = self
+            && let Some(bar) = bars.lock().unwrap().get(digest)
+        {
+            bar.inc(bytes);
         }
     }
 

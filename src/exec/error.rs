@@ -1,6 +1,6 @@
 //! Errors of the executor.
 
-use crate::oci::{Digest, Platform, Reference};
+use crate::oci::Digest;
 use crate::registry::RegistryError;
 use crate::store::StoreError;
 
@@ -9,7 +9,7 @@ use crate::store::StoreError;
 pub enum ExecError {
     /// The registry failed or refused.
     #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Registry(Box<RegistryError>),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -19,9 +19,9 @@ pub enum ExecError {
     )]
     NoMatchingPlatform {
         /// What was pulled.
-        reference: Reference,
+        reference: String,
         /// What was asked for.
-        wanted: Platform,
+        wanted: String,
         /// What the index offers.
         available: String,
     },
@@ -29,7 +29,7 @@ pub enum ExecError {
     #[error("{reference}: layer {digest} failed: {reason}")]
     BlobFailed {
         /// The image.
-        reference: Reference,
+        reference: String,
         /// The blob.
         digest: Digest,
         /// Why (the first failure of that blob).
@@ -47,10 +47,16 @@ pub enum ExecError {
     },
     /// An index whose entry is itself an index: not produced by any mainstream tool.
     #[error("{0} is an index of indexes, which imagectl does not support")]
-    NestedIndex(Reference),
+    NestedIndex(String),
     /// Retagging onto a reference that carries a digest.
     #[error(
         "cannot tag with a digest reference {0}: a tag names a repository and tag, e.g. registry.local/app:1.0"
     )]
     TagWithDigest(String),
+}
+
+impl From<RegistryError> for ExecError {
+    fn from(e: RegistryError) -> Self {
+        Self::Registry(Box::new(e))
+    }
 }

@@ -178,7 +178,7 @@ pub async fn pull(
             }
             if let Some(b) = r.blobs.iter().find(|b| failed.contains_key(&b.digest)) {
                 return Err(ExecError::BlobFailed {
-                    reference: r.reference.clone(),
+                    reference: r.reference.to_string(),
                     digest: b.digest.clone(),
                     reason: failed[&b.digest].clone(),
                 });
@@ -254,8 +254,9 @@ async fn resolve(
     // limit) and a pinned digest already stored costs nothing.
     if let Some(e) = existing.filter(|e| {
         platform_fits(e, opts) && store.blob_size(&e.target.digest).ok().flatten().is_some()
-    }) {
-        if let Some(src) = &e.source_digest {
+    }) && let Some(src) = &e.source_digest
+    {
+        {
             let current = match reference.digest() {
                 Some(d) => Some(d.clone()),
                 None => client.head_manifest(reference).await?.map(|h| h.digest),
@@ -307,8 +308,8 @@ async fn resolve(
                     Some(first) => vec![*first],
                     None => {
                         return Err(ExecError::NoMatchingPlatform {
-                            reference: reference.clone(),
-                            wanted: opts.platform.clone(),
+                            reference: reference.to_string(),
+                            wanted: opts.platform.to_string(),
                             available: manifests
                                 .iter()
                                 .filter_map(|m| m.platform.as_ref().map(|p| p.to_string()))
@@ -329,7 +330,7 @@ async fn resolve(
                         blobs.extend(std::iter::once(config).chain(layers).cloned());
                     }
                     Manifest::Index { .. } => {
-                        return Err(ExecError::NestedIndex(reference.clone()));
+                        return Err(ExecError::NestedIndex(reference.to_string()));
                     }
                 }
                 documents.push((child.digest.clone(), bytes));
@@ -383,10 +384,10 @@ async fn child_manifest(
     reference: &Reference,
     child: &Descriptor,
 ) -> Result<(Bytes, Manifest), ExecError> {
-    if let Ok(bytes) = store.read_blob(&child.digest, MAX_METADATA_BLOB) {
-        if let Ok(m) = Manifest::parse(&bytes, Some(&child.media_type)) {
-            return Ok((Bytes::from(bytes), m));
-        }
+    if let Ok(bytes) = store.read_blob(&child.digest, MAX_METADATA_BLOB)
+        && let Ok(m) = Manifest::parse(&bytes, Some(&child.media_type))
+    {
+        return Ok((Bytes::from(bytes), m));
     }
     let fetched = client
         .get_manifest(&reference.without_digest().with_digest(child.digest.clone()))

@@ -15,6 +15,9 @@ pub enum RemoveEvent {
     Deleted(Digest),
 }
 
+/// What `rmi` did: the lines to print, per-query failures, and bytes freed.
+pub type RemoveOutcome = (Vec<RemoveEvent>, Vec<(String, ExecError)>, u64);
+
 /// Remove `queries` (names, IDs or ID prefixes). A name of an image that has other names
 /// only untags; an ID of an image with several names needs `force`. Each query succeeds or
 /// fails on its own; blobs no remaining image needs are deleted at the end.
@@ -22,7 +25,7 @@ pub fn remove_images(
     store: &dyn Store,
     queries: &[String],
     force: bool,
-) -> Result<(Vec<RemoveEvent>, Vec<(String, ExecError)>, u64), ExecError> {
+) -> Result<RemoveOutcome, ExecError> {
     let _lock = store.lock(LockMode::Exclusive)?;
     let mut events = Vec::new();
     let mut failures = Vec::new();

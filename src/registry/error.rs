@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::oci::{Digest, ManifestError, Reference};
+use crate::oci::{Digest, ManifestError};
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -84,8 +84,8 @@ pub enum RegistryError {
     /// The tag or digest does not exist in the repository (or the repository does not).
     #[error("manifest for {reference} not found: check the repository name and tag")]
     ManifestUnknown {
-        /// What was asked for.
-        reference: Reference,
+        /// What was asked for (the full reference).
+        reference: String,
     },
     /// A blob named by a manifest is missing from the registry.
     #[error(
@@ -133,16 +133,16 @@ pub enum RegistryError {
     /// The registry served something that is not a usable manifest.
     #[error("invalid manifest for {reference}: {source}")]
     InvalidManifest {
-        /// What was asked for.
-        reference: Reference,
+        /// What was asked for (the full reference).
+        reference: String,
         /// Why the bytes are unusable.
         source: ManifestError,
     },
     /// The manifest is larger than any real manifest; refused rather than buffered.
     #[error("manifest for {reference} is larger than {limit} bytes: refusing it")]
     ManifestTooLarge {
-        /// What was asked for.
-        reference: Reference,
+        /// What was asked for (the full reference).
+        reference: String,
         /// The cap in bytes.
         limit: u64,
     },
@@ -151,8 +151,8 @@ pub enum RegistryError {
         "manifest for {reference} has digest {actual} but {expected} was {what}: the registry or a proxy altered it"
     )]
     DigestMismatch {
-        /// What was asked for.
-        reference: Reference,
+        /// What was asked for (the full reference).
+        reference: String,
         /// The digest that was expected.
         expected: Digest,
         /// The digest of the bytes received.
@@ -165,8 +165,8 @@ pub enum RegistryError {
         "registry did not send a usable Docker-Content-Digest for {reference}: fetch the manifest instead"
     )]
     NoDigestHeader {
-        /// What was asked for.
-        reference: Reference,
+        /// What was asked for (the full reference).
+        reference: String,
     },
     /// A response that breaks the distribution API (bad JSON, bad token, bad Link header).
     #[error("invalid response from {url}: {reason}")]

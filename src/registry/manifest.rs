@@ -39,14 +39,14 @@ impl RegistryClient {
         let bytes = read_capped(resp, MANIFEST_SIZE_CAP, &url)
             .await?
             .ok_or_else(|| RegistryError::ManifestTooLarge {
-                reference: reference.clone(),
+                reference: reference.to_string(),
                 limit: MANIFEST_SIZE_CAP,
             })?;
         let digest = Digest::of(&bytes);
         verify(reference, &digest, announced.as_ref())?;
         let manifest = Manifest::parse(&bytes, content_type.as_deref()).map_err(|source| {
             RegistryError::InvalidManifest {
-                reference: reference.clone(),
+                reference: reference.to_string(),
                 source,
             }
         })?;
@@ -83,7 +83,7 @@ impl RegistryClient {
         check_status(resp.status(), reference, &url)?;
         let headers = resp.headers();
         let no_digest = || RegistryError::NoDigestHeader {
-            reference: reference.clone(),
+            reference: reference.to_string(),
         };
         let digest = announced_digest(headers).ok_or_else(no_digest)?;
         verify(reference, &digest, None)?;
@@ -109,7 +109,7 @@ fn check_status(status: StatusCode, reference: &Reference, url: &str) -> Result<
     match status {
         StatusCode::OK => Ok(()),
         StatusCode::NOT_FOUND => Err(RegistryError::ManifestUnknown {
-            reference: reference.clone(),
+            reference: reference.to_string(),
         }),
         s => Err(RegistryError::UnexpectedStatus {
             url: url.to_string(),
@@ -125,20 +125,20 @@ fn verify(
     announced: Option<&Digest>,
 ) -> Result<(), RegistryError> {
     let mismatch = |expected: &Digest, what| RegistryError::DigestMismatch {
-        reference: reference.clone(),
+        reference: reference.to_string(),
         expected: expected.clone(),
         actual: actual.clone(),
         what,
     };
-    if let Some(want) = reference.digest() {
-        if want != actual {
-            return Err(mismatch(want, "requested"));
-        }
+    if let Some(want) = reference.digest()
+        && want != actual
+    {
+        return Err(mismatch(want, "requested"));
     }
-    if let Some(said) = announced {
-        if said != actual {
-            return Err(mismatch(said, "announced in Docker-Content-Digest"));
-        }
+    if let Some(said) = announced
+        && said != actual
+    {
+        return Err(mismatch(said, "announced in Docker-Content-Digest"));
     }
     Ok(())
 }

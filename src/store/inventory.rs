@@ -258,18 +258,18 @@ pub fn resolve_image<'a>(
         && hex
             .bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-    if is_hex && hex.len() == 64 {
-        if let Some(i) = inventory
+    if is_hex
+        && hex.len() == 64
+        && let Some(i) = inventory
             .images
             .iter()
             .find(|i| i.id.hex() == hex || i.target.digest.hex() == hex)
-        {
-            return Ok(i);
-        }
+    {
+        return Ok(i);
     }
     if let Ok(reference) = Reference::parse(query) {
         let by_name = inventory.images.iter().find(|i| {
-            i.names.iter().any(|n| *n == reference)
+            i.names.contains(&reference)
                 || i.foreign_names.iter().any(|n| n == query)
                 || reference.digest().is_some_and(|d| {
                     (i.target.digest == *d

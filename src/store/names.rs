@@ -63,7 +63,7 @@ mod tests {
     fn still_named_image_is_not_dangling() {
         let mut entries = vec![entry(Some("a:1"), 1), entry(Some("b:1"), 1)];
         set_name(&mut entries, entry(Some("a:1"), 2));
-        assert_eq!(entries.len(), 3);
+        assert_eq!(entries.len(), 2);
         assert!(entries.iter().all(|e| !e.is_dangling()));
     }
 
