@@ -71,11 +71,8 @@ pub enum Command {
         /// Name or ID.
         image: String,
     },
-    /// Show disk usage of the store.
+    /// Show disk usage of the store (with -v: per image, shared and unique size).
     Df {
-        /// Per-image detail: shared and unique size.
-        #[arg(short, long)]
-        verbose: bool,
         /// `json`, or a Go template.
         #[arg(long)]
         format: Option<String>,

@@ -22,7 +22,10 @@ pub(super) fn rmi(cli: &Cli, images: &[String], force: bool) -> Result<ExitCode>
     let (events, failures, freed) = remove_images(&*store, images, force)?;
     for e in &events {
         match e {
-            RemoveEvent::Untagged(n) => println!("Untagged: {n}"),
+            RemoveEvent::Untagged(n) => match Reference::parse(n) {
+                Ok(r) if r.to_string() == *n => println!("Untagged: {}", r.familiar()),
+                _ => println!("Untagged: {n}"),
+            },
             RemoveEvent::Deleted(id) => println!("Deleted: {id}"),
         }
     }

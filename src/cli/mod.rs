@@ -92,7 +92,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             quiet,
             image,
         } => inspect::history(&cli, image, *no_trunc, *quiet, format.as_deref()),
-        Command::Df { verbose, format } => maintenance::df(&cli, *verbose, format.as_deref()),
+        Command::Df { format } => maintenance::df(&cli, cli.verbose > 0, format.as_deref()),
         Command::Prune { all, force } => maintenance::prune(&cli, *all, *force),
         Command::Fsck => maintenance::fsck(&cli),
         Command::Completions { shell } => {

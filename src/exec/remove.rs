@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use super::ExecError;
-use crate::oci::{Digest, Reference};
-use crate::store::{Inventory, LockMode, Store, resolve_image};
+use crate::oci::Digest;
+use crate::store::{Inventory, LockMode, Resolved, Store, resolve};
 
 /// One line of `rmi` output, as docker prints them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +20,8 @@ pub type RemoveOutcome = (Vec<RemoveEvent>, Vec<(String, ExecError)>, u64);
 
 /// Remove `queries` (names, IDs or ID prefixes). A name of an image that has other names
 /// only untags; an ID of an image with several names needs `force`. Each query succeeds or
-/// fails on its own; blobs no remaining image needs are deleted at the end.
+/// fails on its own; blobs no remaining image needs are deleted at the end, under the
+/// exclusive lock so no concurrent pull can be relying on them.
 pub fn remove_images(
     store: &dyn Store,
     queries: &[String],
@@ -32,72 +33,80 @@ pub fn remove_images(
     let mut candidates: BTreeSet<Digest> = BTreeSet::new();
     for query in queries {
         let inventory = Inventory::load(store)?;
-        let image = match resolve_image(&inventory, query) {
-            Ok(i) => i.clone(),
+        let (targets, remove_names, deleted) = match resolve(&inventory, query) {
             Err(e) => {
                 failures.push((query.clone(), e.into()));
                 continue;
             }
-        };
-        let by_name = Reference::parse(query)
-            .ok()
-            .filter(|r| image.names.contains(r) || image.foreign_names.iter().any(|n| n == query));
-        let all_names: Vec<String> = image
-            .names
-            .iter()
-            .map(|n| n.to_string())
-            .chain(image.foreign_names.iter().cloned())
-            .collect();
-        let (remove_names, delete_image): (Vec<String>, bool) = match by_name {
-            Some(r) if all_names.len() > 1 => {
-                let n = if image.names.contains(&r) {
-                    r.to_string()
-                } else {
-                    query.clone()
-                };
-                (vec![n], false)
+            Ok(Resolved::Name(image)) => {
+                let name = image
+                    .names
+                    .iter()
+                    .find(|n| crate::oci::Reference::parse(query).ok().as_ref() == Some(*n))
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| query.clone());
+                let last = image.names.len() + image.foreign_names.len() <= 1;
+                (
+                    vec![image],
+                    vec![name],
+                    if last { Some(image.id.clone()) } else { None },
+                )
             }
-            _ if all_names.len() > 1 && !force => {
-                failures.push((
-                    query.clone(),
-                    ExecError::MultipleNames {
-                        id: image.id.short().to_string(),
-                        names: all_names.join(", "),
-                    },
-                ));
-                continue;
+            Ok(Resolved::Id(images)) => {
+                let names: Vec<String> = images
+                    .iter()
+                    .flat_map(|i| {
+                        i.names
+                            .iter()
+                            .map(|n| n.to_string())
+                            .chain(i.foreign_names.iter().cloned())
+                    })
+                    .collect();
+                if names.len() > 1 && !force {
+                    failures.push((
+                        query.clone(),
+                        ExecError::MultipleNames {
+                            id: images[0].id.short().to_string(),
+                            names: names.join(", "),
+                        },
+                    ));
+                    continue;
+                }
+                let id = images[0].id.clone();
+                (images, names, Some(id))
             }
-            _ => (all_names, true),
         };
-        let target = image.target.digest.clone();
+        let target_digests: Vec<Digest> = targets.iter().map(|i| i.target.digest.clone()).collect();
         store.update(&mut |entries| {
             entries.retain(|e| {
+                if !target_digests.contains(&e.target.digest) {
+                    return true;
+                }
                 let named = e
                     .name
                     .as_ref()
                     .map(|n| n.to_string())
                     .or_else(|| e.foreign_name().map(str::to_string));
-                let hit = match &named {
-                    Some(n) => remove_names.contains(n),
-                    None => delete_image && e.target.digest == target,
-                };
-                !(hit && e.target.digest == target)
+                match &named {
+                    Some(n) => !remove_names.contains(n),
+                    None => deleted.is_none(),
+                }
             });
             Ok(())
         })?;
-        for n in &remove_names {
-            events.push(RemoveEvent::Untagged(n.clone()));
-        }
-        if delete_image {
-            events.push(RemoveEvent::Deleted(image.id.clone()));
-            candidates.extend(image.blobs.keys().cloned());
+        events.extend(remove_names.into_iter().map(RemoveEvent::Untagged));
+        if let Some(id) = deleted {
+            events.push(RemoveEvent::Deleted(id));
+            for image in &targets {
+                candidates.extend(image.blobs.keys().cloned());
+            }
         }
     }
     let remaining = Inventory::load(store)?.referenced_blobs();
     let mut freed = 0;
     for digest in candidates.difference(&remaining) {
         freed += store.blob_size(digest)?.unwrap_or(0);
-        store.delete_blob(digest).map_err(ExecError::from)?;
+        store.delete_blob(digest)?;
     }
     Ok((events, failures, freed))
 }

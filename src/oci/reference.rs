@@ -199,6 +199,20 @@ impl Reference {
         }
     }
 
+    /// The whole reference in docker's short form (`nginx:1.25`, `user/app@sha256:…`).
+    pub fn familiar(&self) -> String {
+        let mut s = self.familiar_name();
+        if let Some(t) = &self.tag {
+            s.push(':');
+            s.push_str(t);
+        }
+        if let Some(d) = &self.digest {
+            s.push('@');
+            s.push_str(&d.to_string());
+        }
+        s
+    }
+
     /// The same repository with `tag` and no digest.
     pub fn with_tag(&self, tag: &str) -> Result<Self, ReferenceError> {
         if !valid_tag(tag) {
@@ -404,6 +418,7 @@ mod tests {
         ] {
             assert_eq!(Reference::parse(input).unwrap().familiar_name(), want);
         }
+        assert_eq!(Reference::parse("nginx").unwrap().familiar(), "nginx:latest");
     }
 
     #[test]

@@ -245,30 +245,55 @@ fn walk(
     Ok(())
 }
 
-/// Find the images a user means by `query`: a name (`nginx`, `nginx:1.25`,
-/// `repo@sha256:…`), a full image ID (`sha256:…` or 64 hex), or an ID prefix — in that
-/// order, as docker resolves them.
+/// How a query matched.
+#[derive(Clone, Debug)]
+pub enum Resolved<'a> {
+    /// By one of its names: only that name is meant.
+    Name(&'a InventoryImage),
+    /// By image ID (full or prefix): every stored image with that ID is meant (the same
+    /// config can be stored under an OCI and a Docker manifest).
+    Id(Vec<&'a InventoryImage>),
+}
+
+impl<'a> Resolved<'a> {
+    /// The first image matched.
+    pub fn first(&self) -> &'a InventoryImage {
+        match self {
+            Self::Name(i) => i,
+            Self::Id(v) => v[0],
+        }
+    }
+}
+
+/// Find the image a user means by `query`: a full image ID (`sha256:…` or 64 hex), a name
+/// (`nginx`, `nginx:1.25`, `repo@sha256:…`), or an ID prefix — in that order, as docker
+/// resolves them.
 pub fn resolve_image<'a>(
     inventory: &'a Inventory,
     query: &str,
 ) -> Result<&'a InventoryImage, StoreError> {
+    resolve(inventory, query).map(|r| r.first())
+}
+
+/// Like [`resolve_image`], saying how the query matched.
+pub fn resolve<'a>(inventory: &'a Inventory, query: &str) -> Result<Resolved<'a>, StoreError> {
     let hex = query.strip_prefix("sha256:").unwrap_or(query);
     let is_hex = !hex.is_empty()
         && hex.len() <= 64
         && hex
             .bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-    if is_hex
-        && hex.len() == 64
-        && let Some(i) = inventory
-            .images
-            .iter()
-            .find(|i| i.id.hex() == hex || i.target.digest.hex() == hex)
-    {
-        return Ok(i);
+    let with_id = |pred: &dyn Fn(&InventoryImage) -> bool| -> Vec<&'a InventoryImage> {
+        inventory.images.iter().filter(|i| pred(i)).collect()
+    };
+    if is_hex && hex.len() == 64 {
+        let hits = with_id(&|i| i.id.hex() == hex || i.target.digest.hex() == hex);
+        if !hits.is_empty() {
+            return Ok(Resolved::Id(hits));
+        }
     }
-    if let Ok(reference) = Reference::parse(query) {
-        let by_name = inventory.images.iter().find(|i| {
+    let by_name = match Reference::parse(query) {
+        Ok(reference) => inventory.images.iter().find(|i| {
             i.names.contains(&reference)
                 || i.foreign_names.iter().any(|n| n == query)
                 || reference.digest().is_some_and(|d| {
@@ -276,26 +301,21 @@ pub fn resolve_image<'a>(
                         || i.repo_digests.iter().any(|rd| rd.ends_with(&d.to_string())))
                         && i.names.iter().any(|n| n.name() == reference.name())
                 })
-        });
-        if let Some(i) = by_name {
-            return Ok(i);
-        }
-    } else if let Some(i) = inventory
-        .images
-        .iter()
-        .find(|i| i.foreign_names.iter().any(|n| n == query))
-    {
-        return Ok(i);
-    }
-    if is_hex {
-        let matches: Vec<_> = inventory
+        }),
+        Err(_) => inventory
             .images
             .iter()
-            .filter(|i| i.id.hex().starts_with(hex))
-            .collect();
-        match matches.len() {
-            1 => return Ok(matches[0]),
+            .find(|i| i.foreign_names.iter().any(|n| n == query)),
+    };
+    if let Some(i) = by_name {
+        return Ok(Resolved::Name(i));
+    }
+    if is_hex {
+        let hits = with_id(&|i| i.id.hex().starts_with(hex));
+        let ids: BTreeSet<&Digest> = hits.iter().map(|i| &i.id).collect();
+        match ids.len() {
             0 => {}
+            1 => return Ok(Resolved::Id(hits)),
             _ => return Err(StoreError::Ambiguous(query.to_string())),
         }
     }

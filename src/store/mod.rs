@@ -7,7 +7,9 @@ pub mod layout;
 mod names;
 
 pub use error::StoreError;
-pub use inventory::{Inventory, InventoryImage, MAX_METADATA_BLOB, resolve_image};
+pub use inventory::{
+    Inventory, InventoryImage, MAX_METADATA_BLOB, Resolved, resolve, resolve_image,
+};
 pub use names::{names_target, set_name};
 
 use std::io::{Read, Write};

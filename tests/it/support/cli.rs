@@ -13,6 +13,8 @@ const SCRUBBED: &[&str] = &[
     "DOCKER_HOST",
     "REGISTRY_AUTH_FILE",
     "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_CACHE_HOME",
     "XDG_RUNTIME_DIR",
     "RUST_LOG",
     "http_proxy",
