@@ -13,7 +13,9 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use super::ExecError;
 use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference};
 use crate::registry::{RegistryClient, RegistryError};
-use crate::store::{CatalogEntry, LockMode, MAX_METADATA_BLOB, Store, StoreError, set_name};
+use crate::store::{
+    CatalogEntry, Inventory, LockMode, MAX_METADATA_BLOB, Store, StoreError, set_name,
+};
 
 /// How to pull.
 #[derive(Clone, Debug)]
@@ -252,33 +254,35 @@ async fn resolve(
     let existing = entries.iter().find(|e| e.name.as_ref() == Some(&name));
     // An unchanged tag costs one HEAD (which Docker Hub does not count against its rate
     // limit) and a pinned digest already stored costs nothing.
-    if let Some(e) = existing.filter(|e| {
-        platform_fits(e, opts) && store.blob_size(&e.target.digest).ok().flatten().is_some()
-    }) && let Some(src) = &e.source_digest
+    if let Some(e) = existing.filter(|e| platform_fits(e, opts) && is_complete(store, e))
+        && let Some(src) = &e.source_digest
     {
-        {
-            let current = match reference.digest() {
-                Some(d) => Some(d.clone()),
-                None => client.head_manifest(reference).await?.map(|h| h.digest),
-            };
-            if current.as_ref() == Some(src) {
-                let id = stored_id(store, &e.target)?;
-                return Ok(Resolved {
-                    reference: reference.clone(),
+        let current = match reference.digest() {
+            Some(d) => Some(d.clone()),
+            // A registry that sends no digest on HEAD gets a GET below.
+            None => match client.head_manifest(reference).await {
+                Ok(head) => head.map(|h| h.digest),
+                Err(RegistryError::NoDigestHeader { .. }) => None,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if current.as_ref() == Some(src) {
+            let id = stored_id(store, &e.target)?;
+            return Ok(Resolved {
+                reference: reference.clone(),
+                source_digest: src.clone(),
+                up_to_date: Some(PulledImage {
+                    name,
+                    target: e.target.digest.clone(),
+                    id: id.clone(),
                     source_digest: src.clone(),
-                    up_to_date: Some(PulledImage {
-                        name,
-                        target: e.target.digest.clone(),
-                        id: id.clone(),
-                        source_digest: src.clone(),
-                        up_to_date: true,
-                    }),
-                    target: e.target.clone(),
-                    documents: Vec::new(),
-                    blobs: Vec::new(),
-                    id,
-                });
-            }
+                    up_to_date: true,
+                }),
+                target: e.target.clone(),
+                documents: Vec::new(),
+                blobs: Vec::new(),
+                id,
+            });
         }
     }
 
@@ -353,6 +357,13 @@ async fn resolve(
             })
         }
     }
+}
+
+/// Whether every blob the entry needs is present (a few local reads and stats), so a
+/// damaged image is pulled again rather than reported up to date.
+fn is_complete(store: &dyn Store, entry: &CatalogEntry) -> bool {
+    Inventory::from_entries(store, vec![entry.clone()])
+        .is_ok_and(|inv| inv.images.iter().all(|i| i.damage.is_empty()))
 }
 
 /// Whether an existing entry already holds what these options ask for.

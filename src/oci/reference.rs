@@ -418,7 +418,10 @@ mod tests {
         ] {
             assert_eq!(Reference::parse(input).unwrap().familiar_name(), want);
         }
-        assert_eq!(Reference::parse("nginx").unwrap().familiar(), "nginx:latest");
+        assert_eq!(
+            Reference::parse("nginx").unwrap().familiar(),
+            "nginx:latest"
+        );
     }
 
     #[test]

@@ -91,13 +91,20 @@ impl Auth {
         lock(&self.challenges).insert(registry.to_string(), challenge);
     }
 
-    /// Drop the cached token for (registry, scope): the registry refused it.
-    pub(crate) async fn forget_token(&self, registry: &str, scope: &str) {
+    /// Drop the cached token for (registry, scope) if it is the one the registry just refused
+    /// (`rejected`); a newer token fetched meanwhile by a concurrent request is kept.
+    pub(crate) async fn forget_token(&self, registry: &str, scope: &str, rejected: &HeaderValue) {
         let slot = lock(&self.tokens)
             .get(&(registry.to_string(), scope.to_string()))
             .cloned();
         if let Some(slot) = slot {
-            *slot.lock().await = None;
+            let mut cached = slot.lock().await;
+            if cached
+                .as_ref()
+                .is_some_and(|t| bearer_header(&t.value) == rejected)
+            {
+                *cached = None;
+            }
         }
     }
 

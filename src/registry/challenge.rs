@@ -12,6 +12,8 @@ pub(crate) enum Challenge {
         service: Option<String>,
         /// The scope the registry asked for, if it said.
         scope: Option<String>,
+        /// Why a token was refused (`insufficient_scope`, `invalid_token`), if it said.
+        error: Option<String>,
     },
     /// Send the user's credentials with every request.
     Basic,
@@ -41,6 +43,7 @@ impl Challenge {
                         realm,
                         service: get("service"),
                         scope: get("scope"),
+                        error: get("error"),
                     });
                 }
                 if raw.scheme.eq_ignore_ascii_case("basic") {
@@ -165,6 +168,7 @@ mod tests {
             realm: realm.into(),
             service: service.map(Into::into),
             scope: scope.map(Into::into),
+            error: None,
         }
     }
 
@@ -212,6 +216,15 @@ mod tests {
             Ok(bearer("https://t", Some("s"), None))
         );
         assert_eq!(Challenge::from_headers(["Basic"]), Ok(Challenge::Basic));
+    }
+
+    #[test]
+    fn token_errors() {
+        let h = r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nope:pull",error="insufficient_scope""#;
+        let Ok(Challenge::Bearer { error, .. }) = Challenge::from_headers([h]) else {
+            panic!("not bearer");
+        };
+        assert_eq!(error.as_deref(), Some("insufficient_scope"));
     }
 
     #[test]

@@ -15,9 +15,7 @@ pub enum RegistryError {
         reason: String,
     },
     /// No connection: refused, DNS, TLS handshake or connect timeout.
-    #[error(
-        "cannot reach registry {registry} at {url}: {reason}; check the address and that the registry is running (plain-HTTP registries need --insecure-registry)"
-    )]
+    #[error("cannot reach registry {registry} at {url}: {reason}; {}", unreachable_hint(.reason))]
     Unreachable {
         /// The registry as named in the reference.
         registry: String,
@@ -47,6 +45,24 @@ pub enum RegistryError {
         /// The registry as named in the reference.
         registry: String,
         /// Whether credentials from config.json were sent.
+        with_credentials: bool,
+    },
+    /// The registry's token does not grant pulling this repository: like docker's "pull access
+    /// denied", the repository does not exist or is private.
+    #[error(
+        "pull access denied for {repository} on registry {registry}: the repository does not exist or {}",
+        if *.with_credentials {
+            "the account from Docker's config.json may not pull it"
+        } else {
+            "needs credentials (run `docker login`)"
+        }
+    )]
+    InsufficientScope {
+        /// The registry as named in the reference.
+        registry: String,
+        /// The repository path.
+        repository: String,
+        /// Whether credentials from config.json were used to get the token.
         with_credentials: bool,
     },
     /// Authenticated, but not allowed to read this repository (HTTP 403).
@@ -178,17 +194,35 @@ pub enum RegistryError {
     },
 }
 
+/// What to do about a failed connection, judged from its cause.
+fn unreachable_hint(reason: &str) -> &'static str {
+    if reason.starts_with(PLAIN_HTTP_REASON) {
+        "mark the registry with --insecure-registry if it only serves plain HTTP"
+    } else if reason.starts_with(TLS_REASON) {
+        "add the registry's CA certificate to the system trust store (or SSL_CERT_FILE)"
+    } else {
+        "check the address and that the registry is running (plain-HTTP registries need --insecure-registry)"
+    }
+}
+
+/// How a TLS failure's reason starts (see `transport::brief_reason`).
+pub(crate) const TLS_REASON: &str = "TLS error";
+/// How the reason starts when an HTTPS request met a plain-HTTP server.
+pub(crate) const PLAIN_HTTP_REASON: &str =
+    "TLS handshake failed, the server seems to speak plain HTTP";
+
 impl RegistryError {
     /// Whether trying the same operation again later may succeed: lets callers (pull, apply)
     /// decide between retrying or failing the entry, and never treat a transient failure as
     /// "this image is gone".
     pub fn is_retryable(&self) -> bool {
+        if let Self::Unreachable { reason, .. } = self {
+            // Certificate and protocol mismatches do not heal by waiting.
+            return !(reason.starts_with(TLS_REASON) || reason.starts_with(PLAIN_HTTP_REASON));
+        }
         matches!(
             self,
-            Self::Unreachable { .. }
-                | Self::Body { .. }
-                | Self::TooManyRequests { .. }
-                | Self::Server { .. }
+            Self::Body { .. } | Self::TooManyRequests { .. } | Self::Server { .. }
         )
     }
 

@@ -10,7 +10,7 @@ use reqwest::{Method, Response, StatusCode};
 use super::auth::Auth;
 use super::challenge::Challenge;
 use super::endpoint::Endpoint;
-use super::error::RegistryError;
+use super::error::{PLAIN_HTTP_REASON, RegistryError, TLS_REASON};
 use super::retry;
 
 /// One request as it is (re)sent on each attempt.
@@ -58,7 +58,9 @@ pub(crate) async fn send_retrying(
             Err(e) => {
                 let reason = brief_reason(&e);
                 tracing::debug!("{} {} -> {reason}", req.method, req.url);
-                if !retry::retryable_error(&e) || retry >= retry::MAX_RETRIES {
+                // A certificate or protocol mismatch does not heal by itself: fail at once.
+                let tls = reason.starts_with(TLS_REASON) || reason.starts_with(PLAIN_HTTP_REASON);
+                if tls || !retry::retryable_error(&e) || retry >= retry::MAX_RETRIES {
                     return Err(RegistryError::Unreachable {
                         registry: registry.to_string(),
                         url: req.url.to_string(),
@@ -108,8 +110,10 @@ pub(crate) fn brief_reason(e: &reqwest::Error) -> String {
         "timed out".into()
     } else if e.is_redirect() {
         format!("redirect refused: {inner}")
-    } else if inner.contains("certificate") || inner.contains("InvalidContentType") {
-        format!("TLS error: {inner}")
+    } else if inner.contains("InvalidContentType") {
+        format!("{PLAIN_HTTP_REASON} ({inner})")
+    } else if inner.contains("certificate") || inner.to_ascii_lowercase().contains("handshake") {
+        format!("{TLS_REASON}: {inner}")
     } else {
         inner
     }
@@ -165,13 +169,12 @@ impl Transport {
         let mut answered_challenge = false;
         loop {
             let authorization = self.auth.authorization(req.endpoint, &scope).await?;
-            let sent_auth = authorization.is_some();
+            let sent_auth = authorization.clone();
             let mut headers = HeaderMap::new();
             if let Some(a) = req.accept {
                 headers.insert(ACCEPT, HeaderValue::from_static(a));
             }
-            if let Some(mut value) = authorization {
-                value.set_sensitive(true);
+            if let Some(value) = authorization {
                 headers.insert(AUTHORIZATION, value);
             }
             let raw = RawRequest {
@@ -184,33 +187,43 @@ impl Transport {
             let resp = send_retrying(&self.http, registry, &raw).await?;
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED {
-                let unauthorized = async {
-                    Ok::<_, RegistryError>(RegistryError::Unauthorized {
-                        registry: registry.to_string(),
-                        with_credentials: self.auth.credential(registry).await?.is_some(),
-                    })
-                };
-                if answered_challenge {
-                    return Err(unauthorized.await?);
-                }
                 let values = resp
                     .headers()
                     .get_all(WWW_AUTHENTICATE)
                     .iter()
                     .filter_map(|v| v.to_str().ok());
-                let challenge = Challenge::from_headers(values).map_err(|reason| {
-                    RegistryError::BadChallenge {
-                        registry: registry.to_string(),
-                        url: req.url.to_string(),
-                        reason,
+                let challenge = Challenge::from_headers(values);
+                if answered_challenge {
+                    let mut err = self.unauthorized(registry).await;
+                    if let (
+                        Ok(Challenge::Bearer { error: Some(e), .. }),
+                        RegistryError::Unauthorized {
+                            with_credentials, ..
+                        },
+                    ) = (&challenge, &err)
+                        && e == "insufficient_scope"
+                    {
+                        err = RegistryError::InsufficientScope {
+                            registry: registry.to_string(),
+                            repository: req.repository.to_string(),
+                            with_credentials: *with_credentials,
+                        };
                     }
+                    return Err(err);
+                }
+                let challenge = challenge.map_err(|reason| RegistryError::BadChallenge {
+                    registry: registry.to_string(),
+                    url: req.url.to_string(),
+                    reason,
                 })?;
                 self.auth.learn(registry, challenge);
-                self.auth.forget_token(registry, &scope).await;
+                if let Some(rejected) = &sent_auth {
+                    self.auth.forget_token(registry, &scope, rejected).await;
+                }
                 answered_challenge = true;
-                if !sent_auth && !self.auth.can_authenticate(registry).await? {
+                if sent_auth.is_none() && !self.auth.can_authenticate(registry).await? {
                     // Basic auth with nothing to send: asking again cannot help.
-                    return Err(unauthorized.await?);
+                    return Err(self.unauthorized(registry).await);
                 }
                 continue;
             }
@@ -229,6 +242,17 @@ impl Transport {
                 }),
                 _ => Ok(resp),
             };
+        }
+    }
+
+    /// The error for a registry that keeps answering 401, saying whether we had credentials.
+    async fn unauthorized(&self, registry: &str) -> RegistryError {
+        match self.auth.credential(registry).await {
+            Ok(cred) => RegistryError::Unauthorized {
+                registry: registry.to_string(),
+                with_credentials: cred.is_some(),
+            },
+            Err(e) => e,
         }
     }
 }

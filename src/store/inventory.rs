@@ -162,11 +162,9 @@ fn walk(
     let bytes = match store.read_blob(&desc.digest, MAX_METADATA_BLOB) {
         Ok(b) => b,
         Err(StoreError::MissingBlob(d)) => {
-            // A child of an index that was pulled for one platform only is expected to be
-            // absent; the entry's own manifest is not.
-            if top {
-                image.damage.push(format!("manifest {d} is missing"));
-            }
+            // An index is only ever stored with all its children (`--all-platforms`), so
+            // a missing child is damage just like a missing top-level manifest.
+            image.damage.push(format!("manifest {d} is missing"));
             return Ok(());
         }
         Err(e @ (StoreError::Corrupt { .. } | StoreError::TooLarge { .. })) => {

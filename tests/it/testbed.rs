@@ -185,6 +185,13 @@ fn all_platforms_push_serves_index_or_manifest_list() {
     // Without --all only the linux/amd64 image is pushed.
     let digest = fx.push(&reg, "multi", "demo/multi:amd64", MediaFormat::Oci, false);
     assert_eq!(digest, fx.multi.image("linux/amd64").manifest_digest);
+
+    // The same through the layout-less helpers.
+    let other = fixtures::multi_platform("other", MediaFormat::Oci);
+    let digest = fixtures::push_index(&reg, &other, "demo/other:1", MediaFormat::Oci, true);
+    assert_eq!(digest, other.digest);
+    let digest = fixtures::push_image(&reg, &other.images[1], "demo/other:arm", MediaFormat::Oci);
+    assert_eq!(digest, other.images[1].manifest_digest);
 }
 
 /// Plain-HTTP pushes store the fixture bytes exactly, including a Docker manifest list and a manifest without mediaType.

@@ -688,6 +688,48 @@ impl Default for Standard {
     }
 }
 
+/// Pushes one image with skopeo (through a temp OCI layout); returns the served digest.
+/// Use this for `MediaFormat::Docker` conversion; [`push_image_http`] keeps exact bytes.
+pub fn push_image(
+    reg: &Registry,
+    image: &FixtureImage,
+    repo_and_tag: &str,
+    format: MediaFormat,
+) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    OciLayout::create(dir.path()).add_image(image, "image");
+    push_with_creds(
+        dir.path(),
+        "image",
+        &reg.host(),
+        repo_and_tag,
+        format,
+        false,
+        reg.credentials(),
+    )
+}
+
+/// Pushes an index with skopeo (through a temp OCI layout); returns the served digest.
+pub fn push_index(
+    reg: &Registry,
+    index: &FixtureIndex,
+    repo_and_tag: &str,
+    format: MediaFormat,
+    all_platforms: bool,
+) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    OciLayout::create(dir.path()).add_index(index, "index");
+    push_with_creds(
+        dir.path(),
+        "index",
+        &reg.host(),
+        repo_and_tag,
+        format,
+        all_platforms,
+        reg.credentials(),
+    )
+}
+
 /// `skopeo copy oci:LAYOUT:REF docker://HOST/REPO:TAG`, then returns the digest the registry
 /// serves for the tag. `MediaFormat::Docker` converts to Docker schema2 (`--format v2s2`; with
 /// `all_platforms` an OCI index becomes a Docker manifest list). Without `all_platforms` an

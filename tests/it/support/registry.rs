@@ -475,6 +475,18 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Shown with the failing test's output.
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            eprintln!(
+                "--- registry {} log (last {} lines) ---\n{}",
+                self.host(),
+                tail.len(),
+                tail.join("\n")
+            );
+        }
         // SIGKILL by PID (std's Child::kill), then reap it so no zombie is left.
         let _ = self.child.kill();
         let _ = self.child.wait();
