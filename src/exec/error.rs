@@ -13,6 +13,9 @@ pub enum ExecError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A manifest that cannot be stored (conversion to OCI failed).
+    #[error(transparent)]
+    Manifest(#[from] crate::oci::ManifestError),
     /// A multi-platform image without the requested platform.
     #[error(
         "{reference} has no image for platform {wanted} (it has: {available}); choose one with --platform or pull them all with --all-platforms"

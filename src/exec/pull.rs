@@ -11,7 +11,10 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::ExecError;
-use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference};
+use crate::oci::{
+    Descriptor, Digest, Manifest, Platform, Reference, docker_list_to_oci, docker_manifest_to_oci,
+    media,
+};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::store::{
     CatalogEntry, Inventory, LockMode, MAX_METADATA_BLOB, Store, StoreError, set_name,
@@ -294,15 +297,18 @@ async fn resolve(
         platform: None,
     };
     match &top.manifest {
-        Manifest::Image { config, layers, .. } => Ok(Resolved {
-            reference: reference.clone(),
-            source_digest: top.digest.clone(),
-            up_to_date: None,
-            target: top_desc,
-            documents: vec![(top.digest.clone(), top.bytes.clone())],
-            blobs: std::iter::once(config).chain(layers).cloned().collect(),
-            id: config.digest.clone(),
-        }),
+        Manifest::Image { config, layers, .. } => {
+            let (target, bytes) = storable(top_desc, top.bytes.clone())?;
+            Ok(Resolved {
+                reference: reference.clone(),
+                source_digest: top.digest.clone(),
+                up_to_date: None,
+                documents: vec![(target.digest.clone(), bytes)],
+                target,
+                blobs: std::iter::once(config).chain(layers).cloned().collect(),
+                id: config.digest.clone(),
+            })
+        }
         Manifest::Index { manifests, .. } => {
             let children: Vec<&Descriptor> = if opts.all_platforms {
                 manifests.iter().collect()
@@ -326,8 +332,10 @@ async fn resolve(
             let mut documents = Vec::new();
             let mut blobs = Vec::new();
             let mut first_config = None;
+            let mut stored_children = Vec::new();
             for child in &children {
                 let (bytes, manifest) = child_manifest(client, store, reference, child).await?;
+                let (stored, bytes) = storable((*child).clone(), bytes)?;
                 match &manifest {
                     Manifest::Image { config, layers, .. } => {
                         first_config.get_or_insert_with(|| config.digest.clone());
@@ -337,14 +345,33 @@ async fn resolve(
                         return Err(ExecError::NestedIndex(reference.to_string()));
                     }
                 }
-                documents.push((child.digest.clone(), bytes));
+                documents.push((stored.digest.clone(), bytes));
+                stored_children.push((child.digest.clone(), stored));
             }
             let (target, id) = if opts.all_platforms {
-                documents.push((top.digest.clone(), top.bytes.clone()));
-                (top_desc, top.digest.clone())
+                let converted: HashMap<Digest, (Digest, u64)> = stored_children
+                    .iter()
+                    .map(|(orig, d)| (orig.clone(), (d.digest.clone(), d.size)))
+                    .collect();
+                let changed = stored_children.iter().any(|(orig, d)| *orig != d.digest);
+                let (desc, bytes) = if changed || top.media_type != media::OCI_INDEX {
+                    let bytes = Bytes::from(docker_list_to_oci(&top.bytes, &converted)?);
+                    let desc = Descriptor {
+                        media_type: media::OCI_INDEX.to_string(),
+                        digest: Digest::of(&bytes),
+                        size: bytes.len() as u64,
+                        platform: None,
+                    };
+                    (desc, bytes)
+                } else {
+                    (top_desc, top.bytes.clone())
+                };
+                documents.push((desc.digest.clone(), bytes));
+                let id = desc.digest.clone();
+                (desc, id)
             } else {
-                let child = children[0].clone();
-                (child, first_config.expect("one child was resolved"))
+                let (_, stored) = stored_children.swap_remove(0);
+                (stored, first_config.expect("one child was resolved"))
             };
             Ok(Resolved {
                 reference: reference.clone(),
@@ -357,6 +384,24 @@ async fn resolve(
             })
         }
     }
+}
+
+/// The manifest as the OCI layout stores it: unchanged when it is OCI, converted when the
+/// registry served Docker schema 2 (see `oci::convert` for why). Keeps the platform.
+fn storable(desc: Descriptor, bytes: Bytes) -> Result<(Descriptor, Bytes), ExecError> {
+    if desc.media_type != media::DOCKER_MANIFEST {
+        return Ok((desc, bytes));
+    }
+    let converted = Bytes::from(docker_manifest_to_oci(&bytes)?);
+    Ok((
+        Descriptor {
+            media_type: media::OCI_MANIFEST.to_string(),
+            digest: Digest::of(&converted),
+            size: converted.len() as u64,
+            platform: desc.platform,
+        },
+        converted,
+    ))
 }
 
 /// Whether every blob the entry needs is present (a few local reads and stats), so a

@@ -1,12 +1,14 @@
 //! Pure OCI and Docker image types: references, digests, platforms, media types and manifests.
 //! Nothing here performs I/O; every value is validated when it is parsed.
 
+mod convert;
 mod digest;
 mod manifest;
 pub mod media;
 mod platform;
 mod reference;
 
+pub use convert::{docker_list_to_oci, docker_manifest_to_oci, oci_media_type};
 pub use digest::{Digest, DigestError, Sha256Writer};
 pub use manifest::{Descriptor, Manifest, ManifestError};
 pub use platform::{Platform, PlatformError};

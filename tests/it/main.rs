@@ -6,5 +6,6 @@
 
 mod support;
 
+mod pull;
 mod purity;
 mod testbed;
