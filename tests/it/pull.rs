@@ -411,7 +411,7 @@ fn moved_tag_leaves_dangling_image_until_prune() {
         named.trim(),
         format!(
             "{} {}",
-            r.replace(":latest", ":latest"),
+            r,
             &fx.app_v2.config_digest[7..19]
         )
     );
