@@ -86,9 +86,9 @@ impl PullObserver for Progress {
             Self::Quiet => {}
             Self::Lines(sizes) => {
                 let size = sizes.lock().unwrap().remove(digest).unwrap_or(0);
-                match error {
-                    None => eprintln!("{}: Pull complete ({})", digest.short(), human_size(size)),
-                    Some(e) => eprintln!("{}: failed: {e}", digest.short()),
+                // A failure is reported once, on the image that needed the blob.
+                if error.is_none() {
+                    eprintln!("{}: Pull complete ({})", digest.short(), human_size(size));
                 }
             }
             Self::Bars { bars, .. } => {

@@ -29,7 +29,7 @@ pub enum ExecError {
         available: String,
     },
     /// A blob the image needs could not be stored.
-    #[error("{reference}: layer {digest} failed: {reason}")]
+    #[error("layer {digest} failed: {reason}")]
     BlobFailed {
         /// The image.
         reference: String,

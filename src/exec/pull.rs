@@ -17,7 +17,7 @@ use crate::oci::{
 };
 use crate::registry::{RegistryClient, RegistryError};
 use crate::store::{
-    CatalogEntry, Inventory, LockMode, MAX_METADATA_BLOB, Store, StoreError, set_name,
+    CatalogEntry, Inventory, LockMode, MAX_METADATA_BLOB, StagedBlob, Store, StoreError, set_name,
 };
 
 /// How to pull.
@@ -147,7 +147,7 @@ pub async fn pull(
         ..Default::default()
     };
 
-    let outcomes: Vec<(Digest, Result<u64, String>)> = stream::iter(wanted)
+    let outcomes: Vec<(Digest, Result<(u64, Box<dyn StagedBlob>), String>)> = stream::iter(wanted)
         .map(|(digest, (size, repo))| {
             let store = store.clone();
             let observer = observer.clone();
@@ -161,11 +161,15 @@ pub async fn pull(
         .collect()
         .await;
     let mut failed: HashMap<Digest, String> = HashMap::new();
+    // Verified but invisible until an image that needs them is complete; what is left
+    // here at the end is deleted when dropped.
+    let mut staged: HashMap<Digest, Box<dyn StagedBlob>> = HashMap::new();
     for (digest, res) in outcomes {
         match res {
-            Ok(n) => {
+            Ok((n, blob)) => {
                 report.blobs_downloaded += 1;
                 report.bytes_downloaded += n;
+                staged.insert(digest, blob);
             }
             Err(reason) => {
                 failed.insert(digest, reason);
@@ -187,6 +191,11 @@ pub async fn pull(
                     digest: b.digest.clone(),
                     reason: failed[&b.digest].clone(),
                 });
+            }
+            for b in &r.blobs {
+                if let Some(blob) = staged.remove(&b.digest) {
+                    blob.publish()?;
+                }
             }
             for (digest, bytes) in &r.documents {
                 if store.blob_size(digest)? != Some(bytes.len() as u64) {
@@ -459,12 +468,12 @@ async fn fetch_blob(
     digest: &Digest,
     size: u64,
     observer: &dyn PullObserver,
-) -> Result<u64, String> {
+) -> Result<(u64, Box<dyn StagedBlob>), String> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         match fetch_blob_once(client, store.clone(), repo, digest, size, observer).await {
-            Ok(n) => return Ok(n),
+            Ok(done) => return Ok(done),
             Err(BlobError::Registry(e)) if attempt < 3 && e.is_retryable() => {
                 tracing::debug!(%digest, attempt, "retrying blob after: {e}");
             }
@@ -479,8 +488,6 @@ enum BlobError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("writing into the store: {0}")]
-    Write(std::io::Error),
 }
 
 async fn fetch_blob_once(
@@ -490,7 +497,7 @@ async fn fetch_blob_once(
     digest: &Digest,
     size: u64,
     observer: &dyn PullObserver,
-) -> Result<u64, BlobError> {
+) -> Result<(u64, Box<dyn StagedBlob>), BlobError> {
     observer.blob_started(digest, size);
     let blob = client.get_blob(repo, digest).await?;
     let mut sink = store.blob_writer(digest, size)?;
@@ -498,12 +505,13 @@ async fn fetch_blob_once(
     let mut written = 0u64;
     while let Some(chunk) = body.try_next().await? {
         // Writes land in the page cache; the one slow step, fsync, runs off the runtime below.
-        sink.write_all(&chunk).map_err(BlobError::Write)?;
+        sink.write_all(&chunk)
+            .map_err(|e| StoreError::io("writing", digest.to_string(), e))?;
         written += chunk.len() as u64;
         observer.blob_progress(digest, chunk.len() as u64);
     }
-    tokio::task::spawn_blocking(move || sink.commit())
+    let staged = tokio::task::spawn_blocking(move || sink.finish())
         .await
-        .expect("commit task panicked")?;
-    Ok(written)
+        .expect("finish task panicked")?;
+    Ok((written, staged))
 }

@@ -57,8 +57,13 @@ pub enum ReferenceError {
     #[error("invalid reference format {0:?}: repository name longer than 255 characters")]
     TooLong(String),
     /// The part after `@` is not a digest.
-    #[error("invalid reference format: {0}")]
-    Digest(#[from] DigestError),
+    #[error("invalid reference format {input:?}: {source}")]
+    Digest {
+        /// The whole input.
+        input: String,
+        /// Why the digest is not one.
+        source: DigestError,
+    },
 }
 
 /// A fully qualified image reference. Fields are only reachable through accessors so a
@@ -89,7 +94,16 @@ impl Reference {
         }
         let input = s.to_string();
         let (name_tag, digest) = match s.split_once('@') {
-            Some((n, d)) => (n, Some(d.parse::<Digest>()?)),
+            Some((n, d)) => (
+                n,
+                Some(
+                    d.parse::<Digest>()
+                        .map_err(|source| ReferenceError::Digest {
+                            input: input.clone(),
+                            source,
+                        })?,
+                ),
+            ),
             None => (s, None),
         };
         let last_slash = name_tag.rfind('/');
@@ -442,8 +456,8 @@ mod tests {
             (format!("nginx:{}", "a".repeat(129)), |e| {
                 matches!(e, BadTag { .. })
             }),
-            ("nginx@sha256:abc".into(), |e| matches!(e, Digest(_))),
-            ("nginx@".into(), |e| matches!(e, Digest(_))),
+            ("nginx@sha256:abc".into(), |e| matches!(e, Digest { .. })),
+            ("nginx@".into(), |e| matches!(e, Digest { .. })),
             ("a//b".into(), |e| matches!(e, BadComponent { .. })),
             ("a/b/".into(), |e| matches!(e, BadComponent { .. })),
             ("-a".into(), |e| matches!(e, BadComponent { .. })),

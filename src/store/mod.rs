@@ -43,10 +43,23 @@ pub trait BlobWrite {
     }
 }
 
-/// A blob being written. Dropping it without `commit` discards everything written.
+/// A blob being written. Dropping it without `finish` discards everything written.
 pub trait BlobSink: Write + Send {
-    /// Verify size and digest, make the blob durable and visible.
-    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// Verify size and digest and make the content durable, but not yet visible: a pull
+    /// publishes the blobs of an image only once all of them arrived, so a failed image
+    /// leaves the store exactly as it was.
+    fn finish(self: Box<Self>) -> Result<Box<dyn StagedBlob>, StoreError>;
+
+    /// `finish` and `publish` in one step.
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.finish()?.publish()
+    }
+}
+
+/// A verified blob waiting to become visible. Dropping it discards it.
+pub trait StagedBlob: Send {
+    /// Make the blob visible under its digest.
+    fn publish(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// Listing and deleting blobs, for garbage collection and fsck.

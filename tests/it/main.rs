@@ -6,6 +6,8 @@
 
 mod support;
 
+mod commands;
+mod errors;
 mod pull;
 mod purity;
 mod testbed;

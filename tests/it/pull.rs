@@ -409,11 +409,7 @@ fn moved_tag_leaves_dangling_image_until_prune() {
     );
     assert_eq!(
         named.trim(),
-        format!(
-            "{} {}",
-            r,
-            &fx.app_v2.config_digest[7..19]
-        )
+        format!("{} {}", r, &fx.app_v2.config_digest[7..19])
     );
 
     let out = env.imagectl().args(["prune", "-f"]).output().unwrap();

@@ -15,7 +15,9 @@ fn oci_module_imports_no_io() {
         "tokio",
         "reqwest",
         "std::fs",
-        "std::net",
+        "TcpStream",
+        "UdpSocket",
+        "std::process",
     ];
     let mut checked = 0;
     for entry in fs::read_dir(&dir).unwrap() {

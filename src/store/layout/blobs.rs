@@ -9,7 +9,7 @@ use tempfile::NamedTempFile;
 
 use super::{LayoutStore, sync_dir};
 use crate::oci::{Digest, Sha256Writer};
-use crate::store::{BlobGc, BlobRead, BlobSink, BlobWrite, StoreError};
+use crate::store::{BlobGc, BlobRead, BlobSink, BlobWrite, StagedBlob, StoreError};
 
 impl BlobRead for LayoutStore {
     fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
@@ -115,7 +115,7 @@ impl Write for FileSink {
 }
 
 impl BlobSink for FileSink {
-    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+    fn finish(self: Box<Self>) -> Result<Box<dyn StagedBlob>, StoreError> {
         let this = *self;
         let actual_size = this.hasher.len();
         let actual = this.hasher.finish();
@@ -127,15 +127,33 @@ impl BlobSink for FileSink {
                 actual_size,
             });
         }
-        let what = this.digest.to_string();
         this.tmp
             .as_file()
             .sync_all()
-            .map_err(|e| StoreError::io("syncing", what.clone(), e))?;
-        this.tmp
-            .persist(this.dir.join(this.digest.hex()))
+            .map_err(|e| StoreError::io("syncing", this.digest.to_string(), e))?;
+        // Close the file but keep (and on drop, delete) the path: a pull may hold many
+        // staged blobs at once and must not hold a descriptor for each.
+        Ok(Box::new(Staged {
+            path: this.tmp.into_temp_path(),
+            digest: this.digest,
+            dir: this.dir,
+        }))
+    }
+}
+
+struct Staged {
+    path: tempfile::TempPath,
+    digest: Digest,
+    dir: std::path::PathBuf,
+}
+
+impl StagedBlob for Staged {
+    fn publish(self: Box<Self>) -> Result<(), StoreError> {
+        let what = self.digest.to_string();
+        self.path
+            .persist(self.dir.join(self.digest.hex()))
             .map_err(|e| StoreError::io("storing", what, e.error))?;
-        sync_dir(&this.dir)
+        sync_dir(&self.dir)
     }
 }
 
