@@ -147,7 +147,7 @@ pub async fn pull(
         ..Default::default()
     };
 
-    let outcomes: Vec<(Digest, Result<(u64, Box<dyn StagedBlob>), String>)> = stream::iter(wanted)
+    let outcomes: Vec<(Digest, Result<Downloaded, String>)> = stream::iter(wanted)
         .map(|(digest, (size, repo))| {
             let store = store.clone();
             let observer = observer.clone();
@@ -460,6 +460,9 @@ async fn child_manifest(
     Ok((fetched.bytes, fetched.manifest))
 }
 
+/// Bytes fetched and the verified, not yet visible blob.
+type Downloaded = (u64, Box<dyn StagedBlob>);
+
 /// Download one blob into the store, verified; one retry on a transient failure.
 async fn fetch_blob(
     client: &RegistryClient,
@@ -468,7 +471,7 @@ async fn fetch_blob(
     digest: &Digest,
     size: u64,
     observer: &dyn PullObserver,
-) -> Result<(u64, Box<dyn StagedBlob>), String> {
+) -> Result<Downloaded, String> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -497,7 +500,7 @@ async fn fetch_blob_once(
     digest: &Digest,
     size: u64,
     observer: &dyn PullObserver,
-) -> Result<(u64, Box<dyn StagedBlob>), BlobError> {
+) -> Result<Downloaded, BlobError> {
     observer.blob_started(digest, size);
     let blob = client.get_blob(repo, digest).await?;
     let mut sink = store.blob_writer(digest, size)?;
