@@ -6,6 +6,8 @@
 
 mod support;
 
+mod crash;
+
 mod commands;
 mod errors;
 mod pull;
