@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use super::ExecError;
-use crate::oci::Digest;
-use crate::store::{Inventory, LockMode, Resolved, Store, resolve};
+use crate::oci::{Digest, Reference};
+use crate::store::{Inventory, InventoryImage, LockMode, Resolved, Store, resolve};
 
 /// One line of `rmi` output, as docker prints them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,10 +18,76 @@ pub enum RemoveEvent {
 /// What `rmi` did: the lines to print, per-query failures, and bytes freed.
 pub type RemoveOutcome = (Vec<RemoveEvent>, Vec<(String, ExecError)>, u64);
 
-/// Remove `queries` (names, IDs or ID prefixes). A name of an image that has other names
-/// only untags; an ID of an image with several names needs `force`. Each query succeeds or
-/// fails on its own; blobs no remaining image needs are deleted at the end, under the
-/// exclusive lock so no concurrent pull can be relying on them.
+/// What one query removes.
+struct Removal {
+    /// The manifests concerned.
+    targets: Vec<Digest>,
+    /// The names to remove.
+    names: Vec<String>,
+    /// Set when the image goes entirely (its last name went).
+    deleted: Option<Digest>,
+    /// Blobs to consider freeing.
+    blobs: Vec<Digest>,
+}
+
+fn all_names(images: &[&InventoryImage]) -> Vec<String> {
+    images
+        .iter()
+        .flat_map(|i| {
+            i.names
+                .iter()
+                .map(|n| n.to_string())
+                .chain(i.foreign_names.iter().cloned())
+        })
+        .collect()
+}
+
+/// Decide what `query` removes: one of an image's names untags that name only (and
+/// deletes the image if it was the last); an ID or a `repo@digest` naming the image by
+/// content means every name, which needs `force` when there are several.
+fn plan(inventory: &Inventory, query: &str, force: bool) -> Result<Removal, ExecError> {
+    let parsed = Reference::parse(query).ok();
+    let images = match resolve(inventory, query)? {
+        Resolved::Name(image)
+            if parsed.as_ref().is_some_and(|p| image.names.contains(p))
+                || image.foreign_names.iter().any(|n| n == query) =>
+        {
+            let name = parsed
+                .filter(|p| image.names.contains(p))
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| query.to_string());
+            let last = image.names.len() + image.foreign_names.len() <= 1;
+            return Ok(Removal {
+                targets: vec![image.target.digest.clone()],
+                names: vec![name],
+                deleted: last.then(|| image.id.clone()),
+                blobs: image.blobs.keys().cloned().collect(),
+            });
+        }
+        Resolved::Name(image) => vec![image],
+        Resolved::Id(images) => images,
+    };
+    let names = all_names(&images);
+    if names.len() > 1 && !force {
+        return Err(ExecError::MultipleNames {
+            id: images[0].id.short().to_string(),
+            names: names.join(", "),
+        });
+    }
+    Ok(Removal {
+        targets: images.iter().map(|i| i.target.digest.clone()).collect(),
+        names,
+        deleted: Some(images[0].id.clone()),
+        blobs: images
+            .iter()
+            .flat_map(|i| i.blobs.keys().cloned())
+            .collect(),
+    })
+}
+
+/// Remove `queries` (names, IDs or ID prefixes). Each query succeeds or fails on its own;
+/// blobs no remaining image needs are deleted at the end, under the exclusive lock so no
+/// concurrent pull can be relying on them.
 pub fn remove_images(
     store: &dyn Store,
     queries: &[String],
@@ -32,54 +98,16 @@ pub fn remove_images(
     let mut failures = Vec::new();
     let mut candidates: BTreeSet<Digest> = BTreeSet::new();
     for query in queries {
-        let inventory = Inventory::load(store)?;
-        let (targets, remove_names, deleted) = match resolve(&inventory, query) {
+        let removal = match plan(&Inventory::load(store)?, query, force) {
+            Ok(r) => r,
             Err(e) => {
-                failures.push((query.clone(), e.into()));
+                failures.push((query.clone(), e));
                 continue;
             }
-            Ok(Resolved::Name(image)) => {
-                let name = image
-                    .names
-                    .iter()
-                    .find(|n| crate::oci::Reference::parse(query).ok().as_ref() == Some(*n))
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| query.clone());
-                let last = image.names.len() + image.foreign_names.len() <= 1;
-                (
-                    vec![image],
-                    vec![name],
-                    if last { Some(image.id.clone()) } else { None },
-                )
-            }
-            Ok(Resolved::Id(images)) => {
-                let names: Vec<String> = images
-                    .iter()
-                    .flat_map(|i| {
-                        i.names
-                            .iter()
-                            .map(|n| n.to_string())
-                            .chain(i.foreign_names.iter().cloned())
-                    })
-                    .collect();
-                if names.len() > 1 && !force {
-                    failures.push((
-                        query.clone(),
-                        ExecError::MultipleNames {
-                            id: images[0].id.short().to_string(),
-                            names: names.join(", "),
-                        },
-                    ));
-                    continue;
-                }
-                let id = images[0].id.clone();
-                (images, names, Some(id))
-            }
         };
-        let target_digests: Vec<Digest> = targets.iter().map(|i| i.target.digest.clone()).collect();
         store.update(&mut |entries| {
             entries.retain(|e| {
-                if !target_digests.contains(&e.target.digest) {
+                if !removal.targets.contains(&e.target.digest) {
                     return true;
                 }
                 let named = e
@@ -88,18 +116,16 @@ pub fn remove_images(
                     .map(|n| n.to_string())
                     .or_else(|| e.foreign_name().map(str::to_string));
                 match &named {
-                    Some(n) => !remove_names.contains(n),
-                    None => deleted.is_none(),
+                    Some(n) => !removal.names.contains(n),
+                    None => removal.deleted.is_none(),
                 }
             });
             Ok(())
         })?;
-        events.extend(remove_names.into_iter().map(RemoveEvent::Untagged));
-        if let Some(id) = deleted {
+        events.extend(removal.names.into_iter().map(RemoveEvent::Untagged));
+        if let Some(id) = removal.deleted {
             events.push(RemoveEvent::Deleted(id));
-            for image in &targets {
-                candidates.extend(image.blobs.keys().cloned());
-            }
+            candidates.extend(removal.blobs);
         }
     }
     let remaining = Inventory::load(store)?.referenced_blobs();

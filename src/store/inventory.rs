@@ -127,8 +127,10 @@ fn build_image(
     let mut repo_digests: Vec<String> = group
         .iter()
         .filter_map(|e| {
+            // Only what a registry actually served under that repository: a local tag
+            // has no repo digest (as in docker).
             let name = e.name.as_ref()?;
-            let d = e.source_digest.as_ref().unwrap_or(&e.target.digest);
+            let d = e.source_digest.as_ref().or(name.digest())?;
             Some(format!("{}@{d}", name.name()))
         })
         .collect();

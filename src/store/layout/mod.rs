@@ -80,15 +80,30 @@ impl LayoutStore {
         for dir in [self.blob_dir(), self.tmp_dir()] {
             fs::create_dir_all(&dir).map_err(|e| io("creating", &dir, e))?;
         }
-        let layout = self.root.join(LAYOUT_FILE);
-        if !layout.exists() {
-            fs::write(&layout, LAYOUT_CONTENT).map_err(|e| io("writing", &layout, e))?;
+        // Two processes may create a new store at once: each file is created only if it is
+        // still absent (link-based, atomic), so neither can overwrite what the other wrote.
+        for (name, content) in [
+            (LAYOUT_FILE, LAYOUT_CONTENT),
+            (INDEX_FILE, index::EMPTY_INDEX),
+        ] {
+            let path = self.root.join(name);
+            if path.exists() {
+                continue;
+            }
+            let mut tmp = tempfile::NamedTempFile::with_prefix_in("new-", self.tmp_dir())
+                .map_err(|e| io("creating", &path, e))?;
+            std::io::Write::write_all(&mut tmp, content.as_bytes())
+                .map_err(|e| io("writing", &path, e))?;
+            tmp.as_file()
+                .sync_all()
+                .map_err(|e| io("syncing", &path, e))?;
+            match tmp.persist_noclobber(&path) {
+                Ok(_) => {}
+                Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io("creating", &path, e.error)),
+            }
         }
-        let index = self.root.join(INDEX_FILE);
-        if !index.exists() {
-            self.write_index_bytes(index::EMPTY_INDEX.as_bytes())?;
-        }
-        Ok(())
+        sync_dir(&self.root)
     }
 
     fn blob_dir(&self) -> PathBuf {
