@@ -89,6 +89,19 @@ pub enum Command {
     },
     /// Verify every blob's digest and that every image is complete.
     Fsck,
+    /// Check policy files: syntax, unknown keys, and meaning (regexes, ranges, platforms,
+    /// schedule). Reports every error at once as FILE:LINE:COLUMN; exit 1 if any.
+    Validate {
+        /// A policy file or a directory of *.yaml files.
+        #[arg(short = 'f', long = "file", value_name = "PATH", default_value = "imagectl.yaml")]
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of the policy format (for editors' YAML language servers).
+    Schema,
+    /// Show what `apply` would do: pulls, retags, removals, with sizes.
+    Plan(PlanArgs),
+    /// Make the store match the policy: pull, retag, remove, prune.
+    Apply(ApplyArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -139,4 +152,35 @@ pub struct ImagesArgs {
     /// `json`, `table TEMPLATE`, or a Go template such as '{{.Repository}}:{{.Tag}}'.
     #[arg(long)]
     pub format: Option<String>,
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// A policy file or a directory of *.yaml files.
+    #[arg(short = 'f', long = "file", value_name = "PATH", default_value = "imagectl.yaml")]
+    pub file: PathBuf,
+    /// The plan as JSON (stable; see README).
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// Arguments of `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A policy file or a directory of *.yaml files.
+    #[arg(short = 'f', long = "file", value_name = "PATH", default_value = "imagectl.yaml")]
+    pub file: PathBuf,
+    /// Show the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before removing images.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// The plan and the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -2,6 +2,7 @@
 //! The only place that uses `anyhow`: handlers add the context a user needs and `main`
 //! prints the chain as one line.
 
+mod apply;
 mod args;
 mod edit;
 mod format;
@@ -10,6 +11,7 @@ mod inspect;
 mod maintenance;
 mod progress;
 mod pull;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -95,6 +97,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Df { format } => maintenance::df(&cli, cli.verbose > 0, format.as_deref()),
         Command::Prune { all, force } => maintenance::prune(&cli, *all, *force),
         Command::Fsck => maintenance::fsck(&cli),
+        Command::Validate { file } => validate::validate(&cli, file),
+        Command::Schema => validate::schema(),
+        Command::Plan(args) => apply::plan(&cli, args).await,
+        Command::Apply(args) => apply::apply(&cli, args).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,
