@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod exec;
 pub mod oci;
+pub mod plan;
 pub mod registry;
 pub mod report;
 pub mod store;

@@ -93,7 +93,12 @@ pub enum Command {
     /// schedule). Reports every error at once as FILE:LINE:COLUMN; exit 1 if any.
     Validate {
         /// A policy file or a directory of *.yaml files.
-        #[arg(short = 'f', long = "file", value_name = "PATH", default_value = "imagectl.yaml")]
+        #[arg(
+            short = 'f',
+            long = "file",
+            value_name = "PATH",
+            default_value = "imagectl.yaml"
+        )]
         file: PathBuf,
     },
     /// Print the JSON Schema of the policy format (for editors' YAML language servers).
@@ -158,7 +163,12 @@ pub struct ImagesArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// A policy file or a directory of *.yaml files.
-    #[arg(short = 'f', long = "file", value_name = "PATH", default_value = "imagectl.yaml")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "PATH",
+        default_value = "imagectl.yaml"
+    )]
     pub file: PathBuf,
     /// The plan as JSON (stable; see README).
     #[arg(long)]
@@ -172,7 +182,12 @@ pub struct PlanArgs {
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// A policy file or a directory of *.yaml files.
-    #[arg(short = 'f', long = "file", value_name = "PATH", default_value = "imagectl.yaml")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "PATH",
+        default_value = "imagectl.yaml"
+    )]
     pub file: PathBuf,
     /// Show the plan and stop.
     #[arg(long)]

@@ -8,7 +8,10 @@ use anyhow::{Result, bail};
 use super::args::Cli;
 
 pub(super) fn validate(_cli: &Cli, file: &Path) -> Result<ExitCode> {
-    bail!("policy validation of {} is not available in this build", file.display())
+    bail!(
+        "policy validation of {} is not available in this build",
+        file.display()
+    )
 }
 
 pub(super) fn schema() -> Result<ExitCode> {

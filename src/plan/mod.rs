@@ -1,0 +1,19 @@
+//! The plan: a pure diff of what the policy wants (`Desired`) against what the store holds
+//! (`Actual`), at a time passed in. No I/O, no clock reads, deterministic order; the
+//! executor re-checks each action's precondition when it runs it.
+
+mod diff;
+mod model;
+mod render;
+mod simulate;
+
+pub use diff::plan;
+pub use model::{
+    Action, Actual, ActualImage, ActualName, Desired, DesiredEntry, EntryFailure, Plan, Protected,
+    PruneRules, RemovalLimit, WantedImage,
+};
+pub use render::render_text;
+pub use simulate::simulate;
+
+#[cfg(test)]
+mod tests;
