@@ -97,10 +97,17 @@ skopeo_push "$M:multi" demo/multi:1.0 --all
 
 log "registry seeded: $HOST/demo/hello:1.0 $HOST/demo/tools:2.3 $HOST/demo/multi:1.0 (amd64 + arm64/v8)"
 
-# --- imagectl ---------------------------------------------------------------------------------
+# --- imagectl: the declarative loop on the embedded store ------------------------------------
+# policies/demo.yaml names the registry as REGISTRY; this run's registry has a random port.
+POLICY=$WORK/demo.yaml
+sed "s/REGISTRY/$HOST/g" "$ROOT/policies/demo.yaml" >"$POLICY"
 set -x
-"$IMAGECTL" --store "$STORE" pull "$HOST/demo/hello:1.0" "$HOST/demo/tools:2.3" "$HOST/demo/multi:1.0"
+"$IMAGECTL" validate -f "$POLICY"
+"$IMAGECTL" --store "$STORE" plan -f "$POLICY"
+"$IMAGECTL" --store "$STORE" apply -f "$POLICY" --yes
 "$IMAGECTL" --store "$STORE" images
+"$IMAGECTL" --store "$STORE" apply -f "$POLICY" --yes     # again: nothing to do, one HEAD per tag
+"$IMAGECTL" --store "$STORE" pull "$HOST/demo/multi:1.0"  # the hands-on commands work too
 { set +x; } 2>/dev/null
 
 cat <<EOF
@@ -112,4 +119,4 @@ Look at it with other tools, e.g.:
   skopeo inspect oci:$STORE:$HOST/demo/hello:1.0
   umoci ls --layout $STORE
 EOF
-if [[ $STORE == "$WORK"/* ]]; then echo "Remove it with: rm -rf $WORK"; else rmdir "$WORK" 2>/dev/null || true; fi
+if [[ $STORE == "$WORK"/* ]]; then echo "Remove it with: rm -rf $WORK"; else rm -f "$POLICY"; rmdir "$WORK" 2>/dev/null || true; fi

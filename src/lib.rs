@@ -14,6 +14,7 @@ pub mod cli;
 pub mod exec;
 pub mod oci;
 pub mod plan;
+pub mod policy;
 pub mod registry;
 pub mod report;
 pub mod store;

@@ -1,21 +1,174 @@
-//! `imagectl plan` and `imagectl apply`.
+//! `imagectl plan` and `imagectl apply`: load the policy, expand it against the registries,
+//! plan against the store, and (for apply) carry the plan out.
 
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use jiff::Timestamp;
 
 use super::args::{ApplyArgs, Cli, PlanArgs};
+use super::format::human_size;
+use super::progress::Progress;
+use super::store_path;
+use crate::exec::{ApplyReport, actual_state, apply as run_apply, expand};
+use crate::plan::{Plan, plan as make_plan, render_text};
+use crate::policy::{Policy, load};
+use crate::registry::{ClientConfig, RegistryClient};
+use crate::store::layout::LayoutStore;
+use crate::store::{Inventory, Store};
 
-pub(super) async fn plan(_cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
-    bail!(
-        "planning {} is not available in this build",
-        args.file.display()
-    )
+/// A policy planned against a store.
+struct Planned {
+    store: Arc<dyn Store>,
+    client: RegistryClient,
+    plan: Plan,
 }
 
-pub(super) async fn apply(_cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
-    bail!(
-        "applying {} is not available in this build",
-        args.file.display()
-    )
+/// Load the policy, or print every error in it (one `error:` line each) and say so.
+fn load_policy(file: &Path) -> Result<Option<Policy>> {
+    match load(file) {
+        Ok(p) => Ok(Some(p)),
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("error: {e}");
+            }
+            Ok(None)
+        }
+    }
+}
+
+async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
+    let path = match (&cli.store, &policy.store) {
+        (Some(p), _) => p.clone(),
+        (None, Some(spec)) => spec.path.clone(),
+        (None, None) => store_path(cli)?,
+    };
+    let store: Arc<dyn Store> = Arc::new(LayoutStore::open(path)?);
+    let mut insecure = cli.insecure_registries.clone();
+    insecure.extend(
+        policy
+            .registries
+            .iter()
+            .filter(|(_, r)| r.insecure)
+            .map(|(h, _)| h.clone()),
+    );
+    let client = RegistryClient::new(ClientConfig {
+        insecure_registries: insecure,
+        docker_config_dir: None,
+        user_agent: format!("imagectl/{}", env!("CARGO_PKG_VERSION")),
+    })?;
+    let inventory = Inventory::load(&*store)?;
+    let desired = expand(&client, policy, &inventory).await;
+    let actual = actual_state(&inventory, &store.list_blobs()?);
+    let plan = make_plan(&desired, &actual, Timestamp::now());
+    Ok(Planned {
+        store,
+        client,
+        plan,
+    })
+}
+
+pub(super) async fn plan(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
+    let Some(policy) = load_policy(&args.file)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let planned = prepare(cli, &policy).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&planned.plan)?);
+    } else {
+        print!("{}", render_text(&planned.plan, &human_size));
+    }
+    Ok(if !planned.plan.failures.is_empty() {
+        ExitCode::FAILURE
+    } else if args.detailed_exitcode && !planned.plan.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
+    let Some(policy) = load_policy(&args.file)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let planned = prepare(cli, &policy).await?;
+    let plan = &planned.plan;
+    if !args.json {
+        print!("{}", render_text(plan, &human_size));
+    }
+    let planning_failed = !plan.failures.is_empty();
+    if plan.is_empty() || args.dry_run {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "plan": plan }))?
+            );
+        }
+        return Ok(if planning_failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "apply changes the store and nobody can be asked here: re-run with --yes (review first with `imagectl plan`)"
+            );
+        }
+        eprint!("Apply this plan? [y/N] ");
+        std::io::stderr().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).ok();
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            bail!("apply cancelled: nothing was changed");
+        }
+    }
+    let progress = Arc::new(Progress::new(args.json));
+    let report = run_apply(&planned.client, planned.store.clone(), plan, 8, progress)
+        .await
+        .with_context(|| format!("applying to the store at {}", planned.store.location()))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "plan": plan, "report": report }))?
+        );
+    } else {
+        print_summary(&report);
+    }
+    let failed = planning_failed || !report.failures.is_empty() || report.refused.is_some();
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_summary(r: &ApplyReport) {
+    println!(
+        "Applied: {} pulled ({} downloaded), {} tagged, {} untagged, {} removed ({} reclaimed); store {} → {}.",
+        r.pulled.len(),
+        human_size(r.bytes_downloaded),
+        r.tagged.len(),
+        r.untagged.len(),
+        r.removed.len(),
+        human_size(r.bytes_reclaimed),
+        human_size(r.store_bytes_before),
+        human_size(r.store_bytes_after),
+    );
+    for s in &r.skipped {
+        eprintln!("warning: {s}");
+    }
+    if let Some(limit) = &r.refused {
+        eprintln!(
+            "error: {} removals exceed prune.max_removals ({}): nothing was removed; review `imagectl plan`, then raise max_removals if the removals are right",
+            limit.planned, limit.max
+        );
+    }
+    for f in &r.failures {
+        eprintln!("error: {f}");
+    }
 }

@@ -25,7 +25,7 @@ pub(super) async fn run(cli: &Cli, args: &PullArgs) -> Result<ExitCode> {
     let store = open_store(cli)?;
     let client = registry_client(cli)?;
     let opts = PullOptions {
-        platform,
+        platforms: vec![platform],
         all_platforms: args.all_platforms,
         concurrency: args.concurrency as usize,
     };

@@ -1,6 +1,8 @@
 //! Effectful operations composed from the registry client and a store: pulling images
 //! into the store, and the store-side operations (tag, remove, prune, fsck).
 
+mod apply;
+mod desired;
 mod error;
 mod fsck;
 mod prune;
@@ -8,6 +10,8 @@ mod pull;
 mod remove;
 mod tag;
 
+pub use apply::{ApplyReport, actual_state, apply};
+pub use desired::{entry_platforms, expand};
 pub use error::ExecError;
 pub use fsck::{FsckReport, fsck};
 pub use prune::{PruneReport, prune, prune_candidates};

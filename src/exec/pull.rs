@@ -23,8 +23,9 @@ use crate::store::{
 /// How to pull.
 #[derive(Clone, Debug)]
 pub struct PullOptions {
-    /// The platform to take from a multi-platform image.
-    pub platform: Platform,
+    /// The platforms to take from a multi-platform image: one gives that platform's image;
+    /// several give an index holding just those.
+    pub platforms: Vec<Platform>,
     /// Keep the whole index and every platform's image instead.
     pub all_platforms: bool,
     /// Blob downloads in flight at once.
@@ -34,7 +35,7 @@ pub struct PullOptions {
 impl Default for PullOptions {
     fn default() -> Self {
         Self {
-            platform: Platform::host(),
+            platforms: vec![Platform::host()],
             all_platforms: false,
             concurrency: 8,
         }
@@ -322,22 +323,29 @@ async fn resolve(
             let children: Vec<&Descriptor> = if opts.all_platforms {
                 manifests.iter().collect()
             } else {
-                let picked = top.manifest.select(&opts.platform);
-                match picked.first() {
-                    Some(first) => vec![*first],
-                    None => {
-                        return Err(ExecError::NoMatchingPlatform {
-                            reference: reference.to_string(),
-                            wanted: opts.platform.to_string(),
-                            available: manifests
-                                .iter()
-                                .filter_map(|m| m.platform.as_ref().map(|p| p.to_string()))
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        });
+                let mut picked: Vec<&Descriptor> = Vec::new();
+                let mut missing = Vec::new();
+                for p in &opts.platforms {
+                    match top.manifest.select(p).first() {
+                        Some(c) if !picked.contains(c) => picked.push(c),
+                        Some(_) => {}
+                        None => missing.push(p.to_string()),
                     }
                 }
+                if !missing.is_empty() || picked.is_empty() {
+                    return Err(ExecError::NoMatchingPlatform {
+                        reference: reference.to_string(),
+                        wanted: missing.join(", "),
+                        available: manifests
+                            .iter()
+                            .filter_map(|m| m.platform.as_ref().map(|p| p.to_string()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+                picked
             };
+            let keep_index = opts.all_platforms || children.len() > 1;
             let mut documents = Vec::new();
             let mut blobs = Vec::new();
             let mut first_config = None;
@@ -357,12 +365,13 @@ async fn resolve(
                 documents.push((stored.digest.clone(), bytes));
                 stored_children.push((child.digest.clone(), stored));
             }
-            let (target, id) = if opts.all_platforms {
+            let (target, id) = if keep_index {
                 let converted: HashMap<Digest, (Digest, u64)> = stored_children
                     .iter()
                     .map(|(orig, d)| (orig.clone(), (d.digest.clone(), d.size)))
                     .collect();
-                let changed = stored_children.iter().any(|(orig, d)| *orig != d.digest);
+                let changed = stored_children.len() < manifests.len()
+                    || stored_children.iter().any(|(orig, d)| *orig != d.digest);
                 let (desc, bytes) = if changed || top.media_type != media::OCI_INDEX {
                     let bytes = Bytes::from(docker_list_to_oci(&top.bytes, &converted)?);
                     let desc = Descriptor {
@@ -422,12 +431,13 @@ fn is_complete(store: &dyn Store, entry: &CatalogEntry) -> bool {
 
 /// Whether an existing entry already holds what these options ask for.
 fn platform_fits(entry: &CatalogEntry, opts: &PullOptions) -> bool {
-    if opts.all_platforms {
+    if opts.all_platforms || opts.platforms.len() > 1 {
         return crate::oci::media::is_index(&entry.target.media_type);
     }
-    match &entry.target.platform {
-        Some(p) => opts.platform.matches(p),
-        None => !crate::oci::media::is_index(&entry.target.media_type),
+    match (&entry.target.platform, opts.platforms.first()) {
+        (Some(p), Some(want)) => want.matches(p),
+        (Some(_), None) => false,
+        (None, _) => !crate::oci::media::is_index(&entry.target.media_type),
     }
 }
 

@@ -22,6 +22,11 @@ impl RegistryClient {
         &self,
         reference: &Reference,
     ) -> Result<FetchedManifest, RegistryError> {
+        if let Some(d) = reference.digest()
+            && let Some(hit) = self.cached_manifest(&reference.name(), d)
+        {
+            return Ok(hit);
+        }
         let endpoint = self.endpoint(reference.registry());
         let url = endpoint.manifest_url(reference.repository(), &reference.manifest_reference());
         let req = ApiRequest {
@@ -50,12 +55,27 @@ impl RegistryClient {
                 source,
             }
         })?;
-        Ok(FetchedManifest {
+        let fetched = FetchedManifest {
             digest,
             media_type: manifest.media_type().to_string(),
             bytes,
             manifest,
-        })
+        };
+        self.inner
+            .manifests
+            .lock()
+            .expect("manifest cache lock")
+            .insert((reference.name(), fetched.digest.clone()), fetched.clone());
+        Ok(fetched)
+    }
+
+    fn cached_manifest(&self, repository: &str, digest: &Digest) -> Option<FetchedManifest> {
+        self.inner
+            .manifests
+            .lock()
+            .expect("manifest cache lock")
+            .get(&(repository.to_string(), digest.clone()))
+            .cloned()
     }
 
     /// HEAD a manifest: the digest, media type and size of what the tag points at now, without

@@ -70,6 +70,10 @@ pub struct RegistryClient {
 struct Inner {
     transport: Transport,
     insecure_registries: Vec<String>,
+    /// Manifests fetched by this client, by repository and digest. Content addressed, so
+    /// never stale: a plan that looked at a manifest and the pull that follows it cost one
+    /// GET, not two.
+    manifests: std::sync::Mutex<std::collections::HashMap<(String, Digest), FetchedManifest>>,
 }
 
 impl fmt::Debug for RegistryClient {
@@ -101,6 +105,7 @@ impl RegistryClient {
                     http,
                 },
                 insecure_registries: cfg.insecure_registries,
+                manifests: Default::default(),
             }),
         })
     }

@@ -24,6 +24,8 @@ pub struct InventoryImage {
     pub foreign_names: Vec<String>,
     /// `repository@digest` as the registry served it, per name.
     pub repo_digests: Vec<String>,
+    /// What each name resolved to at its registry when pulled (local tags have none).
+    pub sources: BTreeMap<Reference, Digest>,
     /// When the image was built, from its config.
     pub created: Option<Timestamp>,
     /// The image's platform (none for an index).
@@ -136,7 +138,12 @@ fn build_image(
         .collect();
     repo_digests.sort();
     repo_digests.dedup();
+    let sources = group
+        .iter()
+        .filter_map(|e| Some((e.name.clone()?, e.source_digest.clone()?)))
+        .collect();
     let mut image = InventoryImage {
+        sources,
         id: target.digest.clone(),
         target: target.clone(),
         names,

@@ -6,10 +6,12 @@
 
 mod support;
 
+mod apply;
 mod crash;
 
 mod commands;
 mod errors;
+mod policy;
 mod pull;
 mod purity;
 mod testbed;

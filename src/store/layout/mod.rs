@@ -54,8 +54,15 @@ impl LayoutStore {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // A store whose creation was interrupted holds only the layout's own names
+                // (a crash between mkdir and writing oci-layout): the next writer completes it.
+                let own = |name: &std::ffi::OsStr| {
+                    ["blobs", PRIVATE_DIR, INDEX_FILE]
+                        .iter()
+                        .any(|n| name == *n)
+                };
                 match fs::read_dir(&self.root) {
-                    Ok(mut entries) => match entries.next() {
+                    Ok(mut entries) => match entries.find(|e| !e.as_ref().is_ok_and(|e| own(&e.file_name()))) {
                         None => Ok(()),
                         Some(_) => Err(not_layout(
                             "the directory is not empty and has no oci-layout file; choose an empty or new directory with --store"
@@ -147,4 +154,32 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| StoreError::io("syncing", dir.display().to_string(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Catalog, LockMode, StoreLock};
+
+    #[test]
+    fn an_interrupted_creation_is_completed_not_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        fs::create_dir_all(root.join(".imagectl/tmp")).unwrap();
+        fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+        let store = LayoutStore::open(&root).unwrap();
+        drop(store.lock(LockMode::Shared).unwrap());
+        assert!(root.join("oci-layout").exists());
+        assert!(store.entries().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_foreign_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        assert!(matches!(
+            LayoutStore::open(dir.path()),
+            Err(StoreError::NotALayout { .. })
+        ));
+    }
 }

@@ -1,0 +1,308 @@
+//! Expanding a policy into the desired state: selectors against each repository's tag list
+//! (one listing per selector entry), every wanted tag resolved to a digest with one manifest
+//! HEAD. A failure is recorded on its entry — never turned into "no tags wanted" — so the
+//! planner leaves that repository alone.
+
+use std::collections::BTreeSet;
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use jiff::Timestamp;
+
+use crate::oci::{Digest, Manifest, Platform, Reference};
+use crate::plan::{Desired, DesiredEntry, PruneRules, WantedImage};
+use crate::policy::{ImageSpec, Order, Policy, Unmanaged, select_tags};
+use crate::registry::{RegistryClient, RegistryError};
+use crate::store::{Inventory, MAX_METADATA_BLOB};
+
+/// Per wanted image, the blobs a pull would fetch (`None`: not pulled, or unknown).
+type MissingBlobs = Option<Vec<(Digest, u64)>>;
+
+/// Requests in flight at once while expanding.
+const CONCURRENCY: usize = 8;
+
+/// Expand `policy` against the registries, given what the store holds.
+pub async fn expand(client: &RegistryClient, policy: &Policy, inventory: &Inventory) -> Desired {
+    let expanded: Vec<(DesiredEntry, Vec<MissingBlobs>)> = stream::iter(&policy.images)
+        .map(|spec| expand_entry(client, policy, spec, inventory))
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    // Blobs shared by several wanted images are downloaded once: count them once, for the
+    // first image (in policy order) that needs them.
+    let mut counted: BTreeSet<Digest> = BTreeSet::new();
+    let entries = expanded
+        .into_iter()
+        .map(|(mut entry, blobs)| {
+            if let Ok(wanted) = &mut entry.wanted {
+                for (w, blobs) in wanted.iter_mut().zip(blobs) {
+                    w.download = blobs.map(|list| {
+                        list.into_iter()
+                            .filter(|(d, _)| counted.insert(d.clone()))
+                            .map(|(_, size)| size)
+                            .sum()
+                    });
+                }
+            }
+            entry
+        })
+        .collect();
+    Desired {
+        entries,
+        prune: PruneRules {
+            dangling: policy.prune.dangling,
+            unmanaged_remove: policy.prune.unmanaged == Unmanaged::Remove,
+            keep_within: policy.prune.keep_within,
+            max_removals: policy.prune.max_removals,
+        },
+    }
+}
+
+/// The platforms an entry keeps.
+pub fn entry_platforms(policy: &Policy, spec: &ImageSpec) -> Vec<Platform> {
+    if !spec.platforms.is_empty() {
+        spec.platforms.clone()
+    } else if !policy.defaults.platforms.is_empty() {
+        policy.defaults.platforms.clone()
+    } else {
+        vec![Platform::host()]
+    }
+}
+
+async fn expand_entry(
+    client: &RegistryClient,
+    policy: &Policy,
+    spec: &ImageSpec,
+    inventory: &Inventory,
+) -> (DesiredEntry, Vec<MissingBlobs>) {
+    let repo = spec.name.without_digest();
+    let platforms = entry_platforms(policy, spec);
+    let mut entry = DesiredEntry {
+        label: spec.origin.to_string(),
+        repository: repo.name(),
+        wanted: Ok(Vec::new()),
+        scope: BTreeSet::new(),
+        platforms: platforms.clone(),
+    };
+    let result = async {
+        let mut wanted = Vec::new();
+        if let Some(d) = spec.name.digest() {
+            wanted.push((spec.name.clone(), d.clone()));
+        } else {
+            let tags = wanted_tags(client, spec, &repo, inventory, &mut entry.scope).await?;
+            let resolved: Vec<(Reference, Digest)> = stream::iter(tags)
+                .map(|tag| {
+                    let name = repo.with_tag(&tag);
+                    async move {
+                        let name = name.map_err(|e| e.to_string())?;
+                        let digest = head_digest(client, &name).await?;
+                        Ok::<_, String>((name, digest))
+                    }
+                })
+                .buffered(CONCURRENCY)
+                .try_collect()
+                .await?;
+            wanted.extend(resolved);
+        }
+        let also_tag = spec.also_tag.clone();
+        let single = wanted.len() == 1;
+        let mut out = Vec::new();
+        let mut blobs = Vec::new();
+        for (name, digest) in wanted {
+            blobs.push(missing_blobs(client, &name, &digest, &platforms, inventory).await);
+            out.push(WantedImage {
+                name,
+                digest,
+                also_tag: if single { also_tag.clone() } else { Vec::new() },
+                download: None,
+            });
+        }
+        Ok::<_, String>((out, blobs))
+    }
+    .await;
+    match result {
+        Ok((wanted, blobs)) => {
+            entry.wanted = Ok(wanted);
+            (entry, blobs)
+        }
+        Err(e) => {
+            entry.wanted = Err(e);
+            (entry, Vec::new())
+        }
+    }
+}
+
+/// The tags an entry wants; fills `scope` with every tag its selector governs.
+async fn wanted_tags(
+    client: &RegistryClient,
+    spec: &ImageSpec,
+    repo: &Reference,
+    inventory: &Inventory,
+    scope: &mut BTreeSet<String>,
+) -> Result<Vec<String>, String> {
+    let Some(selector) = &spec.selector else {
+        return Ok(spec.tags.clone());
+    };
+    let available = client.list_tags(repo).await.map_err(|e| e.to_string())?;
+    // The selector's scope covers tags that only the store still has (deleted upstream):
+    // they are superseded like any other.
+    let local: Vec<String> = inventory
+        .images
+        .iter()
+        .flat_map(|i| i.names.iter())
+        .filter(|n| n.name() == repo.name())
+        .filter_map(|n| n.tag().map(str::to_string))
+        .collect();
+    let mut everything = available.clone();
+    everything.extend(local);
+    everything.sort();
+    everything.dedup();
+    let scope_spec = ImageSpec {
+        tags: Vec::new(),
+        selector: Some(crate::policy::Selector {
+            keep: None,
+            ..selector.clone()
+        }),
+        ..spec.clone()
+    };
+    scope.extend(select_tags(&scope_spec, &everything, &|_| None));
+
+    let created = if selector.by == Order::Created {
+        created_times(
+            client,
+            repo,
+            &select_tags(&scope_spec, &available, &|_| None),
+            inventory,
+        )
+        .await
+    } else {
+        Vec::new()
+    };
+    let lookup = |tag: &str| created.iter().find(|(t, _)| t == tag).and_then(|(_, c)| *c);
+    Ok(select_tags(spec, &available, &lookup))
+}
+
+/// What `name` points at now: one HEAD (a GET only if the registry sends no digest).
+async fn head_digest(client: &RegistryClient, name: &Reference) -> Result<Digest, String> {
+    match client.head_manifest(name).await {
+        Ok(Some(head)) => Ok(head.digest),
+        Ok(None) => Err(format!("{name} not found in the registry")),
+        Err(RegistryError::NoDigestHeader { .. }) => client
+            .get_manifest(name)
+            .await
+            .map(|m| m.digest)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Creation times for `by: created`: from the store when it has the image, else from the
+/// registry (manifest and config). Costs requests per candidate, which is why semver is
+/// the default order.
+async fn created_times(
+    client: &RegistryClient,
+    repo: &Reference,
+    tags: &[String],
+    inventory: &Inventory,
+) -> Vec<(String, Option<Timestamp>)> {
+    stream::iter(tags.iter().cloned())
+        .map(|tag| async move {
+            let created = async {
+                let name = repo.with_tag(&tag).ok()?;
+                let digest = head_digest(client, &name).await.ok()?;
+                if let Some(i) = inventory
+                    .images
+                    .iter()
+                    .find(|i| i.sources.get(&name) == Some(&digest))
+                {
+                    return i.created;
+                }
+                let m = client.get_manifest(&name.with_digest(digest)).await.ok()?;
+                let manifest = match m.manifest {
+                    Manifest::Index { manifests, .. } => {
+                        let first = manifests.first()?;
+                        client
+                            .get_manifest(&repo.with_digest(first.digest.clone()))
+                            .await
+                            .ok()?
+                            .manifest
+                    }
+                    image => image,
+                };
+                let Manifest::Image { config, .. } = manifest else {
+                    return None;
+                };
+                let body = client.get_blob(repo, &config.digest).await.ok()?;
+                let mut bytes = Vec::new();
+                let mut stream = body.into_stream();
+                while let Some(chunk) = stream.try_next().await.ok()? {
+                    bytes.extend_from_slice(&chunk);
+                    if bytes.len() as u64 > MAX_METADATA_BLOB {
+                        return None;
+                    }
+                }
+                let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+                v.get("created")?.as_str()?.parse().ok()
+            }
+            .await;
+            (tag, created)
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// The blobs a pull of `name@digest` would download, or `None` when it would not be pulled
+/// (the store has it) or the manifests could not be read. The manifests fetched here are
+/// cached by the client, so the pull that follows does not fetch them again.
+async fn missing_blobs(
+    client: &RegistryClient,
+    name: &Reference,
+    digest: &Digest,
+    platforms: &[Platform],
+    inventory: &Inventory,
+) -> MissingBlobs {
+    if inventory
+        .images
+        .iter()
+        .any(|i| i.sources.get(&name.without_digest()) == Some(digest))
+    {
+        return None;
+    }
+    let present: BTreeSet<&Digest> = inventory
+        .images
+        .iter()
+        .flat_map(|i| i.blobs.keys())
+        .collect();
+    let top = client
+        .get_manifest(&name.without_digest().with_digest(digest.clone()))
+        .await
+        .ok()?;
+    let mut images = Vec::new();
+    match &top.manifest {
+        Manifest::Index { .. } => {
+            let mut seen = BTreeSet::new();
+            for p in platforms {
+                if let Some(child) = top.manifest.select(p).first()
+                    && seen.insert(child.digest.clone())
+                {
+                    let m = client
+                        .get_manifest(&name.without_digest().with_digest(child.digest.clone()))
+                        .await
+                        .ok()?;
+                    images.push(m.manifest);
+                }
+            }
+        }
+        image => images.push(image.clone()),
+    }
+    let mut seen = BTreeSet::new();
+    let mut missing = Vec::new();
+    for m in &images {
+        for b in m.blobs() {
+            if !present.contains(&b.digest) && seen.insert(b.digest.clone()) {
+                missing.push((b.digest.clone(), b.size));
+            }
+        }
+    }
+    Some(missing)
+}

@@ -1,0 +1,291 @@
+//! The declarative loop against a real registry: `plan` and `apply` keep exactly what a
+//! policy says, cheaply when nothing changed, and remove nothing when something failed.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::errors::fingerprint;
+use crate::support::fixtures::{FixtureImage, MediaFormat, app_image, push_image_http};
+use crate::support::{Registry, TestEnv};
+
+fn out_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn write_policy(env: &TestEnv, yaml: &str) -> std::path::PathBuf {
+    let path = env.root.path().join("policy.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn tags_in_store(store: &Path, repo: &str) -> Vec<String> {
+    let mut tags: Vec<String> = crate::support::cli::store_refs(store)
+        .into_iter()
+        .filter_map(|r| r.strip_prefix(&format!("{repo}:")).map(str::to_string))
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// Pushes `demo/app:1.0.0` … `1.N.0` (distinct images) plus `latest` and a pre-release.
+fn push_versions(reg: &Registry, n: usize) -> Vec<FixtureImage> {
+    let mut images = Vec::new();
+    for minor in 0..n {
+        let v = format!("1.{minor}.0");
+        let img = app_image(&v, MediaFormat::Oci);
+        push_image_http(reg, "demo/app", &v, &img);
+        images.push(img);
+    }
+    push_image_http(reg, "demo/app", "latest", &images[n - 1]);
+    push_image_http(
+        reg,
+        "demo/app",
+        "2.0.0-rc.1",
+        &app_image("2.0.0-rc.1", MediaFormat::Oci),
+    );
+    images
+}
+
+fn blob_present(store: &Path, digest: &str) -> bool {
+    store
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+        .exists()
+}
+
+/// keep: 3 over twelve semver tags keeps exactly the three newest; the next apply is a
+/// no-op within one tag listing plus one HEAD per kept tag and writes nothing; a newly
+/// pushed version is pulled and the oldest of the three removed with its blobs.
+#[test]
+fn keep_newest_three_then_noop_then_roll_forward() {
+    let reg = Registry::start();
+    let images = push_versions(&reg, 12);
+    let env = TestEnv::new();
+    let repo = reg.reference("demo/app");
+    let policy = write_policy(
+        &env,
+        &format!(
+            "version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n    keep: 3\nprune:\n  dangling: true\n"
+        ),
+    );
+    let p = policy.to_str().unwrap();
+
+    let out = env
+        .imagectl()
+        .args(["plan", "-f", p, "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", out_text(&out));
+    assert!(
+        out_text(&out).contains(&format!("+ pull    {repo}:1.11.0")),
+        "{}",
+        out_text(&out)
+    );
+
+    let out = env
+        .imagectl()
+        .args(["apply", "-f", p, "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", out_text(&out));
+    assert_eq!(
+        tags_in_store(&env.store, &repo),
+        vec!["1.10.0", "1.11.0", "1.9.0"]
+    );
+
+    // Nothing changed upstream: one tag listing, one HEAD per kept tag, no GET, no write.
+    let before = fingerprint(&env.store);
+    let mark = reg.mark();
+    let out = env
+        .imagectl()
+        .args(["apply", "-f", p, "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", out_text(&out));
+    assert!(out_text(&out).contains("No changes"), "{}", out_text(&out));
+    let requests = reg.requests_since(mark);
+    assert_eq!(
+        reg.count_since(mark, "GET", "/tags/list"),
+        1,
+        "{requests:?}"
+    );
+    assert_eq!(
+        reg.count_since(mark, "HEAD", "/manifests/"),
+        3,
+        "{requests:?}"
+    );
+    assert_eq!(requests.len(), 4, "{requests:?}");
+    assert_eq!(
+        fingerprint(&env.store),
+        before,
+        "a no-op apply writes nothing"
+    );
+    let out = env
+        .imagectl()
+        .args(["plan", "-f", p, "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", out_text(&out));
+
+    // A new version: pulled, and 1.9.0 goes with the blobs only it used.
+    let v12 = app_image("1.12.0", MediaFormat::Oci);
+    push_image_http(&reg, "demo/app", "1.12.0", &v12);
+    let out = env
+        .imagectl()
+        .args(["apply", "-f", p, "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", out_text(&out));
+    assert!(
+        out_text(&out).contains(&format!("- remove  {repo}:1.9.0")),
+        "{}",
+        out_text(&out)
+    );
+    assert_eq!(
+        tags_in_store(&env.store, &repo),
+        vec!["1.10.0", "1.11.0", "1.12.0"]
+    );
+    assert!(
+        !blob_present(&env.store, &images[9].layers[1].digest),
+        "1.9.0's own layer is gone"
+    );
+    assert!(
+        blob_present(&env.store, &images[9].layers[0].digest),
+        "the shared base layer stays"
+    );
+    env.imagectl().arg("fsck").assert().success();
+}
+
+/// With the registry down, apply fails for the entry, says so, and removes nothing —
+/// not even images its retention would otherwise drop.
+#[test]
+fn registry_down_removes_nothing() {
+    let reg = Registry::start();
+    push_versions(&reg, 4);
+    let env = TestEnv::new();
+    let repo = reg.reference("demo/app");
+    let keep4 = write_policy(
+        &env,
+        &format!("version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n    keep: 4\n"),
+    );
+    env.imagectl()
+        .args(["apply", "-f", keep4.to_str().unwrap(), "--yes"])
+        .assert()
+        .success();
+    assert_eq!(tags_in_store(&env.store, &repo).len(), 4);
+
+    let keep1 = write_policy(
+        &env,
+        &format!(
+            "version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n    keep: 1\nprune:\n  unmanaged: remove\n"
+        ),
+    );
+    drop(reg);
+    let before = fingerprint(&env.store);
+    let out = env
+        .imagectl()
+        .args(["apply", "-f", keep1.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", out_text(&out));
+    let text = out_text(&out);
+    assert!(text.contains("cannot reach registry"), "{text}");
+    assert!(
+        text.contains("nothing in this repository will be removed"),
+        "{text}"
+    );
+    assert_eq!(fingerprint(&env.store), before);
+}
+
+/// A plan removing more than max_removals is shown, then refused before anything is removed.
+#[test]
+fn max_removals_refuses_before_removing() {
+    let reg = Registry::start();
+    push_versions(&reg, 5);
+    let env = TestEnv::new();
+    let repo = reg.reference("demo/app");
+    let all = write_policy(
+        &env,
+        &format!("version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n"),
+    );
+    env.imagectl()
+        .args(["apply", "-f", all.to_str().unwrap(), "--yes"])
+        .assert()
+        .success();
+    assert_eq!(tags_in_store(&env.store, &repo).len(), 5);
+
+    let one = write_policy(
+        &env,
+        &format!(
+            "version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n    keep: 1\nprune:\n  max_removals: 2\n"
+        ),
+    );
+    let before = fingerprint(&env.store);
+    let out = env
+        .imagectl()
+        .args(["apply", "-f", one.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", out_text(&out));
+    let text = out_text(&out);
+    assert!(
+        text.contains("4 removals exceed prune.max_removals (2)"),
+        "{text}"
+    );
+    assert_eq!(fingerprint(&env.store), before, "nothing removed");
+}
+
+/// `plan --json` is machine-readable and apply refuses to run unattended without --yes.
+#[test]
+fn plan_json_and_unattended_apply() {
+    let reg = Registry::start();
+    push_versions(&reg, 2);
+    let env = TestEnv::new();
+    let repo = reg.reference("demo/app");
+    let policy = write_policy(
+        &env,
+        &format!(
+            "version: 1\nimages:\n  - name: {repo}\n    tags: [\"1.0.0\"]\n    also_tag: [\"local/app:stable\"]\n"
+        ),
+    );
+    let p = policy.to_str().unwrap();
+    let out = env
+        .imagectl()
+        .args(["plan", "-f", p, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", out_text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["actions"][0]["action"], "pull");
+    assert_eq!(v["actions"][0]["name"], format!("{repo}:1.0.0"));
+    assert_eq!(v["actions"][1]["action"], "tag");
+    assert_eq!(v["actions"][1]["target"], "docker.io/local/app:stable");
+
+    let out = env.imagectl().args(["apply", "-f", p]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out_text(&out).contains("--yes"), "{}", out_text(&out));
+    assert!(
+        !env.store.join("index.json").exists(),
+        "nothing was written"
+    );
+
+    let out = env
+        .imagectl()
+        .args(["apply", "-f", p, "--yes", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", out_text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["report"]["pulled"][0], format!("{repo}:1.0.0"));
+    assert_eq!(v["report"]["tagged"][0], "docker.io/local/app:stable");
+    let inspect = env
+        .imagectl()
+        .args(["inspect", "-f", "{{.Id}}", "local/app:stable"])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success());
+}
