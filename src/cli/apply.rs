@@ -16,7 +16,7 @@ use super::store_path;
 use crate::exec::{ApplyReport, actual_state, apply as run_apply, expand};
 use crate::plan::{Plan, plan as make_plan, render_text};
 use crate::policy::{Policy, load};
-use crate::registry::{ClientConfig, RegistryClient};
+use crate::registry::{BasicCredentials, ClientConfig, RegistryClient};
 use crate::store::layout::LayoutStore;
 use crate::store::{Inventory, Store};
 
@@ -47,19 +47,7 @@ async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
         (None, None) => store_path(cli)?,
     };
     let store: Arc<dyn Store> = Arc::new(LayoutStore::open(path)?);
-    let mut insecure = cli.insecure_registries.clone();
-    insecure.extend(
-        policy
-            .registries
-            .iter()
-            .filter(|(_, r)| r.insecure)
-            .map(|(h, _)| h.clone()),
-    );
-    let client = RegistryClient::new(ClientConfig {
-        insecure_registries: insecure,
-        docker_config_dir: None,
-        user_agent: format!("imagectl/{}", env!("CARGO_PKG_VERSION")),
-    })?;
+    let client = RegistryClient::new(client_config(cli, policy)?)?;
     let inventory = Inventory::load(&*store)?;
     let desired = expand(&client, policy, &inventory).await;
     let actual = actual_state(&inventory, &store.list_blobs()?);
@@ -69,6 +57,48 @@ async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
         client,
         plan,
     })
+}
+
+/// The registry client settings a policy asks for, with the password sources read now.
+/// A missing variable or unreadable file is an error naming the registry and the source,
+/// never the secret.
+fn client_config(cli: &Cli, policy: &Policy) -> Result<ClientConfig> {
+    let mut cfg = ClientConfig {
+        insecure_registries: cli.insecure_registries.clone(),
+        ..ClientConfig::default()
+    };
+    for (host, spec) in &policy.registries {
+        if spec.insecure {
+            cfg.insecure_registries.push(host.clone());
+        }
+        cfg.ca_files.extend(spec.ca_file.clone());
+        let Some(username) = &spec.username else {
+            continue;
+        };
+        let password = match (&spec.password_env, &spec.password_file) {
+            (Some(var), _) => std::env::var(var).with_context(|| {
+                format!("registry {host}: environment variable {var} (password_env) is not set")
+            })?,
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .with_context(|| {
+                    format!(
+                        "registry {host}: cannot read password_file {}",
+                        file.display()
+                    )
+                })?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+            (None, None) => continue,
+        };
+        cfg.credentials.insert(
+            host.clone(),
+            BasicCredentials {
+                username: username.clone(),
+                password,
+            },
+        );
+    }
+    Ok(cfg)
 }
 
 pub(super) async fn plan(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {

@@ -131,7 +131,6 @@ fn open_store(cli: &Cli) -> Result<Arc<dyn Store>> {
 fn registry_client(cli: &Cli) -> Result<RegistryClient> {
     Ok(RegistryClient::new(ClientConfig {
         insecure_registries: cli.insecure_registries.clone(),
-        docker_config_dir: None,
-        user_agent: format!("imagectl/{}", env!("CARGO_PKG_VERSION")),
+        ..ClientConfig::default()
     })?)
 }

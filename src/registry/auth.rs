@@ -47,14 +47,21 @@ pub(crate) struct Auth {
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<(String, String), TokenSlot>>,
     credentials: Mutex<HashMap<String, CredentialSlot>>,
+    /// Credentials given explicitly (a policy's `registries:`), before config.json.
+    explicit: HashMap<String, Credential>,
 }
 
 impl Auth {
     /// Auth state using `http` for token requests and `config_dir/config.json` for credentials.
-    pub(crate) fn new(http: reqwest::Client, config_dir: Option<PathBuf>) -> Self {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        config_dir: Option<PathBuf>,
+        explicit: HashMap<String, Credential>,
+    ) -> Self {
         Self {
             http,
             config_dir,
+            explicit,
             challenges: Mutex::default(),
             tokens: Mutex::default(),
             credentials: Mutex::default(),
@@ -66,6 +73,9 @@ impl Auth {
         &self,
         registry: &str,
     ) -> Result<Option<Credential>, RegistryError> {
+        if let Some(c) = self.explicit.get(registry) {
+            return Ok(Some(c.clone()));
+        }
         let slot = lock(&self.credentials)
             .entry(registry.to_string())
             .or_default()

@@ -15,6 +15,7 @@ mod retry;
 mod tags;
 mod transport;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use error::RegistryError;
 pub use manifest::MANIFEST_SIZE_CAP;
 
 use auth::Auth;
+use credentials::Credential;
 use endpoint::Endpoint;
 use transport::Transport;
 
@@ -49,6 +51,27 @@ pub struct ClientConfig {
     pub docker_config_dir: Option<PathBuf>,
     /// Sent with every request, so registry operators can tell who is calling.
     pub user_agent: String,
+    /// Basic credentials per registry (`host[:port]` → (user, password)) given by a policy;
+    /// they take precedence over Docker's config.json. `Debug` never shows them.
+    pub credentials: BTreeMap<String, BasicCredentials>,
+    /// PEM files of extra CA certificates to trust (a policy's `ca_file`s), on top of the
+    /// system roots.
+    pub ca_files: Vec<PathBuf>,
+}
+
+/// A user name and password. `Debug` shows only the user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicCredentials {
+    /// The account.
+    pub username: String,
+    /// The secret.
+    pub password: String,
+}
+
+impl fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BasicCredentials({}, <redacted>)", self.username)
+    }
 }
 
 impl Default for ClientConfig {
@@ -57,6 +80,8 @@ impl Default for ClientConfig {
             insecure_registries: Vec::new(),
             docker_config_dir: None,
             user_agent: concat!("imagectl/", env!("CARGO_PKG_VERSION")).to_string(),
+            credentials: BTreeMap::new(),
+            ca_files: Vec::new(),
         }
     }
 }
@@ -88,7 +113,24 @@ impl RegistryClient {
     /// Build a client. Fails only if the HTTP stack cannot be set up (TLS roots, an invalid
     /// user agent), never silently falling back to other settings.
     pub fn new(cfg: ClientConfig) -> Result<Self, RegistryError> {
+        let mut roots = Vec::new();
+        for file in &cfg.ca_files {
+            let pem = std::fs::read(file).map_err(|e| RegistryError::ClientSetup {
+                reason: format!("reading CA file {}: {e}", file.display()),
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                RegistryError::ClientSetup {
+                    reason: format!(
+                        "CA file {} is not PEM certificates: {}",
+                        file.display(),
+                        transport::brief_reason(&e)
+                    ),
+                }
+            })?;
+            roots.extend(certs);
+        }
         let http = reqwest::Client::builder()
+            .tls_certs_merge(roots)
             .user_agent(cfg.user_agent)
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
@@ -101,7 +143,22 @@ impl RegistryClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 transport: Transport {
-                    auth: Auth::new(http.clone(), config_dir),
+                    auth: Auth::new(
+                        http.clone(),
+                        config_dir,
+                        cfg.credentials
+                            .into_iter()
+                            .map(|(host, c)| {
+                                (
+                                    host,
+                                    Credential::Basic {
+                                        username: c.username,
+                                        password: c.password,
+                                    },
+                                )
+                            })
+                            .collect(),
+                    ),
                     http,
                 },
                 insecure_registries: cfg.insecure_registries,

@@ -289,3 +289,42 @@ fn plan_json_and_unattended_apply() {
         .unwrap();
     assert!(inspect.status.success());
 }
+
+/// Registry credentials come from the policy (`username` + `password_env`), are used for a
+/// basic-auth registry, and never show in output; a missing variable is a clear error.
+#[test]
+fn policy_credentials_from_environment() {
+    let reg = Registry::builder().htpasswd("ci", "pw-from-env-42").start();
+    let img = app_image("1.0.0", MediaFormat::Oci);
+    crate::support::fixtures::push_image(&reg, &img, "demo/app:1.0.0", MediaFormat::Oci);
+    let env = TestEnv::new();
+    let repo = reg.reference("demo/app");
+    let policy = write_policy(
+        &env,
+        &format!(
+            "version: 1\nregistries:\n  \"{}\":\n    username: ci\n    password_env: REG_PW\nimages:\n  - name: {repo}\n    tags: [\"1.0.0\"]\n",
+            reg.host()
+        ),
+    );
+    let p = policy.to_str().unwrap();
+    let out = env.imagectl().args(["plan", "-f", p]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out_text(&out).contains("environment variable REG_PW (password_env) is not set"),
+        "{}",
+        out_text(&out)
+    );
+
+    let out = env
+        .imagectl()
+        .args(["-vv", "apply", "-f", p, "--yes"])
+        .env("REG_PW", "pw-from-env-42")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", out_text(&out));
+    assert!(
+        !out_text(&out).contains("pw-from-env-42"),
+        "the password leaked"
+    );
+    assert_eq!(tags_in_store(&env.store, &repo), vec!["1.0.0"]);
+}
