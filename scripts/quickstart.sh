@@ -107,7 +107,8 @@ set -x
 "$IMAGECTL" --store "$STORE" apply -f "$POLICY" --yes
 "$IMAGECTL" --store "$STORE" images
 "$IMAGECTL" --store "$STORE" apply -f "$POLICY" --yes     # again: nothing to do, one HEAD per tag
-"$IMAGECTL" --store "$STORE" pull "$HOST/demo/multi:1.0"  # the hands-on commands work too
+"$IMAGECTL" --store "$STORE" inspect -f '{{.Id}} {{json .RepoTags}}' local/hello:stable  # the hands-on commands work too
+"$IMAGECTL" --store "$STORE" df -v
 { set +x; } 2>/dev/null
 
 cat <<EOF
