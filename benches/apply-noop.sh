@@ -19,11 +19,7 @@ TAGS=${TAGS:-300}
 REPOS=${REPOS:-3}
 PUSH_JOBS=${PUSH_JOBS:-4}
 ensure_packages
-if [[ -z ${IMAGECTL:-} ]]; then
-    log "cargo build --release"
-    (cd "$ROOT" && cargo build --release --quiet)
-    IMAGECTL=$ROOT/target/release/imagectl
-fi
+ensure_imagectl
 
 WORK=$(mktemp -d -t imagectl-bench-apply.XXXXXX)
 cleanup() {

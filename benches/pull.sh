@@ -29,11 +29,7 @@ PUSH_JOBS=${PUSH_JOBS:-4}
 ensure_packages
 command -v python3 >/dev/null || { echo "python3 is needed to build the images" >&2; exit 1; }
 
-if [[ -z ${IMAGECTL:-} ]]; then
-    log "cargo build --release"
-    (cd "$ROOT" && cargo build --release --quiet)
-    IMAGECTL=$ROOT/target/release/imagectl
-fi
+ensure_imagectl
 
 WORK=$(mktemp -d -t imagectl-bench.XXXXXX)
 cleanup() {

@@ -5,6 +5,7 @@
 #   start_registry DIR         start `docker-registry serve` on a free 127.0.0.1 port, storage and
 #                              logs in DIR; sets REG_PID and REG_HOST (127.0.0.1:PORT)
 #   stop_registry              kill the registry started above, by PID
+#   ensure_imagectl            set IMAGECTL to target/release/imagectl (built) unless already set
 
 REG_PID=
 REG_HOST=
@@ -90,5 +91,14 @@ stop_registry() {
         kill "$REG_PID" 2>/dev/null || true
         wait "$REG_PID" 2>/dev/null || true
         REG_PID=
+    fi
+}
+
+# IMAGECTL=/path/to/imagectl skips the build.
+ensure_imagectl() {
+    if [[ -z ${IMAGECTL:-} ]]; then
+        log "cargo build --release"
+        (cd "$ROOT" && cargo build --release --quiet)
+        IMAGECTL=$ROOT/target/release/imagectl
     fi
 }

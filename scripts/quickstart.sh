@@ -17,11 +17,7 @@ source "$ROOT/scripts/lib.sh"
 
 ensure_packages
 
-if [[ -z ${IMAGECTL:-} ]]; then
-    log "cargo build --release"
-    (cd "$ROOT" && cargo build --release)
-    IMAGECTL=$ROOT/target/release/imagectl
-fi
+ensure_imagectl
 
 WORK=$(mktemp -d -t imagectl-quickstart.XXXXXX)
 STORE=${STORE:-$WORK/store}

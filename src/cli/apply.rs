@@ -102,7 +102,7 @@ fn client_config(cli: &Cli, policy: &Policy) -> Result<ClientConfig> {
 }
 
 pub(super) async fn plan(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
-    let Some(policy) = load_policy(&args.file)? else {
+    let Some(policy) = load_policy(&args.policy.file)? else {
         return Ok(ExitCode::FAILURE);
     };
     let planned = prepare(cli, &policy).await?;
@@ -121,7 +121,7 @@ pub(super) async fn plan(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
 }
 
 pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
-    let Some(policy) = load_policy(&args.file)? else {
+    let Some(policy) = load_policy(&args.policy.file)? else {
         return Ok(ExitCode::FAILURE);
     };
     let planned = prepare(cli, &policy).await?;

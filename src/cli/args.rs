@@ -91,16 +91,7 @@ pub enum Command {
     Fsck,
     /// Check policy files: syntax, unknown keys, and meaning (regexes, ranges, platforms,
     /// schedule). Reports every error at once as FILE:LINE:COLUMN; exit 1 if any.
-    Validate {
-        /// A policy file or a directory of *.yaml files.
-        #[arg(
-            short = 'f',
-            long = "file",
-            value_name = "PATH",
-            default_value = "imagectl.yaml"
-        )]
-        file: PathBuf,
-    },
+    Validate(PolicyFile),
     /// Print the JSON Schema of the policy format (for editors' YAML language servers).
     Schema,
     /// Show what `apply` would do: pulls, retags, removals, with sizes.
@@ -159,9 +150,9 @@ pub struct ImagesArgs {
     pub format: Option<String>,
 }
 
-/// Arguments of `plan`.
+/// Where the policy is: shared by validate, plan and apply.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct PolicyFile {
     /// A policy file or a directory of *.yaml files.
     #[arg(
         short = 'f',
@@ -170,6 +161,13 @@ pub struct PlanArgs {
         default_value = "imagectl.yaml"
     )]
     pub file: PathBuf,
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub policy: PolicyFile,
     /// The plan as JSON (stable; see README).
     #[arg(long)]
     pub json: bool,
@@ -181,14 +179,8 @@ pub struct PlanArgs {
 /// Arguments of `apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// A policy file or a directory of *.yaml files.
-    #[arg(
-        short = 'f',
-        long = "file",
-        value_name = "PATH",
-        default_value = "imagectl.yaml"
-    )]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub policy: PolicyFile,
     /// Show the plan and stop.
     #[arg(long)]
     pub dry_run: bool,

@@ -97,7 +97,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Df { format } => maintenance::df(&cli, cli.verbose > 0, format.as_deref()),
         Command::Prune { all, force } => maintenance::prune(&cli, *all, *force),
         Command::Fsck => maintenance::fsck(&cli),
-        Command::Validate { file } => validate::validate(&cli, file),
+        Command::Validate(p) => validate::validate(&cli, &p.file),
         Command::Schema => validate::schema(),
         Command::Plan(args) => apply::plan(&cli, args).await,
         Command::Apply(args) => apply::apply(&cli, args).await,

@@ -160,37 +160,43 @@ fn keep_newest_three_then_noop_then_roll_forward() {
     env.imagectl().arg("fsck").assert().success();
 }
 
+/// `apply -f POLICY --yes` with `yaml` written as the policy.
+fn apply_policy(env: &TestEnv, yaml: &str) -> Output {
+    let policy = write_policy(env, yaml);
+    env.imagectl()
+        .args(["apply", "-f", policy.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap()
+}
+
+/// A policy of one semver selector on `repo`, with `more` appended (keep, prune, …).
+fn semver_policy(repo: &str, more: &str) -> String {
+    format!("version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n{more}")
+}
+
+/// A store holding `n` versions of demo/app from `reg`, applied by a selector keeping all.
+fn store_with_versions(reg: &Registry, n: usize) -> (TestEnv, String) {
+    push_versions(reg, n);
+    let env = TestEnv::new();
+    let repo = reg.reference("demo/app");
+    let out = apply_policy(&env, &semver_policy(&repo, ""));
+    assert!(out.status.success(), "{}", out_text(&out));
+    assert_eq!(tags_in_store(&env.store, &repo).len(), n);
+    (env, repo)
+}
+
 /// With the registry down, apply fails for the entry, says so, and removes nothing —
 /// not even images its retention would otherwise drop.
 #[test]
 fn registry_down_removes_nothing() {
     let reg = Registry::start();
-    push_versions(&reg, 4);
-    let env = TestEnv::new();
-    let repo = reg.reference("demo/app");
-    let keep4 = write_policy(
-        &env,
-        &format!("version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n    keep: 4\n"),
-    );
-    env.imagectl()
-        .args(["apply", "-f", keep4.to_str().unwrap(), "--yes"])
-        .assert()
-        .success();
-    assert_eq!(tags_in_store(&env.store, &repo).len(), 4);
-
-    let keep1 = write_policy(
-        &env,
-        &format!(
-            "version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n    keep: 1\nprune:\n  unmanaged: remove\n"
-        ),
-    );
+    let (env, repo) = store_with_versions(&reg, 4);
     drop(reg);
     let before = fingerprint(&env.store);
-    let out = env
-        .imagectl()
-        .args(["apply", "-f", keep1.to_str().unwrap(), "--yes"])
-        .output()
-        .unwrap();
+    let out = apply_policy(
+        &env,
+        &semver_policy(&repo, "    keep: 1\nprune:\n  unmanaged: remove\n"),
+    );
     assert_eq!(out.status.code(), Some(1), "{}", out_text(&out));
     let text = out_text(&out);
     assert!(text.contains("cannot reach registry"), "{text}");
@@ -205,31 +211,12 @@ fn registry_down_removes_nothing() {
 #[test]
 fn max_removals_refuses_before_removing() {
     let reg = Registry::start();
-    push_versions(&reg, 5);
-    let env = TestEnv::new();
-    let repo = reg.reference("demo/app");
-    let all = write_policy(
-        &env,
-        &format!("version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n"),
-    );
-    env.imagectl()
-        .args(["apply", "-f", all.to_str().unwrap(), "--yes"])
-        .assert()
-        .success();
-    assert_eq!(tags_in_store(&env.store, &repo).len(), 5);
-
-    let one = write_policy(
-        &env,
-        &format!(
-            "version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n    keep: 1\nprune:\n  max_removals: 2\n"
-        ),
-    );
+    let (env, repo) = store_with_versions(&reg, 5);
     let before = fingerprint(&env.store);
-    let out = env
-        .imagectl()
-        .args(["apply", "-f", one.to_str().unwrap(), "--yes"])
-        .output()
-        .unwrap();
+    let out = apply_policy(
+        &env,
+        &semver_policy(&repo, "    keep: 1\nprune:\n  max_removals: 2\n"),
+    );
     assert_eq!(out.status.code(), Some(1), "{}", out_text(&out));
     let text = out_text(&out);
     assert!(
