@@ -220,25 +220,14 @@ pub async fn pull(
         finished.push(outcome);
     }
     if !new_entries.is_empty() {
-        let commit = store.update(&mut |entries| {
+        // If the catalogue cannot be written nothing was named: the whole pull fails
+        // (the verified blobs stay for the next attempt; prune removes them otherwise).
+        store.update(&mut |entries| {
             for e in &new_entries {
                 set_name(entries, e.clone());
             }
             Ok(())
-        });
-        if let Err(e) = commit {
-            // Nothing was named: every image that was about to be is a failure.
-            let msg = e.to_string();
-            for f in finished
-                .iter_mut()
-                .filter(|f| matches!(f, Ok(p) if !p.up_to_date))
-            {
-                *f = Err(ExecError::Store(StoreError::Damaged {
-                    what: "index.json".into(),
-                    reason: msg.clone(),
-                }));
-            }
-        }
+        })?;
     }
     for (r, f) in refs.iter().zip(finished) {
         observer.image_finished(r, &f);
@@ -473,7 +462,7 @@ async fn child_manifest(
 /// Bytes fetched and the verified, not yet visible blob.
 type Downloaded = (u64, Box<dyn StagedBlob>);
 
-/// Download one blob into the store, verified; one retry on a transient failure.
+/// Download one blob into the store, verified; up to three attempts on transient failures.
 async fn fetch_blob(
     client: &RegistryClient,
     store: Arc<dyn Store>,
