@@ -41,6 +41,16 @@ pub trait BlobWrite {
             .map_err(|e| StoreError::io("writing blob", digest.to_string(), e))?;
         w.commit()
     }
+    /// A sink for a blob whose digest is not known in advance (a layer of a docker
+    /// archive): [`UnknownSink::finish`] computes digest and size and stages the blob.
+    fn blob_writer_unknown(&self) -> Result<Box<dyn UnknownSink>, StoreError>;
+}
+
+/// A blob being written whose digest is learned only at the end. Dropping it without
+/// `finish` discards everything written.
+pub trait UnknownSink: Write + Send {
+    /// Make the content durable (not yet visible) and say what it hashes to.
+    fn finish(self: Box<Self>) -> Result<(Digest, u64, Box<dyn StagedBlob>), StoreError>;
 }
 
 /// A blob being written. Dropping it without `finish` discards everything written.

@@ -7,6 +7,7 @@
 mod support;
 
 mod apply;
+mod archive;
 mod crash;
 
 mod commands;

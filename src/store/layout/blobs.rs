@@ -9,7 +9,7 @@ use tempfile::NamedTempFile;
 
 use super::{LayoutStore, sync_dir};
 use crate::oci::{Digest, Sha256Writer};
-use crate::store::{BlobGc, BlobRead, BlobSink, BlobWrite, StagedBlob, StoreError};
+use crate::store::{BlobGc, BlobRead, BlobSink, BlobWrite, StagedBlob, StoreError, UnknownSink};
 
 impl BlobRead for LayoutStore {
     fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
@@ -67,6 +67,16 @@ impl LayoutStore {
 
 impl BlobWrite for LayoutStore {
     fn blob_writer(&self, digest: &Digest, size: u64) -> Result<Box<dyn BlobSink>, StoreError> {
+        Ok(Box::new(self.file_sink(Some((digest.clone(), size)))?))
+    }
+
+    fn blob_writer_unknown(&self) -> Result<Box<dyn UnknownSink>, StoreError> {
+        Ok(Box::new(self.file_sink(None)?))
+    }
+}
+
+impl LayoutStore {
+    fn file_sink(&self, expected: Option<(Digest, u64)>) -> Result<FileSink, StoreError> {
         self.ensure_created()?;
         let tmp = NamedTempFile::with_prefix_in("blob-", self.tmp_dir()).map_err(|e| {
             StoreError::io(
@@ -75,33 +85,32 @@ impl BlobWrite for LayoutStore {
                 e,
             )
         })?;
-        Ok(Box::new(FileSink {
+        Ok(FileSink {
             tmp,
             hasher: Sha256Writer::default(),
-            digest: digest.clone(),
-            size,
+            expected,
             dir: self.blob_dir(),
-        }))
+        })
     }
 }
 
+/// A temporary blob file fed through a hasher; `expected` is the digest and size it must
+/// have, when known in advance.
 struct FileSink {
     tmp: NamedTempFile,
     hasher: Sha256Writer,
-    digest: Digest,
-    size: u64,
+    expected: Option<(Digest, u64)>,
     dir: std::path::PathBuf,
 }
 
 impl Write for FileSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.hasher.len() + buf.len() as u64 > self.size {
+        if let Some((digest, size)) = &self.expected
+            && self.hasher.len() + buf.len() as u64 > *size
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "blob {} is longer than its announced {} bytes",
-                    self.digest, self.size
-                ),
+                format!("blob {digest} is longer than its announced {size} bytes"),
             ));
         }
         let n = self.tmp.write(buf)?;
@@ -114,30 +123,45 @@ impl Write for FileSink {
     }
 }
 
-impl BlobSink for FileSink {
-    fn finish(self: Box<Self>) -> Result<Box<dyn StagedBlob>, StoreError> {
-        let this = *self;
-        let actual_size = this.hasher.len();
-        let actual = this.hasher.finish();
-        if actual != this.digest || actual_size != this.size {
+impl FileSink {
+    /// Verify against `expected` (if any), fsync, and stage under the actual digest.
+    fn stage(self) -> Result<(Digest, u64, Box<dyn StagedBlob>), StoreError> {
+        let actual_size = self.hasher.len();
+        let actual = self.hasher.finish();
+        if let Some((digest, size)) = self.expected
+            && (actual != digest || actual_size != size)
+        {
             return Err(StoreError::Corrupt {
-                expected: this.digest,
-                expected_size: this.size,
+                expected: digest,
+                expected_size: size,
                 actual_digest: actual,
                 actual_size,
             });
         }
-        this.tmp
+        self.tmp
             .as_file()
             .sync_all()
-            .map_err(|e| StoreError::io("syncing", this.digest.to_string(), e))?;
+            .map_err(|e| StoreError::io("syncing", actual.to_string(), e))?;
         // Close the file but keep (and on drop, delete) the path: a pull may hold many
         // staged blobs at once and must not hold a descriptor for each.
-        Ok(Box::new(Staged {
-            path: this.tmp.into_temp_path(),
-            digest: this.digest,
-            dir: this.dir,
-        }))
+        let staged = Staged {
+            path: self.tmp.into_temp_path(),
+            digest: actual.clone(),
+            dir: self.dir,
+        };
+        Ok((actual, actual_size, Box::new(staged)))
+    }
+}
+
+impl BlobSink for FileSink {
+    fn finish(self: Box<Self>) -> Result<Box<dyn StagedBlob>, StoreError> {
+        self.stage().map(|(_, _, staged)| staged)
+    }
+}
+
+impl UnknownSink for FileSink {
+    fn finish(self: Box<Self>) -> Result<(Digest, u64, Box<dyn StagedBlob>), StoreError> {
+        self.stage()
     }
 }
 

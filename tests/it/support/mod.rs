@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod docker;
 pub mod fixtures;
 pub mod http;
 pub mod registry;

@@ -1,0 +1,539 @@
+//! `imagectl save` and `imagectl load` against real peers: archives written by `docker save`
+//! and skopeo load in imagectl with the same image IDs and names, and imagectl's archives load
+//! in `docker load` and skopeo. Hostile archives are in `archive/hostile.rs`.
+
+mod craft;
+mod hostile;
+
+use std::io::Read as _;
+use std::path::Path;
+use std::process::{Command as StdCommand, Output, Stdio};
+
+use crate::support::cli::{imagectl_bin, skopeo_ok};
+use crate::support::docker::{Dockerd, runnable_image};
+use crate::support::fixtures::{self, FixtureImage, MediaFormat, OciLayout, app_image};
+use crate::support::{Registry, TestEnv};
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts success; returns stdout.
+fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs `imagectl ARGS` on `env`'s store; asserts success and returns stdout.
+fn run_ok(env: &TestEnv, args: &[&str]) -> String {
+    ok(
+        &env.imagectl().args(args).output().unwrap(),
+        &format!("imagectl {args:?}"),
+    )
+}
+
+/// `imagectl inspect -f {{.Id}} IMAGE`.
+fn id_of(env: &TestEnv, image: &str) -> String {
+    run_ok(env, &["inspect", "-f", "{{.Id}}", image])
+        .trim()
+        .to_string()
+}
+
+/// `imagectl inspect -f '{{json .RepoTags}}' IMAGE`, sorted.
+fn repo_tags_of(env: &TestEnv, image: &str) -> Vec<String> {
+    let v: Vec<String> = serde_json::from_str(&run_ok(
+        env,
+        &["inspect", "-f", "{{json .RepoTags}}", image],
+    ))
+    .unwrap();
+    sorted(v)
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// `imagectl --store STORE` as a std command (for pipes), with `env`'s `HOME` and the
+/// variables the shared helpers scrub removed.
+fn std_imagectl(env: &TestEnv) -> StdCommand {
+    let mut cmd = StdCommand::new(imagectl_bin());
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("IMAGECTL_")
+            || k.starts_with("DOCKER_")
+            || k.starts_with("XDG_")
+            || k.to_ascii_lowercase().ends_with("_proxy")
+        {
+            cmd.env_remove(k.as_ref());
+        }
+    }
+    cmd.env("HOME", &env.home)
+        .env("NO_COLOR", "1")
+        .arg("--store")
+        .arg(&env.store);
+    cmd
+}
+
+/// A store that pulled each `(image, "repo:tag")` from `reg` (pushed byte for byte first).
+fn pulled(reg: &Registry, images: &[(&FixtureImage, &str)]) -> TestEnv {
+    let env = TestEnv::new();
+    for (image, repo_tag) in images {
+        let (repo, tag) = repo_tag.rsplit_once(':').unwrap();
+        fixtures::push_image_http(reg, repo, tag, image);
+        run_ok(&env, &["pull", "-q", &reg.reference(repo_tag)]);
+    }
+    env
+}
+
+/// Loads `archive` (a docker-archive) into `dockerd` after writing it from an OCI layout
+/// with skopeo: `skopeo copy oci:LAYOUT:REF docker-archive:FILE:NAME`.
+fn docker_load_via_skopeo(d: &Dockerd, image: &FixtureImage, name: &str, dir: &Path) {
+    let layout = dir.join("layout");
+    OciLayout::create(&layout).add_image(image, "img");
+    let file = dir.join(format!("{}.tar", name.replace(['/', ':'], "_")));
+    skopeo_ok(&[
+        "copy",
+        "--quiet",
+        &format!("oci:{}:img", layout.display()),
+        &format!("docker-archive:{}:{name}", file.display()),
+    ]);
+    let out = d.load(&file);
+    assert!(out.contains(&format!("Loaded image: {name}")), "{out}");
+}
+
+/// Runs `imagectl fsck` and asserts a sound store.
+fn assert_fsck_clean(env: &TestEnv) {
+    let out = run_ok(env, &["fsck"]);
+    assert!(out.contains("no problems"), "{out}");
+}
+
+/// An archive `docker save` wrote (images that came in by `docker load` and by `docker pull`
+/// from a registry, sharing a layer) loads in imagectl with docker's image IDs, tags and
+/// layers.
+#[test]
+fn docker_save_loads_with_the_same_ids_and_tags() {
+    let reg = Registry::start();
+    let d = Dockerd::builder().insecure_registry(&reg.host()).start();
+    let work = tempfile::tempdir().unwrap();
+
+    let v1 = app_image("1.0", MediaFormat::Oci);
+    docker_load_via_skopeo(&d, &v1, "demo/app:1.0", work.path());
+    d.docker_ok(&["tag", "demo/app:1.0", "demo/app:stable"]);
+    let v2 = app_image("2.0", MediaFormat::Docker);
+    fixtures::push_image_http(&reg, "demo/pulled", "2.0", &v2);
+    let pulled_ref = reg.reference("demo/pulled:2.0");
+    d.docker_ok(&["pull", "-q", &pulled_ref]);
+
+    let archive = work.path().join("docker-save.tar");
+    d.save(&archive, &["demo/app:1.0", "demo/app:stable", &pulled_ref]);
+
+    let env = TestEnv::new();
+    let out = run_ok(&env, &["load", "-i", &archive.display().to_string()]);
+    for name in ["demo/app:1.0", "demo/app:stable", pulled_ref.as_str()] {
+        assert!(
+            out.contains(&format!("Loaded image: {name}")),
+            "names {name}: {out}"
+        );
+        assert_eq!(id_of(&env, name), d.image_id(name), "{name}");
+        let docker_tags: Vec<String> =
+            serde_json::from_value(d.inspect(name)["RepoTags"].clone()).unwrap();
+        assert_eq!(repo_tags_of(&env, name), sorted(docker_tags), "{name}");
+        let layers = run_ok(&env, &["inspect", "-f", "{{json .RootFS.Layers}}", name]);
+        let docker_layers = &d.inspect(name)["RootFS"]["Layers"];
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&layers).unwrap(),
+            *docker_layers,
+            "{name}"
+        );
+    }
+    assert_eq!(id_of(&env, "demo/app:1.0"), v1.config_digest);
+    assert_eq!(id_of(&env, &pulled_ref), v2.config_digest);
+    assert_fsck_clean(&env);
+
+    // Loading the same archive again changes nothing and still names every image.
+    let before = crate::errors::fingerprint(&env.store);
+    let out = run_ok(&env, &["load", "-q", "-i", &archive.display().to_string()]);
+    assert!(!out.contains("error"), "{out}");
+    let after = crate::errors::fingerprint(&env.store);
+    let index = |f: &std::collections::BTreeMap<String, String>| f.get("index.json").cloned();
+    assert_eq!(index(&after), index(&before), "index.json unchanged");
+}
+
+/// An archive imagectl saved loads in `docker load` with the same image ID under the same
+/// name, and the image runs; an image saved by ID loads as `Loaded image ID:`.
+#[test]
+fn imagectl_save_loads_in_docker_and_runs() {
+    let reg = Registry::start();
+    let image = runnable_image("saved by imagectl");
+    let env = pulled(&reg, &[(&image, "demo/run:1")]);
+    let name = reg.reference("demo/run:1");
+    let id = id_of(&env, &name);
+    assert_eq!(id, image.config_digest);
+
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("run.tar");
+    let out = env
+        .imagectl()
+        .args(["save", "-o", &archive.display().to_string(), &name])
+        .output()
+        .unwrap();
+    ok(&out, "imagectl save");
+    assert!(out.stdout.is_empty(), "nothing on stdout with -o");
+
+    let d = Dockerd::start();
+    let loaded = d.load(&archive);
+    assert!(
+        loaded.contains(&format!("Loaded image: {name}")),
+        "{loaded}"
+    );
+    assert_eq!(d.image_id(&name), id);
+    let docker_layers = d.inspect(&name)["RootFS"]["Layers"].clone();
+    assert_eq!(docker_layers, serde_json::json!(image.diff_ids()));
+
+    // The image runs: docker unpacked every layer imagectl wrote.
+    let out = d.docker_out(&["run", "--rm", "--network", "none", &name, "true"]);
+    ok(&out, "docker run IMAGE true");
+    let out = d.docker_out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &name,
+        "sh",
+        "-c",
+        "cat /etc/note",
+    ]);
+    assert_eq!(ok(&out, "docker run cat").trim(), "saved by imagectl");
+
+    // By ID: no name in the archive, docker says which ID it loaded.
+    let by_id = work.path().join("by-id.tar");
+    run_ok(
+        &env,
+        &["save", "-o", &by_id.display().to_string(), &id[7..19]],
+    );
+    let d2 = Dockerd::start();
+    let loaded = d2.load(&by_id);
+    assert!(
+        loaded.contains(&format!("Loaded image ID: {id}")),
+        "{loaded}"
+    );
+    // And imagectl reads it back the same way.
+    let env2 = TestEnv::new();
+    let out = run_ok(&env2, &["load", "-i", &by_id.display().to_string()]);
+    assert!(out.contains(&format!("Loaded image ID: {id}")), "{out}");
+    assert_eq!(id_of(&env2, &id), id);
+}
+
+/// OCI archives round-trip with skopeo: imagectl's `--format oci` is read by
+/// `skopeo copy oci-archive:`, and an OCI archive skopeo writes loads in imagectl with the
+/// same config (ID) and layers.
+#[test]
+fn oci_archives_round_trip_with_skopeo() {
+    let reg = Registry::start();
+    let image = app_image("3.0", MediaFormat::Oci);
+    let env = pulled(&reg, &[(&image, "demo/oci:3.0")]);
+    let name = reg.reference("demo/oci:3.0");
+    let work = tempfile::tempdir().unwrap();
+
+    let archive = work.path().join("oci.tar");
+    run_ok(
+        &env,
+        &[
+            "save",
+            "--format",
+            "oci",
+            "-o",
+            &archive.display().to_string(),
+            &name,
+        ],
+    );
+    let names: Vec<String> = craft::list(&std::fs::read(&archive).unwrap())
+        .into_iter()
+        .map(|(n, _, _)| n)
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "oci-layout") && names.iter().any(|n| n == "index.json"),
+        "an OCI layout: {names:?}"
+    );
+
+    // skopeo reads it (one image: no reference needed) and sees the same config and layers.
+    let dir = work.path().join("dir");
+    skopeo_ok(&[
+        "copy",
+        "--quiet",
+        &format!("oci-archive:{}", archive.display()),
+        &format!("dir:{}", dir.display()),
+    ]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["config"]["digest"], image.config_digest.as_str());
+    let layers: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(layers, image.layer_digests());
+
+    // Back: skopeo writes an OCI archive, imagectl loads it into a fresh store.
+    let back = work.path().join("back.tar");
+    skopeo_ok(&[
+        "copy",
+        "--quiet",
+        &format!("dir:{}", dir.display()),
+        &format!("oci-archive:{}:demo/back:1.0", back.display()),
+    ]);
+    let env2 = TestEnv::new();
+    let out = run_ok(&env2, &["load", "-i", &back.display().to_string()]);
+    assert!(out.contains("Loaded image: demo/back:1.0"), "{out}");
+    assert_eq!(id_of(&env2, "demo/back:1.0"), image.config_digest);
+    assert_fsck_clean(&env2);
+
+    // And imagectl's own OCI archive loads in imagectl under the saved name.
+    let env3 = TestEnv::new();
+    let out = run_ok(&env3, &["load", "-i", &archive.display().to_string()]);
+    assert!(out.contains("Loaded image: "), "{out}");
+    assert_eq!(id_of(&env3, &name), image.config_digest);
+    assert_fsck_clean(&env3);
+}
+
+/// gzip and zstd archives, chosen by `--compress` or by the `.tar.gz`/`.tar.zst` extension,
+/// carry the right magic number and load back (docker reads the gzip one as well).
+#[test]
+fn compressed_archives() {
+    let reg = Registry::start();
+    let image = app_image("4.0", MediaFormat::Oci);
+    let env = pulled(&reg, &[(&image, "demo/z:4.0")]);
+    let name = reg.reference("demo/z:4.0");
+    let work = tempfile::tempdir().unwrap();
+    let gzip_magic: &[u8] = &[0x1f, 0x8b];
+    let zstd_magic: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
+    let cases: Vec<(&str, Vec<&str>, &[u8])> = vec![
+        ("flag.tar", vec!["--compress", "gzip"], gzip_magic),
+        ("flag-z.tar", vec!["--compress", "zstd"], zstd_magic),
+        ("ext.tar.gz", vec![], gzip_magic),
+        ("ext.tar.zst", vec![], zstd_magic),
+        ("oci.tar.zst", vec!["--format", "oci"], zstd_magic),
+        (
+            "oci-gz.tar",
+            vec!["--format", "oci", "--compress", "gzip"],
+            gzip_magic,
+        ),
+        ("plain.tar.gz", vec!["--compress", "none"], b"" as &[u8]),
+    ];
+    for (file, flags, magic) in cases {
+        let path = work.path().join(file);
+        let mut args = vec!["save"];
+        args.extend(flags.iter().copied());
+        let p = path.display().to_string();
+        args.extend(["-o", &p, &name]);
+        run_ok(&env, &args);
+        let bytes = std::fs::read(&path).unwrap();
+        if magic.is_empty() {
+            assert!(
+                !bytes.starts_with(gzip_magic) && !bytes.starts_with(zstd_magic),
+                "{file}: --compress none wins over the extension"
+            );
+        } else {
+            assert!(bytes.starts_with(magic), "{file}: {:02x?}", &bytes[..8]);
+        }
+        // A plain tar inside.
+        let names: Vec<String> = craft::list(&bytes).into_iter().map(|e| e.0).collect();
+        assert!(!names.is_empty(), "{file}");
+
+        let fresh = TestEnv::new();
+        let out = run_ok(&fresh, &["load", "-i", &p]);
+        assert!(
+            out.contains(&format!("Loaded image: {name}")),
+            "{file}: {out}"
+        );
+        assert_eq!(id_of(&fresh, &name), image.config_digest, "{file}");
+        // Through stdin as well: compression is detected from the bytes.
+        let fresh = TestEnv::new();
+        let out = fresh
+            .imagectl()
+            .arg("load")
+            .write_stdin(bytes)
+            .output()
+            .unwrap();
+        ok(&out, &format!("imagectl load < {file}"));
+        assert_eq!(
+            id_of(&fresh, &name),
+            image.config_digest,
+            "{file} via stdin"
+        );
+    }
+
+    let d = Dockerd::start();
+    let loaded = d.load(&work.path().join("ext.tar.gz"));
+    assert!(
+        loaded.contains(&format!("Loaded image: {name}")),
+        "{loaded}"
+    );
+    assert_eq!(d.image_id(&name), image.config_digest);
+}
+
+/// Images sharing a layer saved into one archive carry that layer once, in both formats;
+/// the archive loads both images.
+#[test]
+fn shared_layers_are_written_once() {
+    let reg = Registry::start();
+    let v1 = app_image("1.0", MediaFormat::Oci);
+    let v2 = app_image("2.0", MediaFormat::Oci);
+    let base = &v1.layers[0];
+    assert_eq!(base.digest, v2.layers[0].digest);
+    let env = pulled(&reg, &[(&v1, "demo/app:1.0"), (&v2, "demo/app:2.0")]);
+    let (r1, r2) = (reg.reference("demo/app:1.0"), reg.reference("demo/app:2.0"));
+    let work = tempfile::tempdir().unwrap();
+
+    for format in ["docker", "oci"] {
+        let path = work.path().join(format!("{format}.tar"));
+        let p = path.display().to_string();
+        run_ok(&env, &["save", "--format", format, "-o", &p, &r1, &r2]);
+        let entries = craft::list(&std::fs::read(&path).unwrap());
+        let copies: Vec<&String> = entries
+            .iter()
+            .filter(|(_, kind, data)| {
+                kind.is_file() && {
+                    let d = fixtures::sha256_digest(data);
+                    d == base.digest || d == base.diff_id
+                }
+            })
+            .map(|(n, _, _)| n)
+            .collect();
+        assert_eq!(copies.len(), 1, "{format}: base layer entries {copies:?}");
+        // Every entry name is unique, too.
+        let mut names: Vec<&String> = entries.iter().map(|e| &e.0).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "{format}: duplicate entry names");
+        if format == "docker" {
+            let manifest = entries
+                .iter()
+                .find(|e| e.0 == "manifest.json")
+                .expect("manifest.json");
+            let m: serde_json::Value = serde_json::from_slice(&manifest.2).unwrap();
+            assert_eq!(m.as_array().unwrap().len(), 2, "{m}");
+            assert_eq!(m[0]["Layers"][0], m[1]["Layers"][0], "same layer path: {m}");
+        }
+
+        let fresh = TestEnv::new();
+        let out = run_ok(&fresh, &["load", "-i", &p]);
+        assert!(out.contains(&r1) && out.contains(&r2), "{format}: {out}");
+        assert_eq!(id_of(&fresh, &r1), v1.config_digest);
+        assert_eq!(id_of(&fresh, &r2), v2.config_digest);
+        assert_fsck_clean(&fresh);
+    }
+}
+
+/// `imagectl save A B | imagectl load` moves both images into another store through a pipe.
+#[test]
+fn save_pipe_load_into_another_store() {
+    let reg = Registry::start();
+    let v1 = app_image("1.0", MediaFormat::Oci);
+    let v2 = app_image("2.0", MediaFormat::Docker);
+    let src = pulled(&reg, &[(&v1, "demo/app:1.0"), (&v2, "demo/app:2.0")]);
+    let (r1, r2) = (reg.reference("demo/app:1.0"), reg.reference("demo/app:2.0"));
+    let dst = TestEnv::new();
+
+    let mut save = std_imagectl(&src)
+        .args(["save", &r1, &r2])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = save.stdout.take().unwrap();
+    let load = std_imagectl(&dst)
+        .args(["load"])
+        .stdin(Stdio::from(pipe))
+        .output()
+        .unwrap();
+    let mut save_err = String::new();
+    save.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut save_err)
+        .unwrap();
+    let status = save.wait().unwrap();
+    assert!(status.success(), "save: {save_err}");
+    let out = ok(&load, "imagectl load (from a pipe)");
+    assert!(
+        out.contains(&format!("Loaded image: {r1}"))
+            && out.contains(&format!("Loaded image: {r2}")),
+        "{out}"
+    );
+    assert_eq!(id_of(&dst, &r1), v1.config_digest);
+    assert_eq!(id_of(&dst, &r2), v2.config_digest);
+    assert_fsck_clean(&dst);
+}
+
+/// `save` to a terminal is refused (no tar bytes on a tty); `save` of an unknown image
+/// writes nothing: no `-o` file is left and nothing reaches stdout.
+#[test]
+fn save_refuses_a_terminal_and_unknown_images() {
+    let reg = Registry::start();
+    let image = app_image("1.0", MediaFormat::Oci);
+    let env = pulled(&reg, &[(&image, "demo/app:1.0")]);
+    let name = reg.reference("demo/app:1.0");
+
+    // script(1) gives the command a pseudo-terminal as stdin, stdout and stderr.
+    let cmdline = format!(
+        "{} --store {} save {}",
+        imagectl_bin().display(),
+        env.store.display(),
+        name
+    );
+    let out = StdCommand::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .env("HOME", &env.home)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux)");
+    let tty = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{tty}");
+    assert_eq!(
+        tty.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{tty}"
+    );
+    assert!(
+        tty.to_lowercase().contains("terminal") && tty.contains("-o"),
+        "says why and what to do: {tty}"
+    );
+    assert!(!tty.contains("manifest.json") && tty.len() < 2000, "{tty}");
+
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("out.tar");
+    for args in [
+        vec!["save", "-o", file.to_str().unwrap(), "nope:1"],
+        vec!["save", "-o", file.to_str().unwrap(), &name, "nope:1"],
+    ] {
+        let out = env.imagectl().args(&args).output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("no such image") && err.contains("nope:1"),
+            "{err}"
+        );
+        assert!(!file.exists(), "{args:?}: no archive left behind");
+        assert_eq!(
+            std::fs::read_dir(work.path()).unwrap().count(),
+            0,
+            "no temp file left"
+        );
+    }
+    let out = env.imagectl().args(["save", "nope:1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+}
