@@ -11,7 +11,9 @@ use std::process::{Command as StdCommand, Output, Stdio};
 
 use crate::support::cli::{imagectl_bin, skopeo_ok};
 use crate::support::docker::{Dockerd, runnable_image};
-use crate::support::fixtures::{self, FixtureImage, MediaFormat, OciLayout, app_image};
+use crate::support::fixtures::{
+    self, FixtureImage, ImageBuilder, Layer, MediaFormat, OciLayout, app_image,
+};
 use crate::support::{Registry, TestEnv};
 
 fn text(b: &[u8]) -> String {
@@ -164,6 +166,41 @@ fn docker_save_loads_with_the_same_ids_and_tags() {
     let after = crate::errors::fingerprint(&env.store);
     let index = |f: &std::collections::BTreeMap<String, String>| f.get("index.json").cloned();
     assert_eq!(index(&after), index(&before), "index.json unchanged");
+}
+
+/// A layer that is the top layer of one image and a lower layer of another gets two legacy
+/// layer IDs in `docker save` (20.10), which writes it once and a relative symlink to it for
+/// the other ID: imagectl loads such an archive (a link that stays inside the archive and
+/// points at a layer it holds is docker's format, not an attack).
+#[test]
+fn docker_save_with_a_layer_symlink_loads() {
+    let d = Dockerd::start();
+    let work = tempfile::tempdir().unwrap();
+    let early = ImageBuilder::new().layer(fixtures::base_layer()).build();
+    let late = ImageBuilder::new()
+        .layer(fixtures::base_layer())
+        .layer(Layer::from_files(&[("late/marker", "late\n")]))
+        .build();
+    assert_eq!(early.layers[0].diff_id, late.layers[0].diff_id);
+    docker_load_via_skopeo(&d, &early, "demo/early:1", work.path());
+    docker_load_via_skopeo(&d, &late, "demo/late:1", work.path());
+    let archive = work.path().join("linked.tar");
+    d.save(&archive, &["demo/early:1", "demo/late:1"]);
+    let entries = craft::list(&std::fs::read(&archive).unwrap());
+    let links: Vec<&String> = entries
+        .iter()
+        .filter(|e| e.1 == tar::EntryType::Symlink)
+        .map(|e| &e.0)
+        .collect();
+    assert_eq!(links.len(), 1, "docker wrote one layer symlink: {links:?}");
+
+    let env = TestEnv::new();
+    let out = run_ok(&env, &["load", "-i", &archive.display().to_string()]);
+    assert!(out.contains("Loaded image: demo/early:1"), "{out}");
+    assert!(out.contains("Loaded image: demo/late:1"), "{out}");
+    assert_eq!(id_of(&env, "demo/early:1"), d.image_id("demo/early:1"));
+    assert_eq!(id_of(&env, "demo/late:1"), d.image_id("demo/late:1"));
+    assert_fsck_clean(&env);
 }
 
 /// An archive imagectl saved loads in `docker load` with the same image ID under the same
