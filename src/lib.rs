@@ -10,6 +10,7 @@
 //! computes disk usage; `cli` is the command line.
 #![deny(missing_docs)]
 
+pub mod archive;
 pub mod cli;
 pub mod exec;
 pub mod oci;

@@ -12,8 +12,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::ExecError;
 use crate::oci::{
-    Descriptor, Digest, Manifest, Platform, Reference, docker_list_to_oci, docker_manifest_to_oci,
-    media,
+    Descriptor, Digest, Manifest, Platform, Reference, docker_list_to_oci, media, storable,
 };
 use crate::registry::{RegistryClient, RegistryError};
 use crate::store::{
@@ -391,24 +390,6 @@ async fn resolve(
             })
         }
     }
-}
-
-/// The manifest as the OCI layout stores it: unchanged when it is OCI, converted when the
-/// registry served Docker schema 2 (see `oci::convert` for why). Keeps the platform.
-fn storable(desc: Descriptor, bytes: Bytes) -> Result<(Descriptor, Bytes), ExecError> {
-    if desc.media_type != media::DOCKER_MANIFEST {
-        return Ok((desc, bytes));
-    }
-    let converted = Bytes::from(docker_manifest_to_oci(&bytes)?);
-    Ok((
-        Descriptor {
-            media_type: media::OCI_MANIFEST.to_string(),
-            digest: Digest::of(&converted),
-            size: converted.len() as u64,
-            platform: desc.platform,
-        },
-        converted,
-    ))
 }
 
 /// Whether every blob the entry needs is present (a few local reads and stats), so a

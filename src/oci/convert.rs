@@ -63,6 +63,27 @@ pub fn docker_manifest_to_oci(bytes: &[u8]) -> Result<Vec<u8>, ManifestError> {
     Ok(serde_json::to_vec(&doc).expect("a JSON value serializes"))
 }
 
+/// The manifest as the OCI layout stores it: unchanged when it is OCI, converted when it
+/// is Docker schema 2 (pull and load both store it this way). Keeps the platform.
+pub fn storable(
+    desc: super::Descriptor,
+    bytes: bytes::Bytes,
+) -> Result<(super::Descriptor, bytes::Bytes), ManifestError> {
+    if desc.media_type != media::DOCKER_MANIFEST {
+        return Ok((desc, bytes));
+    }
+    let converted = bytes::Bytes::from(docker_manifest_to_oci(&bytes)?);
+    Ok((
+        super::Descriptor {
+            media_type: media::OCI_MANIFEST.to_string(),
+            digest: Digest::of(&converted),
+            size: converted.len() as u64,
+            platform: desc.platform,
+        },
+        converted,
+    ))
+}
+
 /// A Docker manifest list rewritten as an OCI index whose entries point at the converted
 /// children: `children` maps each original child digest to its OCI digest and size.
 /// Entries without a conversion (children not kept) are dropped, so the stored index

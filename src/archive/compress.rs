@@ -1,0 +1,314 @@
+//! Compression of archive streams (files, pipes): detection by magic bytes, decoding with
+//! a decompression-bomb guard, and encoding for `save`.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// How an archive stream is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// A plain tar.
+    #[default]
+    None,
+    /// gzip (`.tar.gz`, `.tgz`).
+    Gzip,
+    /// zstd (`.tar.zst`).
+    Zstd,
+}
+
+impl Compression {
+    /// The name used in messages and flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "tar",
+            Self::Gzip => "gzip",
+            Self::Zstd => "zstd",
+        }
+    }
+
+    /// What a file name's extension asks for (`.tar.gz`, `.tgz`, `.tar.zst`, `.tzst`), if anything.
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".gz") || lower.ends_with(".tgz") {
+            Some(Self::Gzip)
+        } else if lower.ends_with(".zst") || lower.ends_with(".tzst") || lower.ends_with(".zstd") {
+            Some(Self::Zstd)
+        } else if lower.ends_with(".tar") {
+            Some(Self::None)
+        } else {
+            None
+        }
+    }
+}
+
+/// What the first bytes of a stream say it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Magic {
+    /// A compression imagectl decodes.
+    Known(Compression),
+    /// xz: recognised, not supported.
+    Xz,
+    /// bzip2: recognised, not supported.
+    Bzip2,
+}
+
+/// Detect the compression from the first bytes of a stream (anything unknown is taken as
+/// a plain tar, which the tar reader then checks).
+pub fn detect(head: &[u8]) -> Magic {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Magic::Known(Compression::Gzip)
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Magic::Known(Compression::Zstd)
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        Magic::Xz
+    } else if head.starts_with(b"BZh") {
+        Magic::Bzip2
+    } else {
+        Magic::Known(Compression::None)
+    }
+}
+
+/// Decompressed output may exceed this many times the compressed input…
+pub const BOMB_RATIO: u64 = 50;
+/// …only while it stays under this many bytes (1 GiB). Past both, the stream is refused
+/// as a decompression bomb. Real image archives compress 2–10×; a layer of zeros can
+/// reach 1000×, but not beyond a gigabyte of real data.
+pub const BOMB_FLOOR: u64 = 1 << 30;
+
+/// Whether `output` bytes decoded from `input` compressed bytes is a bomb.
+pub fn is_bomb(input: u64, output: u64) -> bool {
+    output > BOMB_FLOOR && output > input.saturating_mul(BOMB_RATIO)
+}
+
+/// Counters shared between the raw reader and the decoder, to tell a bomb from other
+/// decode errors.
+#[derive(Clone, Debug, Default)]
+pub struct Meter {
+    input: Arc<AtomicU64>,
+    output: Arc<AtomicU64>,
+    bombed: Arc<AtomicBool>,
+}
+
+impl Meter {
+    /// Compressed bytes read so far.
+    pub fn input(&self) -> u64 {
+        self.input.load(Ordering::Relaxed)
+    }
+    /// Decoded bytes produced so far.
+    pub fn output(&self) -> u64 {
+        self.output.load(Ordering::Relaxed)
+    }
+    /// Whether the bomb guard tripped.
+    pub fn bombed(&self) -> bool {
+        self.bombed.load(Ordering::Relaxed)
+    }
+}
+
+struct CountIn<R> {
+    inner: R,
+    meter: Meter,
+}
+
+impl<R: Read> Read for CountIn<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.meter.input.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+struct Guard<R> {
+    inner: R,
+    meter: Meter,
+}
+
+impl<R: Read> Read for Guard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let out = self.meter.output.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if is_bomb(self.meter.input(), out) {
+            self.meter.bombed.store(true, Ordering::Relaxed);
+            return Err(io::Error::other("decompression bomb"));
+        }
+        Ok(n)
+    }
+}
+
+/// A decoded stream of an archive, with the compression found and the meter.
+pub struct Decoded {
+    /// The tar bytes.
+    pub reader: Box<dyn Read + Send>,
+    /// What the input was.
+    pub compression: Compression,
+    /// Byte counters of the decoding.
+    pub meter: Meter,
+}
+
+/// Detect the input's compression and decode it. `Err` carries the unsupported format's
+/// name, or an I/O error reading the first bytes.
+pub fn open(input: Box<dyn Read + Send>) -> Result<Decoded, Result<&'static str, io::Error>> {
+    let meter = Meter::default();
+    let mut buffered = BufReader::with_capacity(
+        1 << 16,
+        CountIn {
+            inner: input,
+            meter: meter.clone(),
+        },
+    );
+    let head = buffered.fill_buf().map_err(Err)?;
+    let compression = match detect(head) {
+        Magic::Known(c) => c,
+        Magic::Xz => return Err(Ok("xz")),
+        Magic::Bzip2 => return Err(Ok("bzip2")),
+    };
+    let reader: Box<dyn Read + Send> = match compression {
+        Compression::None => Box::new(buffered),
+        Compression::Gzip => Box::new(Guard {
+            inner: flate2::bufread::MultiGzDecoder::new(buffered),
+            meter: meter.clone(),
+        }),
+        Compression::Zstd => Box::new(Guard {
+            inner: zstd::stream::read::Decoder::with_buffer(buffered).map_err(Err)?,
+            meter: meter.clone(),
+        }),
+    };
+    Ok(Decoded {
+        reader,
+        compression,
+        meter,
+    })
+}
+
+/// An encoder for `save`; call [`Encoder::finish`] to write the trailer.
+pub enum Encoder<W: Write> {
+    /// No compression.
+    Plain(W),
+    /// gzip.
+    Gzip(flate2::write::GzEncoder<W>),
+    /// zstd.
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Encoder<W> {
+    /// Wrap `out` in the encoder for `c`.
+    pub fn new(out: W, c: Compression) -> io::Result<Self> {
+        Ok(match c {
+            Compression::None => Self::Plain(out),
+            Compression::Gzip => Self::Gzip(flate2::write::GzEncoder::new(
+                out,
+                flate2::Compression::fast(),
+            )),
+            Compression::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
+        })
+    }
+
+    /// Finish the stream and return the inner writer, flushed.
+    pub fn finish(self) -> io::Result<W> {
+        let mut w = match self {
+            Self::Plain(w) => w,
+            Self::Gzip(e) => e.finish()?,
+            Self::Zstd(e) => e.finish()?,
+        };
+        w.flush()?;
+        Ok(w)
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(w) => w.write(buf),
+            Self::Gzip(w) => w.write(buf),
+            Self::Zstd(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(w) => w.flush(),
+            Self::Gzip(w) => w.flush(),
+            Self::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+/// A reader of a stored layer's uncompressed tar, whatever its media type says.
+pub fn layer_reader(
+    media_type: &str,
+    raw: Box<dyn Read + Send>,
+) -> io::Result<Box<dyn Read + Send>> {
+    Ok(
+        if media_type.ends_with("+zstd") || media_type.ends_with(".zstd") {
+            Box::new(zstd::stream::read::Decoder::new(raw)?)
+        } else if media_type.ends_with("gzip") {
+            Box::new(flate2::read::MultiGzDecoder::new(raw))
+        } else {
+            raw
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_by_magic() {
+        assert_eq!(detect(&[0x1f, 0x8b, 8]), Magic::Known(Compression::Gzip));
+        assert_eq!(
+            detect(&[0x28, 0xb5, 0x2f, 0xfd, 0]),
+            Magic::Known(Compression::Zstd)
+        );
+        assert_eq!(detect(b"\xfd7zXZ\0rest"), Magic::Xz);
+        assert_eq!(detect(b"manifest.json\0"), Magic::Known(Compression::None));
+        assert_eq!(detect(b""), Magic::Known(Compression::None));
+    }
+
+    #[test]
+    fn extension_picks_compression() {
+        assert_eq!(
+            Compression::from_file_name("a.tar.gz"),
+            Some(Compression::Gzip)
+        );
+        assert_eq!(
+            Compression::from_file_name("a.TGZ"),
+            Some(Compression::Gzip)
+        );
+        assert_eq!(
+            Compression::from_file_name("a.tar.zst"),
+            Some(Compression::Zstd)
+        );
+        assert_eq!(
+            Compression::from_file_name("a.tar"),
+            Some(Compression::None)
+        );
+        assert_eq!(Compression::from_file_name("a"), None);
+    }
+
+    #[test]
+    fn bomb_needs_both_ratio_and_size() {
+        assert!(!is_bomb(1, BOMB_FLOOR));
+        assert!(is_bomb(1, BOMB_FLOOR + 1));
+        assert!(!is_bomb(BOMB_FLOOR, BOMB_FLOOR * 2));
+        assert!(is_bomb(BOMB_FLOOR / 100, BOMB_FLOOR * 2));
+    }
+
+    #[test]
+    fn round_trips_and_flags_truncation() {
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let mut e = Encoder::new(Vec::new(), c).unwrap();
+            e.write_all(&[7u8; 100_000]).unwrap();
+            let bytes = e.finish().unwrap();
+            let mut d = open(Box::new(io::Cursor::new(bytes.clone()))).ok().unwrap();
+            assert_eq!(d.compression, c);
+            let mut out = Vec::new();
+            d.reader.read_to_end(&mut out).unwrap();
+            assert_eq!(out.len(), 100_000);
+            if c != Compression::None {
+                let cut = bytes[..bytes.len() - 4].to_vec();
+                let mut d = open(Box::new(io::Cursor::new(cut))).ok().unwrap();
+                assert!(d.reader.read_to_end(&mut Vec::new()).is_err(), "{c:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Writes `docker save`'s layout (docker-archive) to a tar stream: one uncompressed
+//! `<diff_id>/layer.tar` per distinct layer (stored gzip/zstd layers are decoded on the
+//! fly and checked against the config's `rootfs.diff_ids`), `<config>.json`,
+//! `manifest.json` and `repositories`. Also reads the images to save from the store,
+//! for both formats, before anything is written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read, Write};
+
+use serde_json::{Value, json};
+
+use super::compress::layer_reader;
+use super::{ArchiveError, Format, SaveImage, append_dir, append_file};
+use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference, Sha256Writer, media};
+use crate::store::{BlobRead, MAX_METADATA_BLOB};
+
+/// An image read from the store, ready to write.
+pub(super) struct Prepared {
+    pub names: Vec<Reference>,
+    pub manifest: Descriptor,
+    pub manifest_bytes: Vec<u8>,
+    pub config: Descriptor,
+    pub config_bytes: Vec<u8>,
+    pub layers: Vec<Descriptor>,
+    /// Per layer: the diff_id and the uncompressed size (docker format only).
+    pub diffs: Vec<(Digest, u64)>,
+}
+
+/// Read every image's manifest and config, and for the docker format the size and
+/// diff_id of every layer's uncompressed tar, so a missing blob or a layer that does not
+/// match its diff_id fails before a byte is written.
+pub(super) fn prepare(
+    store: &dyn BlobRead,
+    images: &[SaveImage],
+    format: Format,
+) -> Result<Vec<Prepared>, ArchiveError> {
+    let mut out = Vec::new();
+    let mut checked: BTreeMap<Digest, (Digest, u64)> = BTreeMap::new();
+    for image in images {
+        let unsupported = |reason: String| ArchiveError::Unsupported {
+            image: image.query.clone(),
+            reason,
+        };
+        let mut target = image.target.clone();
+        let mut bytes = store.read_blob(&target.digest, MAX_METADATA_BLOB)?;
+        let parse = |bytes: &[u8], mt: &str| {
+            Manifest::parse(bytes, Some(mt)).map_err(|source| ArchiveError::Manifest {
+                entry: target.digest.to_string(),
+                source,
+            })
+        };
+        let mut manifest = parse(&bytes, &target.media_type)?;
+        if let Manifest::Index { .. } = &manifest {
+            // A multi-platform image: an archive carries this host's platform.
+            let host = Platform::host();
+            let child = manifest
+                .select(&host)
+                .first()
+                .cloned()
+                .cloned()
+                .ok_or_else(|| {
+                    unsupported(format!(
+                        "a multi-platform image without a {host} image cannot be saved"
+                    ))
+                })?;
+            bytes = store.read_blob(&child.digest, MAX_METADATA_BLOB)?;
+            manifest = parse(&bytes, &child.media_type)?;
+            target = child;
+        }
+        let Manifest::Image { config, layers, .. } = manifest else {
+            return Err(unsupported("an index inside an index".into()));
+        };
+        let config_bytes = store.read_blob(&config.digest, MAX_METADATA_BLOB)?;
+        let mut diffs = Vec::new();
+        if format == Format::Docker {
+            let ids = diff_ids(&config_bytes).map_err(|reason| ArchiveError::Malformed {
+                entry: format!("config {}", config.digest),
+                reason,
+            })?;
+            if ids.len() != layers.len() {
+                return Err(ArchiveError::Malformed {
+                    entry: format!("config {}", config.digest),
+                    reason: format!(
+                        "rootfs.diff_ids lists {} layers, the manifest {}",
+                        ids.len(),
+                        layers.len()
+                    ),
+                });
+            }
+            for (index, (layer, id)) in layers.iter().zip(ids).enumerate() {
+                let (actual, size) = match checked.get(&layer.digest) {
+                    Some(done) => done.clone(),
+                    None => {
+                        let done = uncompressed(store, layer)?;
+                        checked.insert(layer.digest.clone(), done.clone());
+                        done
+                    }
+                };
+                if actual != id {
+                    return Err(ArchiveError::DiffIdMismatch {
+                        entry: format!("layer {}", layer.digest),
+                        index,
+                        expected: id,
+                        actual,
+                    });
+                }
+                diffs.push((id, size));
+            }
+        } else {
+            for l in &layers {
+                if store.blob_size(&l.digest)? != Some(l.size) {
+                    return Err(crate::store::StoreError::MissingBlob(l.digest.clone()).into());
+                }
+            }
+        }
+        out.push(Prepared {
+            names: image.names.clone(),
+            manifest: target,
+            manifest_bytes: bytes,
+            config,
+            config_bytes,
+            layers,
+            diffs,
+        });
+    }
+    Ok(out)
+}
+
+/// The config's `rootfs.diff_ids`.
+pub(super) fn diff_ids(config: &[u8]) -> Result<Vec<Digest>, String> {
+    let v: Value = serde_json::from_slice(config).map_err(|e| format!("not JSON: {e}"))?;
+    let ids = v
+        .pointer("/rootfs/diff_ids")
+        .and_then(Value::as_array)
+        .ok_or("no rootfs.diff_ids")?;
+    ids.iter()
+        .map(|d| {
+            d.as_str()
+                .ok_or_else(|| "a diff_id is not a string".to_string())?
+                .parse::<Digest>()
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// The digest and size of a stored layer's uncompressed tar.
+fn uncompressed(store: &dyn BlobRead, layer: &Descriptor) -> Result<(Digest, u64), ArchiveError> {
+    if is_plain_tar(&layer.media_type) {
+        return Ok((layer.digest.clone(), layer.size));
+    }
+    let mut r = HashRead::new(decoded(store, layer)?);
+    io::copy(&mut r, &mut io::sink()).map_err(|e| decode_error(layer, e))?;
+    Ok(r.finish())
+}
+
+fn is_plain_tar(media_type: &str) -> bool {
+    media_type == media::OCI_LAYER_TAR
+        || media_type == "application/vnd.docker.image.rootfs.diff.tar"
+}
+
+fn decoded(store: &dyn BlobRead, layer: &Descriptor) -> Result<Box<dyn Read + Send>, ArchiveError> {
+    let raw = store.open_blob(&layer.digest)?;
+    layer_reader(&layer.media_type, raw).map_err(|e| decode_error(layer, e))
+}
+
+fn decode_error(layer: &Descriptor, e: io::Error) -> ArchiveError {
+    ArchiveError::Malformed {
+        entry: format!("stored layer {}", layer.digest),
+        reason: format!("cannot decode it as {}: {e}", layer.media_type),
+    }
+}
+
+/// A reader that hashes what passes through.
+pub(super) struct HashRead<R> {
+    inner: R,
+    hasher: Sha256Writer,
+}
+
+impl<R: Read> HashRead<R> {
+    pub(super) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256Writer::default(),
+        }
+    }
+    pub(super) fn finish(self) -> (Digest, u64) {
+        let len = self.hasher.len();
+        (self.hasher.finish(), len)
+    }
+}
+
+impl<R: Read> Read for HashRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Write the docker-archive entries of `images`, each layer once.
+pub(super) fn write<W: Write>(
+    store: &dyn BlobRead,
+    images: &[Prepared],
+    builder: &mut tar::Builder<W>,
+) -> Result<(), ArchiveError> {
+    let mut written: BTreeSet<Digest> = BTreeSet::new();
+    let mut manifest = Vec::new();
+    let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for image in images {
+        let mut parent: Option<&str> = None;
+        let mut layer_paths = Vec::new();
+        for (layer, (id, size)) in image.layers.iter().zip(&image.diffs) {
+            let hex = id.hex();
+            layer_paths.push(format!("{hex}/layer.tar"));
+            if written.insert(id.clone()) {
+                append_dir(builder, &format!("{hex}/"))?;
+                append_file(builder, &format!("{hex}/VERSION"), 3, &b"1.0"[..])?;
+                let mut v1 = json!({ "id": hex, "created": "1970-01-01T00:00:00Z" });
+                if let Some(p) = parent {
+                    v1["parent"] = p.into();
+                }
+                let v1 = serde_json::to_vec(&v1).expect("JSON serializes");
+                append_file(builder, &format!("{hex}/json"), v1.len() as u64, &v1[..])?;
+                let mut r = HashRead::new(decoded(store, layer)?.take(*size));
+                append_file(builder, &format!("{hex}/layer.tar"), *size, &mut r)?;
+                let (actual, n) = r.finish();
+                if actual != *id || n != *size {
+                    // The blob changed since it was checked: the archive is unusable.
+                    return Err(ArchiveError::DiffIdMismatch {
+                        entry: format!("{hex}/layer.tar"),
+                        index: layer_paths.len() - 1,
+                        expected: id.clone(),
+                        actual,
+                    });
+                }
+            }
+            parent = Some(hex);
+        }
+        let config_name = format!("{}.json", image.config.digest.hex());
+        if written.insert(image.config.digest.clone()) {
+            append_file(
+                builder,
+                &config_name,
+                image.config_bytes.len() as u64,
+                &image.config_bytes[..],
+            )?;
+        }
+        let tags: Vec<String> = image
+            .names
+            .iter()
+            .filter(|n| n.tag().is_some())
+            .map(|n| n.familiar())
+            .collect();
+        for n in image.names.iter().filter(|n| n.tag().is_some()) {
+            let top = image.diffs.last().map(|(d, _)| d.hex().to_string());
+            repositories.entry(n.familiar_name()).or_default().insert(
+                n.tag().unwrap_or_default().to_string(),
+                top.unwrap_or_default(),
+            );
+        }
+        manifest.push(json!({
+            "Config": config_name,
+            "RepoTags": if tags.is_empty() { Value::Null } else { tags.into() },
+            "Layers": layer_paths,
+        }));
+    }
+    let manifest = serde_json::to_vec(&manifest).expect("JSON serializes");
+    append_file(
+        builder,
+        "manifest.json",
+        manifest.len() as u64,
+        &manifest[..],
+    )?;
+    if !repositories.is_empty() {
+        let repos = serde_json::to_vec(&repositories).expect("JSON serializes");
+        append_file(builder, "repositories", repos.len() as u64, &repos[..])?;
+    }
+    Ok(())
+}

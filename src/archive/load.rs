@@ -1,0 +1,337 @@
+//! Reads an archive stream (file or pipe) into the store: entries are checked and staged
+//! as they stream, matched up at the end, and published only when every image verifies.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read, Write};
+
+use super::compress::{self, Compression, Meter};
+use super::safe_tar::{Kind, classify};
+use super::{ArchiveError, MAX_JSON_ENTRY, MAX_JSON_TOTAL, docker_load, oci_load};
+use crate::oci::{Digest, Reference};
+use crate::store::{CatalogEntry, LockMode, StagedBlob, Store, StoreError, names_target, set_name};
+
+/// One image a load put in the store.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The name it got (none: untagged, or only `foreign`).
+    pub name: Option<Reference>,
+    /// A name imagectl does not parse as a reference (an OCI `ref.name` such as `v1`).
+    pub foreign: Option<String>,
+    /// The image ID (config digest; index digest for a multi-platform image).
+    pub id: Digest,
+}
+
+/// What the entries of an archive held, by entry name.
+#[derive(Default)]
+pub(super) struct Collected {
+    /// Small JSON documents.
+    pub json: BTreeMap<String, Vec<u8>>,
+    json_total: u64,
+    /// Streamed entries (layers, large blobs): digest and size of their content.
+    pub files: BTreeMap<String, (Digest, u64)>,
+    /// The staged content of streamed entries, by digest.
+    pub staged: HashMap<Digest, Box<dyn StagedBlob>>,
+    entries: usize,
+}
+
+impl Collected {
+    /// The digest and size of an entry's content, wherever it was kept.
+    pub fn blob(&self, name: &str) -> Option<(Digest, u64)> {
+        let name = name.strip_prefix("./").unwrap_or(name);
+        self.files
+            .get(name)
+            .cloned()
+            .or_else(|| self.json.get(name).map(|b| (Digest::of(b), b.len() as u64)))
+    }
+
+    fn add_json(&mut self, name: String, bytes: Vec<u8>) -> Result<(), ArchiveError> {
+        if let Some(old) = self.json.get(&name) {
+            return if *old == bytes {
+                Ok(())
+            } else {
+                Err(ArchiveError::DuplicateEntry { entry: name })
+            };
+        }
+        self.json_total += bytes.len() as u64;
+        if self.json_total > MAX_JSON_TOTAL {
+            return Err(ArchiveError::TooLarge {
+                entry: name,
+                size: self.json_total,
+                max: MAX_JSON_TOTAL,
+            });
+        }
+        self.json.insert(name, bytes);
+        Ok(())
+    }
+
+    fn add_file(
+        &mut self,
+        name: String,
+        digest: Digest,
+        size: u64,
+        staged: Box<dyn StagedBlob>,
+    ) -> Result<(), ArchiveError> {
+        if let Some((old, _)) = self.files.get(&name) {
+            if *old != digest {
+                return Err(ArchiveError::DuplicateEntry { entry: name });
+            }
+            return Ok(());
+        }
+        self.files.insert(name, (digest.clone(), size));
+        self.staged.entry(digest).or_insert(staged);
+        Ok(())
+    }
+}
+
+/// What to make visible once everything verified.
+#[derive(Default)]
+pub(super) struct Outcome {
+    /// Streamed blobs the images use.
+    pub blobs: Vec<Digest>,
+    /// Documents (manifests, configs, small blobs) to write from memory.
+    pub documents: Vec<(Digest, Vec<u8>)>,
+    /// Catalogue entries to write.
+    pub entries: Vec<CatalogEntry>,
+    /// What to report.
+    pub loaded: Vec<Loaded>,
+}
+
+/// Load every image of the archive read from `input` into `store`, with its names.
+/// Nothing becomes visible unless every image in the archive verifies.
+pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded>, ArchiveError> {
+    let _lock = store.lock(LockMode::Shared)?;
+    let decoded = compress::open(input).map_err(|e| match e {
+        Ok(format) => ArchiveError::NotAnArchive(format!(
+            "{format} compression is not supported (decompress it first, or use gzip or zstd)"
+        )),
+        Err(e) => ArchiveError::Read(e),
+    })?;
+    let (comp, meter) = (decoded.compression, decoded.meter.clone());
+    let mut archive = tar::Archive::new(decoded.reader);
+    let mut c = Collected::default();
+    let mut last = String::from("the first entry");
+    {
+        let entries = archive
+            .entries()
+            .map_err(|e| read_error("the first entry", e, comp, &meter))?;
+        for entry in entries {
+            let mut entry = entry
+                .map_err(|e| read_error(&format!("the header after {last}"), e, comp, &meter))?;
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let entry_type = entry.header().entry_type();
+            if entry_type == tar::EntryType::XGlobalHeader {
+                continue;
+            }
+            let (name, kind) = classify(&raw, entry_type).map_err(|reason| {
+                if reason.contains("does not have") {
+                    ArchiveError::UnexpectedEntry {
+                        entry: raw.clone(),
+                        reason: reason.to_string(),
+                    }
+                } else {
+                    ArchiveError::UnsafeEntry {
+                        entry: raw.clone(),
+                        reason: reason.to_string(),
+                    }
+                }
+            })?;
+            c.entries += 1;
+            last = name.clone();
+            let size = entry.size();
+            let rerr = |e| read_error(&name, e, comp, &meter);
+            match kind {
+                Kind::Dir => {}
+                Kind::Ignored => {
+                    if size > 1 << 20 {
+                        return Err(too_large(&name, size, 1 << 20));
+                    }
+                    let n = io::copy(&mut entry, &mut io::sink()).map_err(rerr)?;
+                    check_len(&name, n, size)?;
+                }
+                Kind::Json => {
+                    let bytes = read_small(&mut entry, &name, size, comp, &meter)?;
+                    c.add_json(name, bytes)?;
+                }
+                Kind::Layer => {
+                    let mut sink = store.blob_writer_unknown()?;
+                    let n = pump(&mut entry, &mut *sink, &name, comp, &meter)?;
+                    check_len(&name, n, size)?;
+                    let (digest, len, staged) = sink.finish()?;
+                    c.add_file(name, digest, len, staged)?;
+                }
+                Kind::Blob(digest) => {
+                    // Peek: a JSON document (manifest, config) stays in memory; anything
+                    // else (a layer) streams into a staged blob.
+                    let mut head = vec![0u8; size.min(4096) as usize];
+                    entry.read_exact(&mut head).map_err(rerr)?;
+                    let is_json = head
+                        .iter()
+                        .find(|b| !b.is_ascii_whitespace())
+                        .is_some_and(|b| *b == b'{' || *b == b'[');
+                    if is_json && size <= MAX_JSON_ENTRY {
+                        let mut bytes = head;
+                        (&mut entry)
+                            .take(MAX_JSON_ENTRY)
+                            .read_to_end(&mut bytes)
+                            .map_err(rerr)?;
+                        check_len(&name, bytes.len() as u64, size)?;
+                        check_digest(&name, &digest, &Digest::of(&bytes))?;
+                        c.add_json(name, bytes)?;
+                    } else {
+                        let mut sink = store.blob_writer_unknown()?;
+                        sink.write_all(&head)
+                            .map_err(|e| StoreError::io("writing", name.clone(), e))?;
+                        let n = pump(&mut entry, &mut *sink, &name, comp, &meter)?;
+                        check_len(&name, n + head.len() as u64, size)?;
+                        let (actual, len, staged) = sink.finish()?;
+                        check_digest(&name, &digest, &actual)?;
+                        c.add_file(name, actual, len, staged)?;
+                    }
+                }
+            }
+        }
+    }
+    // Read to the end of the stream so a damaged or truncated compressed trailer (and
+    // its checksum) is noticed too.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink())
+        .map_err(|e| read_error("the end of the archive", e, comp, &meter))?;
+
+    if c.entries == 0 {
+        return Err(ArchiveError::Empty);
+    }
+    let outcome = if c.json.contains_key("manifest.json") {
+        docker_load::assemble(&c)?
+    } else if c.json.contains_key("index.json") {
+        oci_load::assemble(&c)?
+    } else {
+        return Err(ArchiveError::NotAnArchive(
+            "it has neither manifest.json (docker-archive) nor index.json (OCI layout)".into(),
+        ));
+    };
+    commit(store, c, outcome)
+}
+
+fn commit(store: &dyn Store, mut c: Collected, o: Outcome) -> Result<Vec<Loaded>, ArchiveError> {
+    for d in &o.blobs {
+        if let Some(s) = c.staged.remove(d) {
+            s.publish()?;
+        }
+    }
+    for (d, bytes) in &o.documents {
+        if store.blob_size(d)? != Some(bytes.len() as u64) {
+            store.put_blob(d, bytes)?;
+        }
+    }
+    store.update(&mut |entries| {
+        for e in &o.entries {
+            if e.is_dangling() && names_target(entries, &e.target.digest) {
+                continue;
+            }
+            if e.name.is_none() && !e.is_dangling() {
+                // A foreign name: replace an entry with the same foreign name.
+                entries.retain(|x| !(x.name.is_none() && x.foreign_name() == e.foreign_name()));
+                entries.retain(|x| !(x.is_dangling() && x.target.digest == e.target.digest));
+                entries.push(e.clone());
+                continue;
+            }
+            set_name(entries, e.clone());
+        }
+        Ok(())
+    })?;
+    Ok(o.loaded)
+}
+
+fn too_large(name: &str, size: u64, max: u64) -> ArchiveError {
+    ArchiveError::TooLarge {
+        entry: name.to_string(),
+        size,
+        max,
+    }
+}
+
+fn check_len(name: &str, n: u64, size: u64) -> Result<(), ArchiveError> {
+    if n < size {
+        return Err(ArchiveError::Truncated {
+            entry: name.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn check_digest(name: &str, expected: &Digest, actual: &Digest) -> Result<(), ArchiveError> {
+    if expected != actual {
+        return Err(ArchiveError::Mismatch {
+            entry: name.to_string(),
+            what: "digest",
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn read_small(
+    entry: &mut impl Read,
+    name: &str,
+    size: u64,
+    comp: Compression,
+    meter: &Meter,
+) -> Result<Vec<u8>, ArchiveError> {
+    if size > MAX_JSON_ENTRY {
+        return Err(too_large(name, size, MAX_JSON_ENTRY));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    entry
+        .take(MAX_JSON_ENTRY)
+        .read_to_end(&mut bytes)
+        .map_err(|e| read_error(name, e, comp, meter))?;
+    check_len(name, bytes.len() as u64, size)?;
+    Ok(bytes)
+}
+
+/// Copy an entry into a store sink, telling read failures (the archive's) from write
+/// failures (the store's).
+fn pump(
+    entry: &mut impl Read,
+    sink: &mut dyn Write,
+    name: &str,
+    comp: Compression,
+    meter: &Meter,
+) -> Result<u64, ArchiveError> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let k = match entry.read(&mut buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(name, e, comp, meter)),
+        };
+        sink.write_all(&buf[..k])
+            .map_err(|e| StoreError::io("writing", name.to_string(), e))?;
+        n += k as u64;
+    }
+}
+
+fn read_error(entry: &str, e: io::Error, comp: Compression, meter: &Meter) -> ArchiveError {
+    let entry = entry.to_string();
+    if meter.bombed() {
+        return ArchiveError::Bomb {
+            entry,
+            input: meter.input(),
+            output: meter.output(),
+        };
+    }
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return ArchiveError::Truncated { entry };
+    }
+    match comp {
+        Compression::None => ArchiveError::NotAnArchive(format!("{entry}: {e}")),
+        c => ArchiveError::Compression {
+            entry,
+            format: c.name(),
+            reason: e.to_string(),
+        },
+    }
+}

@@ -1,0 +1,265 @@
+//! Matches up the entries of an OCI image layout tar (imagectl, skopeo `oci-archive:`,
+//! docker ≥ 25) into images, keeping manifests and blobs byte for byte (Docker-typed
+//! manifests are converted the way pull stores them).
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::ArchiveError;
+use super::docker_save::diff_ids;
+use super::load::{Collected, Loaded, Outcome};
+use super::oci_save::CONTAINERD_NAME;
+use crate::oci::{Descriptor, Digest, Manifest, Reference, docker_list_to_oci, media, storable};
+use crate::store::{CatalogEntry, REF_NAME};
+
+fn blob_name(d: &Digest) -> String {
+    format!("blobs/sha256/{}", d.hex())
+}
+
+/// A JSON blob of the archive (manifest, index, config), checked against its descriptor.
+fn document<'a>(c: &'a Collected, d: &Descriptor, who: &str) -> Result<&'a [u8], ArchiveError> {
+    let name = blob_name(&d.digest);
+    let bytes = c
+        .json
+        .get(&name)
+        .ok_or_else(|| ArchiveError::MissingEntry {
+            entry: name.clone(),
+            detail: format!(" ({who} names it)"),
+        })?;
+    check_size(&name, d.size, bytes.len() as u64)?;
+    Ok(bytes)
+}
+
+fn check_size(name: &str, expected: u64, actual: u64) -> Result<(), ArchiveError> {
+    if expected != actual {
+        return Err(ArchiveError::Mismatch {
+            entry: name.to_string(),
+            what: "size",
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Every image `index.json` names, verified against the entries.
+pub(super) fn assemble(c: &Collected) -> Result<Outcome, ArchiveError> {
+    match c.json.get("oci-layout") {
+        None => {
+            return Err(ArchiveError::MissingEntry {
+                entry: "oci-layout".into(),
+                detail: " (an OCI layout needs it next to index.json)".into(),
+            });
+        }
+        Some(bytes) => {
+            let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+            let ver = v.get("imageLayoutVersion").and_then(Value::as_str);
+            if !ver.is_some_and(|v| v.starts_with("1.")) {
+                return Err(ArchiveError::Malformed {
+                    entry: "oci-layout".into(),
+                    reason: format!("unsupported imageLayoutVersion {ver:?}"),
+                });
+            }
+        }
+    }
+    let index_bytes = &c.json["index.json"];
+    let malformed = |reason: String| ArchiveError::Malformed {
+        entry: "index.json".into(),
+        reason,
+    };
+    let index: Value =
+        serde_json::from_slice(index_bytes).map_err(|e| malformed(format!("not JSON: {e}")))?;
+    let Manifest::Index { manifests, .. } = Manifest::parse(index_bytes, Some(media::OCI_INDEX))
+        .map_err(|source| ArchiveError::Manifest {
+            entry: "index.json".into(),
+            source,
+        })?
+    else {
+        return Err(malformed("not an image index".into()));
+    };
+    let raw_entries = index
+        .get("manifests")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if manifests.is_empty() {
+        return Err(ArchiveError::Empty);
+    }
+    let mut out = Outcome::default();
+    // Each target once, however many names point at it.
+    let mut done: HashMap<Digest, (Descriptor, Digest)> = HashMap::new();
+    for (desc, raw) in manifests.iter().zip(raw_entries) {
+        let (target, id) = match done.get(&desc.digest) {
+            Some(t) => t.clone(),
+            None => {
+                let t = add_target(c, desc, &mut out)?;
+                done.insert(desc.digest.clone(), t.clone());
+                t
+            }
+        };
+        let annotation = |k: &str| {
+            raw.pointer(&format!("/annotations/{}", k.replace('/', "~1")))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let full = annotation(CONTAINERD_NAME)
+            .or_else(|| annotation(REF_NAME).filter(|n| n.contains('/') || n.contains(':')))
+            .and_then(|n| Reference::parse(&n).ok());
+        let mut entry = CatalogEntry::new(full.clone(), target.clone(), None);
+        let mut foreign = None;
+        if full.is_none()
+            && let Some(n) = annotation(REF_NAME)
+        {
+            entry.annotations.insert(REF_NAME.to_string(), n.clone());
+            foreign = Some(n);
+        }
+        out.entries.push(entry);
+        out.loaded.push(Loaded {
+            name: full,
+            foreign,
+            id,
+        });
+    }
+    Ok(out)
+}
+
+/// Add a manifest or index and everything it needs; returns the stored target and the ID.
+fn add_target(
+    c: &Collected,
+    desc: &Descriptor,
+    out: &mut Outcome,
+) -> Result<(Descriptor, Digest), ArchiveError> {
+    let bytes = document(c, desc, "index.json")?;
+    let parsed = Manifest::parse(bytes, Some(&desc.media_type)).map_err(|source| {
+        ArchiveError::Manifest {
+            entry: blob_name(&desc.digest),
+            source,
+        }
+    })?;
+    match parsed {
+        Manifest::Image { config, layers, .. } => {
+            add_image(c, &blob_name(&desc.digest), &config, &layers, out)?;
+            let stored = store_manifest(desc, bytes, out)?;
+            Ok((stored, config.digest))
+        }
+        Manifest::Index { manifests, .. } => {
+            let mut converted = HashMap::new();
+            let mut changed = desc.media_type != media::OCI_INDEX;
+            for child in &manifests {
+                let child_bytes = document(c, child, &blob_name(&desc.digest))?;
+                let entry = blob_name(&child.digest);
+                match Manifest::parse(child_bytes, Some(&child.media_type)).map_err(|source| {
+                    ArchiveError::Manifest {
+                        entry: entry.clone(),
+                        source,
+                    }
+                })? {
+                    Manifest::Image { config, layers, .. } => {
+                        add_image(c, &entry, &config, &layers, out)?
+                    }
+                    Manifest::Index { .. } => {
+                        return Err(ArchiveError::Malformed {
+                            entry,
+                            reason: "an index inside an index is not supported".into(),
+                        });
+                    }
+                }
+                let stored = store_manifest(child, child_bytes, out)?;
+                changed |= stored.digest != child.digest;
+                converted.insert(child.digest.clone(), (stored.digest, stored.size));
+            }
+            let stored = if changed {
+                let bytes = docker_list_to_oci(bytes, &converted).map_err(|source| {
+                    ArchiveError::Manifest {
+                        entry: blob_name(&desc.digest),
+                        source,
+                    }
+                })?;
+                let d = Descriptor {
+                    media_type: media::OCI_INDEX.to_string(),
+                    digest: Digest::of(&bytes),
+                    size: bytes.len() as u64,
+                    platform: None,
+                };
+                out.documents.push((d.digest.clone(), bytes));
+                d
+            } else {
+                out.documents.push((desc.digest.clone(), bytes.to_vec()));
+                Descriptor {
+                    platform: None,
+                    ..desc.clone()
+                }
+            };
+            let id = stored.digest.clone();
+            Ok((stored, id))
+        }
+    }
+}
+
+fn store_manifest(
+    desc: &Descriptor,
+    bytes: &[u8],
+    out: &mut Outcome,
+) -> Result<Descriptor, ArchiveError> {
+    let (stored, bytes) =
+        storable(desc.clone(), bytes::Bytes::copy_from_slice(bytes)).map_err(|source| {
+            ArchiveError::Manifest {
+                entry: blob_name(&desc.digest),
+                source,
+            }
+        })?;
+    out.documents.push((stored.digest.clone(), bytes.to_vec()));
+    Ok(stored)
+}
+
+/// Check an image's config and layers are in the archive with the sizes the manifest
+/// says, and that uncompressed layers are the config's diff_ids.
+fn add_image(
+    c: &Collected,
+    manifest: &str,
+    config: &Descriptor,
+    layers: &[Descriptor],
+    out: &mut Outcome,
+) -> Result<(), ArchiveError> {
+    let config_bytes = document(c, config, manifest)?;
+    out.documents
+        .push((config.digest.clone(), config_bytes.to_vec()));
+    let ids = diff_ids(config_bytes).map_err(|reason| ArchiveError::Malformed {
+        entry: blob_name(&config.digest),
+        reason,
+    })?;
+    if ids.len() != layers.len() {
+        return Err(ArchiveError::Malformed {
+            entry: blob_name(&config.digest),
+            reason: format!(
+                "rootfs.diff_ids lists {} layers, the manifest {}",
+                ids.len(),
+                layers.len()
+            ),
+        });
+    }
+    for (index, (layer, id)) in layers.iter().zip(ids).enumerate() {
+        let name = blob_name(&layer.digest);
+        let (digest, size) = c.blob(&name).ok_or_else(|| ArchiveError::MissingEntry {
+            entry: name.clone(),
+            detail: format!(" ({manifest} names it as a layer)"),
+        })?;
+        check_size(&name, layer.size, size)?;
+        let plain = layer.media_type == media::OCI_LAYER_TAR
+            || layer.media_type == "application/vnd.docker.image.rootfs.diff.tar";
+        if plain && digest != id {
+            return Err(ArchiveError::DiffIdMismatch {
+                entry: name,
+                index,
+                expected: id,
+                actual: digest,
+            });
+        }
+        match c.json.get(&name) {
+            Some(bytes) => out.documents.push((digest, bytes.clone())),
+            None => out.blobs.push(digest),
+        }
+    }
+    Ok(())
+}

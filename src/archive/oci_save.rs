@@ -1,0 +1,91 @@
+//! Writes an OCI image layout (`oci-layout`, `blobs/sha256/…`, `index.json`) to a tar
+//! stream: blobs byte for byte as stored, each once, and one `index.json` entry per name.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use super::docker_save::Prepared;
+use super::{ArchiveError, append_dir, append_file};
+use crate::oci::{Descriptor, Digest, media};
+use crate::store::{BlobRead, REF_NAME};
+
+/// The annotation containerd (and docker ≥ 25) reads for an image's full name.
+pub(super) const CONTAINERD_NAME: &str = "io.containerd.image.name";
+
+/// Write the OCI layout entries of `images`.
+pub(super) fn write<W: Write>(
+    store: &dyn BlobRead,
+    images: &[Prepared],
+    builder: &mut tar::Builder<W>,
+) -> Result<(), ArchiveError> {
+    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
+    append_file(builder, "oci-layout", layout.len() as u64, &layout[..])?;
+    append_dir(builder, "blobs/")?;
+    append_dir(builder, "blobs/sha256/")?;
+    let mut written: BTreeSet<Digest> = BTreeSet::new();
+    let mut entries = Vec::new();
+    for image in images {
+        for layer in &image.layers {
+            if written.insert(layer.digest.clone()) {
+                let blob = store.open_blob(&layer.digest)?;
+                blob_entry(builder, &layer.digest, layer.size, blob)?;
+            }
+        }
+        for (d, bytes) in [
+            (&image.config, &image.config_bytes),
+            (&image.manifest, &image.manifest_bytes),
+        ] {
+            if written.insert(d.digest.clone()) {
+                blob_entry(builder, &d.digest, bytes.len() as u64, &bytes[..])?;
+            }
+        }
+        if image.names.is_empty() {
+            entries.push(index_entry(&image.manifest, None));
+        }
+        for name in &image.names {
+            entries.push(index_entry(&image.manifest, Some(&name.to_string())));
+        }
+    }
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_INDEX,
+        "manifests": entries,
+    });
+    let index = serde_json::to_vec(&index).expect("JSON serializes");
+    append_file(builder, "index.json", index.len() as u64, &index[..])
+}
+
+fn blob_entry<W: Write>(
+    builder: &mut tar::Builder<W>,
+    digest: &Digest,
+    size: u64,
+    data: impl std::io::Read,
+) -> Result<(), ArchiveError> {
+    let mut r = super::docker_save::HashRead::new(data.take(size));
+    let name = format!("blobs/sha256/{}", digest.hex());
+    append_file(builder, &name, size, &mut r)?;
+    let (actual, n) = r.finish();
+    if &actual != digest || n != size {
+        return Err(ArchiveError::Mismatch {
+            entry: name,
+            what: "stored blob digest",
+            expected: digest.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn index_entry(d: &Descriptor, name: Option<&str>) -> Value {
+    let mut v = json!({
+        "mediaType": d.media_type,
+        "digest": d.digest.to_string(),
+        "size": d.size,
+    });
+    if let Some(name) = name {
+        v["annotations"] = json!({ REF_NAME: name, CONTAINERD_NAME: name });
+    }
+    v
+}
