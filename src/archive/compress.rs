@@ -88,6 +88,7 @@ pub struct Meter {
     input: Arc<AtomicU64>,
     output: Arc<AtomicU64>,
     bombed: Arc<AtomicBool>,
+    decode_failed: Arc<AtomicBool>,
 }
 
 impl Meter {
@@ -98,6 +99,10 @@ impl Meter {
     /// Decoded bytes produced so far.
     pub fn output(&self) -> u64 {
         self.output.load(Ordering::Relaxed)
+    }
+    /// Whether the decoder (not the tar reader) failed.
+    pub fn decode_failed(&self) -> bool {
+        self.decode_failed.load(Ordering::Relaxed)
     }
     /// Whether the bomb guard tripped.
     pub fn bombed(&self) -> bool {
@@ -125,7 +130,9 @@ struct Guard<R> {
 
 impl<R: Read> Read for Guard<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).inspect_err(|_| {
+            self.meter.decode_failed.store(true, Ordering::Relaxed);
+        })?;
         let out = self.meter.output.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
         if is_bomb(self.meter.input(), out) {
             self.meter.bombed.store(true, Ordering::Relaxed);

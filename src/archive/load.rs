@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 
 use super::compress::{self, Compression, Meter};
-use super::safe_tar::{Kind, classify};
+use super::safe_tar::{Kind, classify, is_hex};
 use super::{ArchiveError, MAX_JSON_ENTRY, MAX_JSON_TOTAL, docker_load, oci_load};
 use crate::oci::{Digest, Reference};
 use crate::store::{CatalogEntry, LockMode, StagedBlob, Store, StoreError, names_target, set_name};
@@ -29,6 +29,9 @@ pub(super) struct Collected {
     json_total: u64,
     /// Streamed entries (layers, large blobs): digest and size of their content.
     pub files: BTreeMap<String, (Digest, u64)>,
+    /// `docker save` (20.10) links a layer it already wrote under another legacy ID:
+    /// `<id>/layer.tar` → `../<other>/layer.tar`, resolved when matching up.
+    pub links: BTreeMap<String, String>,
     /// The staged content of streamed entries, by digest.
     pub staged: HashMap<Digest, Box<dyn StagedBlob>>,
     entries: usize,
@@ -120,6 +123,18 @@ pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let entry_type = entry.header().entry_type();
             if entry_type == tar::EntryType::XGlobalHeader {
+                continue;
+            }
+            if entry_type == tar::EntryType::Symlink
+                && let Some(target) = entry.link_name_bytes()
+                && let Some((name, target)) = layer_link(&raw, &String::from_utf8_lossy(&target))
+            {
+                c.entries += 1;
+                last = name.clone();
+                if c.links.get(&name).is_some_and(|t| *t != target) {
+                    return Err(ArchiveError::DuplicateEntry { entry: name });
+                }
+                c.links.insert(name, target);
                 continue;
             }
             let (name, kind) = classify(&raw, entry_type).map_err(|reason| {
@@ -242,6 +257,18 @@ fn commit(store: &dyn Store, mut c: Collected, o: Outcome) -> Result<Vec<Loaded>
     Ok(o.loaded)
 }
 
+/// A docker layer link `<hex>/layer.tar` → `../<other hex>/layer.tar`: the entry name and
+/// the name of the entry it points at. Every other link is refused by `classify`.
+fn layer_link(name: &str, target: &str) -> Option<(String, String)> {
+    let name = name.strip_prefix("./").unwrap_or(name);
+    let hex = name.strip_suffix("/layer.tar").filter(|h| is_hex(h))?;
+    let other = target
+        .strip_prefix("../")?
+        .strip_suffix("/layer.tar")
+        .filter(|h| is_hex(h) && *h != hex)?;
+    Some((name.to_string(), format!("{other}/layer.tar")))
+}
+
 fn too_large(name: &str, size: u64, max: u64) -> ArchiveError {
     ArchiveError::TooLarge {
         entry: name.to_string(),
@@ -326,12 +353,12 @@ fn read_error(entry: &str, e: io::Error, comp: Compression, meter: &Meter) -> Ar
     if e.kind() == io::ErrorKind::UnexpectedEof {
         return ArchiveError::Truncated { entry };
     }
-    match comp {
-        Compression::None => ArchiveError::NotAnArchive(format!("{entry}: {e}")),
-        c => ArchiveError::Compression {
+    if comp != Compression::None && meter.decode_failed() {
+        return ArchiveError::Compression {
             entry,
-            format: c.name(),
+            format: comp.name(),
             reason: e.to_string(),
-        },
+        };
     }
+    ArchiveError::NotAnArchive(format!("{entry}: {e}"))
 }

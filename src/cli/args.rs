@@ -71,6 +71,11 @@ pub enum Command {
         /// Name or ID.
         image: String,
     },
+    /// Write images to a tar archive that `docker load`, `podman load` and `imagectl load`
+    /// read (docker-archive by default; `--format oci` for an OCI layout).
+    Save(SaveArgs),
+    /// Load images from a docker-archive or OCI layout tar (plain, gzip or zstd).
+    Load(LoadArgs),
     /// Show disk usage of the store (with -v: per image, shared and unique size).
     Df {
         /// `json`, or a Go template.
@@ -190,4 +195,52 @@ pub struct ApplyArgs {
     /// The plan and the outcome as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Archive layouts `save` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchiveFormat {
+    /// `docker save`'s layout (manifest.json, uncompressed layers): docker load, podman load.
+    Docker,
+    /// An OCI image layout (index.json, blobs/sha256): skopeo oci-archive:, docker ≥ 25.
+    Oci,
+}
+
+/// Compression of a saved archive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressArg {
+    /// A plain tar.
+    None,
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
+}
+
+/// Arguments of `save`.
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to FILE instead of stdout (created only when the save succeeds).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The archive layout.
+    #[arg(long, value_enum, default_value_t = ArchiveFormat::Docker)]
+    pub format: ArchiveFormat,
+    /// Compression (default: from the -o extension .tar.gz/.tgz/.tar.zst, else none).
+    #[arg(long, value_enum)]
+    pub compress: Option<CompressArg>,
+    /// Names, IDs or ID prefixes; layers shared between them are written once.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// Arguments of `load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from FILE instead of stdin.
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Print nothing but the `Loaded image` lines.
+    #[arg(short, long)]
+    pub quiet: bool,
 }

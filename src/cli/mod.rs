@@ -3,6 +3,7 @@
 //! prints the chain as one line.
 
 mod apply;
+mod archive;
 mod args;
 mod edit;
 mod format;
@@ -94,6 +95,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             quiet,
             image,
         } => inspect::history(&cli, image, *no_trunc, *quiet, format.as_deref()),
+        Command::Save(args) => archive::save(&cli, args).await,
+        Command::Load(args) => archive::load(&cli, args).await,
         Command::Df { format } => maintenance::df(&cli, cli.verbose > 0, format.as_deref()),
         Command::Prune { all, force } => maintenance::prune(&cli, *all, *force),
         Command::Fsck => maintenance::fsck(&cli),
