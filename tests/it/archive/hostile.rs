@@ -339,6 +339,35 @@ fn decompression_bomb() {
     );
 }
 
+/// A gzip'd archive whose layer inflates past 1 GiB of zeros (about 1000:1) is refused as a
+/// decompression bomb, and its staged bytes do not stay in the store.
+#[test]
+fn decompression_bomb_in_a_layer() {
+    use std::io::Write as _;
+    const SIZE: u64 = (1 << 30) + (64 << 20);
+    let mut entries = craft::docker_archive(&image(), &["demo/hostile:1"]);
+    let manifest = entries.pop().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let head = craft::tar(&[manifest]);
+    gz.write_all(&head[..head.len() - 1024]).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_path(format!("{}/layer.tar", "0".repeat(64))).unwrap();
+    h.set_size(SIZE);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    gz.write_all(h.as_bytes()).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..(SIZE >> 20) {
+        gz.write_all(&zeros).unwrap();
+    }
+    gz.write_all(&[0u8; 1024]).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 16 << 20, "{}", bomb.len());
+    let line = refused("layer-bomb.tar.gz", &bomb, &["decompression bomb"]);
+    assert!(line.contains("layer.tar"), "{line}");
+}
+
 /// An archive cut inside a tar header is refused.
 #[test]
 fn truncated_inside_a_header() {
