@@ -255,6 +255,110 @@ pub fn layer_reader(
     )
 }
 
+/// What a compressed layer decodes to, learned while its bytes stream into the store.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Diff {
+    /// The sha256 of the uncompressed tar (to compare with the diff_id).
+    Digest(crate::oci::Digest),
+    /// The layer decodes past the bomb limit.
+    Bomb {
+        /// Compressed bytes.
+        input: u64,
+        /// Decoded bytes when the guard tripped.
+        output: u64,
+    },
+    /// The layer does not decode.
+    Corrupt(String),
+}
+
+#[derive(Default)]
+struct HashSink(crate::oci::Sha256Writer);
+
+impl Write for HashSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+enum LayerDecoder {
+    Gzip(Box<flate2::write::MultiGzDecoder<HashSink>>),
+    Zstd(zstd::stream::write::Decoder<'static, HashSink>),
+}
+
+/// Hashes the decoded content of a gzip or zstd layer fed to it in pieces (a write-side
+/// decoder next to the store's sink), with the same bomb guard as the archive stream.
+pub struct DiffHasher {
+    decoder: LayerDecoder,
+    input: u64,
+    outcome: Option<Diff>,
+}
+
+impl DiffHasher {
+    /// A hasher for a blob whose first bytes are `head`, if they are gzip or zstd.
+    pub fn for_head(head: &[u8]) -> Option<Self> {
+        let decoder = match detect(head) {
+            Magic::Known(Compression::Gzip) => LayerDecoder::Gzip(Box::new(
+                flate2::write::MultiGzDecoder::new(HashSink::default()),
+            )),
+            Magic::Known(Compression::Zstd) => {
+                LayerDecoder::Zstd(zstd::stream::write::Decoder::new(HashSink::default()).ok()?)
+            }
+            _ => return None,
+        };
+        Some(Self {
+            decoder,
+            input: 0,
+            outcome: None,
+        })
+    }
+
+    fn output(&self) -> u64 {
+        match &self.decoder {
+            LayerDecoder::Gzip(d) => d.get_ref().0.len(),
+            LayerDecoder::Zstd(d) => d.get_ref().0.len(),
+        }
+    }
+
+    /// Feed the next compressed bytes.
+    pub fn update(&mut self, buf: &[u8]) {
+        if self.outcome.is_some() {
+            return;
+        }
+        self.input += buf.len() as u64;
+        let res = match &mut self.decoder {
+            LayerDecoder::Gzip(d) => d.write_all(buf),
+            LayerDecoder::Zstd(d) => d.write_all(buf),
+        };
+        if let Err(e) = res {
+            self.outcome = Some(Diff::Corrupt(e.to_string()));
+        } else if is_bomb(self.input, self.output()) {
+            self.outcome = Some(Diff::Bomb {
+                input: self.input,
+                output: self.output(),
+            });
+        }
+    }
+
+    /// What the layer decoded to.
+    pub fn finish(self) -> Diff {
+        if let Some(o) = self.outcome {
+            return o;
+        }
+        let sink = match self.decoder {
+            LayerDecoder::Gzip(d) => d.finish(),
+            LayerDecoder::Zstd(mut d) => d.flush().map(|_| d.into_inner()),
+        };
+        match sink {
+            Ok(s) => Diff::Digest(s.0.finish()),
+            Err(e) => Diff::Corrupt(e.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +394,31 @@ mod tests {
             Some(Compression::None)
         );
         assert_eq!(Compression::from_file_name("a"), None);
+    }
+
+    #[test]
+    fn diff_hasher_hashes_decoded_layers() {
+        let tar = vec![3u8; 300_000];
+        for c in [Compression::Gzip, Compression::Zstd] {
+            let mut e = Encoder::new(Vec::new(), c).unwrap();
+            e.write_all(&tar).unwrap();
+            let bytes = e.finish().unwrap();
+            let mut h = DiffHasher::for_head(&bytes).unwrap();
+            for chunk in bytes.chunks(1000) {
+                h.update(chunk);
+            }
+            assert_eq!(
+                h.finish(),
+                Diff::Digest(crate::oci::Digest::of(&tar)),
+                "{c:?}"
+            );
+            let mut h = DiffHasher::for_head(&bytes).unwrap();
+            h.update(&bytes[..bytes.len() / 2]);
+            // gzip notices the missing trailer; a cut zstd frame hashes to something else.
+            let cut = h.finish();
+            assert_ne!(cut, Diff::Digest(crate::oci::Digest::of(&tar)), "{c:?}");
+        }
+        assert!(DiffHasher::for_head(b"plain tar").is_none());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 
-use super::compress::{self, Compression, Meter};
+use super::compress::{self, Compression, Diff, DiffHasher, Meter};
 use super::safe_tar::{Kind, classify, is_hex};
 use super::{ArchiveError, MAX_JSON_ENTRY, MAX_JSON_TOTAL, docker_load, oci_load};
 use crate::oci::{Digest, Reference};
@@ -32,6 +32,8 @@ pub(super) struct Collected {
     /// `docker save` (20.10) links a layer it already wrote under another legacy ID:
     /// `<id>/layer.tar` → `../<other>/layer.tar`, resolved when matching up.
     pub links: BTreeMap<String, String>,
+    /// What compressed blobs decode to, by blob digest (for the diff_id check).
+    pub diffs: HashMap<Digest, Diff>,
     /// The staged content of streamed entries, by digest.
     pub staged: HashMap<Digest, Box<dyn StagedBlob>>,
     entries: usize,
@@ -41,6 +43,7 @@ impl Collected {
     /// The digest and size of an entry's content, wherever it was kept.
     pub fn blob(&self, name: &str) -> Option<(Digest, u64)> {
         let name = name.strip_prefix("./").unwrap_or(name);
+        let name = self.links.get(name).map(String::as_str).unwrap_or(name);
         self.files
             .get(name)
             .cloned()
@@ -169,7 +172,7 @@ pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded
                 }
                 Kind::Layer => {
                     let mut sink = store.blob_writer_unknown()?;
-                    let n = pump(&mut entry, &mut *sink, &name, comp, &meter)?;
+                    let n = pump(&mut entry, &mut *sink, None, &name, comp, &meter)?;
                     check_len(&name, n, size)?;
                     let (digest, len, staged) = sink.finish()?;
                     c.add_file(name, digest, len, staged)?;
@@ -196,10 +199,18 @@ pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded
                         let mut sink = store.blob_writer_unknown()?;
                         sink.write_all(&head)
                             .map_err(|e| StoreError::io("writing", name.clone(), e))?;
-                        let n = pump(&mut entry, &mut *sink, &name, comp, &meter)?;
+                        // A compressed layer is decoded as it streams, to check its diff_id.
+                        let mut diff = DiffHasher::for_head(&head);
+                        if let Some(d) = &mut diff {
+                            d.update(&head);
+                        }
+                        let n = pump(&mut entry, &mut *sink, diff.as_mut(), &name, comp, &meter)?;
                         check_len(&name, n + head.len() as u64, size)?;
                         let (actual, len, staged) = sink.finish()?;
                         check_digest(&name, &digest, &actual)?;
+                        if let Some(d) = diff {
+                            c.diffs.insert(actual.clone(), d.finish());
+                        }
                         c.add_file(name, actual, len, staged)?;
                     }
                 }
@@ -257,16 +268,22 @@ fn commit(store: &dyn Store, mut c: Collected, o: Outcome) -> Result<Vec<Loaded>
     Ok(o.loaded)
 }
 
-/// A docker layer link `<hex>/layer.tar` → `../<other hex>/layer.tar`: the entry name and
-/// the name of the entry it points at. Every other link is refused by `classify`.
+/// A layer link `<hex>/layer.tar` → `../<other hex>/layer.tar` (docker 20.10, for a layer
+/// it already wrote under another legacy ID) or → `../<hex>.tar` (skopeo and podman, whose
+/// layers live at `<diff_id>.tar`): the entry name and the name of the entry it points at.
+/// Every other link is refused by `classify`.
 fn layer_link(name: &str, target: &str) -> Option<(String, String)> {
     let name = name.strip_prefix("./").unwrap_or(name);
     let hex = name.strip_suffix("/layer.tar").filter(|h| is_hex(h))?;
-    let other = target
-        .strip_prefix("../")?
-        .strip_suffix("/layer.tar")
-        .filter(|h| is_hex(h) && *h != hex)?;
-    Some((name.to_string(), format!("{other}/layer.tar")))
+    let rest = target.strip_prefix("../")?;
+    if let Some(other) = rest.strip_suffix("/layer.tar")
+        && is_hex(other)
+        && other != hex
+    {
+        return Some((name.to_string(), rest.to_string()));
+    }
+    let other = rest.strip_suffix(".tar").filter(|h| is_hex(h))?;
+    Some((name.to_string(), format!("{other}.tar")))
 }
 
 fn too_large(name: &str, size: u64, max: u64) -> ArchiveError {
@@ -322,6 +339,7 @@ fn read_small(
 fn pump(
     entry: &mut impl Read,
     sink: &mut dyn Write,
+    mut tap: Option<&mut DiffHasher>,
     name: &str,
     comp: Compression,
     meter: &Meter,
@@ -337,6 +355,9 @@ fn pump(
         };
         sink.write_all(&buf[..k])
             .map_err(|e| StoreError::io("writing", name.to_string(), e))?;
+        if let Some(t) = tap.as_deref_mut() {
+            t.update(&buf[..k]);
+        }
         n += k as u64;
     }
 }
@@ -350,7 +371,8 @@ fn read_error(entry: &str, e: io::Error, comp: Compression, meter: &Meter) -> Ar
             output: meter.output(),
         };
     }
-    if e.kind() == io::ErrorKind::UnexpectedEof {
+    // The tar reader says "failed to read entire block" for a header cut short.
+    if e.kind() == io::ErrorKind::UnexpectedEof || e.to_string().contains("entire block") {
         return ArchiveError::Truncated { entry };
     }
     if comp != Compression::None && meter.decode_failed() {
@@ -361,4 +383,36 @@ fn read_error(entry: &str, e: io::Error, comp: Compression, meter: &Meter) -> Ar
         };
     }
     ArchiveError::NotAnArchive(format!("{entry}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn only_layer_links_inside_the_archive() {
+        let name = format!("{A}/layer.tar");
+        assert_eq!(
+            layer_link(&name, &format!("../{B}/layer.tar")),
+            Some((name.clone(), format!("{B}/layer.tar")))
+        );
+        assert_eq!(
+            layer_link(&name, &format!("../{B}.tar")),
+            Some((name.clone(), format!("{B}.tar")))
+        );
+        for bad in [
+            format!("../{A}/layer.tar"),
+            format!("/{B}/layer.tar"),
+            format!("../../{B}/layer.tar"),
+            "../../../../etc/hostname".to_string(),
+            format!("{B}/layer.tar"),
+            format!("../{B}/json"),
+        ] {
+            assert_eq!(layer_link(&name, &bad), None, "{bad}");
+        }
+        assert_eq!(layer_link("manifest.json", &format!("../{B}.tar")), None);
+    }
 }

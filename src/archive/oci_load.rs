@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::ArchiveError;
+use super::compress::Diff;
 use super::docker_save::diff_ids;
 use super::load::{Collected, Loaded, Outcome};
 use super::oci_save::CONTAINERD_NAME;
@@ -248,12 +249,41 @@ fn add_image(
         check_size(&name, layer.size, size)?;
         let plain = layer.media_type == media::OCI_LAYER_TAR
             || layer.media_type == "application/vnd.docker.image.rootfs.diff.tar";
-        if plain && digest != id {
+        let uncompressed = if plain {
+            Some(digest.clone())
+        } else {
+            match c.diffs.get(&digest) {
+                Some(Diff::Digest(d)) => Some(d.clone()),
+                Some(Diff::Bomb { input, output }) => {
+                    return Err(ArchiveError::Bomb {
+                        entry: name,
+                        input: *input,
+                        output: *output,
+                    });
+                }
+                Some(Diff::Corrupt(reason)) => {
+                    return Err(ArchiveError::Compression {
+                        entry: name,
+                        format: if layer.media_type.ends_with("zstd") {
+                            "zstd"
+                        } else {
+                            "gzip"
+                        },
+                        reason: reason.clone(),
+                    });
+                }
+                // Not a compression imagectl decodes: nothing to compare.
+                None => None,
+            }
+        };
+        if let Some(actual) = uncompressed
+            && actual != id
+        {
             return Err(ArchiveError::DiffIdMismatch {
                 entry: name,
                 index,
                 expected: id,
-                actual: digest,
+                actual,
             });
         }
         match c.json.get(&name) {
