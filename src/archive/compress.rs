@@ -292,6 +292,7 @@ enum LayerDecoder {
 /// Hashes the decoded content of a gzip or zstd layer fed to it in pieces (a write-side
 /// decoder next to the store's sink), with the same bomb guard as the archive stream.
 pub struct DiffHasher {
+    compression: Compression,
     decoder: LayerDecoder,
     input: u64,
     outcome: Option<Diff>,
@@ -309,11 +310,21 @@ impl DiffHasher {
             }
             _ => return None,
         };
+        let compression = match decoder {
+            LayerDecoder::Gzip(_) => Compression::Gzip,
+            LayerDecoder::Zstd(_) => Compression::Zstd,
+        };
         Some(Self {
+            compression,
             decoder,
             input: 0,
             outcome: None,
         })
+    }
+
+    /// gzip or zstd.
+    pub fn compression(&self) -> Compression {
+        self.compression
     }
 
     fn output(&self) -> u64 {

@@ -1,12 +1,14 @@
 //! Matches up the entries of a docker-archive (`docker save`, skopeo, podman; docker ≥ 25
 //! archives whose `manifest.json` points into `blobs/sha256/`) into OCI images: each
-//! uncompressed layer is stored as an OCI tar layer whose digest is its diff_id, the config
+//! uncompressed layer is stored as an OCI tar layer whose digest is its diff_id (a gzip or
+//! zstd one, as buildx writes, as that compressed OCI layer), the config
 //! byte for byte (so the image ID is docker's), under a new OCI manifest.
 
 use serde::Deserialize;
 use serde_json::json;
 
 use super::ArchiveError;
+use super::compress::Compression;
 use super::docker_save::diff_ids;
 use super::load::{Collected, Loaded, Outcome};
 use super::safe_tar::is_hex;
@@ -77,21 +79,31 @@ pub(super) fn assemble(c: &Collected) -> Result<Outcome, ArchiveError> {
                 entry: path.clone(),
                 detail: " (manifest.json names it as a layer)".into(),
             })?;
-            if digest != id {
-                return Err(ArchiveError::DiffIdMismatch {
-                    entry: path.clone(),
-                    index,
-                    expected: id,
-                    actual: digest,
-                });
-            }
+            // docker's layers are uncompressed tars; a compressed one must decode to the
+            // diff_id and is stored as the compressed OCI layer it is.
+            let media_type = if digest == id {
+                media::OCI_LAYER_TAR
+            } else {
+                match c.decoded(path, &digest)? {
+                    Some((d, Compression::Gzip)) if d == id => media::OCI_LAYER_GZIP,
+                    Some((d, Compression::Zstd)) if d == id => media::OCI_LAYER_ZSTD,
+                    decoded => {
+                        return Err(ArchiveError::DiffIdMismatch {
+                            entry: path.clone(),
+                            index,
+                            expected: id,
+                            actual: decoded.map_or(digest, |(d, _)| d),
+                        });
+                    }
+                }
+            };
             let path = path.strip_prefix("./").unwrap_or(path);
             match c.json.get(path) {
                 Some(bytes) => out.documents.push((digest.clone(), bytes.clone())),
                 None => out.blobs.push(digest.clone()),
             }
             layers.push(json!({
-                "mediaType": media::OCI_LAYER_TAR,
+                "mediaType": media_type,
                 "digest": digest.to_string(),
                 "size": size,
             }));

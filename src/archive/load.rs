@@ -33,7 +33,7 @@ pub(super) struct Collected {
     /// `<id>/layer.tar` → `../<other>/layer.tar`, resolved when matching up.
     pub links: BTreeMap<String, String>,
     /// What compressed blobs decode to, by blob digest (for the diff_id check).
-    pub diffs: HashMap<Digest, Diff>,
+    pub diffs: HashMap<Digest, (Compression, Diff)>,
     /// The staged content of streamed entries, by digest.
     pub staged: HashMap<Digest, Box<dyn StagedBlob>>,
     entries: usize,
@@ -48,6 +48,30 @@ impl Collected {
             .get(name)
             .cloned()
             .or_else(|| self.json.get(name).map(|b| (Digest::of(b), b.len() as u64)))
+    }
+
+    /// What the streamed entry `entry` (content `digest`) decodes to: the uncompressed
+    /// digest and the compression; `None` when it is not gzip or zstd. A bomb or a corrupt
+    /// stream is an error naming the entry.
+    pub fn decoded(
+        &self,
+        entry: &str,
+        digest: &Digest,
+    ) -> Result<Option<(Digest, Compression)>, ArchiveError> {
+        match self.diffs.get(digest) {
+            None => Ok(None),
+            Some((c, Diff::Digest(d))) => Ok(Some((d.clone(), *c))),
+            Some((_, Diff::Bomb { input, output })) => Err(ArchiveError::Bomb {
+                entry: entry.to_string(),
+                input: *input,
+                output: *output,
+            }),
+            Some((c, Diff::Corrupt(reason))) => Err(ArchiveError::Compression {
+                entry: entry.to_string(),
+                format: c.name(),
+                reason: reason.clone(),
+            }),
+        }
     }
 
     fn add_json(&mut self, name: String, bytes: Vec<u8>) -> Result<(), ArchiveError> {
@@ -171,10 +195,24 @@ pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded
                     c.add_json(name, bytes)?;
                 }
                 Kind::Layer => {
+                    // Usually an uncompressed tar; a gzip or zstd one (buildx's docker
+                    // exporter) is decoded as it streams, to check its diff_id.
+                    let mut head = vec![0u8; size.min(4096) as usize];
+                    entry.read_exact(&mut head).map_err(rerr)?;
+                    let mut diff = DiffHasher::for_head(&head);
+                    if let Some(d) = &mut diff {
+                        d.update(&head);
+                    }
                     let mut sink = store.blob_writer_unknown()?;
-                    let n = pump(&mut entry, &mut *sink, None, &name, comp, &meter)?;
-                    check_len(&name, n, size)?;
+                    sink.write_all(&head)
+                        .map_err(|e| StoreError::io("writing", name.clone(), e))?;
+                    let n = pump(&mut entry, &mut *sink, diff.as_mut(), &name, comp, &meter)?;
+                    check_len(&name, n + head.len() as u64, size)?;
                     let (digest, len, staged) = sink.finish()?;
+                    if let Some(d) = diff {
+                        c.diffs
+                            .insert(digest.clone(), (d.compression(), d.finish()));
+                    }
                     c.add_file(name, digest, len, staged)?;
                 }
                 Kind::Blob(digest) => {
@@ -209,7 +247,8 @@ pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded
                         let (actual, len, staged) = sink.finish()?;
                         check_digest(&name, &digest, &actual)?;
                         if let Some(d) = diff {
-                            c.diffs.insert(actual.clone(), d.finish());
+                            c.diffs
+                                .insert(actual.clone(), (d.compression(), d.finish()));
                         }
                         c.add_file(name, actual, len, staged)?;
                     }

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::ArchiveError;
-use super::compress::Diff;
 use super::docker_save::diff_ids;
 use super::load::{Collected, Loaded, Outcome};
 use super::oci_save::CONTAINERD_NAME;
@@ -252,29 +251,8 @@ fn add_image(
         let uncompressed = if plain {
             Some(digest.clone())
         } else {
-            match c.diffs.get(&digest) {
-                Some(Diff::Digest(d)) => Some(d.clone()),
-                Some(Diff::Bomb { input, output }) => {
-                    return Err(ArchiveError::Bomb {
-                        entry: name,
-                        input: *input,
-                        output: *output,
-                    });
-                }
-                Some(Diff::Corrupt(reason)) => {
-                    return Err(ArchiveError::Compression {
-                        entry: name,
-                        format: if layer.media_type.ends_with("zstd") {
-                            "zstd"
-                        } else {
-                            "gzip"
-                        },
-                        reason: reason.clone(),
-                    });
-                }
-                // Not a compression imagectl decodes: nothing to compare.
-                None => None,
-            }
+            // Not a compression imagectl decodes: nothing to compare.
+            c.decoded(&name, &digest)?.map(|(d, _)| d)
         };
         if let Some(actual) = uncompressed
             && actual != id
