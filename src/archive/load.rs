@@ -427,6 +427,75 @@ fn read_error(entry: &str, e: io::Error, comp: Compression, meter: &Meter) -> Ar
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::layout::LayoutStore;
+    use crate::store::{BlobGc, Catalog};
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// A one-layer docker-archive with its entries in the reverse of `docker save`'s order.
+    fn reversed_docker_archive(diff_id_ok: bool) -> Vec<u8> {
+        let layer = tar_of(&[("hello.txt", b"hello\n")]);
+        let diff = if diff_id_ok {
+            Digest::of(&layer)
+        } else {
+            Digest::of(b"other")
+        };
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff}"]}}}}"#
+        );
+        let config_name = format!("{}.json", Digest::of(config.as_bytes()).hex());
+        let layer_name = format!("{}/layer.tar", Digest::of(&layer).hex());
+        let manifest = format!(
+            r#"[{{"Config":"{config_name}","RepoTags":["demo/rev:1"],"Layers":["{layer_name}"]}}]"#
+        );
+        tar_of(&[
+            ("manifest.json", manifest.as_bytes()),
+            (&config_name, config.as_bytes()),
+            (&layer_name, &layer),
+        ])
+    }
+
+    #[test]
+    fn entries_in_any_order_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open(dir.path().join("s")).unwrap();
+        let loaded = load(
+            &store,
+            Box::new(io::Cursor::new(reversed_docker_archive(true))),
+        )
+        .unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(
+            loaded[0].name.as_ref().unwrap().familiar(),
+            "demo/rev:1".to_string()
+        );
+        assert_eq!(store.entries().unwrap().len(), 1);
+        assert_eq!(store.list_blobs().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_refused_archive_leaves_the_store_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open(dir.path().join("s")).unwrap();
+        let err = load(
+            &store,
+            Box::new(io::Cursor::new(reversed_docker_archive(false))),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ArchiveError::DiffIdMismatch { .. }), "{err}");
+        assert!(store.entries().unwrap().is_empty());
+        assert!(store.list_blobs().unwrap().is_empty());
+    }
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
