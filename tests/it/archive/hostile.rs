@@ -50,7 +50,8 @@ fn image() -> FixtureImage {
     app_image("6.6.6", MediaFormat::Oci)
 }
 
-/// Everything under `root` except what lives in the store's `.imagectl/tmp`.
+/// Everything under `root` except what lives in the store's `.imagectl/tmp` (which
+/// [`refused`] checks holds no file afterwards).
 fn snapshot(root: &Path) -> BTreeMap<String, String> {
     fingerprint(root)
         .into_iter()
@@ -117,6 +118,11 @@ fn refused(file_name: &str, archive: &[u8], keywords: &[&str]) -> String {
         );
         let after = snapshot(env.root.path());
         assert_eq!(after, before, "{what}: something changed");
+        let staged: Vec<String> = fingerprint(&env.store.join(".imagectl/tmp"))
+            .into_keys()
+            .filter(|k| !k.ends_with('/'))
+            .collect();
+        assert!(staged.is_empty(), "{what}: staged files left: {staged:?}");
     }
     line
 }
@@ -259,6 +265,40 @@ fn symlink_escape() {
         "{line}"
     );
     assert!(!Path::new("/pwned").exists());
+}
+
+/// Layer links of the shape docker and skopeo write (`<id>/layer.tar -> ../<id2>/layer.tar`)
+/// that loop or point at nothing are refused, without hanging.
+#[test]
+fn layer_symlink_loop_and_dangling() {
+    let img = image();
+    let a = "a".repeat(64);
+    let b = "b".repeat(64);
+    let layer1 = format!("{}/layer.tar", hex_of(&img.layers[1].diff_id));
+    let cfg = config_name(&img);
+    let looped = vec![
+        Entry::file(&cfg, img.config.clone()),
+        Entry::symlink(&format!("{a}/layer.tar"), &format!("../{b}/layer.tar")),
+        Entry::symlink(&format!("{b}/layer.tar"), &format!("../{a}/layer.tar")),
+        Entry::file(&layer1, layer_tar(&img, 1)),
+        manifest(
+            &cfg,
+            &["demo/hostile:1"],
+            &[&format!("{a}/layer.tar"), &layer1],
+        ),
+    ];
+    refused("link-loop.tar", &craft::tar(&looped), &["missing"]);
+    let dangling = vec![
+        Entry::file(&cfg, img.config.clone()),
+        Entry::symlink(&format!("{a}/layer.tar"), &format!("../{b}.tar")),
+        Entry::file(&layer1, layer_tar(&img, 1)),
+        manifest(
+            &cfg,
+            &["demo/hostile:1"],
+            &[&format!("{a}/layer.tar"), &layer1],
+        ),
+    ];
+    refused("link-dangling.tar", &craft::tar(&dangling), &["missing"]);
 }
 
 /// A layer that is a hardlink to a host file is refused.
