@@ -454,6 +454,33 @@ fn compressed_archives() {
     assert_eq!(d.image_id(&name), image.config_digest);
 }
 
+/// Compressing an archive of incompressible layers (random data, like already-compressed
+/// files) costs at most 1% in size, as `gzip -1` and zstd do.
+#[test]
+fn compression_does_not_inflate_incompressible_layers() {
+    let reg = Registry::start();
+    let image = ImageBuilder::new()
+        .layer(Layer::random("data/random.bin", 4 << 20, 11))
+        .build();
+    let env = pulled(&reg, &[(&image, "demo/random:1")]);
+    let name = reg.reference("demo/random:1");
+    let work = tempfile::tempdir().unwrap();
+    let size = |file: &str| {
+        let p = work.path().join(file);
+        run_ok(&env, &["save", "-o", &p.display().to_string(), &name]);
+        std::fs::metadata(&p).unwrap().len()
+    };
+    let plain = size("plain.tar");
+    for file in ["gz.tar.gz", "zst.tar.zst"] {
+        let compressed = size(file);
+        assert!(
+            compressed * 100 <= plain * 101,
+            "{file}: {compressed} bytes for a {plain}-byte tar (+{:.1}%)",
+            (compressed as f64 / plain as f64 - 1.0) * 100.0
+        );
+    }
+}
+
 /// Images sharing a layer saved into one archive carry that layer once, in both formats;
 /// the archive loads both images.
 #[test]
