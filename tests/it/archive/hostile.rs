@@ -14,22 +14,28 @@ use crate::errors::fingerprint;
 use crate::support::fixtures::{self, FixtureImage, MediaFormat, app_image, hex_of};
 use crate::support::{Registry, TestEnv};
 
-/// A store holding one pulled image, made once; each test copies it.
+/// A store holding one pulled image, made once per test binary run below cargo's per-target
+/// temp dir (statics are never dropped: `cargo clean` removes it); each test copies it.
 fn template_store() -> &'static Path {
-    static TEMPLATE: OnceLock<(TestEnv, PathBuf)> = OnceLock::new();
-    let (_, store) = TEMPLATE.get_or_init(|| {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
         let reg = Registry::start();
         let image = app_image("1.0", MediaFormat::Oci);
         fixtures::push_image_http(&reg, "demo/app", "1.0", &image);
-        let env = TestEnv::new();
-        env.imagectl()
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("archive-templates");
+        std::fs::create_dir_all(&base).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("store-")
+            .tempdir_in(base)
+            .unwrap()
+            .keep();
+        let store = dir.join("store");
+        crate::support::imagectl(&store)
             .args(["pull", "-q", &reg.reference("demo/app:1.0")])
             .assert()
             .success();
-        let store = env.store.clone();
-        (env, store)
-    });
-    store
+        store
+    })
 }
 
 /// A fresh env whose store is a copy of the template.
