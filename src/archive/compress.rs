@@ -202,9 +202,11 @@ impl<W: Write> Encoder<W> {
     pub fn new(out: W, c: Compression) -> io::Result<Self> {
         Ok(match c {
             Compression::None => Self::Plain(out),
+            // Level 2, not 1: zlib-rs's level 1 emits Huffman blocks even for incompressible
+            // data (random or already-compressed files grow ~5%); level 2 stores them.
             Compression::Gzip => Self::Gzip(flate2::write::GzEncoder::new(
                 out,
-                flate2::Compression::fast(),
+                flate2::Compression::new(2),
             )),
             Compression::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
         })
