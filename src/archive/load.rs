@@ -265,7 +265,11 @@ pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded
     if c.entries == 0 {
         return Err(ArchiveError::Empty);
     }
-    let outcome = if c.json.contains_key("manifest.json") {
+    // An OCI layout wins when both are there (docker ≥ 25 and imagectl's `--format oci`
+    // write both): its manifests are kept byte for byte.
+    let outcome = if c.json.contains_key("index.json") && c.json.contains_key("oci-layout") {
+        oci_load::assemble(&c)?
+    } else if c.json.contains_key("manifest.json") {
         docker_load::assemble(&c)?
     } else if c.json.contains_key("index.json") {
         oci_load::assemble(&c)?

@@ -1,5 +1,7 @@
 //! Writes an OCI image layout (`oci-layout`, `blobs/sha256/…`, `index.json`) to a tar
 //! stream: blobs byte for byte as stored, each once, and one `index.json` entry per name.
+//! Like `docker save` ≥ 25 it adds a `manifest.json` pointing into `blobs/sha256/`, so
+//! docker's classic image store (which needs it, whatever the version) loads it too.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -26,6 +28,7 @@ pub(super) fn write<W: Write>(
     append_dir(builder, "blobs/sha256/")?;
     let mut written: BTreeSet<Digest> = BTreeSet::new();
     let mut entries = Vec::new();
+    let mut docker_manifest = Vec::new();
     for image in images {
         for layer in &image.layers {
             if written.insert(layer.digest.clone()) {
@@ -44,6 +47,21 @@ pub(super) fn write<W: Write>(
         if image.names.is_empty() {
             entries.push(index_entry(&image.manifest, None));
         }
+        let tags: Vec<String> = image
+            .names
+            .iter()
+            .filter(|n| n.tag().is_some())
+            .map(|n| n.familiar())
+            .collect();
+        docker_manifest.push(json!({
+            "Config": format!("blobs/sha256/{}", image.config.digest.hex()),
+            "RepoTags": if tags.is_empty() { Value::Null } else { tags.into() },
+            "Layers": image
+                .layers
+                .iter()
+                .map(|l| format!("blobs/sha256/{}", l.digest.hex()))
+                .collect::<Vec<_>>(),
+        }));
         for name in &image.names {
             entries.push(index_entry(&image.manifest, Some(&name.to_string())));
         }
@@ -54,7 +72,14 @@ pub(super) fn write<W: Write>(
         "manifests": entries,
     });
     let index = serde_json::to_vec(&index).expect("JSON serializes");
-    append_file(builder, "index.json", index.len() as u64, &index[..])
+    append_file(builder, "index.json", index.len() as u64, &index[..])?;
+    let manifest = serde_json::to_vec(&docker_manifest).expect("JSON serializes");
+    append_file(
+        builder,
+        "manifest.json",
+        manifest.len() as u64,
+        &manifest[..],
+    )
 }
 
 fn blob_entry<W: Write>(
