@@ -26,16 +26,16 @@ pub(super) struct Prepared {
     pub diffs: Vec<(Digest, u64)>,
 }
 
-/// Read every image's manifest and config, and for the docker format the size and
-/// diff_id of every layer's uncompressed tar, so a missing blob or a layer that does not
-/// match its diff_id fails before a byte is written.
+/// Read every image's manifest and config, and for the docker format the size of every
+/// layer's uncompressed tar, so a missing or undecodable blob fails before a byte is
+/// written (a layer whose content is not its diff_id fails while it is written).
 pub(super) fn prepare(
     store: &dyn BlobRead,
     images: &[SaveImage],
     format: Format,
 ) -> Result<Vec<Prepared>, ArchiveError> {
     let mut out = Vec::new();
-    let mut checked: BTreeMap<Digest, (Digest, u64)> = BTreeMap::new();
+    let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
     for image in images {
         let unsupported = |reason: String| ArchiveError::Unsupported {
             image: image.query.clone(),
@@ -87,23 +87,15 @@ pub(super) fn prepare(
                     ),
                 });
             }
-            for (index, (layer, id)) in layers.iter().zip(ids).enumerate() {
-                let (actual, size) = match checked.get(&layer.digest) {
-                    Some(done) => done.clone(),
+            for (layer, id) in layers.iter().zip(ids) {
+                let size = match sizes.get(&layer.digest) {
+                    Some(size) => *size,
                     None => {
-                        let done = uncompressed(store, layer)?;
-                        checked.insert(layer.digest.clone(), done.clone());
-                        done
+                        let size = uncompressed_size(store, layer)?;
+                        sizes.insert(layer.digest.clone(), size);
+                        size
                     }
                 };
-                if actual != id {
-                    return Err(ArchiveError::DiffIdMismatch {
-                        entry: format!("layer {}", layer.digest),
-                        index,
-                        expected: id,
-                        actual,
-                    });
-                }
                 diffs.push((id, size));
             }
         } else {
@@ -143,14 +135,15 @@ pub(super) fn diff_ids(config: &[u8]) -> Result<Vec<Digest>, String> {
         .collect()
 }
 
-/// The digest and size of a stored layer's uncompressed tar.
-fn uncompressed(store: &dyn BlobRead, layer: &Descriptor) -> Result<(Digest, u64), ArchiveError> {
+/// The size of a stored layer's uncompressed tar, which its tar header needs before the
+/// first byte. Only counted here (one decode, no hash): the write pass hashes the bytes it
+/// writes and refuses a layer whose sha256 is not its diff_id, so verification costs no
+/// second pass over a multi-GiB layer.
+fn uncompressed_size(store: &dyn BlobRead, layer: &Descriptor) -> Result<u64, ArchiveError> {
     if is_plain_tar(&layer.media_type) {
-        return Ok((layer.digest.clone(), layer.size));
+        return Ok(layer.size);
     }
-    let mut r = HashRead::new(decoded(store, layer)?);
-    io::copy(&mut r, &mut io::sink()).map_err(|e| decode_error(layer, e))?;
-    Ok(r.finish())
+    io::copy(&mut decoded(store, layer)?, &mut io::sink()).map_err(|e| decode_error(layer, e))
 }
 
 fn is_plain_tar(media_type: &str) -> bool {

@@ -78,7 +78,7 @@ impl BlobWrite for LayoutStore {
 impl LayoutStore {
     fn file_sink(&self, expected: Option<(Digest, u64)>) -> Result<FileSink, StoreError> {
         self.ensure_created()?;
-        let tmp = NamedTempFile::with_prefix_in("blob-", self.tmp_dir()).map_err(|e| {
+        let tmp = self.temp_file("blob-").map_err(|e| {
             StoreError::io(
                 "creating a temporary file in",
                 self.tmp_dir().display().to_string(),

@@ -84,8 +84,7 @@ impl LayoutStore {
     pub(super) fn write_index_bytes(&self, bytes: &[u8]) -> Result<(), StoreError> {
         let io =
             |action, e| StoreError::io(action, self.root.join(INDEX_FILE).display().to_string(), e);
-        let mut tmp = tempfile::NamedTempFile::with_prefix_in("index-", self.tmp_dir())
-            .map_err(|e| io("writing", e))?;
+        let mut tmp = self.temp_file("index-").map_err(|e| io("writing", e))?;
         tmp.write_all(bytes).map_err(|e| io("writing", e))?;
         tmp.as_file().sync_all().map_err(|e| io("syncing", e))?;
         tmp.persist(self.root.join(INDEX_FILE))

@@ -97,7 +97,8 @@ impl LayoutStore {
             if path.exists() {
                 continue;
             }
-            let mut tmp = tempfile::NamedTempFile::with_prefix_in("new-", self.tmp_dir())
+            let mut tmp = self
+                .temp_file("new-")
                 .map_err(|e| io("creating", &path, e))?;
             std::io::Write::write_all(&mut tmp, content.as_bytes())
                 .map_err(|e| io("writing", &path, e))?;
@@ -123,6 +124,17 @@ impl LayoutStore {
 
     fn tmp_dir(&self) -> PathBuf {
         self.private_dir().join("tmp")
+    }
+
+    /// A temporary file in the store (so the final rename stays on one filesystem), created
+    /// readable by everyone like any other file of an OCI layout: tempfile's default of
+    /// 0600 would make blobs unreadable to other users' skopeo or umoci.
+    fn temp_file(&self, prefix: &str) -> std::io::Result<tempfile::NamedTempFile> {
+        use std::os::unix::fs::PermissionsExt;
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .permissions(fs::Permissions::from_mode(0o644))
+            .tempfile_in(self.tmp_dir())
     }
 }
 
@@ -171,6 +183,22 @@ mod tests {
         drop(store.lock(LockMode::Shared).unwrap());
         assert!(root.join("oci-layout").exists());
         assert!(store.entries().unwrap().is_empty());
+    }
+
+    #[test]
+    fn files_are_readable_by_other_users() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open(dir.path()).unwrap();
+        let d = crate::oci::Digest::of(b"hello");
+        crate::store::BlobWrite::put_blob(&store, &d, b"hello").unwrap();
+        for f in [
+            dir.path().join("blobs/sha256").join(d.hex()),
+            dir.path().join("index.json"),
+        ] {
+            let mode = fs::metadata(&f).unwrap().permissions().mode();
+            assert_eq!(mode & 0o044, 0o044, "{} has mode {mode:o}", f.display());
+        }
     }
 
     #[test]

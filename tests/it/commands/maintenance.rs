@@ -400,3 +400,21 @@ fn rmi_waits_for_the_exclusive_lock() {
     assert_eq!(store_refs(&t.env.store), vec![t.r2.clone()]);
     assert_fsck_clean(&t.env);
 }
+
+/// A closed pipe ends the command quietly, as Unix tools do (no panic, no error line).
+#[test]
+fn closed_pipe_is_not_a_panic() {
+    let env = TestEnv::new();
+    let mut child = std::process::Command::new(imagectl_bin())
+        .args(["completions", "bash"])
+        .env("HOME", &env.home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
