@@ -191,8 +191,8 @@ pub fn open(input: Box<dyn Read + Send>) -> Result<Decoded, Result<&'static str,
 pub enum Encoder<W: Write> {
     /// No compression.
     Plain(W),
-    /// gzip.
-    Gzip(flate2::write::GzEncoder<W>),
+    /// gzip, compressed on every core (see `pgzip`).
+    Gzip(super::pgzip::ParallelGzip<W>),
     /// zstd.
     Zstd(zstd::stream::write::Encoder<'static, W>),
 }
@@ -204,10 +204,7 @@ impl<W: Write> Encoder<W> {
             Compression::None => Self::Plain(out),
             // Level 2, not 1: zlib-rs's level 1 emits Huffman blocks even for incompressible
             // data (random or already-compressed files grow ~5%); level 2 stores them.
-            Compression::Gzip => Self::Gzip(flate2::write::GzEncoder::new(
-                out,
-                flate2::Compression::new(2),
-            )),
+            Compression::Gzip => Self::Gzip(super::pgzip::ParallelGzip::new(out, 2)),
             Compression::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
         })
     }

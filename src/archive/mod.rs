@@ -14,6 +14,7 @@ mod docker_save;
 mod load;
 mod oci_load;
 mod oci_save;
+mod pgzip;
 mod safe_tar;
 
 pub use compress::{BOMB_FLOOR, BOMB_RATIO, Compression, is_bomb};
