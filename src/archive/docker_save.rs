@@ -30,12 +30,11 @@ pub(super) struct Prepared {
 /// layer's uncompressed tar, so a missing or undecodable blob fails before a byte is
 /// written (a layer whose content is not its diff_id fails while it is written).
 pub(super) fn prepare(
-    store: &dyn BlobRead,
+    store: &(dyn BlobRead + Sync),
     images: &[SaveImage],
     format: Format,
 ) -> Result<Vec<Prepared>, ArchiveError> {
     let mut out = Vec::new();
-    let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
     for image in images {
         let unsupported = |reason: String| ArchiveError::Unsupported {
             image: image.query.clone(),
@@ -87,17 +86,8 @@ pub(super) fn prepare(
                     ),
                 });
             }
-            for (layer, id) in layers.iter().zip(ids) {
-                let size = match sizes.get(&layer.digest) {
-                    Some(size) => *size,
-                    None => {
-                        let size = uncompressed_size(store, layer)?;
-                        sizes.insert(layer.digest.clone(), size);
-                        size
-                    }
-                };
-                diffs.push((id, size));
-            }
+            // Sizes are filled in below, all layers at once.
+            diffs = ids.into_iter().map(|id| (id, 0)).collect();
         } else {
             for l in &layers {
                 if store.blob_size(&l.digest)? != Some(l.size) {
@@ -115,7 +105,47 @@ pub(super) fn prepare(
             diffs,
         });
     }
+    if format == Format::Docker {
+        let unique: BTreeMap<&Digest, &Descriptor> = out
+            .iter()
+            .flat_map(|p| p.layers.iter().map(|l| (&l.digest, l)))
+            .collect();
+        let sizes = uncompressed_sizes(store, &unique.into_values().collect::<Vec<_>>())?;
+        for p in &mut out {
+            for ((_, size), layer) in p.diffs.iter_mut().zip(&p.layers) {
+                *size = sizes[&layer.digest];
+            }
+        }
+    }
     Ok(out)
+}
+
+/// [`uncompressed_size`] of every layer, decoded on every core at once: this pass is most
+/// of a docker-archive save's work besides the write itself.
+fn uncompressed_sizes(
+    store: &(dyn BlobRead + Sync),
+    layers: &[&Descriptor],
+) -> Result<BTreeMap<Digest, u64>, ArchiveError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = layers.len().div_ceil(cores).max(1);
+    std::thread::scope(|scope| {
+        let jobs: Vec<_> = layers
+            .chunks(per_thread)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|l| Ok((l.digest.clone(), uncompressed_size(store, l)?)))
+                        .collect::<Result<Vec<_>, ArchiveError>>()
+                })
+            })
+            .collect();
+        let mut sizes = BTreeMap::new();
+        for job in jobs {
+            sizes.extend(job.join().expect("a layer-size thread panicked")?);
+        }
+        Ok(sizes)
+    })
 }
 
 /// The config's `rootfs.diff_ids`.

@@ -204,7 +204,7 @@ impl ArchiveError {
 /// Write `images` from `store` as one archive to `out`; `out` receives nothing when an
 /// image cannot be saved (unknown blob, layer that does not match its diff_id).
 pub fn save(
-    store: &dyn BlobRead,
+    store: &(dyn BlobRead + Sync),
     images: &[SaveImage],
     format: Format,
     compression: Compression,
