@@ -90,9 +90,11 @@ dk pull -q "$BIG" >/dev/null
 
 # --- runs -----------------------------------------------------------------------------------------
 # timed NAME CMD... : GNU time writes "wall-seconds max-rss-KiB" to $WORK/NAME.time
+# Dirty pages of the previous step are flushed first, so no run pays for another's writes.
 timed() {
     local name=$1
     shift
+    sync
     /usr/bin/time -f '%e %M' -o "$WORK/$name.time" "$@"
 }
 A=$WORK/out
