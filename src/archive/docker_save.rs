@@ -268,12 +268,7 @@ pub(super) fn write<W: Write>(
                 &image.config_bytes[..],
             )?;
         }
-        let tags: Vec<String> = image
-            .names
-            .iter()
-            .filter(|n| n.tag().is_some())
-            .map(|n| n.familiar())
-            .collect();
+        let tags = super::repo_tags(&image.names);
         for n in image.names.iter().filter(|n| n.tag().is_some()) {
             let top = image.diffs.last().map(|(d, _)| d.hex().to_string());
             repositories.entry(n.familiar_name()).or_default().insert(

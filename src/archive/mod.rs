@@ -250,3 +250,12 @@ fn append_dir<W: Write>(builder: &mut tar::Builder<W>, name: &str) -> Result<(),
         .append_data(&mut header, name, io::empty())
         .map_err(ArchiveError::Write)
 }
+
+/// docker's `RepoTags` for `names`: the tagged ones, in short form (`nginx:1.25`).
+fn repo_tags(names: &[crate::oci::Reference]) -> Vec<String> {
+    names
+        .iter()
+        .filter(|n| n.tag().is_some())
+        .map(|n| n.familiar())
+        .collect()
+}

@@ -47,12 +47,7 @@ pub(super) fn write<W: Write>(
         if image.names.is_empty() {
             entries.push(index_entry(&image.manifest, None));
         }
-        let tags: Vec<String> = image
-            .names
-            .iter()
-            .filter(|n| n.tag().is_some())
-            .map(|n| n.familiar())
-            .collect();
+        let tags = super::repo_tags(&image.names);
         docker_manifest.push(json!({
             "Config": format!("blobs/sha256/{}", image.config.digest.hex()),
             "RepoTags": if tags.is_empty() { Value::Null } else { tags.into() },

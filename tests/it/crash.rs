@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::cli::{imagectl_bin, skopeo_ok, store_refs};
-use crate::support::fixtures::{self, ImageBuilder, Layer, MediaFormat, OciLayout};
+use crate::support::fixtures::{self, ImageBuilder, Layer, MediaFormat};
 use crate::support::{Registry, TestEnv};
 
 /// Kill `imagectl pull` with SIGKILL at random moments (seed printed), check the store after
@@ -16,18 +16,7 @@ fn pull_killed_at_random_moments_then_completes() {
     for i in 0..4 {
         builder = builder.layer(Layer::random(&format!("data/{i}"), 6 << 20, 100 + i));
     }
-    let image = builder.build();
-    let dir = tempfile::tempdir().unwrap();
-    let mut layout = OciLayout::create(dir.path());
-    layout.add_image(&image, "big");
-    fixtures::push(
-        dir.path(),
-        "big",
-        &reg.host(),
-        "demo/big:1",
-        MediaFormat::Oci,
-        false,
-    );
+    fixtures::push_image(&reg, &builder.build(), "demo/big:1", MediaFormat::Oci);
     let r = reg.reference("demo/big:1");
     let env = TestEnv::new();
 

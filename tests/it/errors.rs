@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
-use crate::support::fixtures::{self, ImageBuilder, Layer, MediaFormat, OciLayout, Standard};
+use crate::support::fixtures::{self, ImageBuilder, Layer, MediaFormat, Standard};
 use crate::support::{Registry, TestEnv};
 
 /// Every file under `dir` with a hash of its content (directories as entries too).
@@ -284,17 +284,7 @@ fn disk_full_while_pulling() {
         .layer(fixtures::base_layer())
         .layer(Layer::random("data/blob", 3 << 20, 7))
         .build();
-    let dir = tempfile::tempdir().unwrap();
-    let mut layout = OciLayout::create(dir.path());
-    layout.add_image(&big, "big");
-    fixtures::push(
-        dir.path(),
-        "big",
-        &reg.host(),
-        "demo/big:1",
-        MediaFormat::Oci,
-        false,
-    );
+    fixtures::push_image(&reg, &big, "demo/big:1", MediaFormat::Oci);
     drop(fx);
 
     let mnt = tempfile::tempdir().unwrap();
