@@ -103,6 +103,19 @@ pub enum Command {
     Plan(PlanArgs),
     /// Make the store match the policy: pull, retag, remove, prune.
     Apply(ApplyArgs),
+    /// List a repository's tags in its registry (every page).
+    Tags(TagsArgs),
+    /// Find repositories: Docker Hub's search for docker.io, the registry's catalog elsewhere
+    /// (`imagectl search 127.0.0.1:5000/app`).
+    Search(SearchArgs),
+    /// Check credentials against a registry and store them where docker keeps them
+    /// (config.json, or its credsStore/credHelpers helper).
+    Login(LoginArgs),
+    /// Remove a registry's stored credentials.
+    Logout {
+        /// The registry (`host[:port]`); Docker Hub when omitted.
+        registry: Option<String>,
+    },
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -243,4 +256,48 @@ pub struct LoadArgs {
     /// Print nothing but the `Loaded image` lines.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Arguments of `tags`.
+#[derive(Debug, Args)]
+pub struct TagsArgs {
+    /// The repository: `nginx`, `quay.io/org/app`, `127.0.0.1:5000/app`.
+    pub repository: String,
+    /// `json` (`{"name": …, "tags": […]}`), or a Go template over {{.Name}} {{.Tag}}.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// Arguments of `search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// `TERM` (Docker Hub) or `REGISTRY/TERM`.
+    pub term: String,
+    /// At most this many results.
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub limit: u16,
+    /// Do not truncate descriptions.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// `json`, `table TEMPLATE`, or a Go template over {{.Name}} {{.Description}}
+    /// {{.StarCount}} {{.IsOfficial}} {{.IsAutomated}}.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// Arguments of `login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry (`host[:port]`); Docker Hub when omitted.
+    pub registry: Option<String>,
+    /// The account (asked for on a terminal when omitted).
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// The password or token. Visible to other users in the process list: prefer
+    /// --password-stdin.
+    #[arg(short, long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Read the password or token from stdin (one line).
+    #[arg(long)]
+    pub password_stdin: bool,
 }

@@ -5,10 +5,12 @@
 mod apply;
 mod archive;
 mod args;
+mod discover;
 mod edit;
 mod format;
 mod images;
 mod inspect;
+mod login;
 mod maintenance;
 mod progress;
 mod pull;
@@ -104,6 +106,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Schema => validate::schema(),
         Command::Plan(args) => apply::plan(&cli, args).await,
         Command::Apply(args) => apply::apply(&cli, args).await,
+        Command::Tags(args) => discover::tags(&cli, args).await,
+        Command::Search(args) => discover::search(&cli, args).await,
+        Command::Login(args) => login::login(&cli, args).await,
+        Command::Logout { registry } => login::logout(registry.as_deref()),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,

@@ -285,7 +285,7 @@ fn parse_token(body: &[u8]) -> Result<Token, String> {
     })
 }
 
-fn basic_header(username: &str, password: &str) -> HeaderValue {
+pub(crate) fn basic_header(username: &str, password: &str) -> HeaderValue {
     let encoded =
         base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
     sensitive(&format!("Basic {encoded}"))

@@ -42,7 +42,7 @@ pub(crate) fn config_dir(configured: Option<&Path>) -> Option<PathBuf> {
 
 /// The `config.json` keys docker may have stored a registry's credentials under, most
 /// specific first.
-fn keys(registry: &str) -> Vec<String> {
+pub(crate) fn keys(registry: &str) -> Vec<String> {
     if matches!(
         registry,
         "docker.io" | "index.docker.io" | "registry-1.docker.io"

@@ -36,9 +36,9 @@ pub enum RegistryError {
     #[error(
         "registry {registry} requires authentication and {}",
         if *.with_credentials {
-            "rejected the credentials from Docker's config.json: run `docker login` again or check config.json"
+            "rejected the credentials from Docker's config.json: run `imagectl login` (or `docker login`) again"
         } else {
-            "no credentials were found for it: run `docker login` or add it to Docker's config.json"
+            "no credentials were found for it: run `imagectl login` (or `docker login`)"
         }
     )]
     Unauthorized {
@@ -54,7 +54,7 @@ pub enum RegistryError {
         if *.with_credentials {
             "the account from Docker's config.json may not pull it"
         } else {
-            "needs credentials (run `docker login`)"
+            "needs credentials (run `imagectl login` or `docker login`)"
         }
     )]
     InsufficientScope {
@@ -93,6 +93,28 @@ pub enum RegistryError {
     )]
     Credentials {
         /// The registry as named in the reference.
+        registry: String,
+        /// What went wrong (never the credential itself).
+        reason: String,
+    },
+    /// The registry does not list its repositories (`/v2/_catalog` answered 404).
+    #[error(
+        "registry {registry} does not offer a catalog (/v2/_catalog), so it cannot be searched; list a known repository with `imagectl tags`"
+    )]
+    NoCatalog {
+        /// The registry searched.
+        registry: String,
+    },
+    /// `login`: the registry refused the user name and password.
+    #[error("registry {registry} rejected the user name or password; nothing was stored")]
+    LoginRejected {
+        /// The registry being logged in to.
+        registry: String,
+    },
+    /// `login`/`logout` could not write where docker keeps credentials.
+    #[error("cannot store credentials for registry {registry}: {reason}")]
+    CredentialStore {
+        /// The registry being logged in to or out of.
         registry: String,
         /// What went wrong (never the credential itself).
         reason: String,

@@ -10,8 +10,11 @@ mod challenge;
 mod credentials;
 mod endpoint;
 mod error;
+mod login;
+mod login_store;
 mod manifest;
 mod retry;
+mod search;
 mod tags;
 mod transport;
 
@@ -27,7 +30,10 @@ use futures_util::stream::BoxStream;
 use crate::oci::{Digest, Manifest};
 
 pub use error::RegistryError;
+pub use login::LoginCheck;
+pub use login_store::{CredentialLocation, erase_credentials, server_key, store_credentials};
 pub use manifest::MANIFEST_SIZE_CAP;
+pub use search::{SEARCH_LIMIT_MAX, SearchHit, split_search_term};
 
 use auth::Auth;
 use credentials::Credential;

@@ -1,10 +1,11 @@
-//! Listing a repository's tags (`/v2/<name>/tags/list`), following RFC 8288 `Link` headers
-//! page by page.
+//! Listing a repository's tags (`/v2/<name>/tags/list`) and other paginated lists, following
+//! RFC 8288 `Link` headers page by page.
 
 use reqwest::header::LINK;
 use reqwest::{Method, StatusCode};
 
 use super::RegistryClient;
+use super::endpoint::Endpoint;
 use super::error::RegistryError;
 use super::transport::{ApiRequest, read_capped};
 use crate::oci::Reference;
@@ -15,29 +16,41 @@ const PAGE_CAP: u64 = 64 << 20;
 const MAX_PAGES: usize = 10_000;
 
 impl RegistryClient {
-    /// All tags, following `Link: <...>; rel="next"` pagination. The order is the registry's
-    /// (lexical for distribution).
+    /// All tags, following `Link: <...>; rel="next"` pagination, in the registry's order
+    /// (distribution 2.8 answers an unpaginated list unsorted).
     pub async fn list_tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            tags: Option<Vec<String>>,
-        }
         let endpoint = self.endpoint(repo.registry());
-        let first = url::Url::parse(&endpoint.tags_url(repo.repository())).map_err(|e| {
-            RegistryError::InvalidResponse {
-                url: endpoint.tags_url(repo.repository()),
-                reason: format!("not a URL: {e}"),
-            }
+        let first = endpoint.tags_url(repo.repository());
+        let not_found = || RegistryError::RepositoryUnknown {
+            repository: repo.name(),
+        };
+        self.list_pages(&endpoint, repo.repository(), &first, "tags", &not_found)
+            .await
+    }
+
+    /// The string array `field` of every page of a paginated list starting at `first`
+    /// (tags, catalog). Pages must stay on the registry's origin: our credentials are for it.
+    pub(crate) async fn list_pages(
+        &self,
+        endpoint: &Endpoint,
+        repository: &str,
+        first: &str,
+        field: &str,
+        not_found: &dyn Fn() -> RegistryError,
+    ) -> Result<Vec<String>, RegistryError> {
+        let first = url::Url::parse(first).map_err(|e| RegistryError::InvalidResponse {
+            url: first.to_string(),
+            reason: format!("not a URL: {e}"),
         })?;
         let mut url = first.clone();
-        let mut tags = Vec::new();
+        let mut items = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
             let url_str = url.to_string();
             let req = ApiRequest {
                 method: Method::GET,
-                endpoint: &endpoint,
-                repository: repo.repository(),
+                endpoint,
+                repository,
                 url: &url_str,
                 accept: Some("application/json"),
                 timeout: Some(super::API_TIMEOUT),
@@ -45,11 +58,7 @@ impl RegistryClient {
             let resp = self.inner.transport.send(&req).await?;
             match resp.status() {
                 StatusCode::OK => {}
-                StatusCode::NOT_FOUND => {
-                    return Err(RegistryError::RepositoryUnknown {
-                        repository: repo.name(),
-                    });
-                }
+                StatusCode::NOT_FOUND => return Err(not_found()),
                 s => {
                     return Err(RegistryError::UnexpectedStatus {
                         url: url_str,
@@ -70,18 +79,28 @@ impl RegistryClient {
             };
             let body = read_capped(resp, PAGE_CAP, &url_str)
                 .await?
-                .ok_or_else(|| invalid("tag list page too large".into()))?;
-            let page: Page = serde_json::from_slice(&body)
-                .map_err(|e| invalid(format!("tag list is not the expected JSON: {e}")))?;
-            tags.extend(page.tags.unwrap_or_default());
+                .ok_or_else(|| invalid(format!("{field} page too large")))?;
+            let page: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| invalid(format!("{field} page is not JSON: {e}")))?;
+            match page.get(field) {
+                None | Some(serde_json::Value::Null) => {}
+                Some(serde_json::Value::Array(values)) => {
+                    for v in values {
+                        let s = v
+                            .as_str()
+                            .ok_or_else(|| invalid(format!("{field} holds a non-string")))?;
+                        items.push(s.to_string());
+                    }
+                }
+                Some(_) => return Err(invalid(format!("{field} is not an array"))),
+            }
             let Some(next) = next else {
-                return Ok(tags);
+                return Ok(items);
             };
             let next = url
                 .join(&next)
                 .map_err(|e| invalid(format!("bad Link header {next:?}: {e}")))?;
             if next.origin() != first.origin() {
-                // Our credentials are for this registry only.
                 return Err(invalid(format!(
                     "Link header points to another host ({})",
                     next.origin().ascii_serialization()
@@ -94,7 +113,7 @@ impl RegistryClient {
         }
         Err(RegistryError::InvalidResponse {
             url: first.to_string(),
-            reason: format!("more than {MAX_PAGES} pages of tags"),
+            reason: format!("more than {MAX_PAGES} pages of {field}"),
         })
     }
 }

@@ -31,7 +31,7 @@ pub fn fingerprint(dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// The single `error:` line of a failed command (asserting there is exactly one).
-fn error_line(out: &Output) -> String {
+pub(crate) fn error_line(out: &Output) -> String {
     assert!(
         !out.status.success(),
         "expected failure, got success: {}",

@@ -9,6 +9,7 @@ mod support;
 mod apply;
 mod archive;
 mod crash;
+mod discovery;
 
 mod commands;
 mod errors;
