@@ -194,7 +194,7 @@ fn yaml_error(file: &Path, text: &str, e: &YamlError) -> PolicyError {
 }
 
 /// Keys accepted only to be refused with a better message; not offered as suggestions.
-const HIDDEN_KEYS: &[&str] = &["password", "mirrors", "replicate", "docker"];
+const HIDDEN_KEYS: &[&str] = &["password", "mirrors", "docker"];
 
 fn message(e: &YamlError) -> String {
     let inner = e.without_snippet();

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::error::PolicyError;
-use super::model::{Defaults, Policy, PruneSpec, Unmanaged};
+use super::model::{Defaults, Policy, PruneSpec, ReplicateSpec, Unmanaged};
 use super::validate::{Fragment, Located};
 
 fn conflict<T>(new: &Located<T>, old: &Located<T>, what: &str) -> PolicyError {
@@ -45,7 +45,17 @@ pub(crate) fn merge(fragments: Vec<Fragment>, errors: &mut Vec<PolicyError>) -> 
     let mut schedule = None;
     let mut registries: BTreeMap<String, Located<_>> = BTreeMap::new();
     let mut images: Vec<Located<_>> = Vec::new();
+    let mut replicate: Vec<Located<ReplicateSpec>> = Vec::new();
     for f in fragments {
+        for r in f.replicate {
+            let same = |old: &&Located<ReplicateSpec>| {
+                old.value.registry == r.value.registry && old.value.prefix == r.value.prefix
+            };
+            match replicate.iter().find(same) {
+                Some(old) => errors.push(conflict(&r, old, "replication target")),
+                None => replicate.push(r),
+            }
+        }
         single(&mut store, f.store, "store", errors);
         single(&mut defaults, f.defaults, "defaults", errors);
         single(&mut prune, f.prune, "prune", errors);
@@ -101,6 +111,26 @@ pub(crate) fn merge(fragments: Vec<Fragment>, errors: &mut Vec<PolicyError>) -> 
             message: "unmanaged: remove with no images would remove every image in the store: declare images, or use unmanaged: keep".to_string(),
         });
     }
+    for r in &replicate {
+        let onto_itself = images.iter().find(|i| {
+            r.value
+                .target_of(&i.value.name)
+                .is_some_and(|t| t.name() == i.value.name.name())
+        });
+        if let Some(img) = onto_itself {
+            errors.push(PolicyError {
+                file: r.origin.file.clone(),
+                line: r.origin.line,
+                column: r.origin.column,
+                key: format!("{}.to", r.key),
+                message: format!(
+                    "this target would replicate {} onto itself: give the target a path prefix (e.g. {}/mirror)",
+                    img.value.name.name(),
+                    r.value.registry
+                ),
+            });
+        }
+    }
     Policy {
         version: 1,
         store: store.map(|s| s.value),
@@ -112,5 +142,6 @@ pub(crate) fn merge(fragments: Vec<Fragment>, errors: &mut Vec<PolicyError>) -> 
         images: images.into_iter().map(|i| i.value).collect(),
         prune: prune_spec,
         schedule: schedule.map(|s| s.value),
+        replicate: replicate.into_iter().map(|r| r.value).collect(),
     }
 }

@@ -54,7 +54,7 @@ pub use error::{PolicyError, PolicyErrors};
 pub use load::load;
 pub use model::{
     DEFAULT_MAX_REMOVALS, Defaults, ImageSpec, Order, Origin, Policy, PruneSpec, RegistrySpec,
-    Selector, StoreSpec, Unmanaged,
+    ReplicateSpec, Selector, StoreSpec, Unmanaged,
 };
 pub use schema::schema;
 pub use select::select_tags;

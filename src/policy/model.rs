@@ -25,6 +25,43 @@ pub struct Policy {
     /// When `imagectl run` applies the policy: a 5-field cron line (or a `@daily`-style
     /// nickname), already checked to parse.
     pub schedule: Option<String>,
+    /// Registries every desired image is pushed to, in file order.
+    pub replicate: Vec<ReplicateSpec>,
+}
+
+/// One replication target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicateSpec {
+    /// The target registry (`host[:port]`).
+    pub registry: String,
+    /// Path prepended to each source repository path (`mirror`), or empty.
+    pub prefix: String,
+    /// Platforms to push; empty means the whole image with the source's digests.
+    pub platforms: Vec<Platform>,
+    /// Delete tags imagectl pushed here once the policy stops wanting them.
+    pub prune: bool,
+    /// Where the target is written.
+    pub origin: Origin,
+}
+
+impl ReplicateSpec {
+    /// Where `source` (a tag or digest reference) lands on this target:
+    /// `TARGET/PREFIX/PATH:TAG`. `None` if the result is not a valid reference (too long).
+    pub fn target_of(&self, source: &Reference) -> Option<Reference> {
+        let mut name = self.registry.clone();
+        for part in [self.prefix.as_str(), source.repository()] {
+            if !part.is_empty() {
+                name.push('/');
+                name.push_str(part);
+            }
+        }
+        let target = Reference::parse_loose(&name).ok()?;
+        match (source.tag(), source.digest()) {
+            (_, Some(d)) => Some(target.with_digest(d.clone())),
+            (Some(t), None) => target.with_tag(t).ok(),
+            (None, None) => Some(target),
+        }
+    }
 }
 
 /// Which store the policy manages.

@@ -44,10 +44,29 @@ pub(crate) struct RawPolicy {
     #[serde(default, deserialize_with = "some")]
     #[schemars(with = "String")]
     pub schedule: Option<Spanned<String>>,
-    /// Not supported yet (replication arrives in a later release).
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(skip)]
-    pub replicate: Option<Location>,
+    /// Registries to push every desired image to, digests preserved.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawReplicate>")]
+    pub replicate: Vec<Spanned<RawReplicate>>,
+}
+
+/// One replication target.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Replicate")]
+pub(crate) struct RawReplicate {
+    /// `HOST[:PORT][/PREFIX]`: `docker.io/library/nginx:1.25` lands at `HOST[:PORT]/PREFIX/library/nginx:1.25`.
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "String")]
+    pub to: Option<Spanned<String>>,
+    /// Platforms to push (`linux/amd64`); omitted: the whole image, every platform, with the source's digests.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub platforms: Vec<Spanned<String>>,
+    /// Delete from the target the tags imagectl pushed there once the policy no longer wants them (default true). Tags imagectl did not push are never touched.
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "bool", extend("default" = true))]
+    pub prune: Option<Spanned<bool>>,
 }
 
 /// The store to manage.

@@ -7,11 +7,12 @@ use serde_saphyr::{Location, Spanned};
 
 use super::error::PolicyError;
 use super::model::{
-    Defaults, ImageSpec, Order, Origin, PruneSpec, RegistrySpec, Selector, StoreSpec, Unmanaged,
+    Defaults, ImageSpec, Order, Origin, PruneSpec, RegistrySpec, ReplicateSpec, Selector,
+    StoreSpec, Unmanaged,
 };
 use super::raw::{
-    RawDefaults, RawImage, RawLimit, RawOrder, RawPolicy, RawPrune, RawRegistry, RawStore,
-    RawUnmanaged,
+    RawDefaults, RawImage, RawLimit, RawOrder, RawPolicy, RawPrune, RawRegistry, RawReplicate,
+    RawStore, RawUnmanaged,
 };
 use super::values;
 use crate::oci::{Platform, Reference};
@@ -32,6 +33,7 @@ pub(crate) struct Fragment {
     pub images: Vec<Located<ImageSpec>>,
     pub prune: Option<Located<PruneSpec>>,
     pub schedule: Option<Located<String>>,
+    pub replicate: Vec<Located<ReplicateSpec>>,
 }
 
 /// Collects the problems of one file.
@@ -124,9 +126,6 @@ pub(crate) fn fragment(raw: RawPolicy, ctx: &mut Ctx<'_>) -> Fragment {
         ),
         Some(_) => {}
     }
-    if let Some(loc) = &raw.replicate {
-        ctx.err(loc, "replicate", format!("replication is {NOT_YET}"));
-    }
     let store = raw.store.and_then(|s| store(s, ctx));
     let registries = registries(raw.registries.0, ctx);
     let defaults = raw.defaults.map(|d| defaults(d, ctx));
@@ -137,6 +136,12 @@ pub(crate) fn fragment(raw: RawPolicy, ctx: &mut Ctx<'_>) -> Fragment {
         .filter_map(|(i, img)| image(i, img, ctx))
         .collect();
     let prune = raw.prune.map(|p| prune(p, ctx));
+    let replicate = raw
+        .replicate
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| replicate(i, r, ctx))
+        .collect();
     let schedule = raw.schedule.and_then(|s| {
         match values::check_schedule(&s.value) {
             Ok(()) => return Some(ctx.located(s.value, s.referenced, "schedule")),
@@ -151,7 +156,46 @@ pub(crate) fn fragment(raw: RawPolicy, ctx: &mut Ctx<'_>) -> Fragment {
         images,
         prune,
         schedule,
+        replicate,
     }
+}
+
+fn replicate(
+    i: usize,
+    r: Spanned<RawReplicate>,
+    ctx: &mut Ctx<'_>,
+) -> Option<Located<ReplicateSpec>> {
+    let base = format!("replicate[{i}]");
+    let RawReplicate {
+        to,
+        platforms: list,
+        prune,
+    } = r.value;
+    let platforms = platforms(list, &format!("{base}.platforms"), ctx);
+    let Some(to) = to else {
+        ctx.err(
+            r.referenced,
+            &base,
+            "a replication target needs `to: HOST[:PORT][/PREFIX]`",
+        );
+        return None;
+    };
+    let (registry, prefix) = match values::parse_replica_target(&to.value) {
+        Ok(t) => t,
+        Err(m) => {
+            ctx.err(to.referenced, &format!("{base}.to"), m);
+            return None;
+        }
+    };
+    let origin = ctx.located((), r.referenced, &base).origin;
+    let spec = ReplicateSpec {
+        registry,
+        prefix,
+        platforms,
+        prune: prune.is_none_or(|p| p.value),
+        origin,
+    };
+    Some(ctx.located(spec, r.referenced, &base))
 }
 
 fn store(s: Spanned<RawStore>, ctx: &mut Ctx<'_>) -> Option<Located<StoreSpec>> {

@@ -134,6 +134,29 @@ pub(crate) fn parse_registry_host(key: &str) -> Result<String, String> {
     }
 }
 
+/// A `replicate[].to`: `HOST[:PORT][/PREFIX]`, returned as (normalized host, prefix).
+pub(crate) fn parse_replica_target(to: &str) -> Result<(String, String), String> {
+    let to = to.trim_end_matches('/');
+    if to.contains("://") {
+        return Err(format!(
+            "{to:?} has a scheme: write HOST[:PORT][/PREFIX] and mark plain-HTTP registries `insecure: true` under registries"
+        ));
+    }
+    let (host, prefix) = to.split_once('/').unwrap_or((to, ""));
+    let host = parse_registry_host(host)?;
+    if !prefix.is_empty() && Reference::parse_loose(&format!("{host}/{prefix}/x")).is_err() {
+        return Err(format!(
+            "{prefix:?} is not a valid repository path prefix: lower-case letters, digits and separators (. _ -) between slashes"
+        ));
+    }
+    if prefix.contains(':') || prefix.contains('@') {
+        return Err(format!(
+            "{to:?} names a tag or digest: give HOST[:PORT][/PREFIX] only"
+        ));
+    }
+    Ok((host, prefix.to_string()))
+}
+
 /// A POSIX-portable environment variable name.
 pub(crate) fn check_env_name(s: &str) -> Result<(), String> {
     let b = s.as_bytes();

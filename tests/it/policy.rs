@@ -139,8 +139,8 @@ prune:
 schedule: "0 */6 * * *"                       # for `imagectl run`
 "#;
 
-/// The design document's example policy loads; its `mirrors:` and `replicate:` (a later
-/// milestone) are refused as not supported yet rather than silently ignored.
+/// The design document's example policy loads, with a `replicate:` target too; `mirrors:`
+/// is refused as not supported yet rather than silently ignored.
 #[test]
 fn design_example() {
     let env = TestEnv::new();
@@ -155,18 +155,24 @@ fn design_example() {
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("{}: ok (3 images, 1 registries)", file.display())
     );
-    let with_later = DESIGN.replace("DIGEST", DIGEST).replace(
+    let with_mirrors = DESIGN.replace("DIGEST", DIGEST).replace(
         "registries:\n",
         "registries:\n  docker.io: { mirrors: [\"https://mirror.gcr.io\"] }\n",
-    ) + "replicate:\n  - to: harbor.internal:30002/mirror\n";
+    );
     assert_errors(
         &env,
         "design-later",
-        &with_later,
-        &[
-            ("4:25", "registries.docker.io.mirrors", "not supported yet"),
-            ("23:3", "replicate", "not supported yet"),
-        ],
+        &with_mirrors,
+        &[("4:25", "registries.docker.io.mirrors", "not supported yet")],
+    );
+    let replicated = DESIGN.replace("DIGEST", DIGEST)
+        + "replicate:\n  - to: harbor.internal:30002/mirror\n    platforms: [linux/amd64]\n";
+    let file = write(&env, "design-replicate.yaml", &replicated);
+    let out = validate(&env, &file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -690,15 +696,15 @@ fn directory_conflicts() {
 #[test]
 fn hostile_documents_fail_fast() {
     let env = TestEnv::new();
-    // Under `replicate:`, a key whose value is read whatever its shape, so the expansion
+    // Under `store.docker:`, a key whose value is read whatever its shape, so the expansion
     // is not stopped by a type error first.
     let mut bomb = String::from(
-        "version: 1\nreplicate:\n  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        "version: 1\nstore:\n  docker:\n    a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
     );
     let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
     for w in names.windows(2) {
         let refs = vec![format!("*{}", w[0]); 10].join(",");
-        bomb.push_str(&format!("  {}: &{} [{refs}]\n", w[1], w[1]));
+        bomb.push_str(&format!("    {}: &{} [{refs}]\n", w[1], w[1]));
     }
     let deep_flow = format!(
         "version: 1\nimages: {}{}\n",
@@ -773,4 +779,64 @@ fn committed_schema_is_current() {
         String::from_utf8_lossy(&committed),
         "imagectl.schema.json is stale: run `imagectl schema > imagectl.schema.json`"
     );
+}
+
+/// Replication targets: every mistake is reported at its position with a fix.
+#[test]
+fn replicate_errors() {
+    let env = TestEnv::new();
+    let head = "version: 1\nimages:\n  - name: 127.0.0.1:5000/app\n    tags: [\"1\"]\nreplicate:\n";
+    let cases: &[(&str, &str, &[Want])] = &[
+        (
+            "no-to",
+            "  - platforms: [linux/amd64]\n",
+            &[("6:5", "replicate[0]", "needs `to: HOST[:PORT][/PREFIX]`")],
+        ),
+        (
+            "scheme",
+            "  - to: https://harbor.internal/mirror\n",
+            &[("6:9", "replicate[0].to", "has a scheme")],
+        ),
+        (
+            "not-a-host",
+            "  - to: mirror/path\n",
+            &[("6:9", "replicate[0].to", "not a registry host")],
+        ),
+        (
+            "bad-prefix",
+            "  - to: harbor.internal/Mirror\n",
+            &[(
+                "6:9",
+                "replicate[0].to",
+                "not a valid repository path prefix",
+            )],
+        ),
+        (
+            "bad-platform",
+            "  - to: harbor.internal/m\n    platforms: [linux]\n",
+            &[("7:17", "replicate[0].platforms[0]", "")],
+        ),
+        (
+            "unknown-key",
+            "  - to: harbor.internal/m\n    mirror: true\n",
+            &[(
+                "7:5",
+                "replicate[0].mirror",
+                "valid keys here are to, platforms, prune",
+            )],
+        ),
+        (
+            "twice",
+            "  - to: harbor.internal/m\n  - to: harbor.internal/m/\n",
+            &[("7:5", "replicate[1]", "")],
+        ),
+        (
+            "onto-itself",
+            "  - to: 127.0.0.1:5000\n",
+            &[("6:5", "replicate[0].to", "onto itself")],
+        ),
+    ];
+    for (case, tail, want) in cases {
+        assert_errors(&env, case, &format!("{head}{tail}"), want);
+    }
 }
