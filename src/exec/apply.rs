@@ -76,6 +76,8 @@ pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
             .filter(|(d, _)| !referenced.contains(d))
             .map(|(_, s)| s)
             .sum(),
+        replicas: Vec::new(),
+        pushed: Vec::new(),
     }
 }
 

@@ -9,7 +9,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use jiff::Timestamp;
 
 use crate::oci::{Digest, Manifest, Platform, Reference};
-use crate::plan::{Desired, DesiredEntry, PruneRules, WantedImage};
+use crate::plan::{Desired, DesiredEntry, PruneRules, ReplicaTarget, WantedImage};
 use crate::policy::{ImageSpec, Order, Policy, Unmanaged, select_tags};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::store::{Inventory, MAX_METADATA_BLOB};
@@ -54,6 +54,16 @@ pub async fn expand(client: &RegistryClient, policy: &Policy, inventory: &Invent
             keep_within: policy.prune.keep_within,
             max_removals: policy.prune.max_removals,
         },
+        replicas: policy
+            .replicate
+            .iter()
+            .map(|r| ReplicaTarget {
+                registry: r.registry.clone(),
+                prefix: r.prefix.clone(),
+                platforms: r.platforms.clone(),
+                prune: r.prune,
+            })
+            .collect(),
     }
 }
 

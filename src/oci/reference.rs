@@ -295,6 +295,14 @@ impl serde::Serialize for Reference {
     }
 }
 
+/// Read back exactly what `Serialize` wrote: a full reference (no `:latest` added).
+impl<'de> serde::Deserialize<'de> for Reference {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse_loose(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Debug for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Reference({self})")

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 
 use super::model::*;
+use super::replica::{ReplicaAction, plan_replicas};
 use crate::oci::{Digest, Reference};
 
 /// Plan the changes that make `actual` what `desired` says, as of `now`.
@@ -191,6 +192,23 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
             planned: removals,
             max,
         });
+    }
+    out.replication = plan_replicas(desired, &actual.replicas, &actual.pushed);
+    let deletions = out
+        .replication
+        .actions
+        .iter()
+        .filter(|a| matches!(a, ReplicaAction::DeleteTag { .. }))
+        .count();
+    if let Some(max) = desired.prune.max_removals
+        && deletions > max
+    {
+        out.replication
+            .actions
+            .retain(|a| !matches!(a, ReplicaAction::DeleteTag { .. }));
+        out.replication.failures.push(format!(
+            "{deletions} replica tag deletions exceed prune.max_removals ({max}): none are deleted; review `imagectl plan`, then raise max_removals if they are right"
+        ));
     }
     out
 }

@@ -5,6 +5,7 @@
 mod diff;
 mod model;
 mod render;
+mod replica;
 mod simulate;
 
 pub use diff::plan;
@@ -13,6 +14,10 @@ pub use model::{
     PruneRules, RemovalLimit, WantedImage,
 };
 pub use render::render_text;
+pub use replica::{
+    ReplicaAction, ReplicaObservation, ReplicaPlan, ReplicaRecord, ReplicaTarget, plan_replicas,
+    replica_targets,
+};
 pub use simulate::simulate;
 
 #[cfg(test)]

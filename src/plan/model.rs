@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
+use super::replica::{ReplicaObservation, ReplicaPlan, ReplicaRecord, ReplicaTarget};
 use crate::oci::{Digest, Platform, Reference};
 
 /// What the policy wants, expanded against the registries.
@@ -14,6 +15,8 @@ pub struct Desired {
     pub entries: Vec<DesiredEntry>,
     /// What may be removed.
     pub prune: PruneRules,
+    /// Registries every wanted image is pushed to.
+    pub replicas: Vec<ReplicaTarget>,
 }
 
 /// The removal rules of the policy.
@@ -66,6 +69,10 @@ pub struct Actual {
     pub images: Vec<ActualImage>,
     /// Bytes of blobs no image references.
     pub unreferenced_bytes: u64,
+    /// What the replica tags point at now (looked up for the run).
+    pub replicas: Vec<ReplicaObservation>,
+    /// The tags imagectl pushed to replicas in earlier runs.
+    pub pushed: Vec<ReplicaRecord>,
 }
 
 /// One stored image.
@@ -107,12 +114,14 @@ pub struct Plan {
     pub protected: Vec<Protected>,
     /// Set when the removals exceed `max_removals`: the executor removes nothing.
     pub removal_limit: Option<RemovalLimit>,
+    /// Pushes to and deletions from replication targets.
+    pub replication: ReplicaPlan,
 }
 
 impl Plan {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
+        self.actions.is_empty() && self.replication.actions.is_empty()
     }
 
     /// How many actions remove something (images or names).

@@ -1,6 +1,7 @@
 //! The plan as a person reads it: `+` adds, `~` renames, `-` removes, with sizes.
 
 use super::model::{Action, Plan};
+use super::replica::{ReplicaAction, ReplicaPlan};
 
 /// Render `plan`; `size` formats byte counts (the CLI passes docker's SI style).
 pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
@@ -87,6 +88,7 @@ pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
     for p in &plan.protected {
         out.push_str(&format!("= keep    {} ({})\n", p.name, p.reason));
     }
+    let (pushes, deletions) = render_replication(&plan.replication, &mut out);
     if plan.is_empty() {
         out.push_str("No changes: the store matches the policy.\n");
     } else {
@@ -97,6 +99,13 @@ pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
             size(freed)
         ));
     }
+    let r = &plan.replication;
+    if pushes + deletions + r.up_to_date + r.failures.len() > 0 {
+        out.push_str(&format!(
+            "Replication: {pushes} to push, {deletions} to delete, {} up to date.\n",
+            r.up_to_date
+        ));
+    }
     if let Some(limit) = &plan.removal_limit {
         out.push_str(&format!(
             "Refused: {} removals exceed prune.max_removals ({}); apply will pull and tag but remove nothing. Review the plan, then raise max_removals in the policy if it is right.\n",
@@ -104,4 +113,43 @@ pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
         ));
     }
     out
+}
+
+/// The replication lines (`>` pushes, `x` deletions in a target); returns their counts.
+fn render_replication(r: &ReplicaPlan, out: &mut String) -> (usize, usize) {
+    for f in &r.failures {
+        out.push_str(&format!("! replica {f} — skipped\n"));
+    }
+    let (mut pushes, mut deletions) = (0, 0);
+    for a in &r.actions {
+        match a {
+            ReplicaAction::Push {
+                source,
+                digest,
+                target,
+                replaces,
+                platforms,
+            } => {
+                pushes += 1;
+                let only = if platforms.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", platforms.join(" "))
+                };
+                let replacing = replaces
+                    .as_ref()
+                    .map(|r| format!(", replaces {}", r.short()))
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "> push    {target} ← {source} ({}{only}{replacing})\n",
+                    digest.short()
+                ));
+            }
+            ReplicaAction::DeleteTag { target, reason, .. } => {
+                deletions += 1;
+                out.push_str(&format!("x delete  {target} ({reason})\n"));
+            }
+        }
+    }
+    (pushes, deletions)
 }

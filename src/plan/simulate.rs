@@ -61,8 +61,11 @@ pub fn simulate(plan: &Plan, actual: &Actual, now: Timestamp) -> Actual {
             _ => {}
         }
     }
+    // Replication is not simulated: the store's state is what the convergence tests check.
     Actual {
         images,
         unreferenced_bytes: unreferenced,
+        replicas: actual.replicas.clone(),
+        pushed: actual.pushed.clone(),
     }
 }

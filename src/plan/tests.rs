@@ -83,6 +83,7 @@ fn keep_newest_three_pulls_new_and_removes_oldest() {
             image(9, &[("h.io/app:latest", Some(9))], 100),
         ],
         unreferenced_bytes: 0,
+        ..Default::default()
     };
     let desired = Desired {
         entries: vec![entry(
@@ -98,6 +99,7 @@ fn keep_newest_three_pulls_new_and_removes_oldest() {
             dangling: true,
             ..Default::default()
         },
+        ..Default::default()
     };
     let p = plan(&desired, &actual, now());
     assert_eq!(
@@ -117,6 +119,7 @@ fn failed_entry_protects_its_repository() {
     let actual = Actual {
         images: vec![image(1, &[("h.io/app:1.0.0", Some(1))], 100)],
         unreferenced_bytes: 0,
+        ..Default::default()
     };
     let mut e = entry("h.io/app", &[], &["1.0.0"]);
     e.wanted = Err("cannot reach registry h.io".into());
@@ -127,6 +130,7 @@ fn failed_entry_protects_its_repository() {
             unmanaged_remove: true,
             ..Default::default()
         },
+        ..Default::default()
     };
     let p = plan(&desired, &actual, now());
     assert!(p.actions.is_empty(), "{:?}", p.actions);
@@ -143,6 +147,7 @@ fn keep_within_protects_and_limit_refuses() {
             image(3, &[("h.io/c:1", Some(3))], 100),
         ],
         unreferenced_bytes: 5,
+        ..Default::default()
     };
     let desired = Desired {
         entries: vec![],
@@ -152,6 +157,7 @@ fn keep_within_protects_and_limit_refuses() {
             keep_within: Some(SignedDuration::from_hours(72)),
             max_removals: Some(1),
         },
+        ..Default::default()
     };
     let p = plan(&desired, &actual, now());
     assert_eq!(p.removals(), 2, "{:?}", kinds(&p));
@@ -165,6 +171,7 @@ fn moved_tag_replaces_and_removes_dangling_old_image() {
     let actual = Actual {
         images: vec![image(1, &[("h.io/app:latest", Some(1))], 100)],
         unreferenced_bytes: 0,
+        ..Default::default()
     };
     let desired = Desired {
         entries: vec![entry("h.io/app", &[("h.io/app:latest", 2)], &[])],
@@ -172,6 +179,7 @@ fn moved_tag_replaces_and_removes_dangling_old_image() {
             dangling: true,
             ..Default::default()
         },
+        ..Default::default()
     };
     let p = plan(&desired, &actual, now());
     assert_eq!(
@@ -201,6 +209,7 @@ fn also_tag_retags_once() {
             100,
         )],
         unreferenced_bytes: 0,
+        ..Default::default()
     };
     let mut e = entry(
         "h.io/app",
@@ -216,6 +225,7 @@ fn also_tag_retags_once() {
     let desired = Desired {
         entries: vec![e],
         prune: PruneRules::default(),
+        ..Default::default()
     };
     let p = plan(&desired, &actual, now());
     assert_eq!(
@@ -259,7 +269,7 @@ prop_compose! {
                 images[holder].names.push(ActualName { name: r(&name(i / 4, i % 4)), source_digest: src.map(d) });
             }
         }
-        Actual { images, unreferenced_bytes: unreferenced }
+        Actual { images, unreferenced_bytes: unreferenced, replicas: Vec::new(), pushed: Vec::new() }
     }
 }
 
@@ -297,6 +307,7 @@ prop_compose! {
                 keep_within: keep_within.map(SignedDuration::from_hours),
                 max_removals: None,
             },
+            replicas: Vec::new(),
         }
     }
 }

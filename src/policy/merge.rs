@@ -112,11 +112,9 @@ pub(crate) fn merge(fragments: Vec<Fragment>, errors: &mut Vec<PolicyError>) -> 
         });
     }
     for r in &replicate {
-        let onto_itself = images.iter().find(|i| {
-            r.value
-                .target_of(&i.value.name)
-                .is_some_and(|t| t.name() == i.value.name.name())
-        });
+        let onto_itself = images
+            .iter()
+            .find(|i| r.value.prefix.is_empty() && i.value.name.registry() == r.value.registry);
         if let Some(img) = onto_itself {
             errors.push(PolicyError {
                 file: r.origin.file.clone(),

@@ -44,26 +44,6 @@ pub struct ReplicateSpec {
     pub origin: Origin,
 }
 
-impl ReplicateSpec {
-    /// Where `source` (a tag or digest reference) lands on this target:
-    /// `TARGET/PREFIX/PATH:TAG`. `None` if the result is not a valid reference (too long).
-    pub fn target_of(&self, source: &Reference) -> Option<Reference> {
-        let mut name = self.registry.clone();
-        for part in [self.prefix.as_str(), source.repository()] {
-            if !part.is_empty() {
-                name.push('/');
-                name.push_str(part);
-            }
-        }
-        let target = Reference::parse_loose(&name).ok()?;
-        match (source.tag(), source.digest()) {
-            (_, Some(d)) => Some(target.with_digest(d.clone())),
-            (Some(t), None) => target.with_tag(t).ok(),
-            (None, None) => Some(target),
-        }
-    }
-}
-
 /// Which store the policy manages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreSpec {

@@ -131,6 +131,11 @@ pub trait Store: BlobRead + BlobWrite + BlobGc + Catalog + StoreLock + Send + Sy
     fn location(&self) -> String;
     /// Remove leftovers of interrupted writes (temporary files); call under the exclusive lock.
     fn clean_temporary(&self) -> Result<u64, StoreError>;
+    /// A small document the tool keeps beside the images (the ledger of replicated tags),
+    /// `None` if it was never written. Other tools never see it.
+    fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Replace such a document atomically.
+    fn write_state(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
 }
 
 /// One catalogue entry: a name (or none: dangling) for a manifest or index.

@@ -143,6 +143,26 @@ impl Store for LayoutStore {
         self.root.display().to_string()
     }
 
+    fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.private_dir().join(name);
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("reading", path.display().to_string(), e)),
+        }
+    }
+
+    fn write_state(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.ensure_created()?;
+        let path = self.private_dir().join(name);
+        let io = |action, e| StoreError::io(action, path.display().to_string(), e);
+        let mut tmp = self.temp_file("state-").map_err(|e| io("writing", e))?;
+        std::io::Write::write_all(&mut tmp, bytes).map_err(|e| io("writing", e))?;
+        tmp.as_file().sync_all().map_err(|e| io("syncing", e))?;
+        tmp.persist(&path).map_err(|e| io("replacing", e.error))?;
+        sync_dir(&self.private_dir())
+    }
+
     fn clean_temporary(&self) -> Result<u64, StoreError> {
         let dir = self.tmp_dir();
         let mut freed = 0;

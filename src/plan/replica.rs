@@ -1,0 +1,380 @@
+//! Replication in the plan: which wanted images each target registry lacks, and which tags
+//! imagectl once pushed there that the policy no longer wants. Pure like the rest of the
+//! planner; the target tags' current digests and the ledger of pushed tags are inputs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{Desired, WantedImage};
+use crate::oci::{Digest, Platform, Reference};
+
+/// A registry every wanted image is pushed to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaTarget {
+    /// The target registry (`host[:port]`).
+    pub registry: String,
+    /// Path prepended to every source repository path, or empty.
+    pub prefix: String,
+    /// Platforms to push; empty: the whole image with the source's digests.
+    pub platforms: Vec<Platform>,
+    /// Delete tags imagectl pushed here once no longer wanted.
+    pub prune: bool,
+}
+
+impl ReplicaTarget {
+    /// `TARGET/PREFIX/PATH:TAG` (or `@digest` for a pinned source). `None` when the result
+    /// is not a valid reference (a path grown too long).
+    pub fn target_of(&self, source: &Reference) -> Option<Reference> {
+        let mut name = self.registry.clone();
+        for part in [self.prefix.as_str(), source.repository()] {
+            if !part.is_empty() {
+                name.push('/');
+                name.push_str(part);
+            }
+        }
+        let target = Reference::parse_loose(&name).ok()?;
+        if target.tag().is_some() || target.digest().is_some() {
+            return None;
+        }
+        match (source.digest(), source.tag()) {
+            (Some(d), _) => Some(target.with_digest(d.clone())),
+            (None, Some(t)) => target.with_tag(t).ok(),
+            (None, None) => None,
+        }
+    }
+
+    /// `host[:port][/prefix]`, as the policy writes it.
+    pub fn label(&self) -> String {
+        if self.prefix.is_empty() {
+            self.registry.clone()
+        } else {
+            format!("{}/{}", self.registry, self.prefix)
+        }
+    }
+}
+
+/// A tag imagectl pushed to a target, remembered so that only its own pushes are ever
+/// deleted there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaRecord {
+    /// The tag in the target (`172.16.0.120:30002/mirror/library/nginx:1.25`).
+    pub target: Reference,
+    /// The source tag it was copied from.
+    pub source: Reference,
+    /// What the source pointed at when it was copied.
+    pub source_digest: Digest,
+    /// What the target tag was made to point at (differs from `source_digest` only when
+    /// the target keeps a subset of platforms).
+    pub pushed_digest: Digest,
+}
+
+/// What a target tag points at now, as a HEAD found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaObservation {
+    /// The target tag (or digest reference).
+    pub target: Reference,
+    /// Its digest; `Ok(None)` when the target does not have it.
+    pub digest: Result<Option<Digest>, String>,
+}
+
+/// One replication step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ReplicaAction {
+    /// Copy `source` (at `digest`) to `target`.
+    Push {
+        /// The source tag or pin.
+        source: Reference,
+        /// The source's digest, from the expansion's HEAD.
+        digest: Digest,
+        /// Where it goes.
+        target: Reference,
+        /// What the target tag points at now, if anything.
+        replaces: Option<Digest>,
+        /// Platforms to push; empty: all.
+        platforms: Vec<String>,
+    },
+    /// Delete a tag imagectl pushed that the policy no longer wants.
+    DeleteTag {
+        /// The target tag.
+        target: Reference,
+        /// What imagectl pushed there (the executor deletes only if it still points there).
+        digest: Digest,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The replication part of a plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReplicaPlan {
+    /// Pushes and deletions, pushes first.
+    pub actions: Vec<ReplicaAction>,
+    /// Target tags already as wanted.
+    pub up_to_date: usize,
+    /// Targets that could not be checked or mapped: nothing is pushed to or deleted from
+    /// those tags.
+    pub failures: Vec<String>,
+}
+
+/// What each target lacks and which of imagectl's own pushes to delete.
+///
+/// A pushed tag is deleted only when its source repository is still declared by an entry
+/// whose expansion succeeded and that no longer wants the tag; a failed or removed entry,
+/// or a target no longer in the policy, keeps everything.
+pub fn plan_replicas(
+    desired: &Desired,
+    observed: &[ReplicaObservation],
+    ledger: &[ReplicaRecord],
+) -> ReplicaPlan {
+    let mut out = ReplicaPlan::default();
+    let now: BTreeMap<&Reference, &Result<Option<Digest>, String>> =
+        observed.iter().map(|o| (&o.target, &o.digest)).collect();
+    let pushed: BTreeMap<&Reference, &ReplicaRecord> =
+        ledger.iter().map(|r| (&r.target, r)).collect();
+    let mut wanted_targets: BTreeSet<Reference> = BTreeSet::new();
+    let mut unique: BTreeSet<&Reference> = BTreeSet::new();
+    let wanted_images: Vec<&WantedImage> = desired
+        .entries
+        .iter()
+        .filter_map(|e| e.wanted.as_ref().ok())
+        .flatten()
+        .filter(|w| unique.insert(&w.name))
+        .collect();
+    let mut deletions = Vec::new();
+    for target in &desired.replicas {
+        for w in &wanted_images {
+            push_if_needed(target, w, &now, &pushed, &mut wanted_targets, &mut out);
+        }
+    }
+    let declared: BTreeMap<&str, bool> = desired
+        .entries
+        .iter()
+        .map(|e| (e.repository.as_str(), e.wanted.is_ok()))
+        .collect();
+    for record in ledger {
+        let Some(target) = desired
+            .replicas
+            .iter()
+            .find(|t| t.target_of(&record.source).as_ref() == Some(&record.target))
+        else {
+            continue;
+        };
+        if !target.prune || wanted_targets.contains(&record.target) {
+            continue;
+        }
+        if declared.get(record.source.name().as_str()) != Some(&true) {
+            continue;
+        }
+        deletions.push(ReplicaAction::DeleteTag {
+            target: record.target.clone(),
+            digest: record.pushed_digest.clone(),
+            reason: format!("{} is no longer wanted by the policy", record.source),
+        });
+    }
+    out.actions.extend(deletions);
+    out
+}
+
+fn push_if_needed(
+    target: &ReplicaTarget,
+    w: &WantedImage,
+    now: &BTreeMap<&Reference, &Result<Option<Digest>, String>>,
+    pushed: &BTreeMap<&Reference, &ReplicaRecord>,
+    wanted_targets: &mut BTreeSet<Reference>,
+    out: &mut ReplicaPlan,
+) {
+    let Some(dest) = target.target_of(&w.name) else {
+        out.failures.push(format!(
+            "{} cannot be replicated to {}: the target name would not be a valid reference",
+            w.name,
+            target.label()
+        ));
+        return;
+    };
+    wanted_targets.insert(dest.clone());
+    let current = match now.get(&dest) {
+        Some(Ok(d)) => d.clone(),
+        Some(Err(e)) => {
+            out.failures.push(format!("{dest}: {e}"));
+            return;
+        }
+        // Not observed: the executor checks when it copies.
+        None => None,
+    };
+    let ours_and_current = pushed
+        .get(&dest)
+        .is_some_and(|r| r.source_digest == w.digest && current.as_ref() == Some(&r.pushed_digest));
+    if current.as_ref() == Some(&w.digest) || ours_and_current {
+        out.up_to_date += 1;
+        return;
+    }
+    out.actions.push(ReplicaAction::Push {
+        source: w.name.clone(),
+        digest: w.digest.clone(),
+        target: dest,
+        replaces: current,
+        platforms: target.platforms.iter().map(ToString::to_string).collect(),
+    });
+}
+
+/// The target tags a run must look at: every wanted image on every target.
+pub fn replica_targets(desired: &Desired) -> Vec<Reference> {
+    let mut out = BTreeSet::new();
+    for target in &desired.replicas {
+        for e in &desired.entries {
+            for w in e.wanted.iter().flatten() {
+                out.extend(target.target_of(&w.name));
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::model::DesiredEntry;
+
+    fn r(s: &str) -> Reference {
+        Reference::parse(s).unwrap()
+    }
+    fn d(c: char) -> Digest {
+        format!("sha256:{}", c.to_string().repeat(64))
+            .parse()
+            .unwrap()
+    }
+    fn target(prune: bool) -> ReplicaTarget {
+        ReplicaTarget {
+            registry: "10.0.0.1:5000".into(),
+            prefix: "mirror".into(),
+            platforms: Vec::new(),
+            prune,
+        }
+    }
+    fn desired(wanted: Result<Vec<(&str, char)>, String>, prune: bool) -> Desired {
+        Desired {
+            entries: vec![DesiredEntry {
+                label: "p.yaml:3:5".into(),
+                repository: "docker.io/library/nginx".into(),
+                wanted: wanted.map(|ws| {
+                    ws.into_iter()
+                        .map(|(n, c)| WantedImage {
+                            name: r(n),
+                            digest: d(c),
+                            also_tag: Vec::new(),
+                            download: None,
+                        })
+                        .collect()
+                }),
+                scope: BTreeSet::new(),
+                platforms: Vec::new(),
+            }],
+            replicas: vec![target(prune)],
+            ..Desired::default()
+        }
+    }
+    fn record(tag: &str, c: char) -> ReplicaRecord {
+        ReplicaRecord {
+            target: r(&format!("10.0.0.1:5000/mirror/library/nginx:{tag}")),
+            source: r(&format!("nginx:{tag}")),
+            source_digest: d(c),
+            pushed_digest: d(c),
+        }
+    }
+
+    #[test]
+    fn mapping() {
+        let t = target(true);
+        assert_eq!(
+            t.target_of(&r("nginx:1.25")).unwrap().to_string(),
+            "10.0.0.1:5000/mirror/library/nginx:1.25"
+        );
+        assert_eq!(
+            t.target_of(&r("ghcr.io/org/app:v1")).unwrap().to_string(),
+            "10.0.0.1:5000/mirror/org/app:v1"
+        );
+        let pinned = r(&format!("busybox@{}", d('b')));
+        assert_eq!(
+            t.target_of(&pinned).unwrap().to_string(),
+            format!("10.0.0.1:5000/mirror/library/busybox@{}", d('b'))
+        );
+        let bare = ReplicaTarget {
+            prefix: String::new(),
+            ..target(true)
+        };
+        assert_eq!(
+            bare.target_of(&r("nginx:1")).unwrap().to_string(),
+            "10.0.0.1:5000/library/nginx:1"
+        );
+    }
+
+    #[test]
+    fn pushes_what_differs_and_counts_the_rest() {
+        let want = desired(Ok(vec![("nginx:1.25", 'a'), ("nginx:1.26", 'b')]), true);
+        let observed = vec![
+            ReplicaObservation {
+                target: r("10.0.0.1:5000/mirror/library/nginx:1.25"),
+                digest: Ok(Some(d('a'))),
+            },
+            ReplicaObservation {
+                target: r("10.0.0.1:5000/mirror/library/nginx:1.26"),
+                digest: Ok(None),
+            },
+        ];
+        let p = plan_replicas(&want, &observed, &[]);
+        assert_eq!(p.up_to_date, 1);
+        assert_eq!(p.actions.len(), 1);
+        assert!(
+            matches!(&p.actions[0], ReplicaAction::Push { target, replaces: None, .. }
+            if target.to_string() == "10.0.0.1:5000/mirror/library/nginx:1.26")
+        );
+    }
+
+    #[test]
+    fn deletes_only_its_own_unwanted_pushes() {
+        let want = desired(Ok(vec![("nginx:1.26", 'b')]), true);
+        let ledger = vec![record("1.25", 'a'), record("1.26", 'b')];
+        let p = plan_replicas(&want, &[], &ledger);
+        let deleted: Vec<String> = p
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                ReplicaAction::DeleteTag { target, .. } => Some(target.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(deleted, ["10.0.0.1:5000/mirror/library/nginx:1.25"]);
+    }
+
+    #[test]
+    fn failures_and_prune_false_keep_everything() {
+        let ledger = vec![record("1.25", 'a')];
+        let failed = desired(Err("registry down".into()), true);
+        assert!(plan_replicas(&failed, &[], &ledger).actions.is_empty());
+        let no_prune = desired(Ok(vec![("nginx:1.26", 'b')]), false);
+        let p = plan_replicas(&no_prune, &[], &ledger);
+        assert!(
+            p.actions
+                .iter()
+                .all(|a| matches!(a, ReplicaAction::Push { .. }))
+        );
+        let mut undeclared = desired(Ok(vec![]), true);
+        undeclared.entries[0].repository = "docker.io/library/other".into();
+        assert!(plan_replicas(&undeclared, &[], &ledger).actions.is_empty());
+    }
+
+    #[test]
+    fn subset_pushes_are_recognised_by_the_ledger() {
+        let want = desired(Ok(vec![("nginx:1.26", 'b')]), true);
+        let mut rec = record("1.26", 'b');
+        rec.pushed_digest = d('c');
+        let observed = vec![ReplicaObservation {
+            target: rec.target.clone(),
+            digest: Ok(Some(d('c'))),
+        }];
+        let p = plan_replicas(&want, &observed, &[rec]);
+        assert_eq!((p.up_to_date, p.actions.len()), (1, 0));
+    }
+}
