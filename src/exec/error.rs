@@ -56,6 +56,16 @@ pub enum ExecError {
         "cannot tag with a digest reference {0}: a tag names a repository and tag, e.g. registry.local/app:1.0"
     )]
     TagWithDigest(String),
+    /// The ledger of replicated tags cannot be read or written.
+    #[error(
+        "the replication ledger in the store at {location} is unusable: {reason}; move it aside to start a new one (imagectl then deletes none of the tags it pushed earlier)"
+    )]
+    Ledger {
+        /// The store.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl From<RegistryError> for ExecError {
