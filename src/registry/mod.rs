@@ -11,9 +11,11 @@ mod credentials;
 mod endpoint;
 mod error;
 mod manifest;
+mod push;
 mod retry;
 mod tags;
 mod transport;
+mod upload;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,6 +30,8 @@ use crate::oci::{Digest, Manifest};
 
 pub use error::RegistryError;
 pub use manifest::MANIFEST_SIZE_CAP;
+pub use push::DeleteOutcome;
+pub use upload::{BlobBody, BlobSource, CHUNK_SIZE};
 
 use auth::Auth;
 use credentials::Credential;
@@ -99,6 +103,8 @@ struct Inner {
     /// never stale: a plan that looked at a manifest and the pull that follows it cost one
     /// GET, not two.
     manifests: std::sync::Mutex<std::collections::HashMap<(String, Digest), FetchedManifest>>,
+    /// Uploads in flight or done, so one blob is never uploaded twice at once.
+    uploads: upload::UploadSlots,
 }
 
 impl fmt::Debug for RegistryClient {
@@ -163,6 +169,7 @@ impl RegistryClient {
                 },
                 insecure_registries: cfg.insecure_registries,
                 manifests: Default::default(),
+                uploads: Default::default(),
             }),
         })
     }
