@@ -605,7 +605,8 @@ mod tests {
     }
 
     fn body_of(parts: &[&'static [u8]]) -> BlobBody {
-        stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p)))).boxed()
+        let parts: Vec<_> = parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        stream::iter(parts).boxed()
     }
 
     #[tokio::test]

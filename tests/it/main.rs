@@ -11,6 +11,7 @@ mod archive;
 mod crash;
 
 mod commands;
+mod copy;
 mod errors;
 mod policy;
 mod pull;
