@@ -208,7 +208,7 @@ pub enum RegistryError {
     },
     /// The registry refused a write with a distribution error (`MANIFEST_BLOB_UNKNOWN`,
     /// `BLOB_UPLOAD_INVALID`, …).
-    #[error("registry refused {what}: HTTP {status} {code}: {message}")]
+    #[error("registry refused {what}: HTTP {status} {code}: {message}{}", refused_hint(.code))]
     Refused {
         /// What was being written (`manifest 127.0.0.1:5000/app:1.0`, `blob sha256:… to …`).
         what: String,
@@ -269,6 +269,24 @@ fn unreachable_hint(reason: &str) -> &'static str {
         "add the registry's CA certificate to the system trust store (or SSL_CERT_FILE)"
     } else {
         "check the address and that the registry is running (plain-HTTP registries need --insecure-registry)"
+    }
+}
+
+/// What to do about a refused write, judged from the registry's error code.
+fn refused_hint(code: &str) -> &'static str {
+    match code {
+        "UNSUPPORTED" => {
+            "; this registry does not take pushes there (read-only, a pull-through cache, or pushes disabled): choose another target"
+        }
+        "DENIED" | "UNAUTHORIZED" => "; check that the account may push there (`docker login`)",
+        "NAME_INVALID" => "; check the repository name",
+        "MANIFEST_BLOB_UNKNOWN" | "BLOB_UNKNOWN" => {
+            "; a blob the manifest names is missing in the target: copy again"
+        }
+        "MANIFEST_INVALID" | "TAG_INVALID" => {
+            "; the registry does not accept this manifest (its media type or content)"
+        }
+        _ => "",
     }
 }
 

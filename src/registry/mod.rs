@@ -135,16 +135,26 @@ impl RegistryClient {
             })?;
             roots.extend(certs);
         }
-        let http = reqwest::Client::builder()
-            .tls_certs_merge(roots)
-            .user_agent(cfg.user_agent)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .redirect(transport::redirect_policy())
+        let builder = |read_timeout: Option<Duration>| {
+            let b = reqwest::Client::builder()
+                .tls_certs_merge(roots.clone())
+                .user_agent(cfg.user_agent.as_str())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .redirect(transport::redirect_policy());
+            match read_timeout {
+                Some(t) => b.read_timeout(t),
+                None => b,
+            }
             .build()
             .map_err(|e| RegistryError::ClientSetup {
                 reason: transport::brief_reason(&e),
-            })?;
+            })
+        };
+        let http = builder(Some(READ_TIMEOUT))?;
+        // reqwest's read timeout also runs from the start of a request to its response
+        // headers, which for an upload come after the last byte: uploads use a client
+        // without it and watch their progress themselves (see upload.rs).
+        let uploads = builder(None)?;
         let config_dir = credentials::config_dir(cfg.docker_config_dir.as_deref());
         Ok(Self {
             inner: Arc::new(Inner {
@@ -166,6 +176,7 @@ impl RegistryClient {
                             .collect(),
                     ),
                     http,
+                    uploads,
                 },
                 insecure_registries: cfg.insecure_registries,
                 manifests: Default::default(),

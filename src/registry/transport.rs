@@ -209,6 +209,8 @@ pub(crate) struct ApiRequest<'a> {
 pub(crate) struct Transport {
     pub(crate) http: reqwest::Client,
     pub(crate) auth: Auth,
+    /// For streamed uploads: no read timeout (the caller watches progress instead).
+    pub(crate) uploads: reqwest::Client,
 }
 
 impl Transport {
@@ -271,7 +273,7 @@ impl Transport {
                     // The body went with an attempt the registry answered with 401.
                     return Err(self.unauthorized(registry).await);
                 };
-                send_stream(&self.http, registry, req, all, body).await?
+                send_stream(&self.uploads, registry, req, all, body).await?
             } else {
                 let raw = RawRequest {
                     method: req.method.clone(),

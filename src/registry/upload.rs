@@ -9,7 +9,9 @@
 //! upload are not idempotent, so a failed upload is restarted from its POST with the source
 //! reopened, never resumed half-way.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -26,6 +28,12 @@ use super::transport::{ApiRequest, Payload, read_capped};
 use super::{RegistryClient, retry};
 use crate::oci::{Digest, Reference};
 
+/// How long a registry may take to answer once it has every byte of an upload (it may be
+/// moving a large blob into place in remote storage).
+const ANSWER_AFTER_BODY: Duration = Duration::from_secs(600);
+/// How often a running upload checks its progress.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
 /// Whole uploads tried per blob (the first and two restarts) on transient failures.
 const UPLOAD_ATTEMPTS: u32 = 3;
 /// PATCH chunk size for registries that refuse a monolithic upload.
@@ -33,7 +41,7 @@ pub const CHUNK_SIZE: u64 = 16 << 20;
 /// Error bodies are small JSON documents; more is not read.
 const ERROR_BODY_CAP: u64 = 64 << 10;
 /// Small upload requests (POST, DELETE, the closing PUT of a chunked upload).
-const STEP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A blob body: chunks of bytes, ending early with an error if the source fails.
 pub type BlobBody = BoxStream<'static, Result<Bytes, RegistryError>>;
@@ -238,7 +246,14 @@ impl RegistryClient {
         }
         let mut session = location(&resp, &start)?;
         let failure = Arc::new(Mutex::new(None));
-        let body = checked(source.open().await?, digest.clone(), size, failure.clone());
+        let progress: Progress = Arc::new(Mutex::new((Instant::now(), false)));
+        let body = checked(
+            source.open().await?,
+            digest.clone(),
+            size,
+            failure.clone(),
+            progress.clone(),
+        );
         let what = || format!("blob {digest} for {}", repo.name());
 
         let result = if let Some(chunk) = chunked {
@@ -251,10 +266,14 @@ impl RegistryClient {
                 headers.insert(CONTENT_RANGE, header(&range));
                 let part = reqwest::Body::wrap_stream(take(shared.clone(), n));
                 let req = api(&endpoint, repo, Method::PATCH, &session, None);
-                let resp = self
-                    .inner
-                    .transport
-                    .send_with(&req, &scope, headers, Payload::Stream(part), false)
+                let sent = self.inner.transport.send_with(
+                    &req,
+                    &scope,
+                    headers,
+                    Payload::Stream(part),
+                    false,
+                );
+                let resp = watched(sent, &progress, repo.registry(), &session)
                     .await
                     .map_err(|e| take_failure(&failure).unwrap_or(e))?;
                 if resp.status() != StatusCode::ACCEPTED {
@@ -273,16 +292,14 @@ impl RegistryClient {
             let url = with_digest(&session, digest)?;
             let req = api(&endpoint, repo, Method::PUT, &url, None);
             let body = reqwest::Body::wrap_stream(body);
-            self.inner
-                .transport
-                .send_with(
-                    &req,
-                    &scope,
-                    octet_stream(size),
-                    Payload::Stream(body),
-                    false,
-                )
-                .await
+            let sent = self.inner.transport.send_with(
+                &req,
+                &scope,
+                octet_stream(size),
+                Payload::Stream(body),
+                false,
+            );
+            watched(sent, &progress, repo.registry(), &url).await
         };
         let resp = result.map_err(|e| take_failure(&failure).unwrap_or(e))?;
         match resp.status() {
@@ -338,7 +355,7 @@ pub(crate) fn api<'a>(
     repo: &'a Reference,
     method: Method,
     url: &'a str,
-    timeout: Option<std::time::Duration>,
+    timeout: Option<Duration>,
 ) -> ApiRequest<'a> {
     ApiRequest {
         method,
@@ -479,11 +496,13 @@ fn checked(
     digest: Digest,
     size: u64,
     failure: Arc<Mutex<Option<RegistryError>>>,
+    progress: Progress,
 ) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
     let state = (body, 0u64, false);
     stream::unfold(state, move |(mut body, seen, ended)| {
         let digest = digest.clone();
         let failure = failure.clone();
+        let progress = progress.clone();
         async move {
             if ended {
                 return None;
@@ -507,6 +526,10 @@ fn checked(
                             reason: format!("the source has more than the {size} bytes announced"),
                         });
                     }
+                    *progress
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        (Instant::now(), seen == size);
                     Some((Ok(chunk), (body, seen, false)))
                 }
                 Some(Err(e)) => fail(e),
@@ -519,6 +542,42 @@ fn checked(
         }
     })
     .boxed()
+}
+
+/// When the body of an upload last moved, and whether all of it was read.
+type Progress = Arc<Mutex<(Instant, bool)>>;
+
+/// Run an upload request, failing it (retryably) when its body stops moving for the read
+/// timeout, or the registry does not answer within [`ANSWER_AFTER_BODY`] of the last
+/// byte. (The upload client has no read timeout of its own: reqwest's would also count
+/// the whole time spent sending.)
+async fn watched(
+    sent: impl Future<Output = Result<Response, RegistryError>>,
+    progress: &Progress,
+    registry: &str,
+    url: &str,
+) -> Result<Response, RegistryError> {
+    tokio::pin!(sent);
+    loop {
+        tokio::select! {
+            resp = &mut sent => return resp,
+            _ = tokio::time::sleep(WATCH_EVERY) => {
+                let (last, all_read) =
+                    *progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let limit = if all_read { ANSWER_AFTER_BODY } else { super::READ_TIMEOUT };
+                if last.elapsed() > limit {
+                    return Err(RegistryError::Unreachable {
+                        registry: registry.to_string(),
+                        url: strip_query(url),
+                        reason: format!(
+                            "timed out: the upload made no progress for {}s",
+                            limit.as_secs()
+                        ),
+                    });
+                }
+            }
+        }
+    }
 }
 
 fn take_failure(failure: &Mutex<Option<RegistryError>>) -> Option<RegistryError> {
@@ -604,6 +663,10 @@ mod tests {
         assert_eq!(error_code(b"<html>"), None);
     }
 
+    fn progress() -> Progress {
+        Arc::new(Mutex::new((Instant::now(), false)))
+    }
+
     fn body_of(parts: &[&'static [u8]]) -> BlobBody {
         let parts: Vec<_> = parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
         stream::iter(parts).boxed()
@@ -613,15 +676,26 @@ mod tests {
     async fn length_is_checked() {
         let d = Digest::of(b"abcdef");
         let failure = Arc::new(Mutex::new(None));
-        let ok: Vec<Bytes> = checked(body_of(&[b"abc", b"def"]), d.clone(), 6, failure.clone())
-            .try_collect()
-            .await
-            .unwrap();
+        let ok: Vec<Bytes> = checked(
+            body_of(&[b"abc", b"def"]),
+            d.clone(),
+            6,
+            failure.clone(),
+            progress(),
+        )
+        .try_collect()
+        .await
+        .unwrap();
         assert_eq!(ok.concat(), b"abcdef");
-        let short: Result<Vec<Bytes>, _> =
-            checked(body_of(&[b"abc"]), d.clone(), 6, failure.clone())
-                .try_collect()
-                .await;
+        let short: Result<Vec<Bytes>, _> = checked(
+            body_of(&[b"abc"]),
+            d.clone(),
+            6,
+            failure.clone(),
+            progress(),
+        )
+        .try_collect()
+        .await;
         assert!(short.is_err());
         assert!(
             take_failure(&failure)
@@ -629,9 +703,10 @@ mod tests {
                 .to_string()
                 .contains("ended after 3 of 6")
         );
-        let long: Result<Vec<Bytes>, _> = checked(body_of(&[b"abcdefg"]), d, 6, failure.clone())
-            .try_collect()
-            .await;
+        let long: Result<Vec<Bytes>, _> =
+            checked(body_of(&[b"abcdefg"]), d, 6, failure.clone(), progress())
+                .try_collect()
+                .await;
         assert!(long.is_err());
         assert!(
             take_failure(&failure)
@@ -648,6 +723,7 @@ mod tests {
             Digest::of(b""),
             16,
             Arc::new(Mutex::new(None)),
+            progress(),
         );
         let shared: Shared = Arc::new(tokio::sync::Mutex::new((src, None)));
         let mut parts = Vec::new();

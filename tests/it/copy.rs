@@ -480,3 +480,47 @@ fn chunked_upload_and_digest_check() {
     assert!(e.to_string().contains("do not match the digest"), "{e}");
     assert_eq!(rt.block_on(c.blob_exists(&repo, &wrong)).unwrap(), None);
 }
+
+/// A registry with deletes disabled: delete_tag fails with an error saying so, and the tag
+/// stays.
+#[test]
+fn delete_tag_with_deletes_disabled() {
+    let reg = Registry::builder().deletes_disabled().start();
+    push_image_http(&reg, "demo/app", "1", &app_image("1.0", MediaFormat::Oci));
+    let e = runtime()
+        .block_on(client().delete_tag(&reference(&reg.reference("demo/app:1"))))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("does not allow deleting")
+            && e.to_string().contains("storage.delete.enabled"),
+        "{e}"
+    );
+    assert!(reg.manifest_digest("demo/app", "1").is_some());
+}
+
+/// A mount from a repository that lacks the blob: the registry opens an upload instead,
+/// which mount_blob cancels and reports as not mounted.
+#[test]
+fn mount_from_a_repository_without_the_blob() {
+    let reg = Registry::start();
+    let image = app_image("1.0", MediaFormat::Oci);
+    push_image_http(&reg, "demo/app", "1", &image);
+    let c = client();
+    let rt = runtime();
+    let digest: Digest = image.config_digest.parse().unwrap();
+    let target = reference(&reg.reference("other/app:1"));
+    assert!(
+        !rt.block_on(c.mount_blob(&target, &digest, "empty/repo"))
+            .unwrap()
+    );
+    assert!(
+        rt.block_on(c.mount_blob(&target, &digest, "demo/app"))
+            .unwrap()
+    );
+    assert_eq!(
+        rt.block_on(c.blob_exists(&target, &digest)).unwrap(),
+        Some(image.config_size)
+    );
+    // The upload the first mount opened was cancelled.
+    assert_eq!(reg.count_requests("DELETE", "/other/app/blobs/uploads/"), 1);
+}
