@@ -304,6 +304,7 @@ fn large_blob_streams_with_flat_memory() {
         .expect("time -v output")
         .parse()
         .unwrap();
+    eprintln!("peak RSS of a 64 MiB copy: {rss_kb} kB");
     assert!(
         rss_kb < 40 * 1024,
         "peak RSS {rss_kb} kB for a 64 MiB layer"
@@ -523,4 +524,50 @@ fn mount_from_a_repository_without_the_blob() {
     );
     // The upload the first mount opened was cancelled.
     assert_eq!(reg.count_requests("DELETE", "/other/app/blobs/uploads/"), 1);
+}
+
+/// Blobs the local store holds are read from disk: a copy after a pull fetches no blob
+/// from the source registry, and the target still verifies every byte by digest.
+#[test]
+fn blobs_come_from_the_store_when_it_has_them() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let fx = Standard::new();
+    let digest = fx.push(&src, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
+    let env = TestEnv::new();
+    let s = src.reference("demo/app:1.0");
+    env.imagectl().args(["pull", &s]).assert().success();
+    let mark = src.mark();
+    let d = dst.reference("demo/app:1.0");
+    let out = copy_ok(&env, &s, &d, &[]);
+    assert!(out.contains("3 blobs uploaded"), "{out}");
+    assert_eq!(src.count_since(mark, "GET", "/blobs/"), 0);
+    assert_eq!(dst.manifest_digest("demo/app", "1.0"), Some(digest));
+    skopeo_reads(&d, false);
+}
+
+/// Two copies running at once into one repository through one copier, sharing a base
+/// layer: each blob is uploaded once (distribution 2.8 fails racing uploads of one blob).
+#[test]
+fn concurrent_copies_upload_a_shared_blob_once() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let fx = Standard::new();
+    fx.push(&src, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
+    fx.push(&src, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
+    let copier = Arc::new(Copier::new(client(), None));
+    let req = |tag: &str| CopyRequest {
+        source: reference(&src.reference(&format!("demo/app:{tag}"))),
+        target: reference(&dst.reference(&format!("same/app:{tag}"))),
+        platforms: Vec::new(),
+        source_digest: None,
+    };
+    let (a, b) = (req("1.0"), req("2.0"));
+    let (ra, rb) = runtime().block_on(async { tokio::join!(copier.copy(&a), copier.copy(&b)) });
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.blobs_uploaded + rb.blobs_uploaded, 5);
+    assert_eq!(ra.blobs_present + rb.blobs_present, 1);
+    let base = fx.app_v1.layers[0].digest.replace(':', "%3A");
+    assert_eq!(dst.count_requests("PUT", &base), 1);
+    assert_eq!(dst.tags("same/app").len(), 2);
 }
