@@ -48,6 +48,9 @@ pub enum Command {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Copy an image from one registry to another, digests preserved (registry to
+    /// registry; blobs the store holds are read from disk).
+    Copy(CopyArgs),
     /// Show low-level information about images as JSON (docker's field names).
     Inspect {
         /// Format each image with a Go template, e.g. '{{.Id}}' or '{{json .Config}}'.
@@ -141,6 +144,22 @@ pub struct PullArgs {
     /// Blob downloads in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+}
+
+/// Arguments of `copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The image to copy: registry/name[:tag] or name@sha256:digest.
+    pub source: String,
+    /// Where to: registry/name[:tag]; without a tag, SOURCE's tag.
+    pub target: String,
+    /// Copy only this platform of a multi-platform image (repeatable). One platform: its
+    /// manifest, digest preserved. Several: an index of just those (a new digest).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Vec<String>,
+    /// Copy every platform and the index itself (the default; for scripts that say so).
+    #[arg(long, conflicts_with = "platform")]
+    pub all_platforms: bool,
 }
 
 /// Arguments of `images`.

@@ -5,6 +5,7 @@
 mod apply;
 mod archive;
 mod args;
+mod copy;
 mod discover;
 mod edit;
 mod format;
@@ -88,6 +89,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Pull(args) => pull::run(&cli, args).await,
         Command::Images(args) => images::run(&cli, args),
+        Command::Copy(args) => copy::run(&cli, args).await,
         Command::Tag { source, target } => edit::tag(&cli, source, target),
         Command::Rmi { force, images } => edit::rmi(&cli, images, *force),
         Command::Inspect { format, images } => inspect::inspect(&cli, images, format.as_deref()),

@@ -1,16 +1,20 @@
 //! Effectful operations composed from the registry client and a store: pulling images
-//! into the store, and the store-side operations (tag, remove, prune, fsck).
+//! into the store, copying them between registries, and the store-side operations (tag,
+//! remove, prune, fsck).
 
 mod apply;
+mod copy;
 mod desired;
 mod error;
 mod fsck;
 mod prune;
 mod pull;
 mod remove;
+mod select;
 mod tag;
 
 pub use apply::{ApplyReport, actual_state, apply};
+pub use copy::{BLOBS_PER_REGISTRY, Copier, CopyOutcome, CopyRequest};
 pub use desired::{entry_platforms, expand};
 pub use error::ExecError;
 pub use fsck::{FsckReport, fsck};

@@ -311,27 +311,7 @@ async fn resolve(
             let children: Vec<&Descriptor> = if opts.all_platforms {
                 manifests.iter().collect()
             } else {
-                let mut picked: Vec<&Descriptor> = Vec::new();
-                let mut missing = Vec::new();
-                for p in &opts.platforms {
-                    match top.manifest.select(p).first() {
-                        Some(c) if !picked.contains(c) => picked.push(c),
-                        Some(_) => {}
-                        None => missing.push(p.to_string()),
-                    }
-                }
-                if !missing.is_empty() || picked.is_empty() {
-                    return Err(ExecError::NoMatchingPlatform {
-                        reference: reference.to_string(),
-                        wanted: missing.join(", "),
-                        available: manifests
-                            .iter()
-                            .filter_map(|m| m.platform.as_ref().map(|p| p.to_string()))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
-                }
-                picked
+                super::select::pick_children(reference, &top.manifest, &opts.platforms)?
             };
             let keep_index = opts.all_platforms || children.len() > 1;
             let mut documents = Vec::new();

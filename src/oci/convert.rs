@@ -120,6 +120,33 @@ pub fn docker_list_to_oci(
     Ok(serde_json::to_vec(&doc).expect("a JSON value serializes"))
 }
 
+/// An index or manifest list with only the entries whose digest is in `keep`, everything
+/// else (media type, annotations, entry order) unchanged: what a copy of some platforms of
+/// a multi-platform image pushes. Its digest necessarily differs from the original's.
+pub fn filter_index(
+    bytes: &[u8],
+    media_type: &str,
+    keep: &[Digest],
+) -> Result<Vec<u8>, ManifestError> {
+    let mut doc: Value = serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed {
+        media_type: media_type.into(),
+        source: e,
+    })?;
+    let entries = doc
+        .as_object_mut()
+        .and_then(|o| o.get_mut("manifests"))
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| malformed(media_type, "no manifests array"))?;
+    entries.retain(|entry| {
+        entry
+            .get("digest")
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse::<Digest>().ok())
+            .is_some_and(|d| keep.contains(&d))
+    });
+    Ok(serde_json::to_vec(&doc).expect("a JSON value serializes"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +173,30 @@ mod tests {
         assert_eq!(blobs[1].digest.to_string(), D2);
         assert_eq!(blobs[1].media_type, media::OCI_LAYER_GZIP);
         assert!(String::from_utf8(oci).unwrap().contains("http://x"));
+    }
+
+    #[test]
+    fn filtered_index_keeps_type_and_order() {
+        let list = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{{"mediaType":"{}","size":7,"digest":"{D1}"}},{{"mediaType":"{}","size":7,"digest":"{D2}"}},{{"mediaType":"{}","size":7,"digest":"{D3}"}}]}}"#,
+            media::DOCKER_MANIFEST_LIST,
+            media::DOCKER_MANIFEST,
+            media::DOCKER_MANIFEST,
+            media::DOCKER_MANIFEST
+        );
+        let keep = [D3.parse().unwrap(), D1.parse().unwrap()];
+        let out = filter_index(list.as_bytes(), media::DOCKER_MANIFEST_LIST, &keep).unwrap();
+        let Manifest::Index {
+            media_type,
+            manifests,
+        } = Manifest::parse(&out, None).unwrap()
+        else {
+            panic!("not an index")
+        };
+        assert_eq!(media_type, media::DOCKER_MANIFEST_LIST);
+        let digests: Vec<String> = manifests.iter().map(|m| m.digest.to_string()).collect();
+        assert_eq!(digests, vec![D1, D3]);
+        assert!(filter_index(b"{}", media::OCI_INDEX, &keep).is_err());
     }
 
     #[test]

@@ -8,7 +8,9 @@ pub mod media;
 mod platform;
 mod reference;
 
-pub use convert::{docker_list_to_oci, docker_manifest_to_oci, oci_media_type, storable};
+pub use convert::{
+    docker_list_to_oci, docker_manifest_to_oci, filter_index, oci_media_type, storable,
+};
 pub use digest::{Digest, DigestError, Sha256Writer};
 pub use manifest::{Descriptor, Manifest, ManifestError};
 pub use platform::{Platform, PlatformError};

@@ -212,7 +212,11 @@ impl Auth {
                     if let Some(s) = service {
                         q.append_pair("service", s);
                     }
-                    q.append_pair("scope", scope);
+                    // Several scopes (a mount reads one repository and pushes to
+                    // another) are several `scope` parameters.
+                    for one in scope.split_ascii_whitespace() {
+                        q.append_pair("scope", one);
+                    }
                 }
                 if let Some(Credential::Basic { username, password }) = other {
                     headers.insert(AUTHORIZATION, basic_header(username, password));

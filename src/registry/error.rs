@@ -206,6 +206,73 @@ pub enum RegistryError {
         /// What was asked for (the full reference).
         reference: String,
     },
+    /// Authenticated, but not allowed to push to this repository (403, or a token without
+    /// `push`).
+    #[error(
+        "push access to {repository} on registry {registry} denied: check that the account from Docker's config.json may push there (`docker login {registry}`)"
+    )]
+    PushDenied {
+        /// The registry as named in the reference.
+        registry: String,
+        /// The repository path.
+        repository: String,
+    },
+    /// The registry does not allow deleting (distribution answers 405 UNSUPPORTED when
+    /// `storage.delete.enabled` is off).
+    #[error(
+        "registry {registry} does not allow deleting manifests in {repository}: enable deletes there (distribution: storage.delete.enabled: true)"
+    )]
+    DeleteUnsupported {
+        /// The registry as named in the reference.
+        registry: String,
+        /// The repository path.
+        repository: String,
+    },
+    /// The registry refused a write with a distribution error (`MANIFEST_BLOB_UNKNOWN`,
+    /// `BLOB_UPLOAD_INVALID`, …).
+    #[error("registry refused {what}: HTTP {status} {code}: {message}{}", refused_hint(.code))]
+    Refused {
+        /// What was being written (`manifest 127.0.0.1:5000/app:1.0`, `blob sha256:… to …`).
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The first distribution error code, or `-`.
+        code: String,
+        /// Its message, or the start of the body.
+        message: String,
+    },
+    /// The registry computed another digest for an uploaded blob than it was announced as:
+    /// the bytes the source sent are not the blob.
+    #[error(
+        "registry {repository} refused blob {digest}: the uploaded bytes do not match the digest (the source served different or corrupted content); copy again or check the source"
+    )]
+    UploadDigestMismatch {
+        /// `registry/repository` uploaded to.
+        repository: String,
+        /// The digest announced.
+        digest: Digest,
+    },
+    /// The bytes to upload could not be read, or were not as many as the descriptor says.
+    #[error("cannot read blob {digest} for the upload: {reason}")]
+    UploadSource {
+        /// The blob being uploaded.
+        digest: Digest,
+        /// Why (an I/O error, a short or long source).
+        reason: String,
+    },
+    /// The registry's `Docker-Content-Digest` for a pushed manifest is not the digest of the
+    /// bytes sent: it changed them, so the digest cannot be trusted to be preserved.
+    #[error(
+        "registry stored manifest {reference} as {actual} but the bytes sent hash to {expected}: it rewrote the manifest"
+    )]
+    PushDigestMismatch {
+        /// Where it was pushed.
+        reference: String,
+        /// sha256 of the bytes sent.
+        expected: Digest,
+        /// What the registry announced.
+        actual: Digest,
+    },
     /// A response that breaks the distribution API (bad JSON, bad token, bad Link header).
     #[error("invalid response from {url}: {reason}")]
     InvalidResponse {
@@ -224,6 +291,24 @@ fn unreachable_hint(reason: &str) -> &'static str {
         "add the registry's CA certificate to the system trust store (or SSL_CERT_FILE)"
     } else {
         "check the address and that the registry is running (plain-HTTP registries need --insecure-registry)"
+    }
+}
+
+/// What to do about a refused write, judged from the registry's error code.
+fn refused_hint(code: &str) -> &'static str {
+    match code {
+        "UNSUPPORTED" => {
+            "; this registry does not take pushes there (read-only, a pull-through cache, or pushes disabled): choose another target"
+        }
+        "DENIED" | "UNAUTHORIZED" => "; check that the account may push there (`docker login`)",
+        "NAME_INVALID" => "; check the repository name",
+        "MANIFEST_BLOB_UNKNOWN" | "BLOB_UNKNOWN" => {
+            "; a blob the manifest names is missing in the target: copy again"
+        }
+        "MANIFEST_INVALID" | "TAG_INVALID" => {
+            "; the registry does not accept this manifest (its media type or content)"
+        }
+        _ => "",
     }
 }
 

@@ -13,10 +13,12 @@ mod error;
 mod login;
 mod login_store;
 mod manifest;
+mod push;
 mod retry;
 mod search;
 mod tags;
 mod transport;
+mod upload;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,7 +35,9 @@ pub use error::RegistryError;
 pub use login::LoginCheck;
 pub use login_store::{CredentialLocation, erase_credentials, server_key, store_credentials};
 pub use manifest::MANIFEST_SIZE_CAP;
+pub use push::DeleteOutcome;
 pub use search::{SEARCH_LIMIT_MAX, SearchHit, split_search_term};
+pub use upload::{BlobBody, BlobSource, CHUNK_SIZE};
 
 use auth::Auth;
 use credentials::Credential;
@@ -105,6 +109,8 @@ struct Inner {
     /// never stale: a plan that looked at a manifest and the pull that follows it cost one
     /// GET, not two.
     manifests: std::sync::Mutex<std::collections::HashMap<(String, Digest), FetchedManifest>>,
+    /// Uploads in flight or done, so one blob is never uploaded twice at once.
+    uploads: upload::UploadSlots,
 }
 
 impl fmt::Debug for RegistryClient {
@@ -135,16 +141,26 @@ impl RegistryClient {
             })?;
             roots.extend(certs);
         }
-        let http = reqwest::Client::builder()
-            .tls_certs_merge(roots)
-            .user_agent(cfg.user_agent)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .redirect(transport::redirect_policy())
+        let builder = |read_timeout: Option<Duration>| {
+            let b = reqwest::Client::builder()
+                .tls_certs_merge(roots.clone())
+                .user_agent(cfg.user_agent.as_str())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .redirect(transport::redirect_policy());
+            match read_timeout {
+                Some(t) => b.read_timeout(t),
+                None => b,
+            }
             .build()
             .map_err(|e| RegistryError::ClientSetup {
                 reason: transport::brief_reason(&e),
-            })?;
+            })
+        };
+        let http = builder(Some(READ_TIMEOUT))?;
+        // reqwest's read timeout also runs from the start of a request to its response
+        // headers, which for an upload come after the last byte: uploads use a client
+        // without it and watch their progress themselves (see upload.rs).
+        let uploads = builder(None)?;
         let config_dir = credentials::config_dir(cfg.docker_config_dir.as_deref());
         Ok(Self {
             inner: Arc::new(Inner {
@@ -166,9 +182,11 @@ impl RegistryClient {
                             .collect(),
                     ),
                     http,
+                    uploads,
                 },
                 insecure_registries: cfg.insecure_registries,
                 manifests: Default::default(),
+                uploads: Default::default(),
             }),
         })
     }

@@ -35,6 +35,17 @@ pub(crate) async fn send_retrying(
     registry: &str,
     req: &RawRequest<'_>,
 ) -> Result<Response, RegistryError> {
+    send_retrying_max(http, registry, req, retry::MAX_RETRIES).await
+}
+
+/// [`send_retrying`] with at most `max_retries` retries (0 for requests that must not be
+/// repeated, such as the steps of an upload).
+pub(crate) async fn send_retrying_max(
+    http: &reqwest::Client,
+    registry: &str,
+    req: &RawRequest<'_>,
+    max_retries: u32,
+) -> Result<Response, RegistryError> {
     let mut retry = 0;
     loop {
         let mut builder = http
@@ -49,7 +60,7 @@ pub(crate) async fn send_retrying(
         let wait = match builder.send().await {
             Ok(resp) => {
                 tracing::debug!("{} {} -> {}", req.method, req.url, resp.status().as_u16());
-                if !retry::retryable_status(resp.status()) || retry >= retry::MAX_RETRIES {
+                if !retry::retryable_status(resp.status()) || retry >= max_retries {
                     return Ok(resp);
                 }
                 let backoff = retry::backoff(retry);
@@ -60,7 +71,7 @@ pub(crate) async fn send_retrying(
                 tracing::debug!("{} {} -> {reason}", req.method, req.url);
                 // A certificate or protocol mismatch does not heal by itself: fail at once.
                 let tls = reason.starts_with(TLS_REASON) || reason.starts_with(PLAIN_HTTP_REASON);
-                if tls || !retry::retryable_error(&e) || retry >= retry::MAX_RETRIES {
+                if tls || !retry::retryable_error(&e) || retry >= max_retries {
                     return Err(RegistryError::Unreachable {
                         registry: registry.to_string(),
                         url: req.url.to_string(),
@@ -72,11 +83,10 @@ pub(crate) async fn send_retrying(
         };
         retry += 1;
         tracing::debug!(
-            "retrying {} {} in {}ms ({retry}/{})",
+            "retrying {} {} in {}ms ({retry}/{max_retries})",
             req.method,
             req.url,
             wait.as_millis(),
-            retry::MAX_RETRIES
         );
         tokio::time::sleep(wait).await;
     }
@@ -137,9 +147,51 @@ pub(crate) fn redirect_policy() -> reqwest::redirect::Policy {
     })
 }
 
+/// The body of a request sent with [`Transport::send_with`].
+pub(crate) enum Payload {
+    /// No body.
+    Empty,
+    /// A small body held in memory (a manifest), resent on each attempt.
+    Bytes(Bytes),
+    /// A streamed body (a blob), sent at most once.
+    Stream(reqwest::Body),
+}
+
+/// Send a request with a streamed body exactly once: a stream cannot be replayed.
+async fn send_stream(
+    http: &reqwest::Client,
+    registry: &str,
+    req: &ApiRequest<'_>,
+    headers: HeaderMap,
+    body: reqwest::Body,
+) -> Result<Response, RegistryError> {
+    let mut builder = http
+        .request(req.method.clone(), req.url)
+        .headers(headers)
+        .body(body);
+    if let Some(t) = req.timeout {
+        builder = builder.timeout(t);
+    }
+    match builder.send().await {
+        Ok(resp) => {
+            tracing::debug!("{} {} -> {}", req.method, req.url, resp.status().as_u16());
+            Ok(resp)
+        }
+        Err(e) => {
+            let reason = brief_reason(&e);
+            tracing::debug!("{} {} -> {reason}", req.method, req.url);
+            Err(RegistryError::Unreachable {
+                registry: registry.to_string(),
+                url: req.url.to_string(),
+                reason,
+            })
+        }
+    }
+}
+
 /// A distribution API request, before authentication.
 pub(crate) struct ApiRequest<'a> {
-    /// GET or HEAD.
+    /// GET, HEAD, or for writes PUT, POST, PATCH and DELETE.
     pub(crate) method: Method,
     /// Where the registry is.
     pub(crate) endpoint: &'a Endpoint,
@@ -157,6 +209,8 @@ pub(crate) struct ApiRequest<'a> {
 pub(crate) struct Transport {
     pub(crate) http: reqwest::Client,
     pub(crate) auth: Auth,
+    /// For streamed uploads: no read timeout (the caller watches progress instead).
+    pub(crate) uploads: reqwest::Client,
 }
 
 impl Transport {
@@ -164,27 +218,72 @@ impl Transport {
     /// challenge, authenticate and send once more. Maps 401 (after auth), 403, 429 and 5xx to
     /// errors; returns every other response for the caller to interpret (200, 404, …).
     pub(crate) async fn send(&self, req: &ApiRequest<'_>) -> Result<Response, RegistryError> {
-        let registry = req.endpoint.registry.as_str();
         let scope = format!("repository:{}:pull", req.repository);
+        self.send_with(req, &scope, HeaderMap::new(), Payload::Empty, true)
+            .await
+    }
+
+    /// [`Transport::send`] for any method: `scope` is the token scope the request needs
+    /// (space-separated for several, as a cross-repository mount needs), `headers` are
+    /// added, `payload` is the body. Only `idempotent` requests are retried on transient
+    /// failures; a streamed body is sent once (the caller retries the whole upload). A 403
+    /// for a scope with `push` is [`RegistryError::PushDenied`].
+    pub(crate) async fn send_with(
+        &self,
+        req: &ApiRequest<'_>,
+        scope: &str,
+        headers: HeaderMap,
+        payload: Payload,
+        idempotent: bool,
+    ) -> Result<Response, RegistryError> {
+        let registry = req.endpoint.registry.as_str();
+        let (bytes, mut stream) = match payload {
+            Payload::Empty => (None, None),
+            Payload::Bytes(b) => (Some(b), None),
+            Payload::Stream(s) => (None, Some(s)),
+        };
+        let streamed = stream.is_some();
+        let max_retries = if idempotent && !streamed {
+            retry::MAX_RETRIES
+        } else {
+            0
+        };
+        // Our credentials are for this registry only: an upload URL elsewhere goes bare.
+        let same_origin = req
+            .url
+            .strip_prefix(req.endpoint.origin.as_str())
+            .is_some_and(|rest| rest.starts_with('/'));
         let mut answered_challenge = false;
         loop {
-            let authorization = self.auth.authorization(req.endpoint, &scope).await?;
+            let authorization = if same_origin {
+                self.auth.authorization(req.endpoint, scope).await?
+            } else {
+                None
+            };
             let sent_auth = authorization.clone();
-            let mut headers = HeaderMap::new();
+            let mut all = headers.clone();
             if let Some(a) = req.accept {
-                headers.insert(ACCEPT, HeaderValue::from_static(a));
+                all.insert(ACCEPT, HeaderValue::from_static(a));
             }
             if let Some(value) = authorization {
-                headers.insert(AUTHORIZATION, value);
+                all.insert(AUTHORIZATION, value);
             }
-            let raw = RawRequest {
-                method: req.method.clone(),
-                url: req.url,
-                headers,
-                body: None,
-                timeout: req.timeout,
+            let resp = if streamed {
+                let Some(body) = stream.take() else {
+                    // The body went with an attempt the registry answered with 401.
+                    return Err(self.unauthorized(registry).await);
+                };
+                send_stream(&self.uploads, registry, req, all, body).await?
+            } else {
+                let raw = RawRequest {
+                    method: req.method.clone(),
+                    url: req.url,
+                    headers: all,
+                    body: bytes.clone(),
+                    timeout: req.timeout,
+                };
+                send_retrying_max(&self.http, registry, &raw, max_retries).await?
             };
-            let resp = send_retrying(&self.http, registry, &raw).await?;
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED {
                 let values = resp
@@ -203,10 +302,17 @@ impl Transport {
                     ) = (&challenge, &err)
                         && e == "insufficient_scope"
                     {
-                        err = RegistryError::InsufficientScope {
-                            registry: registry.to_string(),
-                            repository: req.repository.to_string(),
-                            with_credentials: *with_credentials,
+                        err = if scope.contains("push") {
+                            RegistryError::PushDenied {
+                                registry: registry.to_string(),
+                                repository: req.repository.to_string(),
+                            }
+                        } else {
+                            RegistryError::InsufficientScope {
+                                registry: registry.to_string(),
+                                repository: req.repository.to_string(),
+                                with_credentials: *with_credentials,
+                            }
                         };
                     }
                     return Err(err);
@@ -218,7 +324,7 @@ impl Transport {
                 })?;
                 self.auth.learn(registry, challenge);
                 if let Some(rejected) = &sent_auth {
-                    self.auth.forget_token(registry, &scope, rejected).await;
+                    self.auth.forget_token(registry, scope, rejected).await;
                 }
                 answered_challenge = true;
                 if sent_auth.is_none() && !self.auth.can_authenticate(registry).await? {
@@ -228,6 +334,10 @@ impl Transport {
                 continue;
             }
             return match status {
+                StatusCode::FORBIDDEN if scope.contains("push") => Err(RegistryError::PushDenied {
+                    registry: registry.to_string(),
+                    repository: req.repository.to_string(),
+                }),
                 StatusCode::FORBIDDEN => Err(RegistryError::Denied {
                     registry: registry.to_string(),
                     repository: req.repository.to_string(),

@@ -12,6 +12,7 @@ mod crash;
 mod discovery;
 
 mod commands;
+mod copy;
 mod errors;
 mod policy;
 mod pull;

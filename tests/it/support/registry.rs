@@ -32,9 +32,16 @@ pub struct RegistryBuilder {
     proxy_remote: Option<String>,
     proxy_credentials: Option<(String, String)>,
     extra_yaml: Vec<String>,
+    deletes_disabled: bool,
 }
 
 impl RegistryBuilder {
+    /// Turn `storage.delete.enabled` off (it is on by default here): DELETEs get 405.
+    pub fn deletes_disabled(mut self) -> Self {
+        self.deletes_disabled = true;
+        self
+    }
+
     /// Require basic auth (`auth: htpasswd:`) with this one user.
     pub fn htpasswd(mut self, user: &str, pass: &str) -> Self {
         self.htpasswd = Some((user.to_string(), pass.to_string()));
@@ -118,9 +125,10 @@ impl Registry {
         let mut yaml = format!(
             "version: 0.1\n\
              log:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n\
-             storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n\
+             storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: {delete}\n  maintenance:\n    uploadpurging:\n      enabled: false\n\
              http:\n  addr: 127.0.0.1:{port}\n  secret: imagectl-it-secret\n",
-            storage = storage.display()
+            storage = storage.display(),
+            delete = !opts.deletes_disabled,
         );
         let mut auth = None;
         if let Some((user, pass)) = &opts.htpasswd {

@@ -1,0 +1,479 @@
+//! Copy: an image from one registry repository to another, digests preserved. Blobs go
+//! straight from the source registry (or the local store, when it holds them) into the
+//! target's upload, never through a temp file or a whole-blob buffer; blobs the target
+//! has are skipped, blobs it has in another repository are mounted; manifests are pushed
+//! last, children before their index, so a tag never points at incomplete content.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
+use tokio::sync::{OnceCell, Semaphore};
+
+use super::ExecError;
+use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference, filter_index};
+use crate::registry::{BlobBody, BlobSource, RegistryClient, RegistryError};
+use crate::store::Store;
+
+/// Blob transfers (HEAD, mount or upload) in flight at once per target registry, across
+/// every copy running through one [`Copier`].
+pub const BLOBS_PER_REGISTRY: usize = 8;
+/// Bytes read from the local store per chunk of an upload.
+const STORE_CHUNK: usize = 256 << 10;
+/// Chunks read ahead of the upload: bounds memory per upload to a few hundred KiB.
+const STORE_READ_AHEAD: usize = 4;
+
+/// One image to copy.
+#[derive(Clone, Debug)]
+pub struct CopyRequest {
+    /// A tag or digest reference in a registry.
+    pub source: Reference,
+    /// A tag reference (usually in another registry) that will point at the copy.
+    pub target: Reference,
+    /// Empty: the whole image (every platform of an index, the index itself, digest
+    /// preserved). One platform of an index: just that platform's manifest, digest
+    /// preserved, and the target tag points at it. Several: a filtered index holding those
+    /// platforms, whose digest necessarily differs from the source index's.
+    pub platforms: Vec<Platform>,
+    /// The source digest when the caller already resolved the source (a HEAD): saves
+    /// that request, and with `platforms` empty an up-to-date target costs one request.
+    pub source_digest: Option<Digest>,
+}
+
+/// What a copy did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopyOutcome {
+    /// What the target tag now points at.
+    pub digest: Digest,
+    /// The target already had it: nothing was uploaded or pushed.
+    pub up_to_date: bool,
+    /// Blobs whose bytes were sent.
+    pub blobs_uploaded: usize,
+    /// Blobs linked from another repository of the target registry without sending bytes.
+    pub blobs_mounted: usize,
+    /// Blobs the target repository already had (or another copy of this run handled).
+    pub blobs_present: usize,
+    /// Bytes sent in blob uploads.
+    pub bytes_uploaded: u64,
+}
+
+/// How one blob reached the target repository.
+#[derive(Clone, Copy, Debug)]
+enum Moved {
+    Present,
+    Mounted,
+    Uploaded(u64),
+}
+
+/// Copies images between registries. Share one per run (`Arc<Copier>`): it remembers which
+/// blobs each target repository holds (to skip HEADs and to mount from a sibling
+/// repository), never moves one blob into one repository twice at once, and bounds the
+/// transfers per target registry.
+pub struct Copier {
+    client: RegistryClient,
+    store: Option<Arc<dyn Store>>,
+    /// `registry/repository@digest` → how the blob got there (set once, by the first).
+    blobs: Mutex<HashMap<String, Arc<OnceCell<Moved>>>>,
+    /// (registry, digest) → repositories of that registry known to hold the blob.
+    holders: Mutex<HashMap<(String, Digest), BTreeSet<String>>>,
+    /// Target registry → transfer permits.
+    limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl std::fmt::Debug for Copier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Copier")
+            .field("store", &self.store.as_ref().map(|s| s.location()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The manifests a copy pushes, in order: children by digest, then the tag's target.
+struct Plan {
+    children: Vec<(Digest, String, Bytes)>,
+    top_media_type: String,
+    top: Bytes,
+    blobs: Vec<Descriptor>,
+}
+
+impl Copier {
+    /// A copier using `client` for both sides and, when given, reading blobs the local
+    /// `store` holds from disk instead of the source registry.
+    pub fn new(client: RegistryClient, store: Option<Arc<dyn Store>>) -> Self {
+        Self {
+            client,
+            store,
+            blobs: Mutex::default(),
+            holders: Mutex::default(),
+            limits: Mutex::default(),
+        }
+    }
+
+    /// Copy one image (see [`CopyRequest`]). Idempotent: when the target tag already
+    /// points at what would be pushed, returns `up_to_date` having sent nothing (one HEAD
+    /// to the target when the source digest is known and `platforms` is empty).
+    pub async fn copy(&self, req: &CopyRequest) -> Result<CopyOutcome, ExecError> {
+        let target = if req.target.tag().is_some() {
+            req.target.without_digest()
+        } else {
+            req.target.clone()
+        };
+        let source_digest = match (&req.source_digest, req.source.digest()) {
+            (Some(d), _) | (None, Some(d)) => Some(d.clone()),
+            (None, None) => match self.client.head_manifest(&req.source).await {
+                Ok(Some(h)) => Some(h.digest),
+                Ok(None) => {
+                    return Err(RegistryError::ManifestUnknown {
+                        reference: req.source.to_string(),
+                    }
+                    .into());
+                }
+                // A registry that sends no digest on HEAD gets a GET below.
+                Err(RegistryError::NoDigestHeader { .. }) => None,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let mut checked_target = false;
+        if req.platforms.is_empty()
+            && let Some(d) = &source_digest
+        {
+            checked_target = true;
+            if let Some(done) = self.up_to_date(&target, d).await? {
+                return Ok(done);
+            }
+        }
+
+        let source = match &source_digest {
+            Some(d) => req.source.without_digest().with_digest(d.clone()),
+            None => req.source.clone(),
+        };
+        let top = self.client.get_manifest(&source).await?;
+        let plan = self.plan(&source, top, &req.platforms).await?;
+        let digest = Digest::of(&plan.top);
+        if !checked_target && let Some(done) = self.up_to_date(&target, &digest).await? {
+            return Ok(done);
+        }
+
+        let mut outcome = CopyOutcome {
+            digest: digest.clone(),
+            up_to_date: false,
+            blobs_uploaded: 0,
+            blobs_mounted: 0,
+            blobs_present: 0,
+            bytes_uploaded: 0,
+        };
+        let moved: Vec<Moved> = stream::iter(&plan.blobs)
+            .map(|blob| self.ensure_blob(&source, &target, blob))
+            .buffer_unordered(BLOBS_PER_REGISTRY)
+            .try_collect()
+            .await?;
+        for m in moved {
+            match m {
+                Moved::Present => outcome.blobs_present += 1,
+                Moved::Mounted => outcome.blobs_mounted += 1,
+                Moved::Uploaded(n) => {
+                    outcome.blobs_uploaded += 1;
+                    outcome.bytes_uploaded += n;
+                }
+            }
+        }
+        for (child, media_type, bytes) in plan.children {
+            let at = target.without_digest().with_digest(child);
+            self.client.put_manifest(&at, &media_type, bytes).await?;
+        }
+        outcome.digest = self
+            .client
+            .put_manifest(&target, &plan.top_media_type, plan.top)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// `Some(up to date)` when `target` already points at `digest` (one HEAD).
+    async fn up_to_date(
+        &self,
+        target: &Reference,
+        digest: &Digest,
+    ) -> Result<Option<CopyOutcome>, ExecError> {
+        let current = match self.client.head_manifest(target).await {
+            Ok(h) => h.map(|h| h.digest),
+            Err(RegistryError::NoDigestHeader { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok((current.as_ref() == Some(digest)).then(|| CopyOutcome {
+            digest: digest.clone(),
+            up_to_date: true,
+            blobs_uploaded: 0,
+            blobs_mounted: 0,
+            blobs_present: 0,
+            bytes_uploaded: 0,
+        }))
+    }
+
+    /// What to push for the source manifest `top` and the platforms asked for.
+    async fn plan(
+        &self,
+        source: &Reference,
+        top: crate::registry::FetchedManifest,
+        platforms: &[Platform],
+    ) -> Result<Plan, ExecError> {
+        let manifests = match &top.manifest {
+            Manifest::Image { config, layers, .. } => {
+                return Ok(Plan {
+                    children: Vec::new(),
+                    top_media_type: top.media_type.clone(),
+                    blobs: std::iter::once(config).chain(layers).cloned().collect(),
+                    top: top.bytes,
+                });
+            }
+            Manifest::Index { manifests, .. } => manifests,
+        };
+        let picked: Vec<&Descriptor> = if platforms.is_empty() {
+            manifests.iter().collect()
+        } else {
+            super::select::pick_children(source, &top.manifest, platforms)?
+        };
+        let mut children = Vec::new();
+        let mut blobs: Vec<Descriptor> = Vec::new();
+        for child in &picked {
+            let fetched = self
+                .client
+                .get_manifest(&source.without_digest().with_digest(child.digest.clone()))
+                .await?;
+            match &fetched.manifest {
+                Manifest::Image { config, layers, .. } => {
+                    for b in std::iter::once(config).chain(layers) {
+                        if !blobs.iter().any(|x| x.digest == b.digest) {
+                            blobs.push(b.clone());
+                        }
+                    }
+                }
+                Manifest::Index { .. } => {
+                    return Err(ExecError::NestedIndex(source.to_string()));
+                }
+            }
+            children.push((child.digest.clone(), fetched.media_type, fetched.bytes));
+        }
+        if platforms.len() == 1 && picked.len() == 1 {
+            // One platform: its manifest, unchanged, is what the tag points at.
+            let (_, media_type, bytes) = children.pop().expect("one child");
+            return Ok(Plan {
+                children,
+                top_media_type: media_type,
+                top: bytes,
+                blobs,
+            });
+        }
+        let top_bytes = if picked.len() == manifests.len() {
+            top.bytes
+        } else {
+            let keep: Vec<Digest> = picked.iter().map(|c| c.digest.clone()).collect();
+            Bytes::from(filter_index(&top.bytes, &top.media_type, &keep)?)
+        };
+        Ok(Plan {
+            children,
+            top_media_type: top.media_type,
+            top: top_bytes,
+            blobs,
+        })
+    }
+
+    /// Make `blob` present in `target`'s repository: known, HEAD, mount, or upload. Each
+    /// (repository, blob) is handled once per copier; later askers count it as present.
+    async fn ensure_blob(
+        &self,
+        source: &Reference,
+        target: &Reference,
+        blob: &Descriptor,
+    ) -> Result<Moved, ExecError> {
+        let key = format!("{}@{}", target.name(), blob.digest);
+        let cell = lock(&self.blobs).entry(key).or_default().clone();
+        let ran = AtomicBool::new(false);
+        let moved = cell
+            .get_or_try_init(|| {
+                ran.store(true, Ordering::Relaxed);
+                self.transfer(source, target, blob)
+            })
+            .await?;
+        Ok(if ran.load(Ordering::Relaxed) {
+            *moved
+        } else {
+            Moved::Present
+        })
+    }
+
+    async fn transfer(
+        &self,
+        source: &Reference,
+        target: &Reference,
+        blob: &Descriptor,
+    ) -> Result<Moved, ExecError> {
+        let limit = lock(&self.limits)
+            .entry(target.registry().to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(BLOBS_PER_REGISTRY)))
+            .clone();
+        let _permit = limit.acquire_owned().await.expect("semaphore never closed");
+        let digest = &blob.digest;
+        let moved = self.transfer_permitted(source, target, blob).await?;
+        lock(&self.holders)
+            .entry((target.registry().to_string(), digest.clone()))
+            .or_default()
+            .insert(target.repository().to_string());
+        Ok(moved)
+    }
+
+    async fn transfer_permitted(
+        &self,
+        source: &Reference,
+        target: &Reference,
+        blob: &Descriptor,
+    ) -> Result<Moved, ExecError> {
+        let digest = &blob.digest;
+        if self.client.blob_exists(target, digest).await?.is_some() {
+            return Ok(Moved::Present);
+        }
+        // Repositories of the target registry that hold the blob: the source itself when
+        // both are one registry, then those this copier put it in.
+        let mut from: Vec<String> = Vec::new();
+        if source.registry() == target.registry() && source.repository() != target.repository() {
+            from.push(source.repository().to_string());
+        }
+        if let Some(known) =
+            lock(&self.holders).get(&(target.registry().to_string(), digest.clone()))
+        {
+            for r in known {
+                if r != target.repository() && !from.contains(r) {
+                    from.push(r.clone());
+                }
+            }
+        }
+        for repo in from.iter().take(3) {
+            match self.client.mount_blob(target, digest, repo).await {
+                Ok(true) => return Ok(Moved::Mounted),
+                Ok(false) => {}
+                // A registry that refuses mounts can still take an upload.
+                Err(e @ RegistryError::Refused { .. }) => {
+                    tracing::debug!(%digest, "mount from {repo} refused: {e}");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let local = match &self.store {
+            Some(store) if store.blob_size(digest)? == Some(blob.size) => Some(store.clone()),
+            _ => None,
+        };
+        let result = match local {
+            Some(store) => {
+                let src = StoreSource {
+                    store,
+                    digest: digest.clone(),
+                };
+                self.client.push_blob(target, digest, blob.size, &src).await
+            }
+            None => {
+                let src = RegistrySource {
+                    client: self.client.clone(),
+                    repo: source.clone(),
+                    digest: digest.clone(),
+                    size: blob.size,
+                };
+                self.client.push_blob(target, digest, blob.size, &src).await
+            }
+        };
+        result?;
+        Ok(Moved::Uploaded(blob.size))
+    }
+}
+
+/// A blob streamed from the source registry, opened anew for each upload attempt.
+struct RegistrySource {
+    client: RegistryClient,
+    repo: Reference,
+    digest: Digest,
+    size: u64,
+}
+
+impl BlobSource for RegistrySource {
+    fn open(&self) -> BoxFuture<'_, Result<BlobBody, RegistryError>> {
+        async move {
+            let blob = self.client.get_blob(&self.repo, &self.digest).await?;
+            if let Some(n) = blob.content_length
+                && n != self.size
+            {
+                return Err(RegistryError::UploadSource {
+                    digest: self.digest.clone(),
+                    reason: format!(
+                        "{} serves {n} bytes but the manifest says {}",
+                        self.repo.name(),
+                        self.size
+                    ),
+                });
+            }
+            Ok(blob.into_stream())
+        }
+        .boxed()
+    }
+}
+
+/// A blob read from the local store by a blocking reader thread, a few chunks ahead.
+struct StoreSource {
+    store: Arc<dyn Store>,
+    digest: Digest,
+}
+
+impl BlobSource for StoreSource {
+    fn open(&self) -> BoxFuture<'_, Result<BlobBody, RegistryError>> {
+        let store = self.store.clone();
+        let digest = self.digest.clone();
+        async move {
+            let (tx, rx) =
+                tokio::sync::mpsc::channel::<Result<Bytes, RegistryError>>(STORE_READ_AHEAD);
+            tokio::task::spawn_blocking(move || {
+                let failed = |reason: String| RegistryError::UploadSource {
+                    digest: digest.clone(),
+                    reason,
+                };
+                let mut reader = match store.open_blob(&digest) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(failed(e.to_string())));
+                        return;
+                    }
+                };
+                loop {
+                    let mut buf = vec![0u8; STORE_CHUNK];
+                    match reader.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => {
+                            buf.truncate(n);
+                            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                                return; // the upload was abandoned
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(failed(format!(
+                                "reading it from {}: {e}",
+                                store.location()
+                            ))));
+                            return;
+                        }
+                    }
+                }
+            });
+            let body: BlobBody = stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            })
+            .boxed();
+            Ok(body)
+        }
+        .boxed()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
