@@ -13,8 +13,11 @@ use super::args::{ApplyArgs, Cli, PlanArgs};
 use super::format::human_size;
 use super::progress::Progress;
 use super::store_path;
-use crate::exec::{ApplyReport, actual_state, apply as run_apply, expand};
-use crate::plan::{Plan, plan as make_plan, render_text};
+use crate::exec::{
+    ApplyReport, Copier, ReplicationReport, actual_state, apply as run_apply, expand, load_ledger,
+    observe_replicas, replicate,
+};
+use crate::plan::{Plan, plan as make_plan, render_text, replica_targets};
 use crate::policy::{Policy, load};
 use crate::registry::{BasicCredentials, ClientConfig, RegistryClient};
 use crate::store::layout::LayoutStore;
@@ -50,7 +53,11 @@ async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
     let client = RegistryClient::new(client_config(cli, policy)?)?;
     let inventory = Inventory::load(&*store)?;
     let desired = expand(&client, policy, &inventory).await;
-    let actual = actual_state(&inventory, &store.list_blobs()?);
+    let mut actual = actual_state(&inventory, &store.list_blobs()?);
+    if !desired.replicas.is_empty() {
+        actual.replicas = observe_replicas(&client, &replica_targets(&desired)).await;
+    }
+    actual.pushed = load_ledger(&*store)?;
     let plan = make_plan(&desired, &actual, Timestamp::now());
     Ok(Planned {
         store,
@@ -111,7 +118,7 @@ pub(super) async fn plan(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
     } else {
         print!("{}", render_text(&planned.plan, &human_size));
     }
-    Ok(if !planned.plan.failures.is_empty() {
+    Ok(if planning_failed(&planned.plan) {
         ExitCode::FAILURE
     } else if args.detailed_exitcode && !planned.plan.is_empty() {
         ExitCode::from(2)
@@ -129,7 +136,7 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     if !args.json {
         print!("{}", render_text(plan, &human_size));
     }
-    let planning_failed = !plan.failures.is_empty();
+    let planning_failed = planning_failed(plan);
     if plan.is_empty() || args.dry_run {
         if args.json {
             println!(
@@ -161,20 +168,74 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     let report = run_apply(&planned.client, planned.store.clone(), plan, 8, progress)
         .await
         .with_context(|| format!("applying to the store at {}", planned.store.location()))?;
+    let replication = if plan.replication.actions.is_empty() {
+        None
+    } else {
+        let copier = Arc::new(Copier::new(
+            planned.client.clone(),
+            Some(planned.store.clone()),
+        ));
+        Some(
+            replicate(
+                copier,
+                &planned.client,
+                &*planned.store,
+                &plan.replication,
+                REPLICATION_CONCURRENCY,
+            )
+            .await
+            .context("replicating")?,
+        )
+    };
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "plan": plan, "report": report }))?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "plan": plan,
+                "report": report,
+                "replication": replication,
+            }))?
         );
     } else {
         print_summary(&report);
+        if let Some(r) = &replication {
+            print_replication(r);
+        }
     }
-    let failed = planning_failed || !report.failures.is_empty() || report.refused.is_some();
+    let failed = planning_failed
+        || !report.failures.is_empty()
+        || report.refused.is_some()
+        || replication.as_ref().is_some_and(|r| !r.failures.is_empty());
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Images copied to replication targets at once (each bounds its own blob transfers).
+const REPLICATION_CONCURRENCY: usize = 16;
+
+/// Whether planning already failed somewhere (an entry, a replica target): exit 1.
+fn planning_failed(plan: &Plan) -> bool {
+    !plan.failures.is_empty() || !plan.replication.failures.is_empty()
+}
+
+fn print_replication(r: &ReplicationReport) {
+    println!(
+        "Replicated: {} pushed ({} blobs, {} uploaded, {} mounted), {} deleted.",
+        r.pushed.len(),
+        r.blobs_uploaded,
+        human_size(r.bytes_uploaded),
+        r.blobs_mounted,
+        r.deleted.len(),
+    );
+    for k in &r.kept {
+        eprintln!("warning: kept {k}");
+    }
+    for f in &r.failures {
+        eprintln!("error: {f}");
+    }
 }
 
 fn print_summary(r: &ApplyReport) {

@@ -33,7 +33,10 @@ pub fn load_ledger(store: &dyn Store) -> Result<Vec<ReplicaRecord>, ExecError> {
     if doc.version != VERSION {
         return Err(ExecError::Ledger {
             location: store.location(),
-            reason: format!("{LEDGER} has version {}, this imagectl reads {VERSION}", doc.version),
+            reason: format!(
+                "{LEDGER} has version {}, this imagectl reads {VERSION}",
+                doc.version
+            ),
         });
     }
     Ok(doc.pushed)
@@ -51,9 +54,8 @@ pub fn update_ledger(
     }
     let _lock = store.lock(LockMode::Exclusive)?;
     let mut records = load_ledger(store)?;
-    records.retain(|r| {
-        !forgotten.contains(&r.target) && !pushed.iter().any(|p| p.target == r.target)
-    });
+    records
+        .retain(|r| !forgotten.contains(&r.target) && !pushed.iter().any(|p| p.target == r.target));
     records.extend(pushed.iter().cloned());
     records.sort_by(|a, b| a.target.to_string().cmp(&b.target.to_string()));
     let doc = Doc {

@@ -1,15 +1,17 @@
 //! Effectful operations composed from the registry client and a store: pulling images
-//! into the store, copying them between registries, and the store-side operations (tag,
-//! remove, prune, fsck).
+//! into the store, copying and replicating them to other registries, and the store-side
+//! operations (tag, remove, prune, fsck).
 
 mod apply;
 mod copy;
 mod desired;
 mod error;
 mod fsck;
+mod ledger;
 mod prune;
 mod pull;
 mod remove;
+mod replicate;
 mod select;
 mod tag;
 
@@ -18,7 +20,9 @@ pub use copy::{BLOBS_PER_REGISTRY, Copier, CopyOutcome, CopyRequest};
 pub use desired::{entry_platforms, expand};
 pub use error::ExecError;
 pub use fsck::{FsckReport, fsck};
+pub use ledger::{load_ledger, update_ledger};
 pub use prune::{PruneReport, prune, prune_candidates};
 pub use pull::{PullObserver, PullOptions, PullReport, PulledImage, pull};
 pub use remove::{RemoveEvent, remove_images};
+pub use replicate::{ReplicationReport, observe_replicas, replicate};
 pub use tag::tag_image;

@@ -17,4 +17,5 @@ mod errors;
 mod policy;
 mod pull;
 mod purity;
+mod replicate;
 mod testbed;

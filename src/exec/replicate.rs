@@ -1,0 +1,206 @@
+//! Replication to other registries: what each target tag holds now (one HEAD each), then a
+//! plan's pushes (through the [`Copier`]) and deletions, with imagectl's own pushes
+//! recorded in the ledger so that only those are ever deleted.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures_util::{StreamExt, stream};
+use serde::Serialize;
+
+use super::copy::{Copier, CopyRequest};
+use super::error::ExecError;
+use super::ledger::update_ledger;
+use crate::oci::{Digest, Platform, Reference};
+use crate::plan::{ReplicaAction, ReplicaObservation, ReplicaPlan, ReplicaRecord};
+use crate::registry::{DeleteOutcome, RegistryClient, RegistryError};
+use crate::store::Store;
+
+/// Target HEADs in flight at once: they are tiny, and a no-op run is nothing but these.
+const OBSERVE_CONCURRENCY: usize = 32;
+
+/// What a replication run did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReplicationReport {
+    /// Target tags pushed (`target ← source`).
+    pub pushed: Vec<String>,
+    /// Pushes the copier found already done.
+    pub up_to_date: usize,
+    /// Target tags deleted.
+    pub deleted: Vec<String>,
+    /// Deletions not made, and why (the tag changed hands, or shares its manifest).
+    pub kept: Vec<String>,
+    /// What failed.
+    pub failures: Vec<String>,
+    /// Blobs sent.
+    pub blobs_uploaded: usize,
+    /// Blobs mounted from another repository of the target.
+    pub blobs_mounted: usize,
+    /// Bytes sent.
+    pub bytes_uploaded: u64,
+}
+
+/// HEAD every target tag. A registry that cannot be asked gives an error per tag, which the
+/// planner turns into "leave this tag alone".
+pub async fn observe_replicas(
+    client: &RegistryClient,
+    targets: &[Reference],
+) -> Vec<ReplicaObservation> {
+    stream::iter(targets)
+        .map(|target| async move {
+            let digest = match client.head_manifest(target).await {
+                Ok(head) => Ok(head.map(|h| h.digest)),
+                Err(RegistryError::NoDigestHeader { .. }) => client
+                    .get_manifest(target)
+                    .await
+                    .map(|m| Some(m.digest))
+                    .or_else(|e| if e.is_not_found() { Ok(None) } else { Err(e) }),
+                Err(e) => Err(e),
+            };
+            ReplicaObservation {
+                target: target.clone(),
+                digest: digest.map_err(|e| e.to_string()),
+            }
+        })
+        .buffered(OBSERVE_CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// Carry out `plan`: every push (concurrently, `concurrency` images at a time), then the
+/// deletions, except in target repositories where a push of this run failed.
+pub async fn replicate(
+    copier: Arc<Copier>,
+    client: &RegistryClient,
+    store: &dyn Store,
+    plan: &ReplicaPlan,
+    concurrency: usize,
+) -> Result<ReplicationReport, ExecError> {
+    let mut report = ReplicationReport {
+        failures: plan.failures.clone(),
+        ..Default::default()
+    };
+    let pushes: Vec<(&Reference, &Digest, &Reference, Vec<Platform>)> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            ReplicaAction::Push {
+                source,
+                digest,
+                target,
+                platforms,
+                ..
+            } => Some((
+                source,
+                digest,
+                target,
+                platforms.iter().filter_map(|p| p.parse().ok()).collect(),
+            )),
+            ReplicaAction::DeleteTag { .. } => None,
+        })
+        .collect();
+    let results: Vec<_> = stream::iter(pushes)
+        .map(|(source, digest, target, platforms)| {
+            let copier = copier.clone();
+            async move {
+                let req = CopyRequest {
+                    source: source.clone(),
+                    target: target.clone(),
+                    platforms,
+                    source_digest: Some(digest.clone()),
+                };
+                (source, digest, target, copier.copy(&req).await)
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut recorded = Vec::new();
+    let mut failed_repos = BTreeSet::new();
+    for (source, digest, target, result) in results {
+        match result {
+            Ok(out) if out.up_to_date => report.up_to_date += 1,
+            Ok(out) => {
+                tracing::info!(%target, %source, "replicated");
+                report.pushed.push(format!("{target} ← {source}"));
+                report.blobs_uploaded += out.blobs_uploaded;
+                report.blobs_mounted += out.blobs_mounted;
+                report.bytes_uploaded += out.bytes_uploaded;
+                if target.tag().is_some() {
+                    recorded.push(ReplicaRecord {
+                        target: target.clone(),
+                        source: source.clone(),
+                        source_digest: digest.clone(),
+                        pushed_digest: out.digest,
+                    });
+                }
+            }
+            Err(e) => {
+                failed_repos.insert(target.name());
+                report
+                    .failures
+                    .push(format!("replicating {source} to {target}: {e}"));
+            }
+        }
+    }
+
+    let mut forgotten = Vec::new();
+    for a in &plan.actions {
+        let ReplicaAction::DeleteTag { target, digest, .. } = a else {
+            continue;
+        };
+        if failed_repos.contains(&target.name()) {
+            report.kept.push(format!(
+                "{target}: not deleted because a push to its repository failed in this run"
+            ));
+            continue;
+        }
+        match delete_own_tag(client, target, digest).await {
+            Ok(Deletion::Deleted) => {
+                report.deleted.push(target.to_string());
+                forgotten.push(target.clone());
+            }
+            Ok(Deletion::Gone) => forgotten.push(target.clone()),
+            Ok(Deletion::Kept(why)) => {
+                report.kept.push(format!("{target}: {why}"));
+                forgotten.push(target.clone());
+            }
+            Err(e) => report.failures.push(format!("deleting {target}: {e}")),
+        }
+    }
+    update_ledger(store, &recorded, &forgotten)?;
+    Ok(report)
+}
+
+enum Deletion {
+    Deleted,
+    Gone,
+    Kept(String),
+}
+
+/// Delete `target` only if it still points at what imagectl pushed (`pushed`): a tag that
+/// someone re-pushed since is theirs now.
+async fn delete_own_tag(
+    client: &RegistryClient,
+    target: &Reference,
+    pushed: &Digest,
+) -> Result<Deletion, RegistryError> {
+    match client.head_manifest(target).await? {
+        None => return Ok(Deletion::Gone),
+        Some(h) if &h.digest != pushed => {
+            return Ok(Deletion::Kept(format!(
+                "it now points at {} (pushed by someone else), so it is no longer imagectl's to delete",
+                h.digest.short()
+            )));
+        }
+        Some(_) => {}
+    }
+    Ok(match client.delete_tag(target).await? {
+        DeleteOutcome::Deleted => Deletion::Deleted,
+        DeleteOutcome::AlreadyAbsent => Deletion::Gone,
+        DeleteOutcome::KeptShared { tags } => Deletion::Kept(format!(
+            "the registry can only delete the manifest, which tags {} share",
+            tags.join(", ")
+        )),
+    })
+}

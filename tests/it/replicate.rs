@@ -1,0 +1,168 @@
+//! Policy replication (`replicate:`) against real registries: digests preserved, a no-op
+//! run costs one HEAD per tag, retention deletes imagectl's own pushes from the target and
+//! never anyone else's.
+
+use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
+use crate::support::{Registry, TestEnv};
+
+fn ok(out: &std::process::Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+fn policy(env: &TestEnv, src: &Registry, dst: &Registry) -> std::path::PathBuf {
+    let path = env.root.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\n    keep: 2\nreplicate:\n  - to: {}/mirror\n",
+            src.host(),
+            dst.host()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn push_version(reg: &Registry, v: &str) {
+    push_image_http(reg, "team/app", v, &app_image(v, MediaFormat::Oci));
+}
+
+/// Writes to the target since `mark`: uploads and manifest PUTs and DELETEs.
+fn writes(reg: &Registry, mark: crate::support::registry::LogMark) -> usize {
+    reg.requests_since(mark)
+        .iter()
+        .filter(|r| matches!(r.method.as_str(), "PUT" | "POST" | "PATCH" | "DELETE"))
+        .count()
+}
+
+#[test]
+fn replicate_keeps_the_target_in_step() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    for v in ["1.0.0", "1.1.0", "1.2.0"] {
+        push_version(&src, v);
+    }
+    // A tag in the target that imagectl did not push: never touched.
+    push_image_http(
+        &dst,
+        "mirror/team/app",
+        "0.9.0",
+        &app_image("0.9.0", MediaFormat::Oci),
+    );
+    let env = TestEnv::new();
+    let file = policy(&env, &src, &dst);
+    let file = file.to_str().unwrap();
+
+    let out = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    assert!(out.contains("> push"), "{out}");
+    assert!(
+        out.contains("Replication: 2 to push, 0 to delete, 0 up to date."),
+        "{out}"
+    );
+
+    let out = ok(&env
+        .imagectl()
+        .args(["apply", "--yes", "-f", file])
+        .output()
+        .unwrap());
+    assert!(out.contains("Replicated: 2 pushed"), "{out}");
+    let mut tags = dst.tags("mirror/team/app");
+    tags.sort();
+    assert_eq!(tags, ["0.9.0", "1.1.0", "1.2.0"]);
+    for v in ["1.1.0", "1.2.0"] {
+        assert_eq!(
+            dst.manifest_digest("mirror/team/app", v),
+            src.manifest_digest("team/app", v),
+            "digest preserved for {v}"
+        );
+    }
+
+    // Nothing changed: one HEAD per tag at the target, nothing written anywhere.
+    let mark = dst.mark();
+    let out = ok(&env
+        .imagectl()
+        .args(["apply", "--yes", "-f", file])
+        .output()
+        .unwrap());
+    assert!(out.contains("No changes"), "{out}");
+    assert!(out.contains("2 up to date"), "{out}");
+    let seen = dst.requests_since(mark);
+    assert_eq!(
+        seen.iter().filter(|r| r.method == "HEAD").count(),
+        2,
+        "{seen:#?}"
+    );
+    assert_eq!(writes(&dst, mark), 0);
+    assert!(
+        seen.iter().all(|r| r.method == "HEAD" || r.path == "/v2/"),
+        "{seen:#?}"
+    );
+
+    // A new version: pulled and pushed; the oldest kept one leaves the store and the target.
+    push_version(&src, "1.3.0");
+    let out = ok(&env
+        .imagectl()
+        .args(["apply", "--yes", "-f", file])
+        .output()
+        .unwrap());
+    assert!(out.contains("1 deleted"), "{out}");
+    let mut tags = dst.tags("mirror/team/app");
+    tags.sort();
+    assert_eq!(tags, ["0.9.0", "1.2.0", "1.3.0"]);
+
+    // Someone re-pushes a tag imagectl pushed: it is theirs now and survives retention.
+    push_version(&src, "1.4.0");
+    push_image_http(
+        &dst,
+        "mirror/team/app",
+        "1.2.0",
+        &app_image("other", MediaFormat::Oci),
+    );
+    let out = ok(&env
+        .imagectl()
+        .args(["apply", "--yes", "-f", file])
+        .output()
+        .unwrap());
+    assert!(out.contains("no longer imagectl's to delete"), "{out}");
+    let mut tags = dst.tags("mirror/team/app");
+    tags.sort();
+    assert_eq!(tags, ["0.9.0", "1.2.0", "1.3.0", "1.4.0"]);
+}
+
+/// An unreachable target: the store side still converges, nothing is deleted anywhere,
+/// and the run exits 1 naming the target.
+#[test]
+fn unreachable_target_fails_cleanly() {
+    let src = Registry::start();
+    push_version(&src, "1.0.0");
+    let env = TestEnv::new();
+    let port = crate::support::registry::free_port();
+    let path = env.root.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\nimages:\n  - name: {}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: 127.0.0.1:{port}/mirror\n",
+            src.host()
+        ),
+    )
+    .unwrap();
+    let out = env
+        .imagectl()
+        .args(["apply", "--yes", "-f", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(text.contains("connection refused"), "{text}");
+    assert_eq!(
+        crate::support::cli::store_refs(&env.store),
+        [format!("{}/team/app:1.0.0", src.host())]
+    );
+}
