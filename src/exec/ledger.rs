@@ -57,7 +57,7 @@ pub fn update_ledger(
     records
         .retain(|r| !forgotten.contains(&r.target) && !pushed.iter().any(|p| p.target == r.target));
     records.extend(pushed.iter().cloned());
-    records.sort_by(|a, b| a.target.to_string().cmp(&b.target.to_string()));
+    records.sort_by_key(|r| r.target.to_string());
     let doc = Doc {
         version: VERSION,
         pushed: records,
