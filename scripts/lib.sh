@@ -4,11 +4,15 @@
 #   ensure_packages            install docker-registry skopeo umoci apache2-utils time if missing
 #   start_registry DIR         start `docker-registry serve` on a free 127.0.0.1 port, storage and
 #                              logs in DIR; sets REG_PID and REG_HOST (127.0.0.1:PORT)
+#   start_secure_registry DIR USER PASS
+#                              the same over TLS (a CA made here with openssl; REG_CA is its PEM)
+#                              and htpasswd basic auth for USER:PASS
 #   stop_registry              kill the registry started above, by PID
 #   ensure_imagectl            set IMAGECTL to target/release/imagectl (built) unless already set
 
 REG_PID=
 REG_HOST=
+REG_CA=
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -82,6 +86,84 @@ EOF
         stop_registry
     done
     echo "could not start docker-registry; its log:" >&2
+    cat "$dir/registry.log" >&2
+    return 1
+}
+
+# A CA and a server certificate for 127.0.0.1/localhost, in DIR: ca.pem, server.pem, server.key.
+make_certs() {
+    local dir=$1
+    mkdir -p "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=imagectl-bench-ca \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+        -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$dir/ext.cnf"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+        -CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.pem" 2>/dev/null
+}
+
+# True when https://127.0.0.1:$1/v2/ answers 401 (auth is on), trusting the CA in $2.
+tls_registry_up() {
+    python3 - "$1" "$2" 2>/dev/null <<'PY'
+import ssl, sys, urllib.request, urllib.error
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+try:
+    urllib.request.urlopen(f"https://127.0.0.1:{sys.argv[1]}/v2/", context=ctx, timeout=2)
+except urllib.error.HTTPError as e:
+    sys.exit(0 if e.code == 401 else 1)
+except Exception:
+    sys.exit(1)
+sys.exit(1)
+PY
+}
+
+# start_secure_registry DIR USER PASS
+start_secure_registry() {
+    local dir=$1 user=$2 pass=$3 port _attempt
+    mkdir -p "$dir"
+    make_certs "$dir/certs"
+    htpasswd -Bbn "$user" "$pass" >"$dir/htpasswd"
+    for _attempt in 1 2 3 4 5 6 7 8; do
+        port=$((20000 + RANDOM % 40000))
+        port_in_use "$port" && continue
+        cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+auth:
+  htpasswd:
+    realm: imagectl-bench
+    path: $dir/htpasswd
+http:
+  addr: 127.0.0.1:$port
+  secret: imagectl-scripts
+  tls:
+    certificate: $dir/certs/server.pem
+    key: $dir/certs/server.key
+EOF
+        docker-registry serve "$dir/config.yml" >"$dir/access.log" 2>"$dir/registry.log" &
+        REG_PID=$!
+        for _ in $(seq 100); do
+            tls_registry_up "$port" "$dir/certs/ca.pem" && break
+            kill -0 "$REG_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$REG_PID" 2>/dev/null && tls_registry_up "$port" "$dir/certs/ca.pem"; then
+            REG_HOST=127.0.0.1:$port
+            REG_CA=$dir/certs/ca.pem
+            return 0
+        fi
+        stop_registry
+    done
+    echo "could not start the TLS docker-registry; its log:" >&2
     cat "$dir/registry.log" >&2
     return 1
 }
