@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use serde_json::{Value, json};
 
 use super::compress::layer_reader;
-use super::{ArchiveError, Format, SaveImage, append_dir, append_file};
+use super::{ArchiveError, Format, SaveImage, SizeMode, append_dir, append_file};
 use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference, Sha256Writer, media};
 use crate::store::{BlobRead, MAX_METADATA_BLOB};
 
@@ -24,6 +24,8 @@ pub(super) struct Prepared {
     pub layers: Vec<Descriptor>,
     /// Per layer: the diff_id and the uncompressed size (docker format only).
     pub diffs: Vec<(Digest, u64)>,
+    /// Layers whose size came from their gzip trailer (checked while written).
+    pub guessed: BTreeSet<Digest>,
 }
 
 /// Read every image's manifest and config, and for the docker format the size of every
@@ -33,6 +35,7 @@ pub(super) fn prepare(
     store: &(dyn BlobRead + Sync),
     images: &[SaveImage],
     format: Format,
+    mode: SizeMode,
 ) -> Result<Vec<Prepared>, ArchiveError> {
     let mut out = Vec::new();
     for image in images {
@@ -103,6 +106,7 @@ pub(super) fn prepare(
             config_bytes,
             layers,
             diffs,
+            guessed: BTreeSet::new(),
         });
     }
     if format == Format::Docker {
@@ -110,7 +114,26 @@ pub(super) fn prepare(
             .iter()
             .flat_map(|p| p.layers.iter().map(|l| (&l.digest, l)))
             .collect();
-        let sizes = uncompressed_sizes(store, &unique.into_values().collect::<Vec<_>>())?;
+        let mut guessed = BTreeMap::new();
+        let mut exact = Vec::new();
+        for l in unique.into_values() {
+            match trailer_size(store, l, mode)? {
+                Some(size) => {
+                    guessed.insert(l.digest.clone(), size);
+                }
+                None => exact.push(l),
+            }
+        }
+        let mut sizes = uncompressed_sizes(store, &exact)?;
+        for p in &mut out {
+            p.guessed = p
+                .layers
+                .iter()
+                .filter(|l| guessed.contains_key(&l.digest))
+                .map(|l| l.digest.clone())
+                .collect();
+        }
+        sizes.append(&mut guessed);
         for p in &mut out {
             for ((_, size), layer) in p.diffs.iter_mut().zip(&p.layers) {
                 *size = sizes[&layer.digest];
@@ -174,6 +197,21 @@ fn uncompressed_size(store: &dyn BlobRead, layer: &Descriptor) -> Result<u64, Ar
         return Ok(layer.size);
     }
     io::copy(&mut decoded(store, layer)?, &mut io::sink()).map_err(|e| decode_error(layer, e))
+}
+
+/// The uncompressed size a gzip layer's trailer states (ISIZE, the last 4 bytes), when
+/// `mode` allows trusting it; `None` means "count it".
+fn trailer_size(
+    store: &dyn BlobRead,
+    layer: &Descriptor,
+    mode: SizeMode,
+) -> Result<Option<u64>, ArchiveError> {
+    if mode != SizeMode::GzipTrailer || !layer.media_type.ends_with("gzip") {
+        return Ok(None);
+    }
+    Ok(store
+        .blob_tail(&layer.digest, 4)?
+        .map(|tail| u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]))))
 }
 
 fn is_plain_tar(media_type: &str) -> bool {
@@ -247,6 +285,11 @@ pub(super) fn write<W: Write>(
                 let mut r = HashRead::new(decoded(store, layer)?.take(*size));
                 append_file(builder, &format!("{hex}/layer.tar"), *size, &mut r)?;
                 let (actual, n) = r.finish();
+                if (actual != *id || n != *size) && image.guessed.contains(&layer.digest) {
+                    return Err(ArchiveError::TrailerSizeWrong {
+                        layer: layer.digest.clone(),
+                    });
+                }
                 if actual != *id || n != *size {
                     // The blob changed since it was checked: the archive is unusable.
                     return Err(ArchiveError::DiffIdMismatch {

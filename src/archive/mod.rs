@@ -124,6 +124,16 @@ pub enum ArchiveError {
         /// What the uncompressed layer hashes to.
         actual: Digest,
     },
+    /// A layer's size taken from its gzip trailer was wrong (a multi-member gzip, or a
+    /// layer over 4 GiB): the archive written so far is unusable; save again with
+    /// [`SizeMode::Exact`].
+    #[error(
+        "stored layer {layer}: its gzip trailer gave a wrong uncompressed size; the archive was not finished"
+    )]
+    TrailerSizeWrong {
+        /// The layer blob.
+        layer: Digest,
+    },
     /// The decompressed stream grew too large for its input.
     #[error(
         "refusing a decompression bomb at {entry}: {output} bytes out of {input} compressed (limit: more than {BOMB_RATIO}x and over 1 GiB)"
@@ -201,6 +211,20 @@ impl ArchiveError {
     }
 }
 
+/// How a docker-archive save learns each gzip layer's uncompressed size, which the layer's
+/// tar header needs before its first byte.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SizeMode {
+    /// Decode every layer once to count (a whole extra pass over the data).
+    #[default]
+    Exact,
+    /// Read the gzip trailer's ISIZE (4 bytes): right for the single-member gzip layers
+    /// every builder writes, up to 4 GiB. The write pass checks size and diff_id, so a
+    /// wrong guess fails with [`ArchiveError::TrailerSizeWrong`] instead of a bad archive;
+    /// use it only where the output can be written again (a file, not a pipe).
+    GzipTrailer,
+}
+
 /// Write `images` from `store` as one archive to `out`; `out` receives nothing when an
 /// image cannot be saved (unknown blob, layer that does not match its diff_id).
 pub fn save(
@@ -208,9 +232,10 @@ pub fn save(
     images: &[SaveImage],
     format: Format,
     compression: Compression,
+    sizes: SizeMode,
     out: &mut dyn Write,
 ) -> Result<(), ArchiveError> {
-    let prepared = docker_save::prepare(store, images, format)?;
+    let prepared = docker_save::prepare(store, images, format, sizes)?;
     let enc = compress::Encoder::new(out, compression).map_err(ArchiveError::Write)?;
     let mut builder = tar::Builder::new(enc);
     match format {

@@ -2,14 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::io::{BufWriter, IsTerminal, Read, Seek, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
 use super::args::{ArchiveFormat, Cli, CompressArg, LoadArgs, SaveArgs};
 use super::open_store;
-use crate::archive::{self, Compression, Format, SaveImage};
+use crate::archive::{self, ArchiveError, Compression, Format, SaveImage, SizeMode};
 use crate::oci::{Digest, Reference};
 use crate::store::{Inventory, LockMode, Resolved, resolve};
 
@@ -81,11 +81,24 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
                     .prefix(".imagectl-save-")
                     .tempfile_in(dir)
                     .with_context(|| format!("creating {}", path.display()))?;
-                {
-                    let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-                    archive::save(&*store, &images, format, compression, &mut w)?;
+                // A file can be written again, so layer sizes may come from gzip trailers
+                // (no counting pass); the rare wrong trailer means one more, exact, try.
+                for sizes in [SizeMode::GzipTrailer, SizeMode::Exact] {
+                    let file = tmp.as_file_mut();
+                    file.set_len(0)
+                        .and_then(|()| file.seek(std::io::SeekFrom::Start(0)).map(drop))
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    let mut w = BufWriter::with_capacity(1 << 20, file);
+                    match archive::save(&*store, &images, format, compression, sizes, &mut w) {
+                        Err(ArchiveError::TrailerSizeWrong { layer }) => {
+                            tracing::info!(%layer, "gzip trailer size was wrong; saving again with exact sizes");
+                            continue;
+                        }
+                        r => r?,
+                    }
                     w.flush()
                         .with_context(|| format!("writing {}", path.display()))?;
+                    break;
                 }
                 // A temporary file is private (0600); an archive is an ordinary file.
                 use std::os::unix::fs::PermissionsExt;
@@ -101,7 +114,7 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
             None => {
                 let stdout = std::io::stdout();
                 let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
-                archive::save(&*store, &images, format, compression, &mut w)?;
+                archive::save(&*store, &images, format, compression, SizeMode::Exact, &mut w)?;
                 w.flush().context("writing the archive to stdout")?;
             }
         }

@@ -27,6 +27,11 @@ pub trait BlobRead {
     fn read_blob(&self, digest: &Digest, max: u64) -> Result<Vec<u8>, StoreError>;
     /// A stream of a blob's bytes, not verified (fsck verifies).
     fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + Send>, StoreError>;
+    /// The last `n` bytes of a blob (e.g. a gzip trailer), unverified; `None` when the
+    /// backend cannot seek.
+    fn blob_tail(&self, _digest: &Digest, _n: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Writing blobs so that only complete, verified content ever becomes visible.

@@ -637,3 +637,69 @@ fn save_refuses_a_terminal_and_unknown_images() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "nothing on stdout");
 }
+
+/// `save -o` takes gzip layers' sizes from their trailers (no counting pass). A multi-member
+/// gzip layer's trailer states only its last member's size: the write pass notices, the
+/// file is written again with counted sizes, and the archive loads with the right ID.
+#[test]
+fn a_wrong_gzip_trailer_falls_back_to_counted_sizes() {
+    let plain = Layer::random("data.bin", 300_000, 7);
+    let tar = {
+        let mut d = flate2::read::GzDecoder::new(&plain.blob[..]);
+        let mut t = Vec::new();
+        d.read_to_end(&mut t).unwrap();
+        t
+    };
+    let member = |part: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, part).unwrap();
+        gz.finish().unwrap()
+    };
+    let mut blob = member(&tar[..100_000]);
+    blob.extend(member(&tar[100_000..]));
+    let multi = Layer {
+        digest: fixtures::sha256_digest(&blob),
+        size: blob.len() as u64,
+        blob,
+        ..plain
+    };
+    let image = ImageBuilder::new()
+        .layer(fixtures::base_layer())
+        .layer(multi)
+        .build();
+    let reg = Registry::start();
+    let src = pulled(&reg, &[(&image, "demo/multi:1")]);
+    let r = reg.reference("demo/multi:1");
+    let file = src.root.path().join("multi.tar");
+
+    let out = std_imagectl(&src)
+        .args(["-v", "save", "-o", file.to_str().unwrap(), &r])
+        .output()
+        .unwrap();
+    ok(&out, "imagectl save -o");
+    let log = text(&out.stderr);
+    assert!(log.contains("gzip trailer size was wrong"), "{log}");
+    let dst = TestEnv::new();
+    run_ok(&dst, &["load", "-i", file.to_str().unwrap()]);
+    assert_eq!(id_of(&dst, &r), image.config_digest);
+    assert_fsck_clean(&dst);
+
+    // A single-member layer's trailer is right: no second try.
+    let v1 = app_image("1.0", MediaFormat::Oci);
+    let src = pulled(&reg, &[(&v1, "demo/app:1.0")]);
+    let r1 = reg.reference("demo/app:1.0");
+    let file = src.root.path().join("app.tar");
+    let out = std_imagectl(&src)
+        .args(["-v", "save", "-o", file.to_str().unwrap(), &r1])
+        .output()
+        .unwrap();
+    ok(&out, "imagectl save -o");
+    assert!(
+        !text(&out.stderr).contains("gzip trailer"),
+        "{}",
+        text(&out.stderr)
+    );
+    let dst = TestEnv::new();
+    run_ok(&dst, &["load", "-i", file.to_str().unwrap()]);
+    assert_eq!(id_of(&dst, &r1), v1.config_digest);
+}

@@ -20,6 +20,20 @@ impl BlobRead for LayoutStore {
         }
     }
 
+    fn blob_tail(&self, digest: &Digest, n: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        use std::io::{Seek, SeekFrom};
+        let io = |e| StoreError::io("reading", digest.to_string(), e);
+        let mut file = self.open_file(digest)?;
+        let size = file.metadata().map_err(io)?.len();
+        if size < n {
+            return Ok(None);
+        }
+        file.seek(SeekFrom::Start(size - n)).map_err(io)?;
+        let mut tail = Vec::with_capacity(n as usize);
+        file.take(n).read_to_end(&mut tail).map_err(io)?;
+        Ok(Some(tail))
+    }
+
     fn read_blob(&self, digest: &Digest, max: u64) -> Result<Vec<u8>, StoreError> {
         let mut file = self.open_file(digest)?;
         let size = file
