@@ -703,3 +703,75 @@ fn a_wrong_gzip_trailer_falls_back_to_counted_sizes() {
     run_ok(&dst, &["load", "-i", file.to_str().unwrap()]);
     assert_eq!(id_of(&dst, &r1), v1.config_digest);
 }
+
+/// podman (its own vfs storage in a temp dir, no daemon) loads imagectl's docker-archive and
+/// OCI archives with the same image ID, and imagectl loads what `podman save` writes.
+#[test]
+fn podman_loads_imagectl_archives_and_back() {
+    let reg = Registry::start();
+    let v1 = app_image("1.0", MediaFormat::Oci);
+    let v2 = app_image("2.0", MediaFormat::Docker);
+    let src = pulled(&reg, &[(&v1, "demo/app:1.0"), (&v2, "demo/app:2.0")]);
+    let (r1, r2) = (reg.reference("demo/app:1.0"), reg.reference("demo/app:2.0"));
+    let dir = src.root.path();
+    let podman = |root: &str, args: &[&str]| {
+        let out = StdCommand::new("podman")
+            .arg("--root")
+            .arg(dir.join(root).join("root"))
+            .arg("--runroot")
+            .arg(dir.join(root).join("run"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+            ])
+            .args(args)
+            .env("HOME", dir)
+            .output()
+            .unwrap();
+        ok(&out, &format!("podman {}", args.join(" ")))
+    };
+    let docker_tar = dir.join("both.tar");
+    let oci_tar = dir.join("v1-oci.tar");
+    run_ok(
+        &src,
+        &["save", "-o", docker_tar.to_str().unwrap(), &r1, &r2],
+    );
+    run_ok(
+        &src,
+        &[
+            "save",
+            "--format",
+            "oci",
+            "-o",
+            oci_tar.to_str().unwrap(),
+            &r1,
+        ],
+    );
+
+    let out = podman("a", &["load", "-i", docker_tar.to_str().unwrap()]);
+    assert!(out.contains(&r1) && out.contains(&r2), "{out}");
+    for (r, image) in [(&r1, &v1), (&r2, &v2)] {
+        let id = podman("a", &["image", "inspect", "--format", "{{.ID}}", r]);
+        assert_eq!(
+            format!("sha256:{}", id.trim()),
+            image.config_digest,
+            "podman's ID of {r}"
+        );
+    }
+    let out = podman("b", &["load", "-i", oci_tar.to_str().unwrap()]);
+    assert!(out.contains(&r1), "{out}");
+    let id = podman("b", &["image", "inspect", "--format", "{{.ID}}", &r1]);
+    assert_eq!(format!("sha256:{}", id.trim()), v1.config_digest);
+
+    let back = dir.join("from-podman.tar");
+    podman("a", &["save", "-o", back.to_str().unwrap(), &r2]);
+    let dst = TestEnv::new();
+    let out = run_ok(&dst, &["load", "-i", back.to_str().unwrap()]);
+    assert!(out.contains(&format!("Loaded image: {r2}")), "{out}");
+    assert_eq!(id_of(&dst, &r2), v2.config_digest);
+    assert_fsck_clean(&dst);
+}
