@@ -15,6 +15,10 @@ pub enum Compression {
     Gzip,
     /// zstd (`.tar.zst`).
     Zstd,
+    /// xz (`.tar.xz`, `.txz`): slow to write, but what some air-gap procedures mandate.
+    Xz,
+    /// bzip2 (`.tar.bz2`, `.tbz2`).
+    Bzip2,
 }
 
 impl Compression {
@@ -24,16 +28,24 @@ impl Compression {
             Self::None => "tar",
             Self::Gzip => "gzip",
             Self::Zstd => "zstd",
+            Self::Xz => "xz",
+            Self::Bzip2 => "bzip2",
         }
     }
 
-    /// What a file name's extension asks for (`.tar.gz`, `.tgz`, `.tar.zst`, `.tzst`), if anything.
+    /// What a file name's extension asks for (`.tar.gz`, `.tgz`, `.tar.zst`, `.tzst`,
+    /// `.tar.xz`, `.txz`, `.tar.bz2`, `.tbz2`), if anything.
     pub fn from_file_name(name: &str) -> Option<Self> {
         let lower = name.to_ascii_lowercase();
-        if lower.ends_with(".gz") || lower.ends_with(".tgz") {
+        let ends = |exts: &[&str]| exts.iter().any(|e| lower.ends_with(e));
+        if ends(&[".gz", ".tgz"]) {
             Some(Self::Gzip)
-        } else if lower.ends_with(".zst") || lower.ends_with(".tzst") || lower.ends_with(".zstd") {
+        } else if ends(&[".zst", ".tzst", ".zstd"]) {
             Some(Self::Zstd)
+        } else if ends(&[".xz", ".txz"]) {
+            Some(Self::Xz)
+        } else if ends(&[".bz2", ".tbz2", ".tbz"]) {
+            Some(Self::Bzip2)
         } else if lower.ends_with(".tar") {
             Some(Self::None)
         } else {
@@ -42,30 +54,19 @@ impl Compression {
     }
 }
 
-/// What the first bytes of a stream say it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Magic {
-    /// A compression imagectl decodes.
-    Known(Compression),
-    /// xz: recognised, not supported.
-    Xz,
-    /// bzip2: recognised, not supported.
-    Bzip2,
-}
-
 /// Detect the compression from the first bytes of a stream (anything unknown is taken as
 /// a plain tar, which the tar reader then checks).
-pub fn detect(head: &[u8]) -> Magic {
+pub fn detect(head: &[u8]) -> Compression {
     if head.starts_with(&[0x1f, 0x8b]) {
-        Magic::Known(Compression::Gzip)
+        Compression::Gzip
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Magic::Known(Compression::Zstd)
+        Compression::Zstd
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
-        Magic::Xz
-    } else if head.starts_with(b"BZh") {
-        Magic::Bzip2
+        Compression::Xz
+    } else if head.starts_with(b"BZh") && head.get(3).is_some_and(|c| (b'1'..=b'9').contains(c)) {
+        Compression::Bzip2
     } else {
-        Magic::Known(Compression::None)
+        Compression::None
     }
 }
 
@@ -152,9 +153,9 @@ pub struct Decoded {
     pub meter: Meter,
 }
 
-/// Detect the input's compression and decode it. `Err` carries the unsupported format's
-/// name, or an I/O error reading the first bytes.
-pub fn open(input: Box<dyn Read + Send>) -> Result<Decoded, Result<&'static str, io::Error>> {
+/// Detect the input's compression and decode it. `Err` is an I/O error reading the first
+/// bytes.
+pub fn open(input: Box<dyn Read + Send>) -> Result<Decoded, io::Error> {
     let meter = Meter::default();
     let mut buffered = BufReader::with_capacity(
         1 << 16,
@@ -163,12 +164,7 @@ pub fn open(input: Box<dyn Read + Send>) -> Result<Decoded, Result<&'static str,
             meter: meter.clone(),
         },
     );
-    let head = buffered.fill_buf().map_err(Err)?;
-    let compression = match detect(head) {
-        Magic::Known(c) => c,
-        Magic::Xz => return Err(Ok("xz")),
-        Magic::Bzip2 => return Err(Ok("bzip2")),
-    };
+    let compression = detect(buffered.fill_buf()?);
     let reader: Box<dyn Read + Send> = match compression {
         Compression::None => Box::new(buffered),
         Compression::Gzip => Box::new(Guard {
@@ -176,7 +172,16 @@ pub fn open(input: Box<dyn Read + Send>) -> Result<Decoded, Result<&'static str,
             meter: meter.clone(),
         }),
         Compression::Zstd => Box::new(Guard {
-            inner: zstd::stream::read::Decoder::with_buffer(buffered).map_err(Err)?,
+            inner: zstd::stream::read::Decoder::with_buffer(buffered)?,
+            meter: meter.clone(),
+        }),
+        // Multi-stream, like xz(1) and bzip2(1) read concatenated files.
+        Compression::Xz => Box::new(Guard {
+            inner: liblzma::bufread::XzDecoder::new_multi_decoder(buffered),
+            meter: meter.clone(),
+        }),
+        Compression::Bzip2 => Box::new(Guard {
+            inner: bzip2::bufread::MultiBzDecoder::new(buffered),
             meter: meter.clone(),
         }),
     };
@@ -195,6 +200,10 @@ pub enum Encoder<W: Write> {
     Gzip(super::pgzip::ParallelGzip<W>),
     /// zstd.
     Zstd(zstd::stream::write::Encoder<'static, W>),
+    /// xz.
+    Xz(liblzma::write::XzEncoder<W>),
+    /// bzip2.
+    Bzip2(bzip2::write::BzEncoder<W>),
 }
 
 impl<W: Write> Encoder<W> {
@@ -206,6 +215,12 @@ impl<W: Write> Encoder<W> {
             // data (random or already-compressed files grow ~5%); level 2 stores them.
             Compression::Gzip => Self::Gzip(super::pgzip::ParallelGzip::new(out, 2)),
             Compression::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
+            // xz's default preset 6; multi-threaded xz would need liblzma's parallel build.
+            Compression::Xz => Self::Xz(liblzma::write::XzEncoder::new(out, 6)),
+            Compression::Bzip2 => Self::Bzip2(bzip2::write::BzEncoder::new(
+                out,
+                bzip2::Compression::default(),
+            )),
         })
     }
 
@@ -215,6 +230,8 @@ impl<W: Write> Encoder<W> {
             Self::Plain(w) => w,
             Self::Gzip(e) => e.finish()?,
             Self::Zstd(e) => e.finish()?,
+            Self::Xz(e) => e.finish()?,
+            Self::Bzip2(e) => e.finish()?,
         };
         w.flush()?;
         Ok(w)
@@ -227,6 +244,8 @@ impl<W: Write> Write for Encoder<W> {
             Self::Plain(w) => w.write(buf),
             Self::Gzip(w) => w.write(buf),
             Self::Zstd(w) => w.write(buf),
+            Self::Xz(w) => w.write(buf),
+            Self::Bzip2(w) => w.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -234,6 +253,8 @@ impl<W: Write> Write for Encoder<W> {
             Self::Plain(w) => w.flush(),
             Self::Gzip(w) => w.flush(),
             Self::Zstd(w) => w.flush(),
+            Self::Xz(w) => w.flush(),
+            Self::Bzip2(w) => w.flush(),
         }
     }
 }
@@ -301,10 +322,10 @@ impl DiffHasher {
     /// A hasher for a blob whose first bytes are `head`, if they are gzip or zstd.
     pub fn for_head(head: &[u8]) -> Option<Self> {
         let decoder = match detect(head) {
-            Magic::Known(Compression::Gzip) => LayerDecoder::Gzip(Box::new(
-                flate2::write::MultiGzDecoder::new(HashSink::default()),
-            )),
-            Magic::Known(Compression::Zstd) => {
+            Compression::Gzip => LayerDecoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(
+                HashSink::default(),
+            ))),
+            Compression::Zstd => {
                 LayerDecoder::Zstd(zstd::stream::write::Decoder::new(HashSink::default()).ok()?)
             }
             _ => return None,
@@ -375,14 +396,13 @@ mod tests {
 
     #[test]
     fn detects_by_magic() {
-        assert_eq!(detect(&[0x1f, 0x8b, 8]), Magic::Known(Compression::Gzip));
-        assert_eq!(
-            detect(&[0x28, 0xb5, 0x2f, 0xfd, 0]),
-            Magic::Known(Compression::Zstd)
-        );
-        assert_eq!(detect(b"\xfd7zXZ\0rest"), Magic::Xz);
-        assert_eq!(detect(b"manifest.json\0"), Magic::Known(Compression::None));
-        assert_eq!(detect(b""), Magic::Known(Compression::None));
+        assert_eq!(detect(&[0x1f, 0x8b, 8]), Compression::Gzip);
+        assert_eq!(detect(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Compression::Zstd);
+        assert_eq!(detect(b"\xfd7zXZ\0rest"), Compression::Xz);
+        assert_eq!(detect(b"BZh91AY&SY"), Compression::Bzip2);
+        assert_eq!(detect(b"BZhx"), Compression::None);
+        assert_eq!(detect(b"manifest.json\0"), Compression::None);
+        assert_eq!(detect(b""), Compression::None);
     }
 
     #[test]

@@ -130,12 +130,7 @@ pub(super) struct Outcome {
 /// Nothing becomes visible unless every image in the archive verifies.
 pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded>, ArchiveError> {
     let _lock = store.lock(LockMode::Shared)?;
-    let decoded = compress::open(input).map_err(|e| match e {
-        Ok(format) => ArchiveError::NotAnArchive(format!(
-            "{format} compression is not supported (decompress it first, or use gzip or zstd)"
-        )),
-        Err(e) => ArchiveError::Read(e),
-    })?;
+    let decoded = compress::open(input).map_err(ArchiveError::Read)?;
     let (comp, meter) = (decoded.compression, decoded.meter.clone());
     let mut archive = tar::Archive::new(decoded.reader);
     let mut c = Collected::default();

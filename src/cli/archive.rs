@@ -22,6 +22,8 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
         Some(CompressArg::None) => Compression::None,
         Some(CompressArg::Gzip) => Compression::Gzip,
         Some(CompressArg::Zstd) => Compression::Zstd,
+        Some(CompressArg::Xz) => Compression::Xz,
+        Some(CompressArg::Bzip2) => Compression::Bzip2,
         None => args
             .output
             .as_ref()

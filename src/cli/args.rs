@@ -247,6 +247,10 @@ pub enum CompressArg {
     Gzip,
     /// zstd.
     Zstd,
+    /// xz (slow; for procedures that require it).
+    Xz,
+    /// bzip2.
+    Bzip2,
 }
 
 /// Arguments of `save`.
@@ -258,7 +262,7 @@ pub struct SaveArgs {
     /// The archive layout.
     #[arg(long, value_enum, default_value_t = ArchiveFormat::Docker)]
     pub format: ArchiveFormat,
-    /// Compression (default: from the -o extension .tar.gz/.tgz/.tar.zst, else none).
+    /// Compression (default: from the -o extension .tar.gz/.tgz/.tar.zst/.tar.xz/.tar.bz2, else none).
     #[arg(long, value_enum)]
     pub compress: Option<CompressArg>,
     /// Names, IDs or ID prefixes; layers shared between them are written once.

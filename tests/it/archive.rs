@@ -388,6 +388,8 @@ fn compressed_archives() {
     let work = tempfile::tempdir().unwrap();
     let gzip_magic: &[u8] = &[0x1f, 0x8b];
     let zstd_magic: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+    let xz_magic: &[u8] = b"\xfd7zXZ\0";
+    let bzip2_magic: &[u8] = b"BZh";
 
     let cases: Vec<(&str, Vec<&str>, &[u8])> = vec![
         ("flag.tar", vec!["--compress", "gzip"], gzip_magic),
@@ -401,6 +403,8 @@ fn compressed_archives() {
             gzip_magic,
         ),
         ("plain.tar.gz", vec!["--compress", "none"], b"" as &[u8]),
+        ("ext.tar.xz", vec![], xz_magic),
+        ("flag-bz.tar", vec!["--compress", "bzip2"], bzip2_magic),
     ];
     for (file, flags, magic) in cases {
         let path = work.path().join(file);
@@ -443,6 +447,16 @@ fn compressed_archives() {
             image.config_digest,
             "{file} via stdin"
         );
+    }
+
+    // Archives compressed by the xz and bzip2 tools themselves load too.
+    let plain = std::fs::read(work.path().join("plain.tar.gz")).unwrap();
+    for (tool, file) in [("xz", "tool.tar.xz"), ("bzip2", "tool.tar.bz2")] {
+        let path = work.path().join(file);
+        std::fs::write(&path, craft::through(tool, &["-c"], &plain)).unwrap();
+        let fresh = TestEnv::new();
+        run_ok(&fresh, &["load", "-i", &path.display().to_string()]);
+        assert_eq!(id_of(&fresh, &name), image.config_digest, "{file}");
     }
 
     let d = Dockerd::start();

@@ -126,9 +126,31 @@ pub fn decompress(data: &[u8]) -> Vec<u8> {
         gunzip(data)
     } else if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         zstd::decode_all(data).unwrap()
+    } else if data.starts_with(b"\xfd7zXZ\0") {
+        through("xz", &["-dc"], data)
+    } else if data.starts_with(b"BZh") {
+        through("bzip2", &["-dc"], data)
     } else {
         data.to_vec()
     }
+}
+
+/// `data` piped through a system tool (xz, bzip2): an independent codec.
+pub fn through(tool: &str, args: &[&str], data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(tool)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "{tool} {args:?} failed");
+    out.stdout
 }
 
 /// Every entry of a (possibly compressed) archive: (name, kind, content).

@@ -455,6 +455,20 @@ fn truncated_inside_the_gzip_trailer() {
     );
 }
 
+/// xz and bzip2 archives (made by the real tools) cut short are refused as corrupt.
+#[test]
+fn truncated_xz_and_bzip2() {
+    let img = image();
+    let tar = craft::tar(&craft::docker_archive(&img, &["demo/hostile:1"]));
+    for (tool, file, gist) in [
+        ("xz", "cut.tar.xz", "corrupt xz"),
+        ("bzip2", "cut.tar.bz2", "corrupt bzip2"),
+    ] {
+        let packed = craft::through(tool, &["-c"], &tar);
+        refused(file, &packed[..packed.len() * 2 / 3], &["truncated", gist]);
+    }
+}
+
 /// An OCI layer descriptor whose size differs from the blob (digest right) is refused.
 #[test]
 fn lying_size() {
