@@ -17,7 +17,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use super::ExecError;
 use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference, filter_index};
 use crate::registry::{BlobBody, BlobSource, RegistryClient, RegistryError};
-use crate::store::Store;
+use crate::store::{MAX_METADATA_BLOB, Store, StoreError};
 
 /// Blob transfers (HEAD, mount or upload) in flight at once per target registry, across
 /// every copy running through one [`Copier`].
@@ -158,8 +158,43 @@ impl Copier {
             return Ok(done);
         }
 
+        self.push_plan(Some(&source), &target, plan, digest).await
+    }
+
+    /// Push an image the local store holds (`image`: its manifest or index, as the store's
+    /// catalogue names it) to `target`, every blob read from the store. Idempotent like
+    /// [`Copier::copy`]. The store keeps Docker schema2 images as their OCI equivalent, so
+    /// such an image is pushed as OCI and its digest differs from the one at the registry
+    /// it was pulled from (config and layers, hence the image ID, are the same).
+    pub async fn push_from_store(
+        &self,
+        image: &Descriptor,
+        target: &Reference,
+    ) -> Result<CopyOutcome, ExecError> {
+        let store = self.store.clone().ok_or(ExecError::NoLocalStore)?;
+        let target = if target.tag().is_some() {
+            target.without_digest()
+        } else {
+            target.clone()
+        };
+        if let Some(done) = self.up_to_date(&target, &image.digest).await? {
+            return Ok(done);
+        }
+        let plan = plan_from_store(&*store, image)?;
+        self.push_plan(None, &target, plan, image.digest.clone())
+            .await
+    }
+
+    /// Blobs, then children, then the top manifest under the target's tag.
+    async fn push_plan(
+        &self,
+        source: Option<&Reference>,
+        target: &Reference,
+        plan: Plan,
+        digest: Digest,
+    ) -> Result<CopyOutcome, ExecError> {
         let mut outcome = CopyOutcome {
-            digest: digest.clone(),
+            digest,
             up_to_date: false,
             blobs_uploaded: 0,
             blobs_mounted: 0,
@@ -167,7 +202,7 @@ impl Copier {
             bytes_uploaded: 0,
         };
         let moved: Vec<Moved> = stream::iter(&plan.blobs)
-            .map(|blob| self.ensure_blob(&source, &target, blob))
+            .map(|blob| self.ensure_blob(source, target, blob))
             .buffer_unordered(BLOBS_PER_REGISTRY)
             .try_collect()
             .await?;
@@ -187,7 +222,7 @@ impl Copier {
         }
         outcome.digest = self
             .client
-            .put_manifest(&target, &plan.top_media_type, plan.top)
+            .put_manifest(target, &plan.top_media_type, plan.top)
             .await?;
         Ok(outcome)
     }
@@ -285,7 +320,7 @@ impl Copier {
     /// (repository, blob) is handled once per copier; later askers count it as present.
     async fn ensure_blob(
         &self,
-        source: &Reference,
+        source: Option<&Reference>,
         target: &Reference,
         blob: &Descriptor,
     ) -> Result<Moved, ExecError> {
@@ -307,7 +342,7 @@ impl Copier {
 
     async fn transfer(
         &self,
-        source: &Reference,
+        source: Option<&Reference>,
         target: &Reference,
         blob: &Descriptor,
     ) -> Result<Moved, ExecError> {
@@ -327,7 +362,7 @@ impl Copier {
 
     async fn transfer_permitted(
         &self,
-        source: &Reference,
+        source: Option<&Reference>,
         target: &Reference,
         blob: &Descriptor,
     ) -> Result<Moved, ExecError> {
@@ -338,7 +373,10 @@ impl Copier {
         // Repositories of the target registry that hold the blob: the source itself when
         // both are one registry, then those this copier put it in.
         let mut from: Vec<String> = Vec::new();
-        if source.registry() == target.registry() && source.repository() != target.repository() {
+        if let Some(source) = source
+            && source.registry() == target.registry()
+            && source.repository() != target.repository()
+        {
             from.push(source.repository().to_string());
         }
         if let Some(known) =
@@ -365,15 +403,16 @@ impl Copier {
             Some(store) if store.blob_size(digest)? == Some(blob.size) => Some(store.clone()),
             _ => None,
         };
-        let result = match local {
-            Some(store) => {
+        let result = match (local, source) {
+            (Some(store), _) => {
                 let src = StoreSource {
                     store,
                     digest: digest.clone(),
                 };
                 self.client.push_blob(target, digest, blob.size, &src).await
             }
-            None => {
+            (None, None) => return Err(StoreError::MissingBlob(digest.clone()).into()),
+            (None, Some(source)) => {
                 let src = RegistrySource {
                     client: self.client.clone(),
                     repo: source.clone(),
@@ -386,6 +425,44 @@ impl Copier {
         result?;
         Ok(Moved::Uploaded(blob.size))
     }
+}
+
+/// What to push for an image the store holds: its manifest (or index and children) as
+/// stored, and their blobs.
+fn plan_from_store(store: &dyn Store, image: &Descriptor) -> Result<Plan, ExecError> {
+    let read = |d: &Descriptor| -> Result<(Bytes, Manifest), ExecError> {
+        let bytes = Bytes::from(store.read_blob(&d.digest, MAX_METADATA_BLOB)?);
+        let manifest = Manifest::parse(&bytes, Some(&d.media_type))?;
+        Ok((bytes, manifest))
+    };
+    let (top, manifest) = read(image)?;
+    let mut children = Vec::new();
+    let mut blobs: Vec<Descriptor> = Vec::new();
+    let mut add = |m: &Manifest| {
+        for b in m.blobs() {
+            if !blobs.iter().any(|x| x.digest == b.digest) {
+                blobs.push(b.clone());
+            }
+        }
+    };
+    if let Manifest::Index { manifests, .. } = &manifest {
+        for child in manifests {
+            let (bytes, m) = read(child)?;
+            if matches!(m, Manifest::Index { .. }) {
+                return Err(ExecError::NestedIndex(image.digest.to_string()));
+            }
+            add(&m);
+            children.push((child.digest.clone(), m.media_type().to_string(), bytes));
+        }
+    } else {
+        add(&manifest);
+    }
+    Ok(Plan {
+        children,
+        top_media_type: manifest.media_type().to_string(),
+        top,
+        blobs,
+    })
 }
 
 /// A blob streamed from the source registry, opened anew for each upload attempt.

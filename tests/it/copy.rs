@@ -571,3 +571,62 @@ fn concurrent_copies_upload_a_shared_blob_once() {
     assert_eq!(dst.count_requests("PUT", &base), 1);
     assert_eq!(dst.tags("same/app").len(), 2);
 }
+
+/// `imagectl push` sends an image of the store to a registry: an OCI image keeps its
+/// digest, a Docker schema2 image arrives as the OCI manifest the store holds (new digest,
+/// same config and layers); a second push is one HEAD; an unknown image is one error line.
+#[test]
+fn push_from_the_store() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let fx = Standard::new();
+    let oci = fx.push(&src, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
+    let docker = fx.push(&src, "app-v2", "demo/app:2.0", MediaFormat::Docker, false);
+    let env = TestEnv::new();
+    let (s1, s2) = (src.reference("demo/app:1.0"), src.reference("demo/app:2.0"));
+    env.imagectl().args(["pull", &s1, &s2]).assert().success();
+
+    let out = env
+        .imagectl()
+        .args(["push", &s1, &dst.reference("pushed/app")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("3 blobs uploaded"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(dst.manifest_digest("pushed/app", "1.0"), Some(oci.clone()));
+
+    let out = env
+        .imagectl()
+        .args(["push", &s2, &dst.reference("pushed/app:2.0")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pushed = dst.manifest_digest("pushed/app", "2.0").unwrap();
+    assert_ne!(pushed, docker);
+    let (content_type, bytes) = dst.get_manifest("pushed/app", "2.0");
+    assert!(content_type.starts_with("application/vnd.oci.image.manifest.v1+json"));
+    let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(m["config"]["digest"], fx.app_v2.config_digest.as_str());
+    skopeo_reads(&dst.reference("pushed/app:2.0"), false);
+
+    let mark = dst.mark();
+    let out = env
+        .imagectl()
+        .args(["push", &s1, &dst.reference("pushed/app:1.0")])
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("is up to date"), "{}", stdout(&out));
+    assert_eq!(dst.requests_since(mark).len(), 1);
+
+    let out = env
+        .imagectl()
+        .args(["push", "nothere:1", &dst.reference("x/y:1")])
+        .output()
+        .unwrap();
+    let err = assert_one_error(&out);
+    assert!(err.contains("no such image"), "{err}");
+}
