@@ -347,6 +347,23 @@ fn auth_target() {
     assert!(out.contains(&digest), "{out}");
     assert!(!out.contains("s3cret") && !dst.log().contains("s3cret"));
     assert_eq!(dst.tags("private/app"), vec!["1.0".to_string()]);
+
+    // Every request of a copy logged at trace level: neither the password nor the Basic
+    // header's base64 appears.
+    let out = env
+        .imagectl()
+        .env("RUST_LOG", "trace")
+        .args(["copy", &s, &dst.reference("private/traced:1")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(
+        log.contains("PUT") && log.contains("/blobs/uploads/"),
+        "{log}"
+    );
+    let basic = crate::support::http::base64_encode(b"pusher:s3cret-pw");
+    assert!(!log.contains("s3cret") && !log.contains(&basic));
 }
 
 /// Failures are one `error:` line and exit 1: an unknown source tag, an unreachable
