@@ -201,8 +201,14 @@ impl Copier {
             blobs_present: 0,
             bytes_uploaded: 0,
         };
-        let moved: Vec<Moved> = stream::iter(&plan.blobs)
+        // The futures are built before the stream (not by a closure inside it), which
+        // keeps the whole copy future Send.
+        let jobs: Vec<_> = plan
+            .blobs
+            .iter()
             .map(|blob| self.ensure_blob(source, target, blob))
+            .collect();
+        let moved: Vec<Moved> = stream::iter(jobs)
             .buffer_unordered(BLOBS_PER_REGISTRY)
             .try_collect()
             .await?;
@@ -553,4 +559,37 @@ impl BlobSource for StoreSource {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replication spawns copies on the runtime: the futures and the copier must be Send
+    /// (no lock guard held across an await), and errors must cross threads.
+    #[test]
+    fn copies_can_be_spawned() {
+        fn send<T: Send>(_: &T) {}
+        fn shared<T: Send + Sync>() {}
+        shared::<Copier>();
+        shared::<ExecError>();
+        let copier = Copier::new(
+            RegistryClient::new(Default::default()).expect("client"),
+            None,
+        );
+        let req = CopyRequest {
+            source: "127.0.0.1:1/a:1".parse().expect("reference"),
+            target: "127.0.0.1:1/b:1".parse().expect("reference"),
+            platforms: Vec::new(),
+            source_digest: None,
+        };
+        let desc = Descriptor {
+            media_type: crate::oci::media::OCI_MANIFEST.into(),
+            digest: Digest::of(b""),
+            size: 0,
+            platform: None,
+        };
+        send(&copier.copy(&req));
+        send(&copier.push_from_store(&desc, &req.target));
+    }
 }
