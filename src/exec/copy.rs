@@ -152,11 +152,14 @@ impl Copier {
             None => req.source.clone(),
         };
         let top = self.client.get_manifest(&source).await?;
-        let plan = self.plan(&source, top, &req.platforms).await?;
-        let digest = Digest::of(&plan.top);
+        // Known from the index alone, so an up-to-date platform selection costs no GET of
+        // a platform manifest (Docker Hub counts those against its pull limit).
+        let digest = tag_target(&source, &top, &req.platforms)?;
         if !checked_target && let Some(done) = self.up_to_date(&target, &digest).await? {
             return Ok(done);
         }
+        let plan = self.plan(&source, top, &req.platforms).await?;
+        debug_assert_eq!(Digest::of(&plan.top), digest);
 
         self.push_plan(Some(&source), &target, plan, digest).await
     }
@@ -431,6 +434,34 @@ impl Copier {
         result?;
         Ok(Moved::Uploaded(blob.size))
     }
+}
+
+/// The digest the target tag will point at: the source's for a whole image or a single
+/// platform, the filtered index's for several platforms.
+fn tag_target(
+    source: &Reference,
+    top: &crate::registry::FetchedManifest,
+    platforms: &[Platform],
+) -> Result<Digest, ExecError> {
+    let Manifest::Index { manifests, .. } = &top.manifest else {
+        return Ok(top.digest.clone());
+    };
+    if platforms.is_empty() {
+        return Ok(top.digest.clone());
+    }
+    let picked = super::select::pick_children(source, &top.manifest, platforms)?;
+    if platforms.len() == 1 && picked.len() == 1 {
+        return Ok(picked[0].digest.clone());
+    }
+    if picked.len() == manifests.len() {
+        return Ok(top.digest.clone());
+    }
+    let keep: Vec<Digest> = picked.iter().map(|c| c.digest.clone()).collect();
+    Ok(Digest::of(&filter_index(
+        &top.bytes,
+        &top.media_type,
+        &keep,
+    )?))
 }
 
 /// What to push for an image the store holds: its manifest (or index and children) as

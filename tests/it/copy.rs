@@ -157,6 +157,28 @@ fn platform_selection() {
     );
     assert!(dst.manifest_digest("one/multi", "2").is_none());
 
+    // Again: the index says which manifest that is, so no platform manifest is fetched
+    // and the target costs one HEAD.
+    let (ms, md) = (src.mark(), dst.mark());
+    let out = copy_ok(
+        &env,
+        &src.reference("demo/multi:1"),
+        &dst.reference("one/multi:1"),
+        &["--platform", "linux/arm64/v8"],
+    );
+    assert!(out.contains("is up to date"), "{out}");
+    let on_src: Vec<String> = src
+        .requests_since(ms)
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(on_src.len(), 2, "{on_src:?}");
+    assert!(
+        on_src[1].starts_with("GET") && on_src[1].contains(&fx.multi.digest),
+        "{on_src:?}"
+    );
+    assert_eq!(dst.requests_since(md).len(), 1);
+
     // Both platforms named: the whole index, byte for byte (nothing was filtered out).
     let out = copy_ok(
         &env,
@@ -646,4 +668,52 @@ fn push_from_the_store() {
         .unwrap();
     let err = assert_one_error(&out);
     assert!(err.contains("no such image"), "{err}");
+}
+
+/// Two platforms of a three-platform Docker manifest list: the target gets a manifest list
+/// of just those two (same media type, entries unchanged), with its own digest.
+#[test]
+fn several_platforms_make_a_filtered_index() {
+    use crate::support::fixtures::{FixtureIndex, Platform};
+    let src = Registry::start();
+    let dst = Registry::start();
+    let images = ["linux/amd64", "linux/arm64/v8", "linux/s390x"]
+        .iter()
+        .map(|p| {
+            ImageBuilder::new()
+                .format(MediaFormat::Docker)
+                .platform(Platform::parse(p))
+                .layer(Layer::from_files(&[("etc/platform", *p)]))
+                .build()
+        })
+        .collect();
+    let index = FixtureIndex::new(MediaFormat::Docker, images);
+    let source_digest = push_index_http(&src, "demo/three", "1", &index);
+    let env = TestEnv::new();
+    let out = copy_ok(
+        &env,
+        &src.reference("demo/three:1"),
+        &dst.reference("demo/three:1"),
+        &["--platform", "linux/s390x", "--platform", "linux/amd64"],
+    );
+    let pushed = dst.manifest_digest("demo/three", "1").unwrap();
+    assert_ne!(pushed, source_digest);
+    assert!(out.contains(&pushed), "{out}");
+    let (content_type, bytes) = dst.get_manifest("demo/three", "1");
+    assert!(content_type.starts_with(crate::support::fixtures::DOCKER_LIST));
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let kept: Vec<&str> = v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kept,
+        vec![
+            index.image("linux/amd64").manifest_digest.as_str(),
+            index.image("linux/s390x").manifest_digest.as_str()
+        ]
+    );
+    skopeo_reads(&dst.reference("demo/three:1"), true);
 }
