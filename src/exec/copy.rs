@@ -401,11 +401,13 @@ impl Copier {
             match self.client.mount_blob(target, digest, repo).await {
                 Ok(true) => return Ok(Moved::Mounted),
                 Ok(false) => {}
-                // A registry that refuses mounts can still take an upload.
-                Err(e @ RegistryError::Refused { .. }) => {
-                    tracing::debug!(%digest, "mount from {repo} refused: {e}");
+                // A mount only saves bytes: whatever stops it (a token without pull on
+                // the other repository, a registry that refuses mounts), the upload may
+                // still work, and reports its own error if not.
+                Err(e) => {
+                    tracing::debug!(%digest, "mount from {repo} failed: {e}");
+                    break;
                 }
-                Err(e) => return Err(e.into()),
             }
         }
         let local = match &self.store {
