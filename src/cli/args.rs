@@ -51,6 +51,10 @@ pub enum Command {
     /// Copy an image from one registry to another, digests preserved (registry to
     /// registry; blobs the store holds are read from disk).
     Copy(CopyArgs),
+    /// Push an image of the store to a registry (under DST, or under its own name).
+    /// Docker schema2 images are stored as OCI, so they are pushed as OCI with a new
+    /// digest; `copy` preserves digests registry to registry.
+    Push(PushArgs),
     /// Show low-level information about images as JSON (docker's field names).
     Inspect {
         /// Format each image with a Go template, e.g. '{{.Id}}' or '{{json .Config}}'.
@@ -160,6 +164,15 @@ pub struct CopyArgs {
     /// Copy every platform and the index itself (the default; for scripts that say so).
     #[arg(long, conflicts_with = "platform")]
     pub all_platforms: bool,
+}
+
+/// Arguments of `push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// A name or ID in the store.
+    pub image: String,
+    /// Where to: registry/name[:tag]; without a tag, IMAGE's tag. Default: IMAGE's name.
+    pub target: Option<String>,
 }
 
 /// Arguments of `images`.

@@ -1,17 +1,18 @@
-//! `imagectl copy`: an image from one registry to another, digests preserved.
+//! `imagectl copy` (registry to registry, digests preserved) and `imagectl push` (from the
+//! store to a registry).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use super::args::{Cli, CopyArgs};
+use super::args::{Cli, CopyArgs, PushArgs};
 use super::format::human_size;
-use super::registry_client;
+use super::{open_store, registry_client};
 use crate::exec::{Copier, CopyRequest};
 use crate::oci::{Platform, Reference};
-use crate::store::Store;
 use crate::store::layout::LayoutStore;
+use crate::store::{Inventory, LockMode, Resolved, Store, resolve};
 
 pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
     let source = Reference::parse(&args.source)?;
@@ -38,6 +39,51 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
     } else {
         println!(
             "Copied {source} -> {target} ({}): {} blobs uploaded ({}), {} mounted, {} already present",
+            done.digest,
+            done.blobs_uploaded,
+            human_size(done.bytes_uploaded),
+            done.blobs_mounted,
+            done.blobs_present
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `imagectl push IMAGE [DST]`: an image of the store to a registry, under DST or, like
+/// `docker push`, under the name given.
+pub(super) async fn push(cli: &Cli, args: &PushArgs) -> Result<ExitCode> {
+    let store = open_store(cli)?;
+    let locked = store.clone();
+    // Held for the whole push, so a concurrent prune cannot delete a blob being read.
+    let _lock = tokio::task::spawn_blocking(move || locked.lock(LockMode::Shared))
+        .await
+        .context("store lock task failed")??;
+    let inventory = Inventory::load(&*store)?;
+    let (image, own_name) = match resolve(&inventory, &args.image)? {
+        Resolved::Name(i) => (i, Reference::parse(&args.image).ok()),
+        Resolved::Id(hits) => (hits[0], None),
+    };
+    let target = match (&args.target, own_name) {
+        (Some(t), Some(own)) => target_reference(&own, t)?,
+        (Some(t), None) => Reference::parse(t)?,
+        (None, Some(name)) => name,
+        (None, None) => anyhow::bail!(
+            "{} names an image by ID: give the destination, e.g. `imagectl push {} registry.example/app:1.0`",
+            args.image,
+            args.image
+        ),
+    };
+    let copier = Copier::new(registry_client(cli)?, Some(store.clone()));
+    let done = copier
+        .push_from_store(&image.target, &target)
+        .await
+        .with_context(|| format!("push {} -> {target}", args.image))?;
+    if done.up_to_date {
+        println!("{target} is up to date ({})", done.digest);
+    } else {
+        println!(
+            "Pushed {} -> {target} ({}): {} blobs uploaded ({}), {} mounted, {} already present",
+            args.image,
             done.digest,
             done.blobs_uploaded,
             human_size(done.bytes_uploaded),

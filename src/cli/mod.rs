@@ -90,6 +90,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pull(args) => pull::run(&cli, args).await,
         Command::Images(args) => images::run(&cli, args),
         Command::Copy(args) => copy::run(&cli, args).await,
+        Command::Push(args) => copy::push(&cli, args).await,
         Command::Tag { source, target } => edit::tag(&cli, source, target),
         Command::Rmi { force, images } => edit::rmi(&cli, images, *force),
         Command::Inspect { format, images } => inspect::inspect(&cli, images, format.as_deref()),

@@ -17,7 +17,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use super::ExecError;
 use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference, filter_index};
 use crate::registry::{BlobBody, BlobSource, RegistryClient, RegistryError};
-use crate::store::Store;
+use crate::store::{MAX_METADATA_BLOB, Store, StoreError};
 
 /// Blob transfers (HEAD, mount or upload) in flight at once per target registry, across
 /// every copy running through one [`Copier`].
@@ -152,22 +152,66 @@ impl Copier {
             None => req.source.clone(),
         };
         let top = self.client.get_manifest(&source).await?;
-        let plan = self.plan(&source, top, &req.platforms).await?;
-        let digest = Digest::of(&plan.top);
+        // Known from the index alone, so an up-to-date platform selection costs no GET of
+        // a platform manifest (Docker Hub counts those against its pull limit).
+        let digest = tag_target(&source, &top, &req.platforms)?;
         if !checked_target && let Some(done) = self.up_to_date(&target, &digest).await? {
             return Ok(done);
         }
+        let plan = self.plan(&source, top, &req.platforms).await?;
+        debug_assert_eq!(Digest::of(&plan.top), digest);
 
+        self.push_plan(Some(&source), &target, plan, digest).await
+    }
+
+    /// Push an image the local store holds (`image`: its manifest or index, as the store's
+    /// catalogue names it) to `target`, every blob read from the store. Idempotent like
+    /// [`Copier::copy`]. The store keeps Docker schema2 images as their OCI equivalent, so
+    /// such an image is pushed as OCI and its digest differs from the one at the registry
+    /// it was pulled from (config and layers, hence the image ID, are the same).
+    pub async fn push_from_store(
+        &self,
+        image: &Descriptor,
+        target: &Reference,
+    ) -> Result<CopyOutcome, ExecError> {
+        let store = self.store.clone().ok_or(ExecError::NoLocalStore)?;
+        let target = if target.tag().is_some() {
+            target.without_digest()
+        } else {
+            target.clone()
+        };
+        if let Some(done) = self.up_to_date(&target, &image.digest).await? {
+            return Ok(done);
+        }
+        let plan = plan_from_store(&*store, image)?;
+        self.push_plan(None, &target, plan, image.digest.clone())
+            .await
+    }
+
+    /// Blobs, then children, then the top manifest under the target's tag.
+    async fn push_plan(
+        &self,
+        source: Option<&Reference>,
+        target: &Reference,
+        plan: Plan,
+        digest: Digest,
+    ) -> Result<CopyOutcome, ExecError> {
         let mut outcome = CopyOutcome {
-            digest: digest.clone(),
+            digest,
             up_to_date: false,
             blobs_uploaded: 0,
             blobs_mounted: 0,
             blobs_present: 0,
             bytes_uploaded: 0,
         };
-        let moved: Vec<Moved> = stream::iter(&plan.blobs)
-            .map(|blob| self.ensure_blob(&source, &target, blob))
+        // The futures are built before the stream (not by a closure inside it), which
+        // keeps the whole copy future Send.
+        let jobs: Vec<_> = plan
+            .blobs
+            .iter()
+            .map(|blob| self.ensure_blob(source, target, blob))
+            .collect();
+        let moved: Vec<Moved> = stream::iter(jobs)
             .buffer_unordered(BLOBS_PER_REGISTRY)
             .try_collect()
             .await?;
@@ -187,7 +231,7 @@ impl Copier {
         }
         outcome.digest = self
             .client
-            .put_manifest(&target, &plan.top_media_type, plan.top)
+            .put_manifest(target, &plan.top_media_type, plan.top)
             .await?;
         Ok(outcome)
     }
@@ -285,7 +329,7 @@ impl Copier {
     /// (repository, blob) is handled once per copier; later askers count it as present.
     async fn ensure_blob(
         &self,
-        source: &Reference,
+        source: Option<&Reference>,
         target: &Reference,
         blob: &Descriptor,
     ) -> Result<Moved, ExecError> {
@@ -307,7 +351,7 @@ impl Copier {
 
     async fn transfer(
         &self,
-        source: &Reference,
+        source: Option<&Reference>,
         target: &Reference,
         blob: &Descriptor,
     ) -> Result<Moved, ExecError> {
@@ -327,7 +371,7 @@ impl Copier {
 
     async fn transfer_permitted(
         &self,
-        source: &Reference,
+        source: Option<&Reference>,
         target: &Reference,
         blob: &Descriptor,
     ) -> Result<Moved, ExecError> {
@@ -338,7 +382,10 @@ impl Copier {
         // Repositories of the target registry that hold the blob: the source itself when
         // both are one registry, then those this copier put it in.
         let mut from: Vec<String> = Vec::new();
-        if source.registry() == target.registry() && source.repository() != target.repository() {
+        if let Some(source) = source
+            && source.registry() == target.registry()
+            && source.repository() != target.repository()
+        {
             from.push(source.repository().to_string());
         }
         if let Some(known) =
@@ -354,26 +401,29 @@ impl Copier {
             match self.client.mount_blob(target, digest, repo).await {
                 Ok(true) => return Ok(Moved::Mounted),
                 Ok(false) => {}
-                // A registry that refuses mounts can still take an upload.
-                Err(e @ RegistryError::Refused { .. }) => {
-                    tracing::debug!(%digest, "mount from {repo} refused: {e}");
+                // A mount only saves bytes: whatever stops it (a token without pull on
+                // the other repository, a registry that refuses mounts), the upload may
+                // still work, and reports its own error if not.
+                Err(e) => {
+                    tracing::debug!(%digest, "mount from {repo} failed: {e}");
+                    break;
                 }
-                Err(e) => return Err(e.into()),
             }
         }
         let local = match &self.store {
             Some(store) if store.blob_size(digest)? == Some(blob.size) => Some(store.clone()),
             _ => None,
         };
-        let result = match local {
-            Some(store) => {
+        let result = match (local, source) {
+            (Some(store), _) => {
                 let src = StoreSource {
                     store,
                     digest: digest.clone(),
                 };
                 self.client.push_blob(target, digest, blob.size, &src).await
             }
-            None => {
+            (None, None) => return Err(StoreError::MissingBlob(digest.clone()).into()),
+            (None, Some(source)) => {
                 let src = RegistrySource {
                     client: self.client.clone(),
                     repo: source.clone(),
@@ -386,6 +436,72 @@ impl Copier {
         result?;
         Ok(Moved::Uploaded(blob.size))
     }
+}
+
+/// The digest the target tag will point at: the source's for a whole image or a single
+/// platform, the filtered index's for several platforms.
+fn tag_target(
+    source: &Reference,
+    top: &crate::registry::FetchedManifest,
+    platforms: &[Platform],
+) -> Result<Digest, ExecError> {
+    let Manifest::Index { manifests, .. } = &top.manifest else {
+        return Ok(top.digest.clone());
+    };
+    if platforms.is_empty() {
+        return Ok(top.digest.clone());
+    }
+    let picked = super::select::pick_children(source, &top.manifest, platforms)?;
+    if platforms.len() == 1 && picked.len() == 1 {
+        return Ok(picked[0].digest.clone());
+    }
+    if picked.len() == manifests.len() {
+        return Ok(top.digest.clone());
+    }
+    let keep: Vec<Digest> = picked.iter().map(|c| c.digest.clone()).collect();
+    Ok(Digest::of(&filter_index(
+        &top.bytes,
+        &top.media_type,
+        &keep,
+    )?))
+}
+
+/// What to push for an image the store holds: its manifest (or index and children) as
+/// stored, and their blobs.
+fn plan_from_store(store: &dyn Store, image: &Descriptor) -> Result<Plan, ExecError> {
+    let read = |d: &Descriptor| -> Result<(Bytes, Manifest), ExecError> {
+        let bytes = Bytes::from(store.read_blob(&d.digest, MAX_METADATA_BLOB)?);
+        let manifest = Manifest::parse(&bytes, Some(&d.media_type))?;
+        Ok((bytes, manifest))
+    };
+    let (top, manifest) = read(image)?;
+    let mut children = Vec::new();
+    let mut blobs: Vec<Descriptor> = Vec::new();
+    let mut add = |m: &Manifest| {
+        for b in m.blobs() {
+            if !blobs.iter().any(|x| x.digest == b.digest) {
+                blobs.push(b.clone());
+            }
+        }
+    };
+    if let Manifest::Index { manifests, .. } = &manifest {
+        for child in manifests {
+            let (bytes, m) = read(child)?;
+            if matches!(m, Manifest::Index { .. }) {
+                return Err(ExecError::NestedIndex(image.digest.to_string()));
+            }
+            add(&m);
+            children.push((child.digest.clone(), m.media_type().to_string(), bytes));
+        }
+    } else {
+        add(&manifest);
+    }
+    Ok(Plan {
+        children,
+        top_media_type: manifest.media_type().to_string(),
+        top,
+        blobs,
+    })
 }
 
 /// A blob streamed from the source registry, opened anew for each upload attempt.
@@ -476,4 +592,37 @@ impl BlobSource for StoreSource {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replication spawns copies on the runtime: the futures and the copier must be Send
+    /// (no lock guard held across an await), and errors must cross threads.
+    #[test]
+    fn copies_can_be_spawned() {
+        fn send<T: Send>(_: &T) {}
+        fn shared<T: Send + Sync>() {}
+        shared::<Copier>();
+        shared::<ExecError>();
+        let copier = Copier::new(
+            RegistryClient::new(Default::default()).expect("client"),
+            None,
+        );
+        let req = CopyRequest {
+            source: "127.0.0.1:1/a:1".parse().expect("reference"),
+            target: "127.0.0.1:1/b:1".parse().expect("reference"),
+            platforms: Vec::new(),
+            source_digest: None,
+        };
+        let desc = Descriptor {
+            media_type: crate::oci::media::OCI_MANIFEST.into(),
+            digest: Digest::of(b""),
+            size: 0,
+            platform: None,
+        };
+        send(&copier.copy(&req));
+        send(&copier.push_from_store(&desc, &req.target));
+    }
 }

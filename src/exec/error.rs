@@ -51,6 +51,9 @@ pub enum ExecError {
     /// An index whose entry is itself an index: not produced by any mainstream tool.
     #[error("{0} is an index of indexes, which imagectl does not support")]
     NestedIndex(String),
+    /// Pushing from the store through a copier made without one.
+    #[error("pushing an image from the store needs the store: open it first")]
+    NoLocalStore,
     /// Retagging onto a reference that carries a digest.
     #[error(
         "cannot tag with a digest reference {0}: a tag names a repository and tag, e.g. registry.local/app:1.0"

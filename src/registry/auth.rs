@@ -207,17 +207,7 @@ impl Auth {
                 (Method::POST, Some(bytes::Bytes::from(form.finish())))
             }
             other => {
-                {
-                    let mut q = url.query_pairs_mut();
-                    if let Some(s) = service {
-                        q.append_pair("service", s);
-                    }
-                    // Several scopes (a mount reads one repository and pushes to
-                    // another) are several `scope` parameters.
-                    for one in scope.split_ascii_whitespace() {
-                        q.append_pair("scope", one);
-                    }
-                }
+                token_query(&mut url, service, scope);
                 if let Some(Credential::Basic { username, password }) = other {
                     headers.insert(AUTHORIZATION, basic_header(username, password));
                 }
@@ -264,6 +254,19 @@ impl Auth {
             .await?
             .ok_or_else(|| invalid(&url, "token response too large".into()))?;
         parse_token(&body).map_err(|reason| invalid(&url, reason))
+    }
+}
+
+/// Add `service` and the scopes to a token request URL. Several scopes (a mount reads one
+/// repository and pushes to another: `"repository:a:pull,push repository:b:pull"`) are
+/// several `scope` parameters, as the token spec says.
+fn token_query(url: &mut url::Url, service: Option<&str>, scope: &str) {
+    let mut q = url.query_pairs_mut();
+    if let Some(s) = service {
+        q.append_pair("service", s);
+    }
+    for one in scope.split_ascii_whitespace() {
+        q.append_pair("scope", one);
     }
 }
 
@@ -329,6 +332,21 @@ mod tests {
         assert!(t.expires > Instant::now() + Duration::from_secs(50));
         assert!(parse_token(br#"{"expires_in":5}"#).is_err());
         assert!(parse_token(b"<html>").is_err());
+    }
+
+    #[test]
+    fn several_scopes_are_several_parameters() {
+        let mut url = url::Url::parse("https://auth.example/token?x=1").unwrap();
+        token_query(
+            &mut url,
+            Some("registry.example"),
+            "repository:team/app:pull,push repository:base/img:pull",
+        );
+        assert_eq!(
+            url.as_str(),
+            "https://auth.example/token?x=1&service=registry.example\
+             &scope=repository%3Ateam%2Fapp%3Apull%2Cpush&scope=repository%3Abase%2Fimg%3Apull"
+        );
     }
 
     #[test]

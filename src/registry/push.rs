@@ -109,7 +109,8 @@ impl RegistryClient {
     /// the tag form) gets the fallback: the tag's digest is deleted only when no other tag
     /// of the repository points at it ([`DeleteOutcome::KeptShared`] otherwise, since a
     /// delete by digest drops every tag on it). A registry with deletes disabled is
-    /// [`RegistryError::DeleteUnsupported`].
+    /// [`RegistryError::DeleteUnsupported`]. The fallback costs one tag listing and one
+    /// manifest HEAD per tag of the repository.
     pub async fn delete_tag(&self, repo: &Reference) -> Result<DeleteOutcome, RegistryError> {
         let Some(tag) = repo.tag() else {
             return Err(RegistryError::Refused {

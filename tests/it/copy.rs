@@ -157,6 +157,28 @@ fn platform_selection() {
     );
     assert!(dst.manifest_digest("one/multi", "2").is_none());
 
+    // Again: the index says which manifest that is, so no platform manifest is fetched
+    // and the target costs one HEAD.
+    let (ms, md) = (src.mark(), dst.mark());
+    let out = copy_ok(
+        &env,
+        &src.reference("demo/multi:1"),
+        &dst.reference("one/multi:1"),
+        &["--platform", "linux/arm64/v8"],
+    );
+    assert!(out.contains("is up to date"), "{out}");
+    let on_src: Vec<String> = src
+        .requests_since(ms)
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(on_src.len(), 2, "{on_src:?}");
+    assert!(
+        on_src[1].starts_with("GET") && on_src[1].contains(&fx.multi.digest),
+        "{on_src:?}"
+    );
+    assert_eq!(dst.requests_since(md).len(), 1);
+
     // Both platforms named: the whole index, byte for byte (nothing was filtered out).
     let out = copy_ok(
         &env,
@@ -347,6 +369,23 @@ fn auth_target() {
     assert!(out.contains(&digest), "{out}");
     assert!(!out.contains("s3cret") && !dst.log().contains("s3cret"));
     assert_eq!(dst.tags("private/app"), vec!["1.0".to_string()]);
+
+    // Every request of a copy logged at trace level: neither the password nor the Basic
+    // header's base64 appears.
+    let out = env
+        .imagectl()
+        .env("RUST_LOG", "trace")
+        .args(["copy", &s, &dst.reference("private/traced:1")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(
+        log.contains("PUT") && log.contains("/blobs/uploads/"),
+        "{log}"
+    );
+    let basic = crate::support::http::base64_encode(b"pusher:s3cret-pw");
+    assert!(!log.contains("s3cret") && !log.contains(&basic));
 }
 
 /// Failures are one `error:` line and exit 1: an unknown source tag, an unreachable
@@ -570,4 +609,111 @@ fn concurrent_copies_upload_a_shared_blob_once() {
     let base = fx.app_v1.layers[0].digest.replace(':', "%3A");
     assert_eq!(dst.count_requests("PUT", &base), 1);
     assert_eq!(dst.tags("same/app").len(), 2);
+}
+
+/// `imagectl push` sends an image of the store to a registry: an OCI image keeps its
+/// digest, a Docker schema2 image arrives as the OCI manifest the store holds (new digest,
+/// same config and layers); a second push is one HEAD; an unknown image is one error line.
+#[test]
+fn push_from_the_store() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let fx = Standard::new();
+    let oci = fx.push(&src, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
+    let docker = fx.push(&src, "app-v2", "demo/app:2.0", MediaFormat::Docker, false);
+    let env = TestEnv::new();
+    let (s1, s2) = (src.reference("demo/app:1.0"), src.reference("demo/app:2.0"));
+    env.imagectl().args(["pull", &s1, &s2]).assert().success();
+
+    let out = env
+        .imagectl()
+        .args(["push", &s1, &dst.reference("pushed/app")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("3 blobs uploaded"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(dst.manifest_digest("pushed/app", "1.0"), Some(oci.clone()));
+
+    let out = env
+        .imagectl()
+        .args(["push", &s2, &dst.reference("pushed/app:2.0")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pushed = dst.manifest_digest("pushed/app", "2.0").unwrap();
+    assert_ne!(pushed, docker);
+    let (content_type, bytes) = dst.get_manifest("pushed/app", "2.0");
+    assert!(content_type.starts_with("application/vnd.oci.image.manifest.v1+json"));
+    let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(m["config"]["digest"], fx.app_v2.config_digest.as_str());
+    skopeo_reads(&dst.reference("pushed/app:2.0"), false);
+
+    let mark = dst.mark();
+    let out = env
+        .imagectl()
+        .args(["push", &s1, &dst.reference("pushed/app:1.0")])
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("is up to date"), "{}", stdout(&out));
+    assert_eq!(dst.requests_since(mark).len(), 1);
+
+    let out = env
+        .imagectl()
+        .args(["push", "nothere:1", &dst.reference("x/y:1")])
+        .output()
+        .unwrap();
+    let err = assert_one_error(&out);
+    assert!(err.contains("no such image"), "{err}");
+}
+
+/// Two platforms of a three-platform Docker manifest list: the target gets a manifest list
+/// of just those two (same media type, entries unchanged), with its own digest.
+#[test]
+fn several_platforms_make_a_filtered_index() {
+    use crate::support::fixtures::{FixtureIndex, Platform};
+    let src = Registry::start();
+    let dst = Registry::start();
+    let images = ["linux/amd64", "linux/arm64/v8", "linux/s390x"]
+        .iter()
+        .map(|p| {
+            ImageBuilder::new()
+                .format(MediaFormat::Docker)
+                .platform(Platform::parse(p))
+                .layer(Layer::from_files(&[("etc/platform", *p)]))
+                .build()
+        })
+        .collect();
+    let index = FixtureIndex::new(MediaFormat::Docker, images);
+    let source_digest = push_index_http(&src, "demo/three", "1", &index);
+    let env = TestEnv::new();
+    let out = copy_ok(
+        &env,
+        &src.reference("demo/three:1"),
+        &dst.reference("demo/three:1"),
+        &["--platform", "linux/s390x", "--platform", "linux/amd64"],
+    );
+    let pushed = dst.manifest_digest("demo/three", "1").unwrap();
+    assert_ne!(pushed, source_digest);
+    assert!(out.contains(&pushed), "{out}");
+    let (content_type, bytes) = dst.get_manifest("demo/three", "1");
+    assert!(content_type.starts_with(crate::support::fixtures::DOCKER_LIST));
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let kept: Vec<&str> = v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kept,
+        vec![
+            index.image("linux/amd64").manifest_digest.as_str(),
+            index.image("linux/s390x").manifest_digest.as_str()
+        ]
+    );
+    skopeo_reads(&dst.reference("demo/three:1"), true);
 }
