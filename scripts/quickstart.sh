@@ -23,10 +23,14 @@ WORK=$(mktemp -d -t imagectl-quickstart.XXXXXX)
 STORE=${STORE:-$WORK/store}
 cleanup() {
     stop_registry
-    rm -rf "$WORK/registry" "$WORK/images"
+    if [[ -n ${LAB_PID:-} ]]; then kill "$LAB_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK/registry" "$WORK/lab" "$WORK/images"
 }
 trap cleanup EXIT
 
+start_registry "$WORK/lab"
+LAB=$REG_HOST
+LAB_PID=$REG_PID
 start_registry "$WORK/registry"
 HOST=$REG_HOST
 log "registry on $HOST (pid $REG_PID)"
@@ -96,12 +100,13 @@ log "registry seeded: $HOST/demo/hello:1.0 $HOST/demo/tools:2.3 $HOST/demo/multi
 # --- imagectl: the declarative loop on the embedded store ------------------------------------
 # policies/demo.yaml names the registry as REGISTRY; this run's registry has a random port.
 POLICY=$WORK/demo.yaml
-sed "s/REGISTRY/$HOST/g" "$ROOT/policies/demo.yaml" >"$POLICY"
+sed -e "s/REGISTRY/$HOST/g" -e "s/lab\.invalid/$LAB/g" "$ROOT/policies/demo.yaml" >"$POLICY"
 set -x
 "$IMAGECTL" validate -f "$POLICY"
 "$IMAGECTL" --store "$STORE" plan -f "$POLICY"
 "$IMAGECTL" --store "$STORE" apply -f "$POLICY" --yes
 "$IMAGECTL" --store "$STORE" images
+"$IMAGECTL" tags "$LAB/lab/demo/hello"                  # replicated to the second registry, digests preserved
 "$IMAGECTL" --store "$STORE" apply -f "$POLICY" --yes     # again: nothing to do, one HEAD per tag
 "$IMAGECTL" --store "$STORE" inspect -f '{{.Id}} {{json .RepoTags}}' local/hello:stable  # the hands-on commands work too
 "$IMAGECTL" --store "$STORE" df -v
