@@ -26,6 +26,36 @@ pub(super) struct Prepared {
     pub diffs: Vec<(Digest, u64)>,
     /// Layers whose size came from their gzip trailer (checked while written).
     pub guessed: BTreeSet<Digest>,
+    /// OCI format, whole multi-platform image: the stored index, which names point at.
+    pub index: Option<(Descriptor, Vec<u8>)>,
+    /// With `index`: its other platforms' images.
+    pub siblings: Vec<Sibling>,
+}
+
+/// Another platform of a multi-platform image saved whole (OCI format).
+pub(super) struct Sibling {
+    pub manifest: Descriptor,
+    pub manifest_bytes: Vec<u8>,
+    pub config: Descriptor,
+    pub config_bytes: Vec<u8>,
+    pub layers: Vec<Descriptor>,
+}
+
+fn parse_manifest(bytes: &[u8], d: &Descriptor) -> Result<Manifest, ArchiveError> {
+    Manifest::parse(bytes, Some(&d.media_type)).map_err(|source| ArchiveError::Manifest {
+        entry: d.digest.to_string(),
+        source,
+    })
+}
+
+/// Every layer is in the store at its recorded size (an OCI archive copies them as stored).
+fn check_layers(store: &dyn BlobRead, layers: &[Descriptor]) -> Result<(), ArchiveError> {
+    for l in layers {
+        if store.blob_size(&l.digest)? != Some(l.size) {
+            return Err(crate::store::StoreError::MissingBlob(l.digest.clone()).into());
+        }
+    }
+    Ok(())
 }
 
 /// Read every image's manifest and config, and for the docker format the size of every
@@ -35,6 +65,7 @@ pub(super) fn prepare(
     store: &(dyn BlobRead + Sync),
     images: &[SaveImage],
     format: Format,
+    platform: Option<&Platform>,
     mode: SizeMode,
 ) -> Result<Vec<Prepared>, ArchiveError> {
     let mut out = Vec::new();
@@ -43,32 +74,58 @@ pub(super) fn prepare(
             image: image.query.clone(),
             reason,
         };
-        let mut target = image.target.clone();
-        let mut bytes = store.read_blob(&target.digest, MAX_METADATA_BLOB)?;
-        let parse = |bytes: &[u8], mt: &str| {
-            Manifest::parse(bytes, Some(mt)).map_err(|source| ArchiveError::Manifest {
-                entry: target.digest.to_string(),
-                source,
-            })
+        let target = image.target.clone();
+        let bytes = store.read_blob(&target.digest, MAX_METADATA_BLOB)?;
+        let manifest = parse_manifest(&bytes, &target)?;
+        let mut index = None;
+        let mut siblings = Vec::new();
+        let (target, bytes, manifest) = if let Manifest::Index { manifests, .. } = &manifest {
+            // A docker-archive holds one platform: the one asked for, else this host's. An
+            // OCI archive holds the whole stored index unless a platform is asked for.
+            let wanted = platform.cloned().unwrap_or_else(Platform::host);
+            let chosen = manifest.select(&wanted).first().cloned().cloned();
+            let whole = format == Format::Oci && platform.is_none();
+            let child = match (chosen, whole) {
+                (Some(c), _) => c,
+                (None, true) => manifests
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| unsupported("an empty index".into()))?,
+                (None, false) => {
+                    let available: Vec<String> = manifests
+                        .iter()
+                        .filter_map(|d| d.platform.as_ref().map(ToString::to_string))
+                        .collect();
+                    return Err(unsupported(format!(
+                        "the stored image has no {wanted} platform (it has: {}); choose one with --platform",
+                        available.join(", ")
+                    )));
+                }
+            };
+            if whole {
+                for d in manifests.iter().filter(|d| d.digest != child.digest) {
+                    let b = store.read_blob(&d.digest, MAX_METADATA_BLOB)?;
+                    let Manifest::Image { config, layers, .. } = parse_manifest(&b, d)? else {
+                        return Err(unsupported("an index inside an index".into()));
+                    };
+                    let config_bytes = store.read_blob(&config.digest, MAX_METADATA_BLOB)?;
+                    check_layers(store, &layers)?;
+                    siblings.push(Sibling {
+                        manifest: d.clone(),
+                        manifest_bytes: b,
+                        config,
+                        config_bytes,
+                        layers,
+                    });
+                }
+                index = Some((target.clone(), bytes.clone()));
+            }
+            let child_bytes = store.read_blob(&child.digest, MAX_METADATA_BLOB)?;
+            let child_manifest = parse_manifest(&child_bytes, &child)?;
+            (child, child_bytes, child_manifest)
+        } else {
+            (target, bytes, manifest)
         };
-        let mut manifest = parse(&bytes, &target.media_type)?;
-        if let Manifest::Index { .. } = &manifest {
-            // A multi-platform image: an archive carries this host's platform.
-            let host = Platform::host();
-            let child = manifest
-                .select(&host)
-                .first()
-                .cloned()
-                .cloned()
-                .ok_or_else(|| {
-                    unsupported(format!(
-                        "a multi-platform image without a {host} image cannot be saved"
-                    ))
-                })?;
-            bytes = store.read_blob(&child.digest, MAX_METADATA_BLOB)?;
-            manifest = parse(&bytes, &child.media_type)?;
-            target = child;
-        }
         let Manifest::Image { config, layers, .. } = manifest else {
             return Err(unsupported("an index inside an index".into()));
         };
@@ -92,11 +149,7 @@ pub(super) fn prepare(
             // Sizes are filled in below, all layers at once.
             diffs = ids.into_iter().map(|id| (id, 0)).collect();
         } else {
-            for l in &layers {
-                if store.blob_size(&l.digest)? != Some(l.size) {
-                    return Err(crate::store::StoreError::MissingBlob(l.digest.clone()).into());
-                }
-            }
+            check_layers(store, &layers)?;
         }
         out.push(Prepared {
             names: image.names.clone(),
@@ -107,6 +160,8 @@ pub(super) fn prepare(
             layers,
             diffs,
             guessed: BTreeSet::new(),
+            index,
+            siblings,
         });
     }
     if format == Format::Docker {

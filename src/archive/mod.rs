@@ -22,7 +22,7 @@ pub use load::{Loaded, load};
 
 use std::io::{self, Read, Write};
 
-use crate::oci::{Descriptor, Digest, ManifestError, Reference};
+use crate::oci::{Descriptor, Digest, ManifestError, Platform, Reference};
 use crate::store::{BlobRead, StoreError};
 
 /// The two archive layouts.
@@ -226,16 +226,19 @@ pub enum SizeMode {
 }
 
 /// Write `images` from `store` as one archive to `out`; `out` receives nothing when an
-/// image cannot be saved (unknown blob, layer that does not match its diff_id).
+/// image cannot be saved (unknown blob, layer that does not match its diff_id). Of a
+/// multi-platform image, a docker-archive holds `platform` (default: this host's); an OCI
+/// archive holds the whole stored index, or just `platform` when given.
 pub fn save(
     store: &(dyn BlobRead + Sync),
     images: &[SaveImage],
     format: Format,
     compression: Compression,
+    platform: Option<&Platform>,
     sizes: SizeMode,
     out: &mut dyn Write,
 ) -> Result<(), ArchiveError> {
-    let prepared = docker_save::prepare(store, images, format, sizes)?;
+    let prepared = docker_save::prepare(store, images, format, platform, sizes)?;
     let enc = compress::Encoder::new(out, compression).map_err(ArchiveError::Write)?;
     let mut builder = tar::Builder::new(enc);
     match format {

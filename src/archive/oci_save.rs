@@ -1,7 +1,9 @@
 //! Writes an OCI image layout (`oci-layout`, `blobs/sha256/…`, `index.json`) to a tar
 //! stream: blobs byte for byte as stored, each once, and one `index.json` entry per name.
 //! Like `docker save` ≥ 25 it adds a `manifest.json` pointing into `blobs/sha256/`, so
-//! docker's classic image store (which needs it, whatever the version) loads it too.
+//! docker's classic image store (which needs it, whatever the version) loads it too; for a
+//! multi-platform image saved whole, `manifest.json` names this host's platform (or the
+//! first) while `index.json` names the whole index.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -30,22 +32,47 @@ pub(super) fn write<W: Write>(
     let mut entries = Vec::new();
     let mut docker_manifest = Vec::new();
     for image in images {
-        for layer in &image.layers {
-            if written.insert(layer.digest.clone()) {
-                let blob = store.open_blob(&layer.digest)?;
-                blob_entry(builder, &layer.digest, layer.size, blob)?;
+        let platforms = std::iter::once((
+            &image.layers,
+            [
+                (&image.config, &image.config_bytes),
+                (&image.manifest, &image.manifest_bytes),
+            ],
+        ))
+        .chain(image.siblings.iter().map(|s| {
+            (
+                &s.layers,
+                [
+                    (&s.config, &s.config_bytes),
+                    (&s.manifest, &s.manifest_bytes),
+                ],
+            )
+        }));
+        for (layers, metadata) in platforms {
+            for layer in layers {
+                if written.insert(layer.digest.clone()) {
+                    let blob = store.open_blob(&layer.digest)?;
+                    blob_entry(builder, &layer.digest, layer.size, blob)?;
+                }
+            }
+            for (d, bytes) in metadata {
+                if written.insert(d.digest.clone()) {
+                    blob_entry(builder, &d.digest, bytes.len() as u64, &bytes[..])?;
+                }
             }
         }
-        for (d, bytes) in [
-            (&image.config, &image.config_bytes),
-            (&image.manifest, &image.manifest_bytes),
-        ] {
-            if written.insert(d.digest.clone()) {
-                blob_entry(builder, &d.digest, bytes.len() as u64, &bytes[..])?;
+        // Names point at the whole index when there is one, else at the manifest.
+        let top = match &image.index {
+            Some((d, bytes)) => {
+                if written.insert(d.digest.clone()) {
+                    blob_entry(builder, &d.digest, bytes.len() as u64, &bytes[..])?;
+                }
+                d
             }
-        }
+            None => &image.manifest,
+        };
         if image.names.is_empty() {
-            entries.push(index_entry(&image.manifest, None));
+            entries.push(index_entry(top, None));
         }
         let tags = super::repo_tags(&image.names);
         docker_manifest.push(json!({
@@ -58,7 +85,7 @@ pub(super) fn write<W: Write>(
                 .collect::<Vec<_>>(),
         }));
         for name in &image.names {
-            entries.push(index_entry(&image.manifest, Some(&name.to_string())));
+            entries.push(index_entry(top, Some(&name.to_string())));
         }
     }
     let index = json!({

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use super::args::{ArchiveFormat, Cli, CompressArg, LoadArgs, SaveArgs};
 use super::open_store;
 use crate::archive::{self, ArchiveError, Compression, Format, SaveImage, SizeMode};
-use crate::oci::{Digest, Reference};
+use crate::oci::{Digest, Platform, Reference};
 use crate::store::{Inventory, LockMode, Resolved, resolve};
 
 pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
@@ -33,6 +33,11 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
     if args.output.is_none() && std::io::stdout().is_terminal() {
         bail!("refusing to write a binary archive to a terminal: give -o FILE or redirect stdout");
     }
+    let platform = args
+        .platform
+        .as_deref()
+        .map(str::parse::<Platform>)
+        .transpose()?;
     let store = open_store(cli)?;
     let output = args.output.clone();
     let queries = args.images.clone();
@@ -91,7 +96,15 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
                         .and_then(|()| file.seek(std::io::SeekFrom::Start(0)).map(drop))
                         .with_context(|| format!("writing {}", path.display()))?;
                     let mut w = BufWriter::with_capacity(1 << 20, file);
-                    match archive::save(&*store, &images, format, compression, sizes, &mut w) {
+                    match archive::save(
+                        &*store,
+                        &images,
+                        format,
+                        compression,
+                        platform.as_ref(),
+                        sizes,
+                        &mut w,
+                    ) {
                         Err(ArchiveError::TrailerSizeWrong { layer }) => {
                             tracing::info!(%layer, "gzip trailer size was wrong; saving again with exact sizes");
                             continue;
@@ -116,7 +129,15 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
             None => {
                 let stdout = std::io::stdout();
                 let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
-                archive::save(&*store, &images, format, compression, SizeMode::Exact, &mut w)?;
+                archive::save(
+                    &*store,
+                    &images,
+                    format,
+                    compression,
+                    platform.as_ref(),
+                    SizeMode::Exact,
+                    &mut w,
+                )?;
                 w.flush().context("writing the archive to stdout")?;
             }
         }

@@ -278,6 +278,10 @@ pub struct SaveArgs {
     /// Compression (default: from the -o extension .tar.gz/.tgz/.tar.zst/.tar.xz/.tar.bz2, else none).
     #[arg(long, value_enum)]
     pub compress: Option<CompressArg>,
+    /// Of a multi-platform image, save this platform (docker format default: this host's;
+    /// OCI format default: every stored platform, with the index).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
     /// Names, IDs or ID prefixes; layers shared between them are written once.
     #[arg(required = true)]
     pub images: Vec<String>,

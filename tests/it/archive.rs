@@ -789,3 +789,83 @@ fn podman_loads_imagectl_archives_and_back() {
     assert_eq!(id_of(&dst, &r2), v2.config_digest);
     assert_fsck_clean(&dst);
 }
+
+/// A multi-platform image: `--format oci` saves the whole stored index (skopeo copies it back
+/// with the same index digest), `--platform` picks one platform for either format, and a
+/// platform the image lacks is one clear error.
+#[test]
+fn multi_platform_images() {
+    let reg = Registry::start();
+    let index = fixtures::multi_platform("multi", MediaFormat::Oci);
+    fixtures::push_index_http(&reg, "demo/multi", "1.0", &index);
+    let r = reg.reference("demo/multi:1.0");
+    let src = TestEnv::new();
+    run_ok(&src, &["pull", "-q", "--all-platforms", &r]);
+    let dir = src.root.path();
+
+    let whole = dir.join("whole.tar");
+    run_ok(
+        &src,
+        &["save", "--format", "oci", "-o", whole.to_str().unwrap(), &r],
+    );
+    let out_layout = dir.join("copied");
+    skopeo_ok(&[
+        "copy",
+        "--all",
+        &format!("oci-archive:{}:{r}", whole.display()),
+        &format!("oci:{}:x", out_layout.display()),
+    ]);
+    let raw = skopeo_ok(&[
+        "inspect",
+        "--raw",
+        &format!("oci:{}:x", out_layout.display()),
+    ]);
+    assert_eq!(fixtures::sha256_digest(raw.as_bytes()), index.digest);
+    let dst = TestEnv::new();
+    run_ok(&dst, &["load", "-i", whole.to_str().unwrap()]);
+    assert_eq!(
+        crate::support::cli::store_index(&dst.store)["manifests"][0]["digest"],
+        index.digest.as_str()
+    );
+    assert_fsck_clean(&dst);
+
+    let arm = index.image("linux/arm64/v8");
+    for format in ["docker", "oci"] {
+        let file = dir.join(format!("arm-{format}.tar"));
+        run_ok(
+            &src,
+            &[
+                "save",
+                "--format",
+                format,
+                "--platform",
+                "linux/arm64/v8",
+                "-o",
+                file.to_str().unwrap(),
+                &r,
+            ],
+        );
+        let dst = TestEnv::new();
+        run_ok(&dst, &["load", "-i", file.to_str().unwrap()]);
+        assert_eq!(id_of(&dst, &r), arm.config_digest, "{format}");
+    }
+
+    let out = std_imagectl(&src)
+        .args([
+            "save",
+            "--platform",
+            "linux/s390x",
+            "-o",
+            dir.join("no.tar").to_str().unwrap(),
+            &r,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no linux/s390x platform") && err.contains("linux/arm64"),
+        "{err}"
+    );
+    assert!(!dir.join("no.tar").exists());
+}
