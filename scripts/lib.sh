@@ -50,9 +50,23 @@ registry_up() {
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # start_registry DIR [ACCESSLOG_DISABLED=false]
-start_registry() {
-    local dir=$1 accesslog_disabled=${2:-false} port _attempt
+start_registry() { launch_registry "$1" "${2:-false}" "" ""; }
+
+# start_secure_registry DIR USER PASS: TLS with a CA made here (REG_CA) and htpasswd auth
+start_secure_registry() {
+    mkdir -p "$1"
+    make_certs "$1/certs"
+    htpasswd -Bbn "$2" "$3" >"$1/htpasswd"
+    launch_registry "$1" true "$1/certs" "$1/htpasswd"
+}
+
+# launch_registry DIR ACCESSLOG_DISABLED CERT_DIR HTPASSWD (the last two empty: plain HTTP, no auth)
+launch_registry() {
+    local dir=$1 accesslog_disabled=$2 certs=$3 htpasswd=$4 port _attempt extra=""
     mkdir -p "$dir"
+    if [[ -n $htpasswd ]]; then
+        extra+=$'auth:\n  htpasswd:\n    realm: imagectl-scripts\n    path: '"$htpasswd"$'\n'
+    fi
     for _attempt in 1 2 3 4 5 6 7 8; do
         port=$((20000 + RANDOM % 40000))
         port_in_use "$port" && continue
@@ -67,20 +81,24 @@ storage:
     rootdirectory: $dir/data
   delete:
     enabled: true
-http:
+${extra}http:
   addr: 127.0.0.1:$port
   secret: imagectl-scripts
 EOF
+        if [[ -n $certs ]]; then
+            printf '  tls:\n    certificate: %s\n    key: %s\n' "$certs/server.pem" "$certs/server.key" >>"$dir/config.yml"
+        fi
         docker-registry serve "$dir/config.yml" >"$dir/access.log" 2>"$dir/registry.log" &
         REG_PID=$!
         for _ in $(seq 100); do
-            registry_up "$port" && break
+            probe_registry "$port" "$certs" && break
             kill -0 "$REG_PID" 2>/dev/null || break
             sleep 0.1
         done
         # Ours only if our process is still alive (else another one owns the port).
-        if kill -0 "$REG_PID" 2>/dev/null && registry_up "$port"; then
+        if kill -0 "$REG_PID" 2>/dev/null && probe_registry "$port" "$certs"; then
             REG_HOST=127.0.0.1:$port
+            REG_CA=${certs:+$certs/ca.pem}
             return 0
         fi
         stop_registry
@@ -88,6 +106,11 @@ EOF
     echo "could not start docker-registry; its log:" >&2
     cat "$dir/registry.log" >&2
     return 1
+}
+
+# probe_registry PORT CERT_DIR: plain HTTP when CERT_DIR is empty, else TLS trusting its CA
+probe_registry() {
+    if [[ -z $2 ]]; then registry_up "$1"; else tls_registry_up "$1" "$2/ca.pem"; fi
 }
 
 # A CA and a server certificate for 127.0.0.1/localhost, in DIR: ca.pem, server.pem, server.key.
@@ -103,7 +126,7 @@ make_certs() {
         -CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.pem" 2>/dev/null
 }
 
-# True when https://127.0.0.1:$1/v2/ answers 401 (auth is on), trusting the CA in $2.
+# True when https://127.0.0.1:$1/v2/ answers 200 or 401, trusting the CA in $2.
 tls_registry_up() {
     python3 - "$1" "$2" 2>/dev/null <<'PY'
 import ssl, sys, urllib.request, urllib.error
@@ -114,58 +137,8 @@ except urllib.error.HTTPError as e:
     sys.exit(0 if e.code == 401 else 1)
 except Exception:
     sys.exit(1)
-sys.exit(1)
+sys.exit(0)
 PY
-}
-
-# start_secure_registry DIR USER PASS
-start_secure_registry() {
-    local dir=$1 user=$2 pass=$3 port _attempt
-    mkdir -p "$dir"
-    make_certs "$dir/certs"
-    htpasswd -Bbn "$user" "$pass" >"$dir/htpasswd"
-    for _attempt in 1 2 3 4 5 6 7 8; do
-        port=$((20000 + RANDOM % 40000))
-        port_in_use "$port" && continue
-        cat >"$dir/config.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $dir/data
-  delete:
-    enabled: true
-auth:
-  htpasswd:
-    realm: imagectl-bench
-    path: $dir/htpasswd
-http:
-  addr: 127.0.0.1:$port
-  secret: imagectl-scripts
-  tls:
-    certificate: $dir/certs/server.pem
-    key: $dir/certs/server.key
-EOF
-        docker-registry serve "$dir/config.yml" >"$dir/access.log" 2>"$dir/registry.log" &
-        REG_PID=$!
-        for _ in $(seq 100); do
-            tls_registry_up "$port" "$dir/certs/ca.pem" && break
-            kill -0 "$REG_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$REG_PID" 2>/dev/null && tls_registry_up "$port" "$dir/certs/ca.pem"; then
-            REG_HOST=127.0.0.1:$port
-            REG_CA=$dir/certs/ca.pem
-            return 0
-        fi
-        stop_registry
-    done
-    echo "could not start the TLS docker-registry; its log:" >&2
-    cat "$dir/registry.log" >&2
-    return 1
 }
 
 stop_registry() {
