@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use super::args::{Cli, CopyArgs, PushArgs};
 use super::format::human_size;
 use super::{open_store, registry_client};
-use crate::exec::{Copier, CopyRequest};
+use crate::exec::{Copier, CopyOutcome, CopyRequest};
 use crate::oci::{Platform, Reference};
 use crate::store::layout::LayoutStore;
 use crate::store::{Inventory, LockMode, Resolved, Store, resolve};
@@ -34,11 +34,17 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
         .copy(&req)
         .await
         .with_context(|| format!("copy {source} -> {target}"))?;
+    report("Copied", &source.to_string(), &target, &done);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line per image: what was sent, or that nothing needed to be.
+fn report(verb: &str, what: &str, target: &Reference, done: &CopyOutcome) {
     if done.up_to_date {
         println!("{target} is up to date ({})", done.digest);
     } else {
         println!(
-            "Copied {source} -> {target} ({}): {} blobs uploaded ({}), {} mounted, {} already present",
+            "{verb} {what} -> {target} ({}): {} blobs uploaded ({}), {} mounted, {} already present",
             done.digest,
             done.blobs_uploaded,
             human_size(done.bytes_uploaded),
@@ -46,7 +52,6 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
             done.blobs_present
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `imagectl push IMAGE [DST]`: an image of the store to a registry, under DST or, like
@@ -78,19 +83,7 @@ pub(super) async fn push(cli: &Cli, args: &PushArgs) -> Result<ExitCode> {
         .push_from_store(&image.target, &target)
         .await
         .with_context(|| format!("push {} -> {target}", args.image))?;
-    if done.up_to_date {
-        println!("{target} is up to date ({})", done.digest);
-    } else {
-        println!(
-            "Pushed {} -> {target} ({}): {} blobs uploaded ({}), {} mounted, {} already present",
-            args.image,
-            done.digest,
-            done.blobs_uploaded,
-            human_size(done.bytes_uploaded),
-            done.blobs_mounted,
-            done.blobs_present
-        );
-    }
+    report("Pushed", &args.image, &target, &done);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -176,11 +176,7 @@ impl RegistryClient {
             timeout: Some(MANIFEST_TIMEOUT),
         };
         let scope = format!("repository:{}:delete", repo.repository());
-        let resp = self
-            .inner
-            .transport
-            .send_with(&req, &scope, HeaderMap::new(), Payload::Empty, true)
-            .await?;
+        let resp = self.inner.transport.send_scoped(&req, &scope).await?;
         let status = resp.status();
         if status.is_success() {
             return Ok(Deleted::Yes);

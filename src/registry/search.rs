@@ -6,6 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::error::RegistryError;
+use super::tags::PagedList;
 use super::transport::{RawRequest, read_capped, send_retrying};
 use super::{API_TIMEOUT, RegistryClient};
 
@@ -49,7 +50,16 @@ impl RegistryClient {
             registry: registry.to_string(),
         };
         let repositories = self
-            .list_pages(&endpoint, "", &first, "repositories", &not_found)
+            .list_pages(
+                &endpoint,
+                &PagedList {
+                    repository: "",
+                    scope: "registry:catalog:*",
+                    first: &first,
+                    field: "repositories",
+                },
+                &not_found,
+            )
             .await?;
         let term = term.to_ascii_lowercase();
         Ok(repositories

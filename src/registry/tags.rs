@@ -24,20 +24,31 @@ impl RegistryClient {
         let not_found = || RegistryError::RepositoryUnknown {
             repository: repo.name(),
         };
-        self.list_pages(&endpoint, repo.repository(), &first, "tags", &not_found)
-            .await
+        let scope = format!("repository:{}:pull", repo.repository());
+        let list = PagedList {
+            repository: repo.repository(),
+            scope: &scope,
+            first: &first,
+            field: "tags",
+        };
+        self.list_pages(&endpoint, &list, &not_found).await
     }
 
     /// The string array `field` of every page of a paginated list starting at `first`
-    /// (tags, catalog). Pages must stay on the registry's origin: our credentials are for it.
+    /// (tags, catalog), asking tokens for `scope`. Pages must stay on the registry's origin:
+    /// our credentials are for it.
     pub(crate) async fn list_pages(
         &self,
         endpoint: &Endpoint,
-        repository: &str,
-        first: &str,
-        field: &str,
+        list: &PagedList<'_>,
         not_found: &dyn Fn() -> RegistryError,
     ) -> Result<Vec<String>, RegistryError> {
+        let PagedList {
+            repository,
+            scope,
+            first,
+            field,
+        } = *list;
         let first = url::Url::parse(first).map_err(|e| RegistryError::InvalidResponse {
             url: first.to_string(),
             reason: format!("not a URL: {e}"),
@@ -55,7 +66,7 @@ impl RegistryClient {
                 accept: Some("application/json"),
                 timeout: Some(super::API_TIMEOUT),
             };
-            let resp = self.inner.transport.send(&req).await?;
+            let resp = self.inner.transport.send_scoped(&req, scope).await?;
             match resp.status() {
                 StatusCode::OK => {}
                 StatusCode::NOT_FOUND => return Err(not_found()),
@@ -116,6 +127,19 @@ impl RegistryClient {
             reason: format!("more than {MAX_PAGES} pages of {field}"),
         })
     }
+}
+
+/// A paginated list to read: where it starts, which JSON array to collect, and for whom.
+#[derive(Clone, Copy)]
+pub(crate) struct PagedList<'a> {
+    /// The repository, for error messages (empty for the catalog).
+    pub(crate) repository: &'a str,
+    /// The token scope the list needs.
+    pub(crate) scope: &'a str,
+    /// The first page's URL.
+    pub(crate) first: &'a str,
+    /// The JSON array each page holds (`tags`, `repositories`).
+    pub(crate) field: &'a str,
 }
 
 /// The target of the `rel="next"` link in one `Link` header value, if there is one.

@@ -219,7 +219,16 @@ impl Transport {
     /// errors; returns every other response for the caller to interpret (200, 404, …).
     pub(crate) async fn send(&self, req: &ApiRequest<'_>) -> Result<Response, RegistryError> {
         let scope = format!("repository:{}:pull", req.repository);
-        self.send_with(req, &scope, HeaderMap::new(), Payload::Empty, true)
+        self.send_scoped(req, &scope).await
+    }
+
+    /// [`Transport::send`] of a bodiless, idempotent request needing token `scope`.
+    pub(crate) async fn send_scoped(
+        &self,
+        req: &ApiRequest<'_>,
+        scope: &str,
+    ) -> Result<Response, RegistryError> {
+        self.send_with(req, scope, HeaderMap::new(), Payload::Empty, true)
             .await
     }
 

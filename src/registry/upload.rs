@@ -81,13 +81,7 @@ impl RegistryClient {
         let resp = self
             .inner
             .transport
-            .send_with(
-                &req,
-                &push_scope(repo),
-                HeaderMap::new(),
-                Payload::Empty,
-                true,
-            )
+            .send_scoped(&req, &push_scope(repo))
             .await?;
         match resp.status() {
             StatusCode::OK => Ok(Some(
@@ -318,13 +312,7 @@ impl RegistryClient {
         let sent = self
             .inner
             .transport
-            .send_with(
-                &req,
-                &push_scope(repo),
-                HeaderMap::new(),
-                Payload::Empty,
-                true,
-            )
+            .send_scoped(&req, &push_scope(repo))
             .await;
         if let Err(e) = sent {
             tracing::debug!("cancelling an upload session failed: {e}");
