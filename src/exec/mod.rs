@@ -3,6 +3,7 @@
 //! operations (tag, remove, prune, fsck).
 
 mod apply;
+mod blob_fetch;
 mod copy;
 mod desired;
 mod error;

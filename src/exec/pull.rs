@@ -4,19 +4,19 @@
 //! the hasher into the store's temporary file, so memory stays flat for any layer size.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::{StreamExt, stream};
 
 use super::ExecError;
+use super::blob_fetch::{Downloaded, fetch_blob};
 use crate::oci::{
     Descriptor, Digest, Manifest, Platform, Reference, docker_list_to_oci, media, storable,
 };
 use crate::registry::{RegistryClient, RegistryError};
 use crate::store::{
-    CatalogEntry, Inventory, LockMode, MAX_METADATA_BLOB, StagedBlob, Store, StoreError, set_name,
+    CatalogEntry, Inventory, LockMode, MAX_METADATA_BLOB, StagedBlob, Store, set_name,
 };
 
 /// How to pull.
@@ -418,63 +418,4 @@ async fn child_manifest(
         .get_manifest(&reference.without_digest().with_digest(child.digest.clone()))
         .await?;
     Ok((fetched.bytes, fetched.manifest))
-}
-
-/// Bytes fetched and the verified, not yet visible blob.
-type Downloaded = (u64, Box<dyn StagedBlob>);
-
-/// Download one blob into the store, verified; up to three attempts on transient failures.
-async fn fetch_blob(
-    client: &RegistryClient,
-    store: Arc<dyn Store>,
-    repo: &Reference,
-    digest: &Digest,
-    size: u64,
-    observer: &dyn PullObserver,
-) -> Result<Downloaded, String> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match fetch_blob_once(client, store.clone(), repo, digest, size, observer).await {
-            Ok(done) => return Ok(done),
-            Err(BlobError::Registry(e)) if attempt < 3 && e.is_retryable() => {
-                tracing::debug!(%digest, attempt, "retrying blob after: {e}");
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum BlobError {
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-async fn fetch_blob_once(
-    client: &RegistryClient,
-    store: Arc<dyn Store>,
-    repo: &Reference,
-    digest: &Digest,
-    size: u64,
-    observer: &dyn PullObserver,
-) -> Result<Downloaded, BlobError> {
-    observer.blob_started(digest, size);
-    let blob = client.get_blob(repo, digest).await?;
-    let mut sink = store.blob_writer(digest, size)?;
-    let mut body = blob.into_stream();
-    let mut written = 0u64;
-    while let Some(chunk) = body.try_next().await? {
-        // Writes land in the page cache; the one slow step, fsync, runs off the runtime below.
-        sink.write_all(&chunk)
-            .map_err(|e| StoreError::io("writing", digest.to_string(), e))?;
-        written += chunk.len() as u64;
-        observer.blob_progress(digest, chunk.len() as u64);
-    }
-    let staged = tokio::task::spawn_blocking(move || sink.finish())
-        .await
-        .expect("finish task panicked")?;
-    Ok((written, staged))
 }

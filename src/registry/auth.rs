@@ -232,10 +232,7 @@ impl Auth {
                 });
             }
             StatusCode::TOO_MANY_REQUESTS => {
-                return Err(RegistryError::TooManyRequests {
-                    registry: registry.to_string(),
-                    retry_after: super::retry::retry_after(resp.headers()),
-                });
+                return Err(super::retry::too_many_requests(registry, resp.headers()));
             }
             s if s.is_server_error() => {
                 return Err(RegistryError::Server {

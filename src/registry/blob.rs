@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use reqwest::header::CONTENT_LENGTH;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, HeaderMap, HeaderValue, RANGE};
 use reqwest::{Method, StatusCode};
 
 use super::error::RegistryError;
@@ -21,6 +21,18 @@ impl RegistryClient {
         repo: &Reference,
         digest: &Digest,
     ) -> Result<BlobStream, RegistryError> {
+        self.get_blob_from(repo, digest, 0).await
+    }
+
+    /// Stream a blob from byte `offset` on (`Range: bytes=offset-`), to resume a download
+    /// that broke after `offset` bytes. A registry may ignore the range and send the whole
+    /// blob: [`BlobStream::offset`] says where the body really starts.
+    pub async fn get_blob_from(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<BlobStream, RegistryError> {
         let endpoint = self.endpoint(repo.registry());
         let url = endpoint.blob_url(repo.repository(), &digest.to_string());
         let req = ApiRequest {
@@ -31,9 +43,20 @@ impl RegistryClient {
             accept: None,
             timeout: None,
         };
-        let resp = self.inner.transport.send(&req).await?;
-        match resp.status() {
-            StatusCode::OK => {}
+        let mut extra = HeaderMap::new();
+        if offset > 0 {
+            let range = HeaderValue::from_str(&format!("bytes={offset}-"))
+                .expect("a number is a valid header value");
+            extra.insert(RANGE, range);
+        }
+        let (resp, permit) = self.inner.transport.send_held(&req, extra).await?;
+        let start = match resp.status() {
+            StatusCode::OK => 0,
+            StatusCode::PARTIAL_CONTENT if offset > 0 => content_range_start(resp.headers())
+                .ok_or_else(|| RegistryError::InvalidResponse {
+                    url: url.clone(),
+                    reason: "206 Partial Content without a usable Content-Range".into(),
+                })?,
             StatusCode::NOT_FOUND => {
                 return Err(RegistryError::BlobUnknown {
                     repository: repo.name(),
@@ -46,7 +69,7 @@ impl RegistryClient {
                     status: s.as_u16(),
                 });
             }
-        }
+        };
         let content_length = resp
             .headers()
             .get(CONTENT_LENGTH)
@@ -55,6 +78,8 @@ impl RegistryClient {
         let stream = resp
             .bytes_stream()
             .map(move |chunk| {
+                // The registry slot is held until the body is dropped.
+                let _held = &permit;
                 chunk.map_err(|e| RegistryError::Body {
                     url: url.clone(),
                     reason: brief_reason(&e),
@@ -63,9 +88,17 @@ impl RegistryClient {
             .boxed();
         Ok(BlobStream {
             content_length,
+            offset: start,
             stream,
         })
     }
+}
+
+/// The first byte position of `Content-Range: bytes START-END/TOTAL`.
+fn content_range_start(headers: &HeaderMap) -> Option<u64> {
+    let value = headers.get(CONTENT_RANGE)?.to_str().ok()?.trim();
+    let range = value.strip_prefix("bytes ")?;
+    range.split('-').next()?.trim().parse().ok()
 }
 
 impl BlobStream {
@@ -73,5 +106,23 @@ impl BlobStream {
     /// [`RegistryError::Body`] (retryable).
     pub fn into_stream(self) -> BoxStream<'static, Result<Bytes, RegistryError>> {
         self.stream
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range() {
+        let mut h = HeaderMap::new();
+        assert_eq!(content_range_start(&h), None);
+        h.insert(
+            CONTENT_RANGE,
+            HeaderValue::from_static("bytes 1000-4999/5000"),
+        );
+        assert_eq!(content_range_start(&h), Some(1000));
+        h.insert(CONTENT_RANGE, HeaderValue::from_static("bytes */5000"));
+        assert_eq!(content_range_start(&h), None);
     }
 }

@@ -143,14 +143,18 @@ pub enum RegistryError {
     },
     /// Rate-limited even after waiting and retrying.
     #[error(
-        "registry {registry} keeps answering 429 Too Many Requests{}: wait and try again, or log in for a higher limit",
-        match .retry_after { Some(d) => format!(" (it asks to wait {}s)", d.as_secs()), None => String::new() }
+        "registry {registry} keeps answering 429 Too Many Requests{}{}: {}, or log in for a higher limit",
+        match .retry_after { Some(d) => format!(" (it asks to wait {}s)", d.as_secs()), None => String::new() },
+        match .rate_limit { Some(r) => format!(" ({r})"), None => String::new() },
+        match .retry_after { Some(d) => format!("try again in {}s", d.as_secs().max(1)), None => "wait and try again".to_string() }
     )]
     TooManyRequests {
         /// The registry as named in the reference.
         registry: String,
         /// What the last `Retry-After` header asked for.
         retry_after: Option<Duration>,
+        /// Docker Hub's `ratelimit-remaining`/`ratelimit-limit` in words, when sent.
+        rate_limit: Option<String>,
     },
     /// The registry failed with a 5xx status even after retries.
     #[error("registry server error {status} from {url}: try again later")]

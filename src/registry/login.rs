@@ -103,6 +103,7 @@ fn status_error(registry: &str, url: &str, status: StatusCode) -> RegistryError 
         RegistryError::TooManyRequests {
             registry: registry.to_string(),
             retry_after: None,
+            rate_limit: None,
         }
     } else if status.is_server_error() {
         RegistryError::Server {

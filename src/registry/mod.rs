@@ -10,6 +10,7 @@ mod challenge;
 mod credentials;
 mod endpoint;
 mod error;
+mod limit;
 mod login;
 mod login_store;
 mod manifest;
@@ -46,11 +47,15 @@ use transport::Transport;
 
 /// Connecting to a registry should never take longer; a dead host fails fast and is retried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A stalled read (no byte for this long) aborts even a blob download, whose total time is
-/// otherwise unbounded.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Whole-request limit for small API requests (manifests, tag pages, tokens).
 const API_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The wait before retry number `retry` (0-based) of an operation against a registry:
+/// exponential backoff with jitter, for callers that retry whole transfers (a blob
+/// download that resumes) the way the client retries single requests.
+pub fn backoff(retry: u32) -> Duration {
+    retry::backoff(retry)
+}
 
 /// How to reach registries: what the user configured rather than what the registry says.
 #[derive(Clone, Debug)]
@@ -156,7 +161,7 @@ impl RegistryClient {
                 reason: transport::brief_reason(&e),
             })
         };
-        let http = builder(Some(READ_TIMEOUT))?;
+        let http = builder(Some(limit::read_timeout()))?;
         // reqwest's read timeout also runs from the start of a request to its response
         // headers, which for an upload come after the last byte: uploads use a client
         // without it and watch their progress themselves (see upload.rs).
@@ -183,6 +188,7 @@ impl RegistryClient {
                     ),
                     http,
                     uploads,
+                    limits: limit::HostLimits::from_env(),
                 },
                 insecure_registries: cfg.insecure_registries,
                 manifests: Default::default(),
@@ -229,8 +235,13 @@ pub struct ManifestHead {
 
 /// A blob body being received. Consume it with [`BlobStream::into_stream`].
 pub struct BlobStream {
-    /// The size the registry announced, if it did (check it against the descriptor).
+    /// The size the registry announced, if it did (check it against the descriptor). For a
+    /// resumed download, the size of the rest.
     pub content_length: Option<u64>,
+    /// Where in the blob this body starts: the offset asked for when the registry honoured
+    /// the `Range` request (206), 0 when it sent the whole blob (200). A caller resuming at
+    /// another offset must start over.
+    pub offset: u64,
     stream: BoxStream<'static, Result<Bytes, RegistryError>>,
 }
 

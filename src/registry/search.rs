@@ -95,10 +95,7 @@ impl RegistryClient {
         match resp.status() {
             StatusCode::OK => {}
             StatusCode::TOO_MANY_REQUESTS => {
-                return Err(RegistryError::TooManyRequests {
-                    registry: "docker.io".into(),
-                    retry_after: super::retry::retry_after(resp.headers()),
-                });
+                return Err(super::retry::too_many_requests("docker.io", resp.headers()));
             }
             s => {
                 return Err(RegistryError::UnexpectedStatus {

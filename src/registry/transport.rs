@@ -6,11 +6,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::auth::Auth;
 use super::challenge::Challenge;
 use super::endpoint::Endpoint;
 use super::error::{PLAIN_HTTP_REASON, RegistryError, TLS_REASON};
+use super::limit::HostLimits;
 use super::retry;
 
 /// One request as it is (re)sent on each attempt.
@@ -60,6 +62,9 @@ pub(crate) async fn send_retrying_max(
         let wait = match builder.send().await {
             Ok(resp) => {
                 tracing::debug!("{} {} -> {}", req.method, req.url, resp.status().as_u16());
+                if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+                    retry::log_rate_limited(registry, req.url, resp.headers());
+                }
                 if !retry::retryable_status(resp.status()) || retry >= max_retries {
                     return Ok(resp);
                 }
@@ -211,6 +216,8 @@ pub(crate) struct Transport {
     pub(crate) auth: Auth,
     /// For streamed uploads: no read timeout (the caller watches progress instead).
     pub(crate) uploads: reqwest::Client,
+    /// Requests in flight per registry host.
+    pub(crate) limits: HostLimits,
 }
 
 impl Transport {
@@ -218,8 +225,25 @@ impl Transport {
     /// challenge, authenticate and send once more. Maps 401 (after auth), 403, 429 and 5xx to
     /// errors; returns every other response for the caller to interpret (200, 404, …).
     pub(crate) async fn send(&self, req: &ApiRequest<'_>) -> Result<Response, RegistryError> {
+        Ok(self.send_held(req, HeaderMap::new()).await?.0)
+    }
+
+    /// [`Transport::send`] with `extra` headers (e.g. `Range`), returning the registry slot
+    /// the read holds: keep it while reading a long body, so the per-registry limit bounds
+    /// connections rather than just request starts. Only reads take a slot (writes go
+    /// through [`Transport::send_with`]), so a copy that streams a blob out of a registry
+    /// into an upload to the same registry cannot wait on itself.
+    pub(crate) async fn send_held(
+        &self,
+        req: &ApiRequest<'_>,
+        extra: HeaderMap,
+    ) -> Result<(Response, OwnedSemaphorePermit), RegistryError> {
+        let permit = self.limits.acquire(&req.endpoint.origin).await;
         let scope = format!("repository:{}:pull", req.repository);
-        self.send_scoped(req, &scope).await
+        let resp = self
+            .send_with(req, &scope, extra, Payload::Empty, true)
+            .await?;
+        Ok((resp, permit))
     }
 
     /// [`Transport::send`] of a bodiless, idempotent request needing token `scope`.
@@ -351,10 +375,9 @@ impl Transport {
                     registry: registry.to_string(),
                     repository: req.repository.to_string(),
                 }),
-                StatusCode::TOO_MANY_REQUESTS => Err(RegistryError::TooManyRequests {
-                    registry: registry.to_string(),
-                    retry_after: retry::retry_after(resp.headers()),
-                }),
+                StatusCode::TOO_MANY_REQUESTS => {
+                    Err(retry::too_many_requests(registry, resp.headers()))
+                }
                 s if s.is_server_error() => Err(RegistryError::Server {
                     url: req.url.to_string(),
                     status: s.as_u16(),

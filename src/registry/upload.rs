@@ -552,7 +552,7 @@ async fn watched(
             _ = tokio::time::sleep(WATCH_EVERY) => {
                 let (last, all_read) =
                     *progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let limit = if all_read { ANSWER_AFTER_BODY } else { super::READ_TIMEOUT };
+                let limit = if all_read { ANSWER_AFTER_BODY } else { super::limit::read_timeout() };
                 if last.elapsed() > limit {
                     return Err(RegistryError::Unreachable {
                         registry: registry.to_string(),

@@ -65,6 +65,14 @@ pub trait BlobSink: Write + Send {
     /// leaves the store exactly as it was.
     fn finish(self: Box<Self>) -> Result<Box<dyn StagedBlob>, StoreError>;
 
+    /// Bytes accepted so far: where a download that broke resumes (`Range: bytes=N-`), the
+    /// digest computation carrying on over the whole blob.
+    fn written(&self) -> u64;
+
+    /// Discard everything written and start the blob over, for a registry that answered a
+    /// resumed request with the whole blob (or the wrong part of it).
+    fn restart(&mut self) -> Result<(), StoreError>;
+
     /// `finish` and `publish` in one step.
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.finish()?.publish()

@@ -3,7 +3,7 @@
 //! sees a partial blob under its digest.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use tempfile::NamedTempFile;
 
@@ -170,6 +170,24 @@ impl FileSink {
 impl BlobSink for FileSink {
     fn finish(self: Box<Self>) -> Result<Box<dyn StagedBlob>, StoreError> {
         self.stage().map(|(_, _, staged)| staged)
+    }
+
+    fn written(&self) -> u64 {
+        self.hasher.len()
+    }
+
+    fn restart(&mut self) -> Result<(), StoreError> {
+        let what = || {
+            self.expected
+                .as_ref()
+                .map_or("blob".to_string(), |(d, _)| d.to_string())
+        };
+        let file = self.tmp.as_file_mut();
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)).map(drop))
+            .map_err(|e| StoreError::io("restarting", what(), e))?;
+        self.hasher = Sha256Writer::default();
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod docker;
+pub mod faults;
 pub mod fixtures;
 pub mod http;
 pub mod registry;

@@ -1,0 +1,119 @@
+//! Downloading one blob from a registry into the store: bytes flow from the socket through
+//! the store's hashing writer to a temporary file. A transfer that breaks (reset, truncated
+//! body, stalled read) resumes with `Range: bytes=N-`, the hash carrying on over the whole
+//! blob; size and digest are verified before the blob can become visible.
+
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+
+use super::pull::PullObserver;
+use crate::oci::{Digest, Reference};
+use crate::registry::{RegistryClient, RegistryError};
+use crate::store::{BlobSink, StagedBlob, Store, StoreError};
+
+/// Attempts per blob (the first plus resumes) before the pull of its images fails. Each
+/// attempt's requests are themselves retried by the registry client on 5xx, 429 and
+/// connection failures.
+pub(crate) const MAX_BLOB_ATTEMPTS: u32 = 5;
+
+/// Bytes fetched over the network and the verified, not yet visible blob.
+pub(super) type Downloaded = (u64, Box<dyn StagedBlob>);
+
+#[derive(Debug, thiserror::Error)]
+enum BlobError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Download one blob into the store, verified, resuming after transient failures up to
+/// [`MAX_BLOB_ATTEMPTS`] times. The error is one line for the user.
+pub(super) async fn fetch_blob(
+    client: &RegistryClient,
+    store: Arc<dyn Store>,
+    repo: &Reference,
+    digest: &Digest,
+    size: u64,
+    observer: &dyn PullObserver,
+) -> Result<Downloaded, String> {
+    observer.blob_started(digest, size);
+    let mut sink = store.blob_writer(digest, size).map_err(|e| e.to_string())?;
+    let mut received = 0u64;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match fetch_into(
+            client,
+            repo,
+            digest,
+            size,
+            &mut *sink,
+            &mut received,
+            observer,
+        )
+        .await
+        {
+            Ok(()) => break,
+            Err(BlobError::Registry(e)) if attempt < MAX_BLOB_ATTEMPTS && e.is_retryable() => {
+                let wait = crate::registry::backoff(attempt - 1);
+                tracing::info!(
+                    "blob {digest}: {e}; resuming at byte {} of {size} in {}ms (attempt {}/{MAX_BLOB_ATTEMPTS})",
+                    sink.written(),
+                    wait.as_millis(),
+                    attempt + 1
+                );
+                tokio::time::sleep(wait).await;
+            }
+            Err(BlobError::Registry(e)) if e.is_retryable() => {
+                return Err(format!("{e} (gave up after {attempt} attempts)"));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    // The one slow step, fsync, runs off the runtime.
+    let staged = tokio::task::spawn_blocking(move || sink.finish())
+        .await
+        .expect("finish task panicked")
+        .map_err(|e| e.to_string())?;
+    Ok((received, staged))
+}
+
+/// One request for the part of the blob `sink` does not have yet, written into it.
+async fn fetch_into(
+    client: &RegistryClient,
+    repo: &Reference,
+    digest: &Digest,
+    size: u64,
+    sink: &mut dyn BlobSink,
+    received: &mut u64,
+    observer: &dyn PullObserver,
+) -> Result<(), BlobError> {
+    let from = sink.written();
+    if from > 0 && from >= size {
+        // Every byte arrived before the connection broke: `finish` verifies them.
+        return Ok(());
+    }
+    let mut blob = client.get_blob_from(repo, digest, from).await?;
+    if blob.offset != from {
+        tracing::info!(
+            "blob {digest}: asked for bytes {from}- but the registry sent bytes {}-; starting over",
+            blob.offset
+        );
+        sink.restart()?;
+        if blob.offset != 0 {
+            drop(blob);
+            blob = client.get_blob_from(repo, digest, 0).await?;
+        }
+    }
+    let mut body = blob.into_stream();
+    while let Some(chunk) = body.try_next().await? {
+        // Writes land in the page cache; fsync happens once, in `finish`.
+        sink.write_all(&chunk)
+            .map_err(|e| StoreError::io("writing", digest.to_string(), e))?;
+        *received += chunk.len() as u64;
+        observer.blob_progress(digest, chunk.len() as u64);
+    }
+    Ok(())
+}
