@@ -143,8 +143,7 @@ pub enum RegistryError {
     },
     /// Rate-limited even after waiting and retrying.
     #[error(
-        "registry {registry} keeps answering 429 Too Many Requests{}{}: {}, or log in for a higher limit",
-        match .retry_after { Some(d) => format!(" (it asks to wait {}s)", d.as_secs()), None => String::new() },
+        "registry {registry} keeps answering 429 Too Many Requests{}: {}, or log in for a higher limit",
         match .rate_limit { Some(r) => format!(" ({r})"), None => String::new() },
         match .retry_after { Some(d) => format!("try again in {}s", d.as_secs().max(1)), None => "wait and try again".to_string() }
     )]

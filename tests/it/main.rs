@@ -14,6 +14,7 @@ mod discovery;
 mod commands;
 mod copy;
 mod errors;
+mod faults;
 mod policy;
 mod pull;
 mod purity;

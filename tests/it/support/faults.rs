@@ -88,6 +88,7 @@ pub struct Seen {
 struct State {
     rules: Vec<Rule>,
     seen: Vec<Seen>,
+    stalls: Arc<Stalls>,
 }
 
 /// The proxy; it stops accepting when dropped.
@@ -97,6 +98,14 @@ pub struct FaultProxy {
     stop: Arc<AtomicBool>,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: Arc<AtomicUsize>,
+}
+
+/// Requests currently inside a [`Fault::Stall`], and the most there were at once: a client
+/// holds its side of such a request open, so this counts the client's concurrency exactly.
+#[derive(Default)]
+struct Stalls {
+    now: AtomicUsize,
+    max: AtomicUsize,
 }
 
 impl FaultProxy {
@@ -167,6 +176,11 @@ impl FaultProxy {
     /// The most connections that were open at once.
     pub fn max_concurrent(&self) -> usize {
         self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most requests that were stalled (see [`Fault::Stall`]) at the same time.
+    pub fn max_stalled(&self) -> usize {
+        self.state.lock().unwrap().stalls.max.load(Ordering::SeqCst)
     }
 }
 
@@ -247,6 +261,7 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
 
+    let stalls = state.lock().unwrap().stalls.clone();
     let fault = {
         let mut st = state.lock().unwrap();
         let rule = st.rules.iter_mut().find(|r| {
@@ -336,7 +351,10 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
                     return Ok(());
                 }
                 Fault::Stall(_, d) => {
+                    let now = stalls.now.fetch_add(1, Ordering::SeqCst) + 1;
+                    stalls.max.fetch_max(now, Ordering::SeqCst);
                     thread::sleep(*d);
+                    stalls.now.fetch_sub(1, Ordering::SeqCst);
                     stalled = true;
                     client.write_all(&buf[keep..n])?;
                     sent += n as u64;
