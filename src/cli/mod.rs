@@ -69,14 +69,26 @@ pub fn one_line(e: &anyhow::Error) -> String {
     out.replace('\n', " ")
 }
 
+/// Log levels imposed on the HTTP stack over any `RUST_LOG` (a directive for the same
+/// target replaces the user's; targets match by prefix, so `hyper` covers `hyper_util`):
+/// reqwest's connection-verbose log dumps raw request bytes, headers included, at trace,
+/// and hyper and h2 trace per message and frame. Their debug logs (connects, pooling)
+/// name hosts only.
+const SECRET_SAFE_CAPS: &[&str] = &["reqwest::connect::verbose=off", "h2=debug", "hyper=debug"];
+
 fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "warn",
         1 => "warn,imagectl=info",
         _ => "warn,imagectl=debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Whatever RUST_LOG asks for, the HTTP stack never logs at levels that could show
+    // header values (the `Authorization` header carries passwords and tokens).
+    for cap in SECRET_SAFE_CAPS {
+        filter = filter.add_directive(cap.parse().expect("valid directive"));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

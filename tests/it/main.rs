@@ -19,4 +19,5 @@ mod policy;
 mod pull;
 mod purity;
 mod replicate;
+mod secrets;
 mod testbed;
