@@ -8,6 +8,7 @@ mod support;
 
 mod apply;
 mod archive;
+mod bearer;
 mod crash;
 mod discovery;
 

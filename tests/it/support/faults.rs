@@ -42,6 +42,9 @@ pub enum Fault {
     IgnoreRange,
     /// Forward, then rewrite a 206's `Content-Range` to start one byte later than it does.
     WrongContentRange,
+    /// Answer this status with these headers and an empty body (e.g. a 401 with a
+    /// `WWW-Authenticate` challenge, as when a registry refuses an expired token).
+    Answer(u16, Vec<(String, String)>),
     /// Forward unchanged (to record a request, or to let some requests through untouched).
     None,
 }
@@ -298,6 +301,13 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
             );
         }
         Fault::Status(code) => return answer(&mut client, &format!("{code} Fault"), &[]),
+        Fault::Answer(code, headers) => {
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            return answer(&mut client, &format!("{code} Fault"), &headers);
+        }
         Fault::IgnoreRange => req.remove("range"),
         _ => {}
     }

@@ -8,6 +8,7 @@ pub mod faults;
 pub mod fixtures;
 pub mod http;
 pub mod registry;
+pub mod token;
 
 #[allow(unused_imports)]
 pub use cli::{TestEnv, imagectl};
