@@ -12,9 +12,9 @@ use crate::oci::{Digest, Reference};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::store::{BlobSink, StagedBlob, Store, StoreError};
 
-/// Attempts per blob (the first plus resumes) before the pull of its images fails. Each
-/// attempt's requests are themselves retried by the registry client on 5xx, 429 and
-/// connection failures.
+/// Attempts per blob (the first plus resumes after a broken transfer) before the pull of
+/// its images fails. Each attempt's request is itself retried by the registry client on
+/// 5xx, 429 and connection failures.
 pub(crate) const MAX_BLOB_ATTEMPTS: u32 = 5;
 
 /// Bytes fetched over the network and the verified, not yet visible blob.
@@ -56,7 +56,11 @@ pub(super) async fn fetch_blob(
         .await
         {
             Ok(()) => break,
-            Err(BlobError::Registry(e)) if attempt < MAX_BLOB_ATTEMPTS && e.is_retryable() => {
+            // Only a transfer that broke is resumed here: the client already retried each
+            // request's 5xx, 429 and connection failures with backoff (and Retry-After).
+            Err(BlobError::Registry(e @ RegistryError::Body { .. }))
+                if attempt < MAX_BLOB_ATTEMPTS =>
+            {
                 let wait = crate::registry::backoff(attempt - 1);
                 tracing::info!(
                     "blob {digest}: {e}; resuming at byte {} of {size} in {}ms (attempt {}/{MAX_BLOB_ATTEMPTS})",
@@ -66,7 +70,7 @@ pub(super) async fn fetch_blob(
                 );
                 tokio::time::sleep(wait).await;
             }
-            Err(BlobError::Registry(e)) if e.is_retryable() => {
+            Err(BlobError::Registry(e @ RegistryError::Body { .. })) => {
                 return Err(format!("{e} (gave up after {attempt} attempts)"));
             }
             Err(e) => return Err(e.to_string()),

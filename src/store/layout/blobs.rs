@@ -248,3 +248,33 @@ impl BlobGc for LayoutStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::BlobRead;
+
+    #[test]
+    fn a_sink_continues_and_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open(dir.path()).unwrap();
+        let d = Digest::of(b"hello world");
+        // Written in two parts (a resumed download): hashed as one.
+        let mut sink = store.blob_writer(&d, 11).unwrap();
+        sink.write_all(b"hello").unwrap();
+        assert_eq!(sink.written(), 5);
+        sink.write_all(b" world").unwrap();
+        sink.commit().unwrap();
+        assert_eq!(store.read_blob(&d, 100).unwrap(), b"hello world");
+
+        // Wrong bytes, then a restart: only what follows the restart counts.
+        let d = Digest::of(b"second");
+        let mut sink = store.blob_writer(&d, 6).unwrap();
+        sink.write_all(b"xxxx").unwrap();
+        sink.restart().unwrap();
+        assert_eq!(sink.written(), 0);
+        sink.write_all(b"second").unwrap();
+        sink.commit().unwrap();
+        assert_eq!(store.read_blob(&d, 100).unwrap(), b"second");
+    }
+}
