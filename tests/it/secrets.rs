@@ -74,10 +74,38 @@ fn docker_config_credentials_stay_out_of_trace_logs() {
     );
     assert_no_secrets("wrong password", &out);
 
+    let out = traced(&env, &["tags", &reg.reference("demo/app")], &[]);
+    assert!(!out.status.success());
+    assert_no_secrets("tags, wrong password", &out);
+
     env.docker_login(&reg.host(), USER, PASSWORD);
     let out = traced(&env, &["pull", &r], &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert_no_secrets("pull", &out);
+
+    let out = traced(&env, &["tags", &reg.reference("demo/app")], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1.0.0"));
+    assert_no_secrets("tags", &out);
+}
+
+/// `login` checks the password against the registry at trace level without logging it,
+/// whether the registry accepts it or not.
+#[test]
+fn login_stays_out_of_trace_logs() {
+    let (reg, _) = registry();
+    let env = TestEnv::new();
+    for (password, ok) in [(WRONG, false), (PASSWORD, true)] {
+        let out = env
+            .imagectl()
+            .env("RUST_LOG", "trace")
+            .args(["-vv", "login", "-u", USER, "--password-stdin", &reg.host()])
+            .write_stdin(format!("{password}\n"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.success(), ok, "{}", text(&out));
+        assert_no_secrets("login", &out);
+    }
 }
 
 /// Credentials from a policy's `password_env`: `plan` lists tags (a `match:` entry) and
