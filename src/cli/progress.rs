@@ -81,6 +81,14 @@ impl PullObserver for Progress {
         }
     }
 
+    fn blob_restarted(&self, digest: &Digest) {
+        if let Self::Bars { bars, .. } = self
+            && let Some(bar) = bars.lock().unwrap().get(digest)
+        {
+            bar.set_position(0);
+        }
+    }
+
     fn blob_finished(&self, digest: &Digest, error: Option<&str>) {
         match self {
             Self::Quiet => {}

@@ -106,6 +106,7 @@ async fn fetch_into(
             blob.offset
         );
         sink.restart()?;
+        observer.blob_restarted(digest);
         if blob.offset != 0 {
             drop(blob);
             blob = client.get_blob_from(repo, digest, 0).await?;

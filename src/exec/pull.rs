@@ -49,6 +49,9 @@ pub trait PullObserver: Send + Sync {
     fn blob_started(&self, _digest: &Digest, _size: u64) {}
     /// `bytes` more bytes of a blob arrived.
     fn blob_progress(&self, _digest: &Digest, _bytes: u64) {}
+    /// A blob download started over from byte 0 (the registry did not honour a resume), so
+    /// progress counted so far no longer holds.
+    fn blob_restarted(&self, _digest: &Digest) {}
     /// A blob download ended; `error` is set when it failed.
     fn blob_finished(&self, _digest: &Digest, _error: Option<&str>) {}
     /// An image is complete (or failed).
