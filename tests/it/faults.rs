@@ -263,6 +263,21 @@ fn corrupted_blob_is_refused_then_healthy_pull_succeeds() {
     s.assert_arrived(&out);
 }
 
+/// Connections reset before any response (manifest and layer alike) are retried with
+/// backoff, and the image arrives.
+#[test]
+fn connections_dropped_before_a_response_are_retried() {
+    let s = Setup::new();
+    s.proxy
+        .add(Rule::new("GET", "/manifests/", Fault::Drop).times(2));
+    s.proxy
+        .add(Rule::new("GET", &s.big_blob(), Fault::Drop).times(2));
+    let out = s.pull(&[]);
+    s.assert_arrived(&out);
+    assert_eq!(s.proxy.seen_matching("GET", "/manifests/").len(), 3);
+    assert_eq!(s.big_ranges(), vec![None, None, None]);
+}
+
 /// A 503 burst on a layer is retried with backoff and the image arrives.
 #[test]
 fn server_error_burst_is_retried() {

@@ -45,6 +45,8 @@ pub enum Fault {
     /// Answer this status with these headers and an empty body (e.g. a 401 with a
     /// `WWW-Authenticate` challenge, as when a registry refuses an expired token).
     Answer(u16, Vec<(String, String)>),
+    /// Reset the connection as soon as the request was read, before any response.
+    Drop,
     /// Forward unchanged (to record a request, or to let some requests through untouched).
     None,
 }
@@ -299,6 +301,10 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
                     ("ratelimit-remaining", "0;w=21600"),
                 ],
             );
+        }
+        Fault::Drop => {
+            reset(&client);
+            return Ok(());
         }
         Fault::Status(code) => return answer(&mut client, &format!("{code} Fault"), &[]),
         Fault::Answer(code, headers) => {
