@@ -1,8 +1,9 @@
 //! Integration tests: the built `imagectl` binary against a real registry
 //! (`docker-registry`), with skopeo and umoci as independent readers and writers.
 //!
-//! Needs the Debian packages docker-registry, skopeo, umoci, apache2-utils, docker.io and
-//! busybox-static (`.ci/run` installs them); the archive tests start their own dockerd.
+//! Needs the Debian packages docker-registry, skopeo, umoci, apache2-utils, openssl,
+//! docker.io and busybox-static (`.ci/run` installs them); the archive tests start their
+//! own dockerd.
 
 mod support;
 
