@@ -428,3 +428,151 @@ pub(crate) async fn read_capped(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    }
+
+    /// `openssl s_server -HTTP` on a free port, serving files of `dir` (each file a whole
+    /// HTTP response) with a certificate for 127.0.0.1 signed by `dir/ca.pem`.
+    fn https_server(dir: &Path) -> (Child, u16) {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=imagectl-test-ca",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "srv.key",
+                "-out",
+                "srv.csr",
+            ],
+        );
+        std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "srv.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "srv.pem",
+            ],
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("openssl")
+            .args([
+                "s_server", "-quiet", "-HTTP", "-cert", "srv.pem", "-key", "srv.key",
+            ])
+            .args(["-accept", &format!("127.0.0.1:{port}")])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run openssl s_server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "s_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (child, port)
+    }
+
+    /// A registry (or its storage) that redirects from HTTPS to plain HTTP is refused: the
+    /// plain-HTTP target never sees a request, and the error says why.
+    #[tokio::test]
+    async fn https_to_http_redirect_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+        plain.set_nonblocking(true).unwrap();
+        let plain_port = plain.local_addr().unwrap().port();
+        std::fs::write(
+            dir.path().join("blob"),
+            format!(
+                "HTTP/1.0 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{plain_port}/blob\r\nContent-Length: 0\r\n\r\n"
+            ),
+        )
+        .unwrap();
+        let (mut server, port) = https_server(dir.path());
+        let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
+        let http = reqwest::Client::builder()
+            .tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca).unwrap())
+            .redirect(redirect_policy())
+            .build()
+            .unwrap();
+        let url = format!("https://127.0.0.1:{port}/blob");
+        let raw = RawRequest {
+            method: Method::GET,
+            url: &url,
+            headers: HeaderMap::new(),
+            body: None,
+            timeout: Some(Duration::from_secs(20)),
+        };
+        let res = send_retrying(&http, "127.0.0.1", &raw).await;
+        let _ = server.kill();
+        let _ = server.wait();
+        match res {
+            Err(RegistryError::Unreachable { reason, .. }) => {
+                assert!(
+                    reason.contains("redirected from HTTPS to plain HTTP"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected a refused redirect, got {other:?}"),
+        }
+        assert!(
+            plain.accept().is_err(),
+            "the plain-HTTP target was contacted"
+        );
+    }
+}
