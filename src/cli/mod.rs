@@ -69,31 +69,40 @@ pub fn one_line(e: &anyhow::Error) -> String {
     out.replace('\n', " ")
 }
 
-/// Log levels imposed on the HTTP stack over any `RUST_LOG` (a directive for the same
-/// target replaces the user's; targets match by prefix, so `hyper` covers `hyper_util`):
-/// reqwest's connection-verbose log dumps raw request bytes, headers included, at trace,
-/// and hyper and h2 trace per message and frame. Their debug logs (connects, pooling)
-/// name hosts only.
-const SECRET_SAFE_CAPS: &[&str] = &["reqwest::connect::verbose=off", "h2=debug", "hyper=debug"];
+/// The most the HTTP stack may log, whatever `RUST_LOG` asks for (these only lower levels,
+/// never raise them; targets match by prefix, so `hyper` covers `hyper_util`): reqwest's
+/// connection-verbose log dumps raw request bytes, headers included, at trace, and hyper
+/// and h2 trace per message and frame. Their debug logs (connects, pooling) name hosts only.
+fn secret_safe_caps() -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::LevelFilter;
+    tracing_subscriber::filter::Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target("reqwest::connect::verbose", LevelFilter::OFF)
+        .with_target("hyper", LevelFilter::DEBUG)
+        .with_target("h2", LevelFilter::DEBUG)
+}
 
 fn init_tracing(verbose: u8) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let default = match verbose {
         0 => "warn",
         1 => "warn,imagectl=info",
         _ => "warn,imagectl=debug",
     };
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Whatever RUST_LOG asks for, the HTTP stack never logs at levels that could show
-    // header values (the `Authorization` header carries passwords and tokens).
-    for cap in SECRET_SAFE_CAPS {
-        filter = filter.add_directive(cap.parse().expect("valid directive"));
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
+    // An event is logged only if both the user's filter and the caps let it through: the
+    // `Authorization` header (passwords, tokens) never reaches a log.
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(secret_safe_caps())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .without_time(),
+        )
         .init();
 }
 

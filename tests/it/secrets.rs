@@ -87,6 +87,16 @@ fn docker_config_credentials_stay_out_of_trace_logs() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1.0.0"));
     assert_no_secrets("tags", &out);
+
+    // The caps on the HTTP stack's logs only ever lower levels: a plain run logs nothing.
+    let out = env
+        .imagectl()
+        .env_remove("RUST_LOG")
+        .args(["tags", &reg.reference("demo/app")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
 
 /// `login` checks the password against the registry at trace level without logging it,
