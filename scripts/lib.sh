@@ -2,8 +2,10 @@
 # Helpers shared by scripts/quickstart.sh and benches/pull.sh. Source it; needs bash.
 #
 #   ensure_packages            install docker-registry skopeo umoci apache2-utils time if missing
-#   start_registry DIR         start `docker-registry serve` on a free 127.0.0.1 port, storage and
-#                              logs in DIR; sets REG_PID and REG_HOST (127.0.0.1:PORT)
+#   start_registry DIR [ACCESSLOG_DISABLED] [EXTRA_YAML]
+#                              start `docker-registry serve` on a free 127.0.0.1 port, storage and
+#                              logs in DIR, EXTRA_YAML added to its config (e.g. a `proxy:`
+#                              section); sets REG_PID and REG_HOST (127.0.0.1:PORT)
 #   start_secure_registry DIR USER PASS
 #                              the same over TLS (a CA made here with openssl; REG_CA is its PEM)
 #                              and htpasswd basic auth for USER:PASS
@@ -49,8 +51,8 @@ registry_up() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# start_registry DIR [ACCESSLOG_DISABLED=false]
-start_registry() { launch_registry "$1" "${2:-false}" "" ""; }
+# start_registry DIR [ACCESSLOG_DISABLED=false] [EXTRA_YAML]
+start_registry() { launch_registry "$1" "${2:-false}" "" "" "${3:-}"; }
 
 # start_secure_registry DIR USER PASS: TLS with a CA made here (REG_CA) and htpasswd auth
 start_secure_registry() {
@@ -60,9 +62,13 @@ start_secure_registry() {
     launch_registry "$1" true "$1/certs" "$1/htpasswd"
 }
 
-# launch_registry DIR ACCESSLOG_DISABLED CERT_DIR HTPASSWD (the last two empty: plain HTTP, no auth)
+# launch_registry DIR ACCESSLOG_DISABLED CERT_DIR HTPASSWD [EXTRA_YAML]
+# (CERT_DIR and HTPASSWD empty: plain HTTP, no auth; EXTRA_YAML: top-level config sections)
 launch_registry() {
     local dir=$1 accesslog_disabled=$2 certs=$3 htpasswd=$4 port _attempt extra=""
+    if [[ -n ${5:-} ]]; then
+        extra+="$5"$'\n'
+    fi
     mkdir -p "$dir"
     if [[ -n $htpasswd ]]; then
         extra+=$'auth:\n  htpasswd:\n    realm: imagectl-scripts\n    path: '"$htpasswd"$'\n'

@@ -19,7 +19,7 @@ use crate::exec::{
 };
 use crate::plan::{Plan, plan as make_plan, render_text, replica_targets};
 use crate::policy::{Policy, load};
-use crate::registry::{BasicCredentials, ClientConfig, RegistryClient};
+use crate::registry::RegistryClient;
 use crate::store::layout::LayoutStore;
 use crate::store::{Inventory, Store};
 
@@ -50,7 +50,10 @@ async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
         (None, None) => store_path(cli)?,
     };
     let store: Arc<dyn Store> = Arc::new(LayoutStore::open(path)?);
-    let client = RegistryClient::new(client_config(cli, policy)?)?;
+    let client = RegistryClient::new(super::registries::client_config(
+        cli,
+        Some(&policy.registries),
+    )?)?;
     let inventory = Inventory::load(&*store)?;
     let desired = expand(&client, policy, &inventory).await;
     let mut actual = actual_state(&inventory, &store.list_blobs()?);
@@ -64,48 +67,6 @@ async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
         client,
         plan,
     })
-}
-
-/// The registry client settings a policy asks for, with the password sources read now.
-/// A missing variable or unreadable file is an error naming the registry and the source,
-/// never the secret.
-fn client_config(cli: &Cli, policy: &Policy) -> Result<ClientConfig> {
-    let mut cfg = ClientConfig {
-        insecure_registries: cli.insecure_registries.clone(),
-        ..ClientConfig::default()
-    };
-    for (host, spec) in &policy.registries {
-        if spec.insecure {
-            cfg.insecure_registries.push(host.clone());
-        }
-        cfg.ca_files.extend(spec.ca_file.clone());
-        let Some(username) = &spec.username else {
-            continue;
-        };
-        let password = match (&spec.password_env, &spec.password_file) {
-            (Some(var), _) => std::env::var(var).with_context(|| {
-                format!("registry {host}: environment variable {var} (password_env) is not set")
-            })?,
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .with_context(|| {
-                    format!(
-                        "registry {host}: cannot read password_file {}",
-                        file.display()
-                    )
-                })?
-                .trim_end_matches(['\n', '\r'])
-                .to_string(),
-            (None, None) => continue,
-        };
-        cfg.credentials.insert(
-            host.clone(),
-            BasicCredentials {
-                username: username.clone(),
-                password,
-            },
-        );
-    }
-    Ok(cfg)
 }
 
 pub(super) async fn plan(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {

@@ -15,9 +15,14 @@ pub struct Cli {
     /// More detail on stderr (-v: which endpoint served what and transfer counters; -vv: every request).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// A registry to reach over plain HTTP (loopback registries always are). Repeatable.
+    /// A registry to reach over plain HTTP (loopback registries are, unless configured
+    /// with TLS settings). Repeatable.
     #[arg(long = "insecure-registry", global = true, value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
+    /// Registries config file (mirrors, TLS, credentials per registry).
+    /// Default: $XDG_CONFIG_HOME/imagectl/registries.yaml, if it exists.
+    #[arg(long, global = true, env = "IMAGECTL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -123,10 +128,25 @@ pub enum Command {
         /// The registry (`host[:port]`); Docker Hub when omitted.
         registry: Option<String>,
     },
+    /// Registries configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// Subcommands of `config`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the registries.yaml equivalent of docker's daemon.json (registry-mirrors,
+    /// insecure-registries) to stdout.
+    ImportDocker {
+        /// docker's daemon.json.
+        #[arg(default_value = "/etc/docker/daemon.json")]
+        file: PathBuf,
     },
 }
 

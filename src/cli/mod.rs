@@ -5,6 +5,7 @@
 mod apply;
 mod archive;
 mod args;
+mod config;
 mod copy;
 mod discover;
 mod edit;
@@ -15,6 +16,7 @@ mod login;
 mod maintenance;
 mod progress;
 mod pull;
+mod registries;
 mod validate;
 
 use std::path::PathBuf;
@@ -24,9 +26,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, ConfigCommand};
 
-use crate::registry::{ClientConfig, RegistryClient};
+use crate::registry::RegistryClient;
 use crate::store::Store;
 use crate::store::layout::LayoutStore;
 
@@ -134,6 +136,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Search(args) => discover::search(&cli, args).await,
         Command::Login(args) => login::login(&cli, args).await,
         Command::Logout { registry } => login::logout(registry.as_deref()),
+        Command::Config(ConfigCommand::ImportDocker { file }) => config::import_docker(file),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,
@@ -161,9 +164,7 @@ fn open_store(cli: &Cli) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(LayoutStore::open(path)?))
 }
 
+/// A client configured from the registries config file and `--insecure-registry`.
 fn registry_client(cli: &Cli) -> Result<RegistryClient> {
-    Ok(RegistryClient::new(ClientConfig {
-        insecure_registries: cli.insecure_registries.clone(),
-        ..ClientConfig::default()
-    })?)
+    Ok(RegistryClient::new(registries::client_config(cli, None)?)?)
 }

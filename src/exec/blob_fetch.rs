@@ -1,7 +1,9 @@
 //! Downloading one blob from a registry into the store: bytes flow from the socket through
 //! the store's hashing writer to a temporary file. A transfer that breaks (reset, truncated
 //! body, stalled read) resumes with `Range: bytes=N-`, the hash carrying on over the whole
-//! blob; size and digest are verified before the blob can become visible.
+//! blob; size and digest are verified before the blob can become visible. Bytes from a
+//! mirror that fail verification are never stored: the blob is fetched again from the next
+//! endpoint, and that mirror is not asked for it again.
 
 use std::sync::Arc;
 
@@ -26,6 +28,8 @@ enum BlobError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{error} (gave up after {attempts} attempts)")]
+    GaveUp { error: RegistryError, attempts: u32 },
 }
 
 /// Download one blob into the store, verified, resuming after transient failures up to
@@ -39,22 +43,45 @@ pub(super) async fn fetch_blob(
     observer: &dyn PullObserver,
 ) -> Result<Downloaded, String> {
     observer.blob_started(digest, size);
-    let mut sink = store.blob_writer(digest, size).map_err(|e| e.to_string())?;
-    let mut received = 0u64;
+    loop {
+        let mut tally = Tally::default();
+        match fetch_verified(client, &store, repo, digest, size, observer, &mut tally).await {
+            // Bytes that are not the blob, and a mirror served (some of) them: never stored;
+            // start over without that mirror. Ends: each round distrusts another mirror.
+            Err(BlobError::Store(e)) if e.is_unverified() && !tally.mirrors.is_empty() => {
+                tracing::debug!("blob {digest}: {e}");
+                for m in &tally.mirrors {
+                    client.distrust_mirror(m, digest);
+                }
+                observer.blob_restarted(digest);
+            }
+            other => return other.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// What one download received: bytes over the network, and the mirrors that served them.
+#[derive(Default)]
+struct Tally {
+    received: u64,
+    mirrors: Vec<String>,
+}
+
+/// One verified download, resumed after broken transfers, counted in `tally`.
+async fn fetch_verified(
+    client: &RegistryClient,
+    store: &Arc<dyn Store>,
+    repo: &Reference,
+    digest: &Digest,
+    size: u64,
+    observer: &dyn PullObserver,
+    tally: &mut Tally,
+) -> Result<Downloaded, BlobError> {
+    let mut sink = store.blob_writer(digest, size)?;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match fetch_into(
-            client,
-            repo,
-            digest,
-            size,
-            &mut *sink,
-            &mut received,
-            observer,
-        )
-        .await
-        {
+        match fetch_into(client, repo, digest, size, &mut *sink, tally, observer).await {
             Ok(()) => break,
             // Only a transfer that broke is resumed here: the client already retried each
             // request's 5xx, 429 and connection failures with backoff (and Retry-After).
@@ -71,17 +98,19 @@ pub(super) async fn fetch_blob(
                 tokio::time::sleep(wait).await;
             }
             Err(BlobError::Registry(e @ RegistryError::Body { .. })) => {
-                return Err(format!("{e} (gave up after {attempt} attempts)"));
+                return Err(BlobError::GaveUp {
+                    error: e,
+                    attempts: attempt,
+                });
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         }
     }
     // The one slow step, fsync, runs off the runtime.
     let staged = tokio::task::spawn_blocking(move || sink.finish())
         .await
-        .expect("finish task panicked")
-        .map_err(|e| e.to_string())?;
-    Ok((received, staged))
+        .expect("finish task panicked")?;
+    Ok((tally.received, staged))
 }
 
 /// One request for the part of the blob `sink` does not have yet, written into it.
@@ -91,7 +120,7 @@ async fn fetch_into(
     digest: &Digest,
     size: u64,
     sink: &mut dyn BlobSink,
-    received: &mut u64,
+    tally: &mut Tally,
     observer: &dyn PullObserver,
 ) -> Result<(), BlobError> {
     let from = sink.written();
@@ -112,12 +141,17 @@ async fn fetch_into(
             blob = client.get_blob_from(repo, digest, 0).await?;
         }
     }
+    if let Some(m) = &blob.mirror
+        && !tally.mirrors.contains(m)
+    {
+        tally.mirrors.push(m.clone());
+    }
     let mut body = blob.into_stream();
     while let Some(chunk) = body.try_next().await? {
         // Writes land in the page cache; fsync happens once, in `finish`.
         sink.write_all(&chunk)
             .map_err(|e| StoreError::io("writing", digest.to_string(), e))?;
-        *received += chunk.len() as u64;
+        tally.received += chunk.len() as u64;
         observer.blob_progress(digest, chunk.len() as u64);
     }
     Ok(())

@@ -232,6 +232,9 @@ pub async fn pull(
         })?;
     }
     for (r, f) in refs.iter().zip(finished) {
+        if let (Ok(img), Some(from)) = (&f, client.served_from(&r.to_string())) {
+            tracing::info!("pulled {} from {from}", img.name);
+        }
         observer.image_finished(r, &f);
         report.results.push((r.clone(), f));
     }

@@ -3,6 +3,7 @@
 //! module that performs I/O. YAML is parsed with explicit limits so a hostile document
 //! (billion laughs, deep nesting) fails fast with a clear error.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_saphyr::{Error as YamlError, MessageFormatter, UserMessageFormatter};
@@ -11,7 +12,8 @@ use super::error::{PolicyError, PolicyErrors, ROOT_KEY};
 use super::keypath;
 use super::merge;
 use super::model::Policy;
-use super::raw::RawPolicy;
+use super::model::RegistrySpec;
+use super::raw::{RawConfig, RawPolicy};
 use super::validate::{self, Ctx, Fragment};
 
 /// Largest policy file read; real policies are a few kilobytes.
@@ -108,6 +110,52 @@ fn policy_files(path: &Path) -> Result<Vec<PathBuf>, PolicyError> {
     Ok(files)
 }
 
+/// A registries configuration file (`--config`): its `registries:` map, checked exactly
+/// like a policy's, with the same `FILE:LINE:COLUMN: KEY: message` errors. An empty file
+/// configures nothing. A missing file is an error here: the caller decides whether a
+/// missing default file is fine.
+pub fn load_registries(file: &Path) -> Result<BTreeMap<String, RegistrySpec>, PolicyErrors> {
+    let text = read_text(file, "registries config").map_err(|e| PolicyErrors(vec![e]))?;
+    let raw = match parse::<RawConfig>(&text) {
+        Ok(raw) => raw,
+        Err(e) => return Err(PolicyErrors(vec![yaml_error(file, &text, &e)])),
+    };
+    let Some(raw) = raw else {
+        return Ok(BTreeMap::new());
+    };
+    let mut ctx = Ctx {
+        file,
+        errors: Vec::new(),
+    };
+    let entries = validate::registries(raw.registries.0, &mut ctx);
+    if !ctx.errors.is_empty() {
+        ctx.errors.sort_by_key(|e| (e.line, e.column));
+        return Err(PolicyErrors(ctx.errors));
+    }
+    Ok(entries.into_iter().map(|l| l.value).collect())
+}
+
+/// A file's text, refusing huge and non-UTF-8 files; `what` names it in messages.
+fn read_text(file: &Path, what: &str) -> Result<String, PolicyError> {
+    let cannot = |e: std::io::Error| whole(file, format!("cannot read the {what} file: {e}"));
+    let len = std::fs::metadata(file).map_err(cannot)?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(whole(
+            file,
+            format!(
+                "the file is {len} bytes, more than a {what} file may be ({MAX_FILE_BYTES}): is this the right file?"
+            ),
+        ));
+    }
+    let bytes = std::fs::read(file).map_err(cannot)?;
+    String::from_utf8(bytes).map_err(|_| {
+        whole(
+            file,
+            "the file is not UTF-8 text: save it as UTF-8".to_string(),
+        )
+    })
+}
+
 /// One file's YAML shapes; an empty file (nothing but comments, or a null document) is an
 /// error.
 fn read(file: &Path) -> Result<RawPolicy, PolicyError> {
@@ -143,7 +191,7 @@ fn read(file: &Path) -> Result<RawPolicy, PolicyError> {
 
 /// Parses with the limits a policy needs: strict booleans, no unknown tags, duplicate keys
 /// refused (the default), and budgets far below what a YAML bomb needs.
-pub(crate) fn parse(text: &str) -> Result<Option<RawPolicy>, YamlError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<Option<T>, YamlError> {
     let options = serde_saphyr::options! {
         with_snippet: false,
         strict_booleans: true,
@@ -165,7 +213,7 @@ pub(crate) fn parse(text: &str) -> Result<Option<RawPolicy>, YamlError> {
             max_replay_stack_depth: MAX_DEPTH,
         },
     };
-    serde_saphyr::from_str_with_options::<Option<RawPolicy>>(text, options)
+    serde_saphyr::from_str_with_options::<Option<T>>(text, options)
 }
 
 /// A parse error as a policy error: position, the key there, and a plain message.
@@ -194,7 +242,7 @@ fn yaml_error(file: &Path, text: &str, e: &YamlError) -> PolicyError {
 }
 
 /// Keys accepted only to be refused with a better message; not offered as suggestions.
-const HIDDEN_KEYS: &[&str] = &["password", "mirrors", "docker"];
+const HIDDEN_KEYS: &[&str] = &["password", "docker"];
 
 fn message(e: &YamlError) -> String {
     let inner = e.without_snippet();

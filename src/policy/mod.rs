@@ -51,7 +51,7 @@ mod values;
 mod version;
 
 pub use error::{PolicyError, PolicyErrors};
-pub use load::load;
+pub use load::{load, load_registries};
 pub use model::{
     DEFAULT_MAX_REMOVALS, Defaults, ImageSpec, Order, Origin, Policy, PruneSpec, RegistrySpec,
     ReplicateSpec, Selector, StoreSpec, Unmanaged,

@@ -52,18 +52,44 @@ pub struct StoreSpec {
 }
 
 /// How to talk to one registry. Secrets are never inline: only where to find them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegistrySpec {
-    /// Plain HTTP (and no certificate checks); for lab registries only.
-    pub insecure: bool,
+    /// Mirror URLs (`scheme://host[:port][/prefix]`, no trailing slash), tried in order
+    /// before the registry for reads.
+    pub mirrors: Vec<String>,
+    /// `Some(true)`: plain HTTP; `Some(false)`: HTTPS even on loopback; `None`: HTTPS
+    /// except for loopback addresses.
+    pub insecure: Option<bool>,
+    /// `false` skips certificate verification (explicit only; never with `insecure`).
+    pub tls_verify: bool,
     /// A PEM file with extra CA certificates to trust for this registry.
     pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; always paired with `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM); always paired with `client_cert`.
+    pub client_key: Option<PathBuf>,
     /// User name for basic auth; always paired with a password source.
     pub username: Option<String>,
     /// Name of the environment variable holding the password or token.
     pub password_env: Option<String>,
     /// A file whose contents (trailing newline trimmed) are the password or token.
     pub password_file: Option<PathBuf>,
+}
+
+impl Default for RegistrySpec {
+    fn default() -> Self {
+        Self {
+            mirrors: Vec::new(),
+            insecure: None,
+            tls_verify: true,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+            username: None,
+            password_env: None,
+            password_file: None,
+        }
+    }
 }
 
 /// Settings inherited by every image entry.

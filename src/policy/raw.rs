@@ -84,19 +84,53 @@ pub(crate) struct RawStore {
     pub docker: Option<Location>,
 }
 
+/// The hands-on commands' configuration file (`--config`, default
+/// `$XDG_CONFIG_HOME/imagectl/registries.yaml`): the `registries:` map of a policy and
+/// nothing else.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "imagectl registries configuration")]
+pub(crate) struct RawConfig {
+    /// Per-registry settings, keyed by `host[:port]` (e.g. `docker.io`, `172.16.0.120:30002`).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawRegistry>")]
+    pub registries: Entries<RawRegistry>,
+}
+
 /// How to reach one registry. Passwords are never written inline.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Registry")]
 pub(crate) struct RawRegistry {
-    /// Use plain HTTP and skip certificate checks (lab registries only).
+    /// Mirrors tried in order before this registry for every pull (never for pushes):
+    /// `https://host[:port][/path-prefix]` or `http://…`. A path prefix goes before the
+    /// repository path (Harbor proxy-cache projects: `https://harbor.example/dockerhub`).
+    /// A mirror's own credentials and TLS settings come from its own entry, if any.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub mirrors: Vec<Spanned<String>>,
+    /// `true`: plain HTTP. `false`: HTTPS even for a loopback address. Unset: HTTPS, but
+    /// plain HTTP for loopback addresses (as docker does).
     #[serde(default, deserialize_with = "some")]
     #[schemars(with = "bool")]
     pub insecure: Option<Spanned<bool>>,
-    /// PEM file of extra CA certificates to trust for this registry.
+    /// `false`: HTTPS without checking the server's certificate (a lab registry with a
+    /// self-signed certificate; prefer `ca_file`). Default `true`.
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "bool", extend("default" = true))]
+    pub tls_verify: Option<Spanned<bool>>,
+    /// PEM file of extra CA certificates to trust for this registry (added to the system roots).
     #[serde(default, deserialize_with = "some")]
     #[schemars(with = "String")]
     pub ca_file: Option<Spanned<String>>,
+    /// PEM file of the client certificate to present (mutual TLS); needs `client_key`.
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "String")]
+    pub client_cert: Option<Spanned<String>>,
+    /// PEM file of the client certificate's private key; needs `client_cert`.
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "String")]
+    pub client_key: Option<Spanned<String>>,
     /// User name for basic auth; needs `password_env` or `password_file`.
     #[serde(default, deserialize_with = "some")]
     #[schemars(with = "String")]
@@ -113,10 +147,6 @@ pub(crate) struct RawRegistry {
     #[serde(default, deserialize_with = "present")]
     #[schemars(skip)]
     pub password: Option<Location>,
-    /// Not supported yet (mirrors arrive in a later release).
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(skip)]
-    pub mirrors: Option<Location>,
 }
 
 /// Settings inherited by every image entry.

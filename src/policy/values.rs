@@ -157,6 +157,54 @@ pub(crate) fn parse_replica_target(to: &str) -> Result<(String, String), String>
     Ok((host, prefix.to_string()))
 }
 
+/// A mirror URL: `http(s)://host[:port][/path-prefix]`, normalized without a trailing
+/// slash. No user info (credentials go in the mirror's own entry), query or fragment, and no
+/// `/v2/` (imagectl adds it).
+pub(crate) fn parse_mirror_url(text: &str) -> Result<String, String> {
+    let hint = "write e.g. https://mirror.example or http://10.0.0.5:5000/dockerhub";
+    let trimmed = text.trim();
+    if !trimmed.contains("://") {
+        return Err(format!(
+            "mirror {text:?} has no scheme: start it with https:// or http:// ({hint})"
+        ));
+    }
+    let url = url::Url::parse(trimmed)
+        .map_err(|e| format!("mirror {text:?} is not a URL ({e}): {hint}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "mirror {text:?} must start with https:// or http:// ({hint})"
+        ));
+    }
+    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+        return Err(format!("mirror {text:?} has no host: {hint}"));
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "mirror {text:?} carries credentials: give the mirror host its own registries entry with username and password_env"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "mirror {text:?} has a query or fragment: a mirror is scheme://host[:port][/path-prefix]"
+        ));
+    }
+    let prefix = url.path().trim_matches('/');
+    if prefix.split('/').any(|s| s == "v2") {
+        return Err(format!(
+            "mirror {text:?} names /v2 in its path: give the base URL, imagectl adds /v2/ itself"
+        ));
+    }
+    let mut out = format!("{}://{host}", url.scheme());
+    if let Some(p) = url.port() {
+        out.push_str(&format!(":{p}"));
+    }
+    if !prefix.is_empty() {
+        out.push('/');
+        out.push_str(prefix);
+    }
+    Ok(out)
+}
+
 /// A POSIX-portable environment variable name.
 pub(crate) fn check_env_name(s: &str) -> Result<(), String> {
     let b = s.as_bytes();

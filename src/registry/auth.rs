@@ -42,7 +42,6 @@ type CredentialSlot = Arc<tokio::sync::OnceCell<Option<Credential>>>;
 
 /// Authentication state shared by every request of a client.
 pub(crate) struct Auth {
-    http: reqwest::Client,
     config_dir: Option<PathBuf>,
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<(String, String), TokenSlot>>,
@@ -52,14 +51,10 @@ pub(crate) struct Auth {
 }
 
 impl Auth {
-    /// Auth state using `http` for token requests and `config_dir/config.json` for credentials.
-    pub(crate) fn new(
-        http: reqwest::Client,
-        config_dir: Option<PathBuf>,
-        explicit: HashMap<String, Credential>,
-    ) -> Self {
+    /// Auth state using `config_dir/config.json` for credentials not given explicitly.
+    /// Token requests go through the client of the endpoint being authenticated for.
+    pub(crate) fn new(config_dir: Option<PathBuf>, explicit: HashMap<String, Credential>) -> Self {
         Self {
-            http,
             config_dir,
             explicit,
             challenges: Mutex::default(),
@@ -161,7 +156,7 @@ impl Auth {
                     return Ok(Some(bearer_header(&t.value)));
                 }
                 let token = self
-                    .fetch_token(registry, &realm, service.as_deref(), scope)
+                    .fetch_token(&endpoint.http, registry, &realm, service.as_deref(), scope)
                     .await?;
                 let header = bearer_header(&token.value);
                 *cached = Some(token);
@@ -174,6 +169,7 @@ impl Auth {
     /// the classic GET with Basic credentials (or none, for anonymous pulls).
     async fn fetch_token(
         &self,
+        http: &reqwest::Client,
         registry: &str,
         realm: &str,
         service: Option<&str>,
@@ -222,7 +218,7 @@ impl Auth {
             body,
             timeout: Some(TOKEN_TIMEOUT),
         };
-        let resp = send_retrying(&self.http, registry, &raw).await?;
+        let resp = send_retrying(http, registry, &raw).await?;
         match resp.status() {
             s if s.is_success() => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {

@@ -7,6 +7,9 @@ use futures_util::stream::BoxStream;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, HeaderMap, HeaderValue, RANGE};
 use reqwest::{Method, StatusCode};
 
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::endpoint::Endpoint;
 use super::error::RegistryError;
 use super::transport::{ApiRequest, brief_reason};
 use super::{BlobStream, RegistryClient};
@@ -33,11 +36,52 @@ impl RegistryClient {
         digest: &Digest,
         offset: u64,
     ) -> Result<BlobStream, RegistryError> {
-        let endpoint = self.endpoint(repo.registry());
+        let ((resp, permit, start), endpoint) = self
+            .read_any(repo.registry(), Some(digest), |endpoint| async move {
+                self.blob_response(&endpoint, repo, digest, offset).await
+            })
+            .await?;
+        if endpoint.mirror {
+            tracing::debug!("blob {digest} of {} from {}", repo.name(), endpoint.label());
+        }
+        let url = endpoint.blob_url(repo.repository(), &digest.to_string());
+        let content_length = resp
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let stream = resp
+            .bytes_stream()
+            .map(move |chunk| {
+                // The registry slot is held until the body is dropped.
+                let _held = &permit;
+                chunk.map_err(|e| RegistryError::Body {
+                    url: url.clone(),
+                    reason: brief_reason(&e),
+                })
+            })
+            .boxed();
+        Ok(BlobStream {
+            content_length,
+            offset: start,
+            mirror: endpoint.mirror.then(|| endpoint.url()),
+            stream,
+        })
+    }
+
+    /// GET a blob (from `offset` on) at one endpoint: the response, the registry slot it
+    /// holds, and where its body starts. Anything but 200 (or 206 for a range) is an error.
+    async fn blob_response(
+        &self,
+        endpoint: &Endpoint,
+        repo: &Reference,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<(reqwest::Response, OwnedSemaphorePermit, u64), RegistryError> {
         let url = endpoint.blob_url(repo.repository(), &digest.to_string());
         let req = ApiRequest {
             method: Method::GET,
-            endpoint: &endpoint,
+            endpoint,
             repository: repo.repository(),
             url: &url,
             accept: None,
@@ -70,27 +114,7 @@ impl RegistryClient {
                 });
             }
         };
-        let content_length = resp
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
-        let stream = resp
-            .bytes_stream()
-            .map(move |chunk| {
-                // The registry slot is held until the body is dropped.
-                let _held = &permit;
-                chunk.map_err(|e| RegistryError::Body {
-                    url: url.clone(),
-                    reason: brief_reason(&e),
-                })
-            })
-            .boxed();
-        Ok(BlobStream {
-            content_length,
-            offset: start,
-            stream,
-        })
+        Ok((resp, permit, start))
     }
 }
 

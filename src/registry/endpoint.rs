@@ -1,39 +1,73 @@
-//! Where a registry named in a reference is served: scheme, host and the `/v2/` base URL.
+//! Where a registry named in a reference is served: its mirrors (for reads) and itself,
+//! each as scheme, host, path prefix and the HTTP client its TLS settings call for.
 
-use std::net::Ipv4Addr;
+use super::settings::{DOCKER_HUB, Mirror, ProfileClients, RegistrySettings};
 
-/// The registry a reference names when it names none.
-const DOCKER_HUB: &str = "docker.io";
 /// The host that serves `docker.io`.
 const DOCKER_HUB_HOST: &str = "registry-1.docker.io";
 
-/// A registry's address: the name references use and the base URL requests go to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One place requests for a registry's repositories go to: the registry itself or one of
+/// its mirrors.
+#[derive(Clone, Debug)]
 pub(crate) struct Endpoint {
-    /// The registry as references name it (`docker.io`, `127.0.0.1:5000`): the key for
-    /// credentials, tokens and error messages.
+    /// The key for credentials, tokens and error messages: the registry as references name
+    /// it (`docker.io`, `127.0.0.1:5000`), or a mirror's `host[:port]`.
     pub(crate) registry: String,
     /// `scheme://host[:port]`, without a trailing slash.
     pub(crate) origin: String,
+    /// Put before repository paths (`dockerhub/`), empty or ending with `/`.
+    pub(crate) prefix: String,
+    /// The client with this endpoint's TLS profile.
+    pub(crate) http: reqwest::Client,
+    /// The same TLS profile without a read timeout, for streamed uploads.
+    pub(crate) uploads: reqwest::Client,
+    /// Whether this is a mirror (reads only; its content is verified like any other).
+    pub(crate) mirror: bool,
 }
 
 impl Endpoint {
-    /// Resolve a registry name. Plain HTTP only for loopback hosts (as docker does) and for
-    /// registries the user marked insecure; HTTPS for everything else, never downgraded.
-    pub(crate) fn resolve(registry: &str, insecure_registries: &[String]) -> Self {
+    /// The registry itself. Plain HTTP when its settings say `insecure: true`, or (with no
+    /// TLS setting at all) for loopback hosts as docker does; HTTPS otherwise, never
+    /// downgraded.
+    pub(crate) fn upstream(
+        registry: &str,
+        settings: &RegistrySettings,
+        clients: ProfileClients,
+    ) -> Self {
         let host = if registry == DOCKER_HUB {
             DOCKER_HUB_HOST
         } else {
             registry
         };
-        let plain_http = is_loopback(registry)
-            || insecure_registries
-                .iter()
-                .any(|r| same_registry(r, registry));
-        let scheme = if plain_http { "http" } else { "https" };
+        let scheme = if settings.plain_http(registry) {
+            "http"
+        } else {
+            "https"
+        };
         Self {
             registry: registry.to_string(),
             origin: format!("{scheme}://{host}"),
+            prefix: String::new(),
+            http: clients.http,
+            uploads: clients.uploads,
+            mirror: false,
+        }
+    }
+
+    /// A mirror: its URL says the scheme; its own `registries:` entry (keyed by its host)
+    /// gives its credentials and TLS settings.
+    pub(crate) fn mirror(mirror: &Mirror, clients: ProfileClients) -> Self {
+        Self {
+            registry: mirror.host.clone(),
+            origin: format!("{}://{}", mirror.scheme, mirror.host),
+            prefix: if mirror.prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", mirror.prefix)
+            },
+            http: clients.http,
+            uploads: clients.uploads,
+            mirror: true,
         }
     }
 
@@ -42,83 +76,104 @@ impl Endpoint {
         self.origin.starts_with("http://")
     }
 
-    /// `…/v2/<repository>/manifests/<reference>`.
+    /// The repository path as this endpoint knows it (with the mirror's prefix): what URLs
+    /// and token scopes name.
+    pub(crate) fn path(&self, repository: &str) -> String {
+        format!("{}{repository}", self.prefix)
+    }
+
+    /// `scheme://host[/prefix]`: names this endpoint in messages and mirror bookkeeping.
+    pub(crate) fn url(&self) -> String {
+        format!("{}/{}", self.origin, self.prefix)
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// `mirror URL` or `URL`, for messages saying which endpoint served what.
+    pub(crate) fn label(&self) -> String {
+        if self.mirror {
+            format!("mirror {}", self.url())
+        } else {
+            self.url()
+        }
+    }
+
+    /// `…/v2/<prefix><repository>/manifests/<reference>`.
     pub(crate) fn manifest_url(&self, repository: &str, reference: &str) -> String {
-        format!("{}/v2/{repository}/manifests/{reference}", self.origin)
+        format!(
+            "{}/v2/{}/manifests/{reference}",
+            self.origin,
+            self.path(repository)
+        )
     }
 
-    /// `…/v2/<repository>/blobs/<digest>`.
+    /// `…/v2/<prefix><repository>/blobs/<digest>`.
     pub(crate) fn blob_url(&self, repository: &str, digest: &str) -> String {
-        format!("{}/v2/{repository}/blobs/{digest}", self.origin)
+        format!(
+            "{}/v2/{}/blobs/{digest}",
+            self.origin,
+            self.path(repository)
+        )
     }
 
-    /// `…/v2/<repository>/tags/list`.
+    /// `…/v2/<prefix><repository>/tags/list`.
     pub(crate) fn tags_url(&self, repository: &str) -> String {
-        format!("{}/v2/{repository}/tags/list", self.origin)
+        format!("{}/v2/{}/tags/list", self.origin, self.path(repository))
     }
-}
-
-/// Whether an `--insecure-registry` entry names `registry`. Entries may carry a scheme or a
-/// trailing slash, as people paste them from URLs.
-fn same_registry(entry: &str, registry: &str) -> bool {
-    let entry = entry.trim();
-    let entry = entry
-        .strip_prefix("http://")
-        .or_else(|| entry.strip_prefix("https://"))
-        .unwrap_or(entry)
-        .trim_end_matches('/');
-    entry == registry || (registry == DOCKER_HUB && entry == DOCKER_HUB_HOST)
-}
-
-/// `localhost`, `127.0.0.0/8` or `[::1]`, with or without a port.
-fn is_loopback(registry: &str) -> bool {
-    let host = if let Some(rest) = registry.strip_prefix('[') {
-        return rest
-            .split_once(']')
-            .and_then(|(v6, _)| v6.parse::<std::net::Ipv6Addr>().ok())
-            .is_some_and(|ip| ip.is_loopback());
-    } else {
-        registry.split_once(':').map_or(registry, |(h, _)| h)
-    };
-    host == "localhost" || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn test_clients() -> ProfileClients {
+        ProfileClients {
+            http: reqwest::Client::new(),
+            uploads: reqwest::Client::new(),
+        }
+    }
+
+    fn origin(registry: &str, insecure: Option<bool>) -> String {
+        let s = RegistrySettings {
+            insecure,
+            ..Default::default()
+        };
+        Endpoint::upstream(registry, &s, test_clients()).origin
+    }
+
     #[test]
     fn scheme_selection() {
-        let insecure = vec![
-            "harbor.internal:30002".to_string(),
-            "http://plain.example/".to_string(),
-        ];
         let cases = [
-            ("docker.io", "https://registry-1.docker.io"),
-            ("quay.io", "https://quay.io"),
-            ("localhost", "http://localhost"),
-            ("localhost:5000", "http://localhost:5000"),
-            ("127.0.0.1:5000", "http://127.0.0.1:5000"),
-            ("127.8.9.10", "http://127.8.9.10"),
-            ("[::1]:5000", "http://[::1]:5000"),
-            ("[::2]:5000", "https://[::2]:5000"),
-            ("128.0.0.1:5000", "https://128.0.0.1:5000"),
-            ("localhost.example.com", "https://localhost.example.com"),
-            ("harbor.internal:30002", "http://harbor.internal:30002"),
-            ("harbor.internal", "https://harbor.internal"),
-            ("harbor.internal:443", "https://harbor.internal:443"),
-            ("plain.example", "http://plain.example"),
+            ("docker.io", None, "https://registry-1.docker.io"),
+            ("quay.io", None, "https://quay.io"),
+            ("localhost", None, "http://localhost"),
+            ("localhost:5000", None, "http://localhost:5000"),
+            ("127.0.0.1:5000", None, "http://127.0.0.1:5000"),
+            ("127.8.9.10", None, "http://127.8.9.10"),
+            ("[::1]:5000", None, "http://[::1]:5000"),
+            ("[::2]:5000", None, "https://[::2]:5000"),
+            ("128.0.0.1:5000", None, "https://128.0.0.1:5000"),
+            (
+                "localhost.example.com",
+                None,
+                "https://localhost.example.com",
+            ),
+            (
+                "harbor.internal:30002",
+                Some(true),
+                "http://harbor.internal:30002",
+            ),
+            ("harbor.internal", None, "https://harbor.internal"),
+            ("127.0.0.1:5000", Some(false), "https://127.0.0.1:5000"),
         ];
-        for (registry, origin) in cases {
-            let e = Endpoint::resolve(registry, &insecure);
-            assert_eq!(e.origin, origin, "{registry}");
-            assert_eq!(e.registry, registry);
+        for (registry, insecure, want) in cases {
+            assert_eq!(origin(registry, insecure), want, "{registry}");
         }
     }
 
     #[test]
-    fn urls() {
-        let e = Endpoint::resolve("docker.io", &[]);
+    fn urls_and_prefixes() {
+        let e = Endpoint::upstream("docker.io", &RegistrySettings::default(), test_clients());
         assert_eq!(
             e.manifest_url("library/nginx", "1.25"),
             "https://registry-1.docker.io/v2/library/nginx/manifests/1.25"
@@ -128,6 +183,15 @@ mod tests {
             "https://registry-1.docker.io/v2/library/nginx/tags/list"
         );
         assert!(!e.is_plain_http());
-        assert!(Endpoint::resolve("localhost:1", &[]).is_plain_http());
+        assert_eq!(e.label(), "https://registry-1.docker.io");
+        let m = Mirror::parse("https://harbor.example/dockerhub").unwrap();
+        let e = Endpoint::mirror(&m, test_clients());
+        assert_eq!(
+            e.blob_url("library/nginx", "sha256:00"),
+            "https://harbor.example/v2/dockerhub/library/nginx/blobs/sha256:00"
+        );
+        assert_eq!(e.path("library/nginx"), "dockerhub/library/nginx");
+        assert_eq!(e.registry, "harbor.example");
+        assert_eq!(e.label(), "mirror https://harbor.example/dockerhub");
     }
 }

@@ -15,7 +15,7 @@ pub enum RegistryError {
         reason: String,
     },
     /// No connection: refused, DNS, TLS handshake or connect timeout.
-    #[error("cannot reach registry {registry} at {url}: {reason}; {}", unreachable_hint(.reason))]
+    #[error("cannot reach registry {registry} at {url}: {reason}; {}", unreachable_hint(.reason, .url))]
     Unreachable {
         /// The registry as named in the reference.
         registry: String,
@@ -36,9 +36,9 @@ pub enum RegistryError {
     #[error(
         "registry {registry} requires authentication and {}",
         if *.with_credentials {
-            "rejected the credentials from Docker's config.json: run `imagectl login` (or `docker login`) again"
+            "rejected the credentials sent (from the registries config or Docker's config.json): check them, or run `imagectl login` (or `docker login`) again"
         } else {
-            "no credentials were found for it: run `imagectl login` (or `docker login`)"
+            "no credentials were found for it: run `imagectl login` (or `docker login`), or give it username and password_env in the registries config"
         }
     )]
     Unauthorized {
@@ -287,13 +287,26 @@ pub enum RegistryError {
 }
 
 /// What to do about a failed connection, judged from its cause.
-fn unreachable_hint(reason: &str) -> &'static str {
+fn unreachable_hint(reason: &str, url: &str) -> &'static str {
+    let lower = reason.to_ascii_lowercase();
+    let closed = lower.contains("connection closed") || lower.contains("connection reset");
     if reason.starts_with(PLAIN_HTTP_REASON) {
-        "mark the registry with --insecure-registry if it only serves plain HTTP"
+        "it serves plain HTTP: set `insecure: true` for it in the registries config (or pass --insecure-registry)"
+    } else if reason.starts_with(HTTPS_SERVER_REASON) {
+        "it serves HTTPS: set `ca_file: CA.pem` for it in the registries config (or `tls_verify: false`), and drop insecure/--insecure-registry"
+    } else if lower.contains("received fatal alert")
+        && (lower.contains("certificate") || lower.contains("unknownca"))
+    {
+        // The server refused the handshake over our (missing) certificate; a server
+        // certificate we distrust is reported locally ("invalid peer certificate").
+        "the registry wants a client certificate it trusts: set `client_cert` and `client_key` for it in the registries config"
+    } else if closed && url.starts_with("https://") {
+        // With TLS 1.3 a refused client certificate often shows only as a closed connection.
+        "the registry closed the TLS connection: check that it is running, and if it requires a client certificate set `client_cert` and `client_key` for it in the registries config"
     } else if reason.starts_with(TLS_REASON) {
-        "add the registry's CA certificate to the system trust store (or SSL_CERT_FILE)"
+        "its certificate is not trusted: set `ca_file: CA.pem` for it in the registries config (or `tls_verify: false` to skip verification), or add the CA to the system trust store"
     } else {
-        "check the address and that the registry is running (plain-HTTP registries need --insecure-registry)"
+        "check the address and that the registry is running (plain-HTTP registries need `insecure: true` or --insecure-registry)"
     }
 }
 
@@ -315,6 +328,9 @@ fn refused_hint(code: &str) -> &'static str {
     }
 }
 
+/// The reason when plain HTTP reached a server that speaks HTTPS.
+pub(crate) const HTTPS_SERVER_REASON: &str =
+    "the server speaks HTTPS, not the plain HTTP that was sent";
 /// How a TLS failure's reason starts (see `transport::brief_reason`).
 pub(crate) const TLS_REASON: &str = "TLS error";
 /// How the reason starts when an HTTPS request met a plain-HTTP server.
@@ -328,7 +344,9 @@ impl RegistryError {
     pub fn is_retryable(&self) -> bool {
         if let Self::Unreachable { reason, .. } = self {
             // Certificate and protocol mismatches do not heal by waiting.
-            return !(reason.starts_with(TLS_REASON) || reason.starts_with(PLAIN_HTTP_REASON));
+            return !(reason.starts_with(TLS_REASON)
+                || reason.starts_with(PLAIN_HTTP_REASON)
+                || reason.starts_with(HTTPS_SERVER_REASON));
         }
         matches!(
             self,

@@ -35,7 +35,7 @@ impl RegistryClient {
     ) -> Result<LoginCheck, RegistryError> {
         let endpoint = self.endpoint(registry);
         let url = format!("{}/v2/", endpoint.origin);
-        let http = &self.inner.transport.http;
+        let http = &endpoint.http;
         let get = |url: String, headers: HeaderMap| async move {
             let raw = RawRequest {
                 method: Method::GET,

@@ -4,6 +4,7 @@
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
 
+use super::endpoint::Endpoint;
 use super::error::RegistryError;
 use super::transport::{ApiRequest, read_capped};
 use super::{FetchedManifest, ManifestHead, RegistryClient};
@@ -27,11 +28,30 @@ impl RegistryClient {
         {
             return Ok(hit);
         }
-        let endpoint = self.endpoint(reference.registry());
+        let (fetched, served_by) = self
+            .read_any(reference.registry(), None, |endpoint| async move {
+                self.fetch_manifest(&endpoint, reference).await
+            })
+            .await?;
+        self.note_served(&reference.to_string(), &served_by);
+        self.inner
+            .manifests
+            .lock()
+            .expect("manifest cache lock")
+            .insert((reference.name(), fetched.digest.clone()), fetched.clone());
+        Ok(fetched)
+    }
+
+    /// GET and verify a manifest from one endpoint.
+    async fn fetch_manifest(
+        &self,
+        endpoint: &Endpoint,
+        reference: &Reference,
+    ) -> Result<FetchedManifest, RegistryError> {
         let url = endpoint.manifest_url(reference.repository(), &reference.manifest_reference());
         let req = ApiRequest {
             method: Method::GET,
-            endpoint: &endpoint,
+            endpoint,
             repository: reference.repository(),
             url: &url,
             accept: Some(media::MANIFEST_ACCEPT),
@@ -61,11 +81,6 @@ impl RegistryClient {
             bytes,
             manifest,
         };
-        self.inner
-            .manifests
-            .lock()
-            .expect("manifest cache lock")
-            .insert((reference.name(), fetched.digest.clone()), fetched.clone());
         Ok(fetched)
     }
 
@@ -86,20 +101,37 @@ impl RegistryClient {
         &self,
         reference: &Reference,
     ) -> Result<Option<ManifestHead>, RegistryError> {
-        let endpoint = self.endpoint(reference.registry());
+        let found = self
+            .read_any(reference.registry(), None, |endpoint| async move {
+                self.head_manifest_at(&endpoint, reference).await
+            })
+            .await;
+        match found {
+            Ok((head, served_by)) => {
+                self.note_served(&reference.to_string(), &served_by);
+                Ok(Some(head))
+            }
+            Err(RegistryError::ManifestUnknown { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// HEAD a manifest at one endpoint; 404 is [`RegistryError::ManifestUnknown`].
+    async fn head_manifest_at(
+        &self,
+        endpoint: &Endpoint,
+        reference: &Reference,
+    ) -> Result<ManifestHead, RegistryError> {
         let url = endpoint.manifest_url(reference.repository(), &reference.manifest_reference());
         let req = ApiRequest {
             method: Method::HEAD,
-            endpoint: &endpoint,
+            endpoint,
             repository: reference.repository(),
             url: &url,
             accept: Some(media::MANIFEST_ACCEPT),
             timeout: Some(super::API_TIMEOUT),
         };
         let resp = self.inner.transport.send(&req).await?;
-        if resp.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
         check_status(resp.status(), reference, &url)?;
         let headers = resp.headers();
         let no_digest = || RegistryError::NoDigestHeader {
@@ -116,11 +148,11 @@ impl RegistryClient {
                 url: url.clone(),
                 reason: "HEAD response without Content-Length".into(),
             })?;
-        Ok(Some(ManifestHead {
+        Ok(ManifestHead {
             digest,
             media_type,
             size,
-        }))
+        })
     }
 }
 

@@ -2,7 +2,10 @@
 //! HTTP(S), authenticating as docker does and retrying transient failures.
 //!
 //! One [`RegistryClient`] is shared by every task of a run (it is an `Arc` inside): it holds
-//! one connection pool, the learned auth challenges, the token cache and the credentials.
+//! one connection pool per TLS profile (registries with equal CA, verification and client
+//! certificate settings share one), the learned auth challenges, the token cache, the
+//! credentials and what this run learned about mirrors. Reads go to a registry's mirrors
+//! first (`endpoints_for_read`); writes only to the registry itself.
 
 mod auth;
 mod blob;
@@ -14,9 +17,11 @@ mod limit;
 mod login;
 mod login_store;
 mod manifest;
+mod mirrors;
 mod push;
 mod retry;
 mod search;
+mod settings;
 mod tags;
 mod transport;
 mod upload;
@@ -38,11 +43,15 @@ pub use login_store::{CredentialLocation, erase_credentials, server_key, store_c
 pub use manifest::MANIFEST_SIZE_CAP;
 pub use push::DeleteOutcome;
 pub use search::{SEARCH_LIMIT_MAX, SearchHit, split_search_term};
+pub use settings::{
+    BasicCredentials, ClientIdentity, Mirror, RegistrySettings, normalize_registry,
+};
 pub use upload::{BlobBody, BlobSource, CHUNK_SIZE};
 
 use auth::Auth;
 use credentials::Credential;
 use endpoint::Endpoint;
+use settings::Clients;
 use transport::Transport;
 
 /// Connecting to a registry should never take longer; a dead host fails fast and is retried.
@@ -60,43 +69,22 @@ pub fn backoff(retry: u32) -> Duration {
 /// How to reach registries: what the user configured rather than what the registry says.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
-    /// Registries (`host[:port]`) that speak plain HTTP. Loopback registries always may.
-    pub insecure_registries: Vec<String>,
+    /// Per-registry settings keyed by `host[:port]` as references name registries
+    /// (`docker.io`, not `index.docker.io`); a mirror's own host may have an entry too,
+    /// which gives that mirror's credentials and TLS settings.
+    pub registries: BTreeMap<String, RegistrySettings>,
     /// Where Docker's `config.json` lives; `None` means `$DOCKER_CONFIG`, else `~/.docker`.
     pub docker_config_dir: Option<PathBuf>,
     /// Sent with every request, so registry operators can tell who is calling.
     pub user_agent: String,
-    /// Basic credentials per registry (`host[:port]` → (user, password)) given by a policy;
-    /// they take precedence over Docker's config.json. `Debug` never shows them.
-    pub credentials: BTreeMap<String, BasicCredentials>,
-    /// PEM files of extra CA certificates to trust (a policy's `ca_file`s), on top of the
-    /// system roots.
-    pub ca_files: Vec<PathBuf>,
-}
-
-/// A user name and password. `Debug` shows only the user.
-#[derive(Clone, PartialEq, Eq)]
-pub struct BasicCredentials {
-    /// The account.
-    pub username: String,
-    /// The secret.
-    pub password: String,
-}
-
-impl fmt::Debug for BasicCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BasicCredentials({}, <redacted>)", self.username)
-    }
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
-            insecure_registries: Vec::new(),
+            registries: BTreeMap::new(),
             docker_config_dir: None,
             user_agent: concat!("imagectl/", env!("CARGO_PKG_VERSION")).to_string(),
-            credentials: BTreeMap::new(),
-            ca_files: Vec::new(),
         }
     }
 }
@@ -109,90 +97,65 @@ pub struct RegistryClient {
 
 struct Inner {
     transport: Transport,
-    insecure_registries: Vec<String>,
+    registries: BTreeMap<String, RegistrySettings>,
+    clients: Clients,
     /// Manifests fetched by this client, by repository and digest. Content addressed, so
     /// never stale: a plan that looked at a manifest and the pull that follows it cost one
     /// GET, not two.
     manifests: std::sync::Mutex<std::collections::HashMap<(String, Digest), FetchedManifest>>,
     /// Uploads in flight or done, so one blob is never uploaded twice at once.
     uploads: upload::UploadSlots,
+    /// Mirror state for this run (dead mirrors, who served what).
+    mirrors: mirrors::MirrorState,
 }
 
 impl fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RegistryClient")
-            .field("insecure_registries", &self.inner.insecure_registries)
+            .field("registries", &self.inner.registries)
             .finish_non_exhaustive()
     }
 }
 
 impl RegistryClient {
-    /// Build a client. Fails only if the HTTP stack cannot be set up (TLS roots, an invalid
-    /// user agent), never silently falling back to other settings.
+    /// Build a client. Fails if the HTTP stack cannot be set up (a CA, certificate or key
+    /// file that cannot be read or parsed, an invalid user agent), never silently falling
+    /// back to other settings.
     pub fn new(cfg: ClientConfig) -> Result<Self, RegistryError> {
-        let mut roots = Vec::new();
-        for file in &cfg.ca_files {
-            let pem = std::fs::read(file).map_err(|e| RegistryError::ClientSetup {
-                reason: format!("reading CA file {}: {e}", file.display()),
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                RegistryError::ClientSetup {
-                    reason: format!(
-                        "CA file {} is not PEM certificates: {}",
-                        file.display(),
-                        transport::brief_reason(&e)
-                    ),
-                }
-            })?;
-            roots.extend(certs);
-        }
-        let builder = |read_timeout: Option<Duration>| {
-            let b = reqwest::Client::builder()
-                .tls_certs_merge(roots.clone())
-                .user_agent(cfg.user_agent.as_str())
-                .connect_timeout(CONNECT_TIMEOUT)
-                .redirect(transport::redirect_policy());
-            match read_timeout {
-                Some(t) => b.read_timeout(t),
-                None => b,
+        let clients = Clients::build(&cfg.registries, &cfg.user_agent)?;
+        for (host, s) in &cfg.registries {
+            if !s.tls_verify {
+                tracing::info!(
+                    "registry {host}: tls_verify is false: its certificate is not checked"
+                );
             }
-            .build()
-            .map_err(|e| RegistryError::ClientSetup {
-                reason: transport::brief_reason(&e),
-            })
-        };
-        let http = builder(Some(limit::read_timeout()))?;
-        // reqwest's read timeout also runs from the start of a request to its response
-        // headers, which for an upload come after the last byte: uploads use a client
-        // without it and watch their progress themselves (see upload.rs).
-        let uploads = builder(None)?;
+        }
         let config_dir = credentials::config_dir(cfg.docker_config_dir.as_deref());
+        let explicit = cfg
+            .registries
+            .iter()
+            .filter_map(|(host, s)| {
+                let c = s.credentials.clone()?;
+                Some((
+                    host.clone(),
+                    Credential::Basic {
+                        username: c.username,
+                        password: c.password,
+                    },
+                ))
+            })
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 transport: Transport {
-                    auth: Auth::new(
-                        http.clone(),
-                        config_dir,
-                        cfg.credentials
-                            .into_iter()
-                            .map(|(host, c)| {
-                                (
-                                    host,
-                                    Credential::Basic {
-                                        username: c.username,
-                                        password: c.password,
-                                    },
-                                )
-                            })
-                            .collect(),
-                    ),
-                    http,
-                    uploads,
+                    auth: Auth::new(config_dir, explicit),
                     limits: limit::HostLimits::from_env(),
                 },
-                insecure_registries: cfg.insecure_registries,
+                registries: cfg.registries,
+                clients,
                 manifests: Default::default(),
                 uploads: Default::default(),
+                mirrors: Default::default(),
             }),
         })
     }
@@ -203,8 +166,28 @@ impl RegistryClient {
         self.endpoint(registry).is_plain_http()
     }
 
-    fn endpoint(&self, registry: &str) -> Endpoint {
-        Endpoint::resolve(registry, &self.inner.insecure_registries)
+    /// The registry itself: where every write and (after the mirrors) every read goes.
+    pub(crate) fn endpoint(&self, registry: &str) -> Endpoint {
+        let default = RegistrySettings::default();
+        let settings = self.inner.registries.get(registry).unwrap_or(&default);
+        Endpoint::upstream(registry, settings, self.inner.clients.for_host(registry))
+    }
+
+    /// Where reads of `registry` go, in order: its mirrors that have not failed to connect
+    /// during this run, then the registry itself.
+    pub(crate) fn endpoints_for_read(&self, registry: &str) -> Vec<Endpoint> {
+        let mut out: Vec<Endpoint> = self
+            .inner
+            .registries
+            .get(registry)
+            .map(|s| s.mirrors.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|m| Endpoint::mirror(m, self.inner.clients.for_host(&m.host)))
+            .filter(|e| !self.inner.mirrors.is_dead(e))
+            .collect();
+        out.push(self.endpoint(registry));
+        out
     }
 }
 
@@ -242,6 +225,10 @@ pub struct BlobStream {
     /// the `Range` request (206), 0 when it sent the whole blob (200). A caller resuming at
     /// another offset must start over.
     pub offset: u64,
+    /// The mirror that serves it (its `host[:port]`), `None` for the registry itself: if
+    /// the bytes fail verification, [`RegistryClient::distrust_mirror`] makes the next
+    /// attempt skip that mirror for this blob.
+    pub mirror: Option<String>,
     stream: BoxStream<'static, Result<Bytes, RegistryError>>,
 }
 

@@ -91,7 +91,8 @@ impl RegistryClient {
             body: None,
             timeout: Some(API_TIMEOUT),
         };
-        let resp = send_retrying(&self.inner.transport.http, "docker.io", &raw).await?;
+        let http = self.endpoint("docker.io").http;
+        let resp = send_retrying(&http, "docker.io", &raw).await?;
         match resp.status() {
             StatusCode::OK => {}
             StatusCode::TOO_MANY_REQUESTS => {

@@ -17,7 +17,9 @@ const MAX_PAGES: usize = 10_000;
 
 impl RegistryClient {
     /// All tags, following `Link: <...>; rel="next"` pagination, in the registry's order
-    /// (distribution 2.8 answers an unpaginated list unsorted).
+    /// (distribution 2.8 answers an unpaginated list unsorted). Always from the registry
+    /// itself, never a mirror: a mirror's list may be partial (a proxy cache lists what it
+    /// has cached), and a policy's retention would then remove tags that still exist.
     pub async fn list_tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
         let endpoint = self.endpoint(repo.registry());
         let first = endpoint.tags_url(repo.repository());

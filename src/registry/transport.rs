@@ -11,7 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::auth::Auth;
 use super::challenge::Challenge;
 use super::endpoint::Endpoint;
-use super::error::{PLAIN_HTTP_REASON, RegistryError, TLS_REASON};
+use super::error::{HTTPS_SERVER_REASON, PLAIN_HTTP_REASON, RegistryError, TLS_REASON};
 use super::limit::HostLimits;
 use super::retry;
 
@@ -127,7 +127,10 @@ pub(crate) fn brief_reason(e: &reqwest::Error) -> String {
         format!("redirect refused: {inner}")
     } else if inner.contains("InvalidContentType") {
         format!("{PLAIN_HTTP_REASON} ({inner})")
-    } else if inner.contains("certificate") || inner.to_ascii_lowercase().contains("handshake") {
+    } else if inner.to_ascii_lowercase().contains("certificate")
+        || inner.to_ascii_lowercase().contains("handshake")
+        || inner.contains("received fatal alert")
+    {
         format!("{TLS_REASON}: {inner}")
     } else {
         inner
@@ -210,12 +213,18 @@ pub(crate) struct ApiRequest<'a> {
     pub(crate) timeout: Option<Duration>,
 }
 
+/// Whether a plain-HTTP response is Go's answer to plain HTTP sent to a TLS port (the
+/// registry's `http.tls`): `HTTP/1.0 400 Bad Request`, which a registry speaking HTTP
+/// never sends (its own errors are HTTP/1.1 or later).
+fn speaks_https(resp: &Response) -> bool {
+    resp.status() == StatusCode::BAD_REQUEST && resp.version() == reqwest::Version::HTTP_10
+}
+
 /// Sends distribution API requests with whatever authentication the registry asks for.
+/// Requests go through the endpoint's own clients (`Endpoint::http`, and `Endpoint::uploads`
+/// without a read timeout for streamed uploads): its TLS profile.
 pub(crate) struct Transport {
-    pub(crate) http: reqwest::Client,
     pub(crate) auth: Auth,
-    /// For streamed uploads: no read timeout (the caller watches progress instead).
-    pub(crate) uploads: reqwest::Client,
     /// Requests in flight per registry host.
     pub(crate) limits: HostLimits,
 }
@@ -239,7 +248,7 @@ impl Transport {
         extra: HeaderMap,
     ) -> Result<(Response, OwnedSemaphorePermit), RegistryError> {
         let permit = self.limits.acquire(&req.endpoint.origin).await;
-        let scope = format!("repository:{}:pull", req.repository);
+        let scope = format!("repository:{}:pull", req.endpoint.path(req.repository));
         let resp = self
             .send_with(req, &scope, extra, Payload::Empty, true)
             .await?;
@@ -276,7 +285,8 @@ impl Transport {
             Payload::Stream(s) => (None, Some(s)),
         };
         let streamed = stream.is_some();
-        let max_retries = if idempotent && !streamed {
+        // Mirrors get no retries: the next endpoint is the better retry.
+        let max_retries = if idempotent && !streamed && !req.endpoint.mirror {
             retry::MAX_RETRIES
         } else {
             0
@@ -306,7 +316,7 @@ impl Transport {
                     // The body went with an attempt the registry answered with 401.
                     return Err(self.unauthorized(registry).await);
                 };
-                send_stream(&self.uploads, registry, req, all, body).await?
+                send_stream(&req.endpoint.uploads, registry, req, all, body).await?
             } else {
                 let raw = RawRequest {
                     method: req.method.clone(),
@@ -315,9 +325,16 @@ impl Transport {
                     body: bytes.clone(),
                     timeout: req.timeout,
                 };
-                send_retrying_max(&self.http, registry, &raw, max_retries).await?
+                send_retrying_max(&req.endpoint.http, registry, &raw, max_retries).await?
             };
             let status = resp.status();
+            if req.endpoint.is_plain_http() && speaks_https(&resp) {
+                return Err(RegistryError::Unreachable {
+                    registry: registry.to_string(),
+                    url: req.url.to_string(),
+                    reason: HTTPS_SERVER_REASON.to_string(),
+                });
+            }
             if status == StatusCode::UNAUTHORIZED {
                 let values = resp
                     .headers()

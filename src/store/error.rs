@@ -75,6 +75,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the bytes offered were not the blob (wrong digest, wrong size, longer than
+    /// announced), as opposed to the store failing: lets a pull blame the source and try
+    /// another one.
+    pub fn is_unverified(&self) -> bool {
+        match self {
+            Self::Corrupt { .. } => true,
+            Self::Io { source, .. } => source.kind() == std::io::ErrorKind::InvalidData,
+            _ => false,
+        }
+    }
+
     /// An I/O error with its context.
     pub fn io(action: &'static str, what: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {

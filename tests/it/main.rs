@@ -20,6 +20,7 @@ mod faults;
 mod policy;
 mod pull;
 mod purity;
+mod registries;
 mod replicate;
 mod secrets;
 mod testbed;

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::http::{self, Basic};
+use super::tls::{Pki, https_get_status, make_pki};
 
 /// The query parameter of the probe requests this module makes to sync with the access log;
 /// lines carrying it are left out of every count.
@@ -33,6 +34,9 @@ pub struct RegistryBuilder {
     proxy_credentials: Option<(String, String)>,
     extra_yaml: Vec<String>,
     deletes_disabled: bool,
+    tls: bool,
+    client_certs: bool,
+    storage: Option<PathBuf>,
 }
 
 impl RegistryBuilder {
@@ -57,6 +61,28 @@ impl RegistryBuilder {
     /// Credentials the pull-through cache uses towards its remote.
     pub fn proxy_credentials(mut self, user: &str, pass: &str) -> Self {
         self.proxy_credentials = Some((user.to_string(), pass.to_string()));
+        self
+    }
+
+    /// Serve HTTPS (`http.tls`) with a certificate for 127.0.0.1/localhost signed by a
+    /// fresh test CA ([`Registry::pki`] has its files).
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// Serve HTTPS and require a client certificate signed by the test CA
+    /// (`http.tls.clientcas`).
+    pub fn require_client_cert(mut self) -> Self {
+        self.tls = true;
+        self.client_certs = true;
+        self
+    }
+
+    /// Serve the storage of another registry (e.g. a plain one tests pushed to), so a
+    /// TLS or authenticated registry needs no push of its own.
+    pub fn storage_of(mut self, other: &Registry) -> Self {
+        self.storage = Some(other.storage_dir());
         self
     }
 
@@ -101,6 +127,7 @@ pub struct Registry {
     port: u16,
     dir: tempfile::TempDir,
     auth: Option<Basic>,
+    pki: Option<(Pki, bool)>,
 }
 
 impl Registry {
@@ -119,7 +146,10 @@ impl Registry {
             .tempdir()
             .map_err(|e| e.to_string())?;
         let port = free_port();
-        let storage = dir.path().join("storage");
+        let storage = match &opts.storage {
+            Some(s) => s.clone(),
+            None => dir.path().join("storage"),
+        };
         fs::create_dir_all(&storage).map_err(|e| e.to_string())?;
 
         let mut yaml = format!(
@@ -130,6 +160,19 @@ impl Registry {
             storage = storage.display(),
             delete = !opts.deletes_disabled,
         );
+        let mut pki = None;
+        if opts.tls {
+            let p = make_pki(&dir.path().join("pki"))?;
+            yaml.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                p.server_cert.display(),
+                p.server_key.display()
+            ));
+            if opts.client_certs {
+                yaml.push_str(&format!("    clientcas:\n      - {}\n", p.ca.display()));
+            }
+            pki = Some((p, opts.client_certs));
+        }
         let mut auth = None;
         if let Some((user, pass)) = &opts.htpasswd {
             let file = dir.path().join("htpasswd");
@@ -191,6 +234,7 @@ impl Registry {
             port,
             dir,
             auth,
+            pki,
         };
         reg.wait_ready()?;
         Ok(reg)
@@ -222,9 +266,14 @@ impl Registry {
             PROBE_SEQ.fetch_add(1, Ordering::Relaxed)
         );
         let target = format!("/v2/?{tag}");
-        match http::request(&self.host(), "GET", &target, &[], None, &[]) {
-            Ok(r) if r.status == 200 || r.status == 401 => {}
-            _ => return false,
+        let status = match &self.pki {
+            Some((pki, client)) => https_get_status(&self.host(), &target, pki, *client),
+            None => http::request(&self.host(), "GET", &target, &[], None, &[])
+                .ok()
+                .map(|r| r.status),
+        };
+        if !matches!(status, Some(200 | 401)) {
+            return false;
         }
         let deadline = Instant::now() + timeout;
         loop {
@@ -247,9 +296,16 @@ impl Registry {
         self.port
     }
 
-    /// "http://127.0.0.1:PORT" (for a pull-through cache's `remoteurl`).
+    /// "http://127.0.0.1:PORT" (for a pull-through cache's `remoteurl`), or https:// for a
+    /// TLS registry.
     pub fn url(&self) -> String {
-        format!("http://{}", self.host())
+        let scheme = if self.pki.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.host())
+    }
+
+    /// The certificates of a TLS registry ([`RegistryBuilder::tls`]).
+    pub fn pki(&self) -> &Pki {
+        &self.pki.as_ref().expect("registry started with .tls()").0
     }
 
     /// The OS process id of the registry.
