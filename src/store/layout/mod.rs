@@ -89,9 +89,11 @@ impl LayoutStore {
         }
         // Two processes may create a new store at once: each file is created only if it is
         // still absent (link-based, atomic), so neither can overwrite what the other wrote.
+        // index.json first: a store with an oci-layout file then always has an index, which
+        // other tools (and a crash in between) expect.
         for (name, content) in [
-            (LAYOUT_FILE, LAYOUT_CONTENT),
             (INDEX_FILE, index::EMPTY_INDEX),
+            (LAYOUT_FILE, LAYOUT_CONTENT),
         ] {
             let path = self.root.join(name);
             if path.exists() {
