@@ -119,16 +119,18 @@ run d bash -c sync_b
 # --- sanity: both targets hold every image, digests as at the source -----------------------------
 mkdir -p "$WORK/certs-a"
 cp "$TA_CA" "$WORK/certs-a/ca.crt"
-check() { # TARGET CERT-DIR NAME
+check() { # TARGET-REPO CERT-DIR NAME
     local d_src d_dst
     d_src=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$SRC/bench/$3:1.0")
     d_dst=$(skopeo inspect --cert-dir "$2" --creds "$USER_NAME:$BENCH_PASSWORD" \
-        --format '{{.Digest}}' "docker://$1/mirror/bench/$3:1.0")
-    [[ $d_src == "$d_dst" ]] || { echo "$1/mirror/bench/$3:1.0 is $d_dst, source $d_src" >&2; exit 1; }
+        --format '{{.Digest}}' "docker://$1/$3:1.0")
+    [[ $d_src == "$d_dst" ]] || { echo "$1/$3:1.0 is $d_dst, source $d_src" >&2; exit 1; }
 }
+# imagectl keeps the source path (TARGET/mirror/bench/NAME); skopeo sync without --scoped
+# keeps the last component (TARGET/mirror/NAME).
 for n in "${names[0]}" "${names[$((N - 1))]}" big; do
-    check "$TA" "$WORK/certs-a" "$n"
-    check "$TB" "$WORK/skopeo-certs" "$n"
+    check "$TA/mirror/bench" "$WORK/certs-a" "$n"
+    check "$TB/mirror" "$WORK/skopeo-certs" "$n"
 done
 grep -q "Replicated: $((N + 1)) pushed" "$WORK/a.log" || { cat "$WORK/a.log" >&2; exit 1; }
 grep -q "No changes" "$WORK/c.log" || { cat "$WORK/c.log" >&2; exit 1; }
