@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 
 use super::args::Cli;
 use crate::policy::{RegistrySpec, load_registries};
@@ -70,9 +70,9 @@ pub(super) fn client_config(
     })
 }
 
-/// One registry's settings, with its password read from the environment or a file.
-/// A missing variable or unreadable file is an error naming the registry and the source,
-/// never the secret.
+/// One registry's settings, with its password read from the environment or a file. A
+/// missing variable or unreadable file is reported when that registry is used, naming the
+/// registry and the source, never the secret.
 fn settings(host: &str, spec: &RegistrySpec) -> Result<RegistrySettings> {
     let mirrors = spec
         .mirrors
@@ -87,29 +87,18 @@ fn settings(host: &str, spec: &RegistrySpec) -> Result<RegistrySettings> {
         (None, None) => None,
         _ => bail!("registry {host}: client_cert and client_key go together"),
     };
-    let credentials = match &spec.username {
-        None => None,
-        Some(username) => {
-            let password = match (&spec.password_env, &spec.password_file) {
-                (Some(var), _) => std::env::var(var).with_context(|| {
-                    format!("registry {host}: environment variable {var} (password_env) is not set: export it or use password_file")
-                })?,
-                (None, Some(file)) => std::fs::read_to_string(file)
-                    .with_context(|| {
-                        format!(
-                            "registry {host}: cannot read password_file {}",
-                            file.display()
-                        )
-                    })?
-                    .trim_end_matches(['\n', '\r'])
-                    .to_string(),
-                (None, None) => bail!("registry {host}: username needs password_env or password_file"),
-            };
-            Some(BasicCredentials {
-                username: username.clone(),
-                password,
-            })
-        }
+    let (credentials, credentials_error) = match &spec.username {
+        None => (None, None),
+        Some(username) => match password(spec) {
+            Ok(password) => (
+                Some(BasicCredentials {
+                    username: username.clone(),
+                    password,
+                }),
+                None,
+            ),
+            Err(reason) => (None, Some(reason)),
+        },
     };
     Ok(RegistrySettings {
         mirrors,
@@ -118,5 +107,20 @@ fn settings(host: &str, spec: &RegistrySpec) -> Result<RegistrySettings> {
         ca_file: spec.ca_file.clone(),
         client_identity,
         credentials,
+        credentials_error,
     })
+}
+
+/// The password from `password_env` or `password_file`; `Err` names the source and what to
+/// do, never the secret.
+fn password(spec: &RegistrySpec) -> std::result::Result<String, String> {
+    match (&spec.password_env, &spec.password_file) {
+        (Some(var), _) => std::env::var(var).map_err(|_| {
+            format!("environment variable {var} (password_env) is not set: export it or use password_file")
+        }),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .map(|p| p.trim_end_matches(['\n', '\r']).to_string())
+            .map_err(|e| format!("cannot read password_file {}: {e}", file.display())),
+        (None, None) => Err("username needs password_env or password_file".to_string()),
+    }
 }

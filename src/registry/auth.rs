@@ -46,14 +46,18 @@ pub(crate) struct Auth {
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<(String, String), TokenSlot>>,
     credentials: Mutex<HashMap<String, CredentialSlot>>,
-    /// Credentials given explicitly (a policy's `registries:`), before config.json.
-    explicit: HashMap<String, Credential>,
+    /// Credentials given explicitly (a policy's `registries:`), before config.json; `Err`
+    /// says why the configured password could not be read.
+    explicit: HashMap<String, Result<Credential, String>>,
 }
 
 impl Auth {
     /// Auth state using `config_dir/config.json` for credentials not given explicitly.
     /// Token requests go through the client of the endpoint being authenticated for.
-    pub(crate) fn new(config_dir: Option<PathBuf>, explicit: HashMap<String, Credential>) -> Self {
+    pub(crate) fn new(
+        config_dir: Option<PathBuf>,
+        explicit: HashMap<String, Result<Credential, String>>,
+    ) -> Self {
         Self {
             config_dir,
             explicit,
@@ -68,8 +72,15 @@ impl Auth {
         &self,
         registry: &str,
     ) -> Result<Option<Credential>, RegistryError> {
-        if let Some(c) = self.explicit.get(registry) {
-            return Ok(Some(c.clone()));
+        match self.explicit.get(registry) {
+            Some(Ok(c)) => return Ok(Some(c.clone())),
+            Some(Err(reason)) => {
+                return Err(RegistryError::ConfiguredCredentials {
+                    registry: registry.to_string(),
+                    reason: reason.clone(),
+                });
+            }
+            None => {}
         }
         let slot = lock(&self.credentials)
             .entry(registry.to_string())

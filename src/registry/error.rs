@@ -111,6 +111,14 @@ pub enum RegistryError {
         /// The registry being logged in to.
         registry: String,
     },
+    /// The password configured for a registry (policy or registries config) is unavailable.
+    #[error("cannot use the credentials configured for registry {registry}: {reason}")]
+    ConfiguredCredentials {
+        /// The registry.
+        registry: String,
+        /// Which source failed and what to do (never the secret).
+        reason: String,
+    },
     /// `login`/`logout` could not write where docker keeps credentials.
     #[error("cannot store credentials for registry {registry}: {reason}")]
     CredentialStore {

@@ -135,14 +135,15 @@ impl RegistryClient {
             .registries
             .iter()
             .filter_map(|(host, s)| {
-                let c = s.credentials.clone()?;
-                Some((
-                    host.clone(),
-                    Credential::Basic {
-                        username: c.username,
-                        password: c.password,
-                    },
-                ))
+                let configured = match (&s.credentials_error, &s.credentials) {
+                    (Some(reason), _) => Err(reason.clone()),
+                    (None, Some(c)) => Ok(Credential::Basic {
+                        username: c.username.clone(),
+                        password: c.password.clone(),
+                    }),
+                    (None, None) => return None,
+                };
+                Some((host.clone(), configured))
             })
             .collect();
         Ok(Self {

@@ -30,6 +30,10 @@ pub struct RegistrySettings {
     pub client_identity: Option<ClientIdentity>,
     /// Credentials that take precedence over Docker's `config.json`.
     pub credentials: Option<BasicCredentials>,
+    /// Why the configured credentials could not be read (an unset `password_env`, an
+    /// unreadable `password_file`): reported when this registry asks for them, so one
+    /// broken entry does not stop work with every other registry.
+    pub credentials_error: Option<String>,
 }
 
 impl Default for RegistrySettings {
@@ -41,6 +45,7 @@ impl Default for RegistrySettings {
             ca_file: None,
             client_identity: None,
             credentials: None,
+            credentials_error: None,
         }
     }
 }

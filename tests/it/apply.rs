@@ -314,4 +314,20 @@ fn policy_credentials_from_environment() {
         "the password leaked"
     );
     assert_eq!(tags_in_store(&env.store, &repo), vec!["1.0.0"]);
+
+    // Another registry's unreadable password does not stop work with this one.
+    let other = write_policy(
+        &env,
+        &format!(
+            "version: 1\nregistries:\n  \"{}\":\n    username: ci\n    password_env: REG_PW\n  \"other.example:5000\":\n    username: x\n    password_file: /nonexistent/pw\nimages:\n  - name: {repo}\n    tags: [\"1.0.0\"]\n",
+            reg.host()
+        ),
+    );
+    let out = env
+        .imagectl()
+        .args(["plan", "-f", other.to_str().unwrap()])
+        .env("REG_PW", "pw-from-env-42")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", out_text(&out));
 }
