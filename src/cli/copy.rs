@@ -29,6 +29,7 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
         target: target.clone(),
         platforms,
         source_digest: None,
+        target_checked: false,
     };
     let done = copier
         .copy(&req)

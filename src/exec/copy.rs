@@ -22,6 +22,8 @@ use crate::store::{MAX_METADATA_BLOB, Store, StoreError};
 /// Blob transfers (HEAD, mount or upload) in flight at once per target registry, across
 /// every copy running through one [`Copier`].
 pub const BLOBS_PER_REGISTRY: usize = 8;
+/// Blobs up to this size are uploaded without a HEAD first (see `transfer_permitted`).
+const UPLOAD_WITHOUT_ASKING: u64 = 256 << 10;
 /// Bytes read from the local store per chunk of an upload.
 const STORE_CHUNK: usize = 256 << 10;
 /// Chunks read ahead of the upload: bounds memory per upload to a few hundred KiB.
@@ -42,6 +44,9 @@ pub struct CopyRequest {
     /// The source digest when the caller already resolved the source (a HEAD): saves
     /// that request, and with `platforms` empty an up-to-date target costs one request.
     pub source_digest: Option<Digest>,
+    /// The caller has just seen that the target tag does not hold this image (a plan's
+    /// HEAD): the copy skips its own look.
+    pub target_checked: bool,
 }
 
 /// What a copy did.
@@ -137,8 +142,9 @@ impl Copier {
                 Err(e) => return Err(e.into()),
             },
         };
-        let mut checked_target = false;
-        if req.platforms.is_empty()
+        let mut checked_target = req.target_checked;
+        if !checked_target
+            && req.platforms.is_empty()
             && let Some(d) = &source_digest
         {
             checked_target = true;
@@ -376,11 +382,10 @@ impl Copier {
         blob: &Descriptor,
     ) -> Result<Moved, ExecError> {
         let digest = &blob.digest;
-        if self.client.blob_exists(target, digest).await?.is_some() {
-            return Ok(Moved::Present);
-        }
         // Repositories of the target registry that hold the blob: the source itself when
-        // both are one registry, then those this copier put it in.
+        // both are one registry, then those this copier put it in. A mount answers 201
+        // whether or not the repository had the blob, so with a candidate it replaces the
+        // HEAD rather than following it.
         let mut from: Vec<String> = Vec::new();
         if let Some(source) = source
             && source.registry() == target.registry()
@@ -409,6 +414,14 @@ impl Copier {
                     break;
                 }
             }
+        }
+        // Ask first only where asking can pay: an image config is unique to its image (a
+        // copy of a new image almost never finds it at the target), and re-sending a small
+        // blob costs about what the HEAD would. Uploading such a blob outright takes two
+        // requests instead of three; each request is one authentication at the registry.
+        let ask_first = !is_config(blob) && blob.size > UPLOAD_WITHOUT_ASKING;
+        if ask_first && self.client.blob_exists(target, digest).await?.is_some() {
+            return Ok(Moved::Present);
         }
         let local = match &self.store {
             Some(store) if store.blob_size(digest)? == Some(blob.size) => Some(store.clone()),
@@ -594,6 +607,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Whether `blob` is an image config (OCI or Docker), by its media type.
+fn is_config(blob: &Descriptor) -> bool {
+    blob.media_type.ends_with(".config.v1+json")
+        || blob.media_type == "application/vnd.docker.container.image.v1+json"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,6 +634,7 @@ mod tests {
             target: "127.0.0.1:1/b:1".parse().expect("reference"),
             platforms: Vec::new(),
             source_digest: None,
+            target_checked: false,
         };
         let desc = Descriptor {
             media_type: crate::oci::media::OCI_MANIFEST.into(),

@@ -108,6 +108,8 @@ pub async fn replicate(
                     target: target.clone(),
                     platforms,
                     source_digest: Some(digest.clone()),
+                    // The plan's HEAD found the target without this image.
+                    target_checked: true,
                 };
                 (source, digest, target, copier.copy(&req).await)
             }

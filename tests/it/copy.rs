@@ -219,6 +219,7 @@ fn second_copy_costs_one_head() {
         target: reference(&d),
         platforms: Vec::new(),
         source_digest: Some(digest.parse::<Digest>().unwrap()),
+        target_checked: false,
     };
     let done = runtime().block_on(copier.copy(&req)).unwrap();
     assert!(done.up_to_date);
@@ -248,6 +249,7 @@ fn shared_layers_are_mounted() {
             target: reference(&dst.reference("one/app:1.0")),
             platforms: Vec::new(),
             source_digest: None,
+            target_checked: false,
         }))
         .unwrap();
     assert_eq!((first.blobs_uploaded, first.blobs_mounted), (3, 0));
@@ -258,6 +260,7 @@ fn shared_layers_are_mounted() {
             target: reference(&dst.reference("two/app:2.0")),
             platforms: Vec::new(),
             source_digest: None,
+            target_checked: false,
         }))
         .unwrap();
     assert_eq!((second.blobs_uploaded, second.blobs_mounted), (2, 1));
@@ -600,6 +603,7 @@ fn concurrent_copies_upload_a_shared_blob_once() {
         target: reference(&dst.reference(&format!("same/app:{tag}"))),
         platforms: Vec::new(),
         source_digest: None,
+        target_checked: false,
     };
     let (a, b) = (req("1.0"), req("2.0"));
     let (ra, rb) = runtime().block_on(async { tokio::join!(copier.copy(&a), copier.copy(&b)) });
