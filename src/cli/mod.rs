@@ -138,13 +138,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Logout { registry } => login::logout(registry.as_deref()),
         Command::Config(ConfigCommand::ImportDocker { file }) => config::import_docker(file),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "imagectl",
-                &mut std::io::stdout(),
-            );
-            Ok(ExitCode::SUCCESS)
+            // Rendered first, then written: a closed pipe (`| head`) is then an ordinary
+            // write error, which ends the command quietly.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "imagectl", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout().lock(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(e).context("writing to stdout")
+                }
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
     }
 }

@@ -27,10 +27,19 @@ pub fn run_with_config(env: &TestEnv, config: &Path, args: &[&str]) -> (bool, St
         .args(args)
         .output()
         .unwrap();
+    let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.code().is_none() {
+        // Say so in the text the assertions print: a signal leaves stderr empty.
+        use std::os::unix::process::ExitStatusExt;
+        stderr.push_str(&format!(
+            "[imagectl killed by signal {:?}]",
+            out.status.signal()
+        ));
+    }
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        stderr,
     )
 }
 
