@@ -211,9 +211,9 @@ impl<W: Write> Encoder<W> {
     pub fn new(out: W, c: Compression) -> io::Result<Self> {
         Ok(match c {
             Compression::None => Self::Plain(out),
-            // Level 2, not 1: zlib-rs's level 1 emits Huffman blocks even for incompressible
-            // data (random or already-compressed files grow ~5%); level 2 stores them.
-            Compression::Gzip => Self::Gzip(super::pgzip::ParallelGzip::new(out, 2)),
+            // Level 1, the fastest: chunks that would not shrink (random or already
+            // compressed data) are stored instead (see `pgzip`), so nothing grows.
+            Compression::Gzip => Self::Gzip(super::pgzip::ParallelGzip::new(out, 1)),
             Compression::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
             // xz's default preset 6; multi-threaded xz would need liblzma's parallel build.
             Compression::Xz => Self::Xz(liblzma::write::XzEncoder::new(out, 6)),

@@ -13,6 +13,9 @@ use std::thread::JoinHandle;
 /// larger than that costs next to nothing in ratio.
 const CHUNK: usize = 1 << 20;
 
+/// Bytes of a chunk compressed first, to tell incompressible chunks early.
+const PROBE: usize = 64 << 10;
+
 /// A gzip writer that compresses chunks in parallel; call [`ParallelGzip::finish`].
 pub struct ParallelGzip<W: Write> {
     out: W,
@@ -41,12 +44,19 @@ impl<W: Write> ParallelGzip<W> {
         let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
         let level = self.level;
         self.in_flight.push_back(std::thread::spawn(move || {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(chunk.len() / 2 + 64),
-                flate2::Compression::new(level),
-            );
-            enc.write_all(&chunk)?;
-            enc.finish()
+            // A sample that does not shrink means the chunk will not either (a layer of
+            // random or already-compressed data): store it without the attempt.
+            if chunk.len() >= 2 * PROBE && gzip(&chunk[..PROBE], level)?.len() >= PROBE {
+                return gzip(&chunk, 0);
+            }
+            let member = gzip(&chunk, level)?;
+            // Incompressible input (random data, already-compressed files) comes out larger
+            // than it went in: store such a chunk instead, which costs only its CRC.
+            if member.len() >= chunk.len() {
+                gzip(&chunk, 0)
+            } else {
+                Ok(member)
+            }
         }));
         self.members += 1;
         while self.in_flight.len() >= self.max_in_flight {
@@ -75,6 +85,16 @@ impl<W: Write> ParallelGzip<W> {
         }
         Ok(self.out)
     }
+}
+
+/// `data` as one gzip member at `level` (0: stored).
+fn gzip(data: &[u8], level: u32) -> io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 2 + 64),
+        flate2::Compression::new(level),
+    );
+    enc.write_all(data)?;
+    enc.finish()
 }
 
 impl<W: Write> Write for ParallelGzip<W> {
@@ -121,5 +141,9 @@ mod tests {
             .map(|i| (i * 7 % 251) as u8)
             .collect();
         roundtrip(&big);
+        let random: Vec<u8> = (0..(2 * CHUNK + 7))
+            .map(|i: usize| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        roundtrip(&random);
     }
 }
