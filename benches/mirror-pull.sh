@@ -8,7 +8,8 @@
 #   (a) imagectl pull, warm cache: UPSTREAM/bench/big:1.0, the mirror given in --config
 #   (b) skopeo copy docker://MIRROR/bench/big:1.0 oci:DIR, warm cache
 #
-# Prints wall times, MiB/s, the ratio skopeo/imagectl of the warm runs, and peak RSS.
+# Prints wall times, MiB/s, the ratio skopeo/imagectl of the warm runs, peak RSS, and the CPU
+# time of the tool, the upstream and the mirror in each run (the registries' from /proc).
 #
 #   benches/mirror-pull.sh                             # builds target/release/imagectl first
 #   IMAGECTL=/path/to/imagectl benches/mirror-pull.sh  # use that binary, no build
@@ -67,10 +68,18 @@ registries:
     mirrors: ["http://$MIRROR"]
 YAML
 
-timed() { # OUTFILE CMD... : GNU time writes "wall-seconds max-rss-KiB" to OUTFILE
-    local out=$1
+# CPU seconds (user + system) a process has used so far, from /proc.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+timed() { # OUTFILE CMD... : "wall-seconds max-rss-KiB tool-cpu-s upstream-cpu-s mirror-cpu-s"
+    local out=$1 u0 m0
     shift
-    /usr/bin/time -f '%e %M' -o "$out" "$@"
+    u0=$(cpu_s "$UP_PID")
+    m0=$(cpu_s "$MIRROR_PID")
+    /usr/bin/time -f '%e %M %U %S' -o "$out.gnu" "$@"
+    read -r wall rss user sys <"$out.gnu"
+    awk -v w="$wall" -v r="$rss" -v u="$user" -v s="$sys" -v u0="$u0" -v u1="$(cpu_s "$UP_PID")" \
+        -v m0="$m0" -v m1="$(cpu_s "$MIRROR_PID")" \
+        'BEGIN { printf "%s %s %.2f %.2f %.2f\n", w, r, u + s, u1 - u0, m1 - m0 }' >"$out"
 }
 
 log "(0) imagectl pull through the cold mirror"
@@ -97,9 +106,9 @@ if grep -q '"imagectl/' "$WORK/upstream/access.log"; then
     exit 1
 fi
 
-read -r c_wall c_rss <"$WORK/0.time"
-read -r a_wall a_rss <"$WORK/a.time"
-read -r b_wall b_rss <"$WORK/b.time"
+read -r c_wall c_rss c_cpu c_up c_mirror <"$WORK/0.time"
+read -r a_wall a_rss a_cpu a_up a_mirror <"$WORK/a.time"
+read -r b_wall b_rss b_cpu b_up b_mirror <"$WORK/b.time"
 mib=$((LAYERS * LAYER_MIB))
 rate() { awk -v s="$1" -v m="$mib" 'BEGIN { if (s > 0) printf "%.0f MiB/s", m / s; else print "n/a" }'; }
 rss() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
@@ -109,8 +118,15 @@ echo
 printf 'imagectl: %s\nskopeo:   %s\nmachine:  %s cores, %s\nimage:    %s layers x %s MiB = %s MiB\n\n' \
     "$("$IMAGECTL" --version 2>/dev/null || echo "$IMAGECTL")" "$(skopeo --version)" \
     "$(nproc)" "$(uname -sr)" "$LAYERS" "$LAYER_MIB" "$mib"
-printf '%-30s %8s %12s %12s\n' run "wall s" throughput "peak RSS"
-printf '%-30s %8s %12s %12s\n' "imagectl pull, cold mirror" "$c_wall" "$(rate "$c_wall")" "$(rss "$c_rss")"
-printf '%-30s %8s %12s %12s\n' "imagectl pull, warm mirror" "$a_wall" "$(rate "$a_wall")" "$(rss "$a_rss")"
-printf '%-30s %8s %12s %12s\n' "skopeo copy, warm mirror" "$b_wall" "$(rate "$b_wall")" "$(rss "$b_rss")"
+# CPU columns: the tool, the upstream and the mirror, all sharing this machine's cores; their
+# sum over the cores is the shortest wall time the run could have had here.
+printf '%-30s %8s %12s %12s %9s %9s %9s %11s\n' run "wall s" throughput "peak RSS" \
+    "tool cpu" "upstream" "mirror" "sum/cores"
+row() { # LABEL WALL RSS CPU UP MIRROR
+    printf '%-30s %8s %12s %12s %9s %9s %9s %11s\n' "$1" "$2" "$(rate "$2")" "$(rss "$3")" "$4" "$5" "$6" \
+        "$(awk -v a="$4" -v b="$5" -v c="$6" -v n="$(nproc)" 'BEGIN { printf "%.2f", (a + b + c) / n }')"
+}
+row "imagectl pull, cold mirror" "$c_wall" "$c_rss" "$c_cpu" "$c_up" "$c_mirror"
+row "imagectl pull, warm mirror" "$a_wall" "$a_rss" "$a_cpu" "$a_up" "$a_mirror"
+row "skopeo copy, warm mirror" "$b_wall" "$b_rss" "$b_cpu" "$b_up" "$b_mirror"
 printf '\nskopeo/imagectl wall time (warm mirror): %s\n' "$(ratio "$a_wall" "$b_wall")"

@@ -11,7 +11,8 @@
 #   (c) the same imagectl apply again: nothing new
 #   (d) the same skopeo sync again: nothing new
 #
-# Prints wall times, the ratios skopeo/imagectl and imagectl's peak RSS (GNU time's %M).
+# Prints wall times, the ratios skopeo/imagectl, peak RSS (GNU time's %M), and the CPU time
+# of each tool and of the two registries it talked to (the registries' from /proc).
 #
 #   benches/replicate.sh                              # builds target/release/imagectl first
 #   IMAGECTL=/path/to/imagectl benches/replicate.sh   # use that binary, no build
@@ -46,11 +47,11 @@ cleanup() {
 trap cleanup EXIT
 
 start_registry "$WORK/source" true
-SRC=$REG_HOST; PIDS+=("$REG_PID"); REG_PID=
+SRC=$REG_HOST; SRC_PID=$REG_PID; PIDS+=("$REG_PID"); REG_PID=
 start_secure_registry "$WORK/target-a" "$USER_NAME" "$BENCH_PASSWORD"
-TA=$REG_HOST; TA_CA=$REG_CA; PIDS+=("$REG_PID"); REG_PID=
+TA=$REG_HOST; TA_CA=$REG_CA; TA_PID=$REG_PID; PIDS+=("$REG_PID"); REG_PID=
 start_secure_registry "$WORK/target-b" "$USER_NAME" "$BENCH_PASSWORD"
-TB=$REG_HOST; TB_CA=$REG_CA; PIDS+=("$REG_PID"); REG_PID=
+TB=$REG_HOST; TB_CA=$REG_CA; TB_PID=$REG_PID; PIDS+=("$REG_PID"); REG_PID=
 log "source $SRC (http), imagectl target $TA (TLS+auth), skopeo target $TB (TLS+auth)"
 
 # --- images -------------------------------------------------------------------------------------
@@ -101,20 +102,27 @@ sync_b() {
 export -f sync_b
 export WORK USER_NAME SYNC TB
 
-timed() { local out=$1; shift; /usr/bin/time -f '%e %M' -o "$out" "$@"; }
-run() { # NAME CMD... : time CMD, its output in WORK/NAME.log, fail loudly
-    local name=$1; shift
+timed() { local out=$1; shift; /usr/bin/time -f '%e %M %U %S' -o "$out" "$@"; }
+# CPU seconds (user + system) a process has used so far, from /proc: the registries run on
+# this machine too, and on a small one their CPU is what bounds both tools.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+run() { # NAME TARGET-PID CMD... : time CMD, its output in WORK/NAME.log, fail loudly; the
+    #                            source's and the target's CPU for it in WORK/NAME.cpu
+    local name=$1 target_pid=$2 s0 t0; shift 2
+    s0=$(cpu_s "$SRC_PID"); t0=$(cpu_s "$target_pid")
     timed "$WORK/$name.time" "$@" >"$WORK/$name.log" 2>&1 || { tail -20 "$WORK/$name.log" >&2; exit 1; }
+    awk -v s0="$s0" -v s1="$(cpu_s "$SRC_PID")" -v t0="$t0" -v t1="$(cpu_s "$target_pid")" \
+        'BEGIN { printf "%.2f %.2f\n", s1 - s0, t1 - t0 }' >"$WORK/$name.cpu"
 }
 
 log "(a) imagectl apply: pull and replicate $((N + 1)) images"
-run a "$IMAGECTL" apply --yes -f "$POLICY"
+run a "$TA_PID" "$IMAGECTL" apply --yes -f "$POLICY"
 log "(b) skopeo sync: $((N + 1)) images"
-run b bash -c sync_b
+run b "$TB_PID" bash -c sync_b
 log "(c) imagectl apply again: nothing new"
-run c "$IMAGECTL" apply --yes -f "$POLICY"
+run c "$TA_PID" "$IMAGECTL" apply --yes -f "$POLICY"
 log "(d) skopeo sync again: nothing new"
-run d bash -c sync_b
+run d "$TB_PID" bash -c sync_b
 
 # --- sanity: both targets hold every image, digests as at the source -----------------------------
 mkdir -p "$WORK/certs-a"
@@ -136,10 +144,10 @@ grep -q "Replicated: $((N + 1)) pushed" "$WORK/a.log" || { cat "$WORK/a.log" >&2
 grep -q "No changes" "$WORK/c.log" || { cat "$WORK/c.log" >&2; exit 1; }
 
 # --- report -------------------------------------------------------------------------------------
-read -r a_wall a_rss <"$WORK/a.time"
-read -r b_wall b_rss <"$WORK/b.time"
-read -r c_wall c_rss <"$WORK/c.time"
-read -r d_wall d_rss <"$WORK/d.time"
+read -r a_wall a_rss a_user a_sys <"$WORK/a.time"
+read -r b_wall b_rss b_user b_sys <"$WORK/b.time"
+read -r c_wall c_rss c_user c_sys <"$WORK/c.time"
+read -r d_wall d_rss d_user d_sys <"$WORK/d.time"
 ratio() { awk -v i="$1" -v s="$2" 'BEGIN { if (i > 0) printf "%.1fx", s / i; else print "n/a" }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 echo
@@ -151,3 +159,17 @@ printf '%-44s %12s %12s %16s %18s %16s\n' "first: $N small + 1x$((BIG_LAYERS * B
 printf '%-44s %12s %12s %16s %18s %16s\n' "again, nothing new" \
     "$c_wall" "$d_wall" "$(ratio "$c_wall" "$d_wall")" "$(mib "$c_rss")" "$(mib "$d_rss")"
 echo "(imagectl's first run also pulls every image into its store; skopeo copies registry to registry)"
+echo
+# Where the CPU went. The tool, the source and the target share this machine's cores; the
+# sum over the cores is the shortest wall time that run could have had here.
+printf '%-28s %10s %10s %10s %10s %14s\n' "CPU seconds" tool source target sum "sum / $(nproc) cores"
+cpu_row() { # LABEL USER SYS CPUFILE
+    local src tgt
+    read -r src tgt <"$4"
+    awk -v l="$1" -v u="$2" -v s="$3" -v src="$src" -v tgt="$tgt" -v n="$(nproc)" \
+        'BEGIN { t = u + s; sum = t + src + tgt; printf "%-28s %10.2f %10.2f %10.2f %10.2f %14.2f\n", l, t, src, tgt, sum, sum / n }'
+}
+cpu_row "imagectl, first run" "$a_user" "$a_sys" "$WORK/a.cpu"
+cpu_row "skopeo, first run" "$b_user" "$b_sys" "$WORK/b.cpu"
+cpu_row "imagectl, nothing new" "$c_user" "$c_sys" "$WORK/c.cpu"
+cpu_row "skopeo, nothing new" "$d_user" "$d_sys" "$WORK/d.cpu"

@@ -104,7 +104,7 @@ async fn expand_entry(
                     let name = repo.with_tag(&tag);
                     async move {
                         let name = name.map_err(|e| e.to_string())?;
-                        let digest = head_digest(client, &name).await?;
+                        let digest = current_digest(client, &name, inventory).await?;
                         Ok::<_, String>((name, digest))
                     }
                 })
@@ -191,8 +191,29 @@ async fn wanted_tags(
     Ok(select_tags(spec, &available, &lookup))
 }
 
-/// What `name` points at now: one HEAD (a GET only if the registry sends no digest).
-async fn head_digest(client: &RegistryClient, name: &Reference) -> Result<Digest, String> {
+/// What `name` points at now. A tag the store holds costs one HEAD (a GET only if the
+/// registry sends no digest). A tag it lacks is about to be pulled, so its manifest is
+/// fetched at once with a GET: the client keeps it by digest for the pull, and the HEAD
+/// that would only have preceded that GET is saved (one request per new image; Docker Hub
+/// counts the GET either way, never the HEAD).
+async fn current_digest(
+    client: &RegistryClient,
+    name: &Reference,
+    inventory: &Inventory,
+) -> Result<Digest, String> {
+    if !inventory
+        .images
+        .iter()
+        .any(|i| i.sources.contains_key(name))
+    {
+        return match client.get_manifest(name).await {
+            Ok(m) => Ok(m.digest),
+            Err(RegistryError::ManifestUnknown { .. }) => {
+                Err(format!("{name} not found in the registry"))
+            }
+            Err(e) => Err(e.to_string()),
+        };
+    }
     match client.head_manifest(name).await {
         Ok(Some(head)) => Ok(head.digest),
         Ok(None) => Err(format!("{name} not found in the registry")),
@@ -218,7 +239,7 @@ async fn created_times(
         .map(|tag| async move {
             let created = async {
                 let name = repo.with_tag(&tag).ok()?;
-                let digest = head_digest(client, &name).await.ok()?;
+                let digest = current_digest(client, &name, inventory).await.ok()?;
                 if let Some(i) = inventory
                     .images
                     .iter()

@@ -14,7 +14,7 @@ use super::ledger::update_ledger;
 use crate::oci::{Digest, Platform, Reference};
 use crate::plan::{ReplicaAction, ReplicaObservation, ReplicaPlan, ReplicaRecord};
 use crate::registry::{DeleteOutcome, RegistryClient, RegistryError};
-use crate::store::Store;
+use crate::store::{Inventory, Store};
 
 /// Target HEADs in flight at once: they are tiny, and a no-op run is nothing but these.
 const OBSERVE_CONCURRENCY: usize = 32;
@@ -99,6 +99,7 @@ pub async fn replicate(
             ReplicaAction::DeleteTag { .. } => None,
         })
         .collect();
+    let pushes = largest_first(store, pushes);
     let results: Vec<_> = stream::iter(pushes)
         .map(|(source, digest, target, platforms)| {
             let copier = copier.clone();
@@ -172,6 +173,32 @@ pub async fn replicate(
     }
     update_ledger(store, &recorded, &forgotten)?;
     Ok(report)
+}
+
+/// Pushes ordered by the stored size of their image, largest first. Small images are
+/// bound by per-request work at the target and large ones by bytes, so a large image
+/// started last runs alone at the end while one started first overlaps the many small
+/// ones (the longest-job-first rule; a first run of `benches/replicate.sh` took a median 6%
+/// less time over 4 paired runs). An image the store cannot size counts as small.
+fn largest_first<'a>(
+    store: &dyn Store,
+    mut pushes: Vec<(&'a Reference, &'a Digest, &'a Reference, Vec<Platform>)>,
+) -> Vec<(&'a Reference, &'a Digest, &'a Reference, Vec<Platform>)> {
+    let Ok(inventory) = Inventory::load(store) else {
+        return pushes;
+    };
+    let size = |source: &Reference, digest: &Digest| {
+        inventory
+            .images
+            .iter()
+            .find(|i| {
+                i.sources.get(&source.without_digest()) == Some(digest)
+                    || &i.target.digest == digest
+            })
+            .map_or(0, |i| i.size())
+    };
+    pushes.sort_by_cached_key(|(source, digest, _, _)| std::cmp::Reverse(size(source, digest)));
+    pushes
 }
 
 enum Deletion {

@@ -59,7 +59,8 @@ fn blob_present(store: &Path, digest: &str) -> bool {
 
 /// keep: 3 over twelve semver tags keeps exactly the three newest; the next apply is a
 /// no-op within one tag listing plus one HEAD per kept tag and writes nothing; a newly
-/// pushed version is pulled and the oldest of the three removed with its blobs.
+/// pushed version is pulled with one manifest GET and the oldest of the three removed with
+/// its blobs.
 #[test]
 fn keep_newest_three_then_noop_then_roll_forward() {
     let reg = Registry::start();
@@ -134,12 +135,26 @@ fn keep_newest_three_then_noop_then_roll_forward() {
     // A new version: pulled, and 1.9.0 goes with the blobs only it used.
     let v12 = app_image("1.12.0", MediaFormat::Oci);
     push_image_http(&reg, "demo/app", "1.12.0", &v12);
+    let mark = reg.mark();
     let out = env
         .imagectl()
         .args(["apply", "-f", p, "--yes"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", out_text(&out));
+    // The kept tags the store has cost a HEAD each; the new one a single GET by tag,
+    // whose body the pull reuses (no HEAD before it, no second GET by digest).
+    let requests = reg.requests_since(mark);
+    assert_eq!(
+        reg.count_since(mark, "HEAD", "/manifests/"),
+        2,
+        "{requests:?}"
+    );
+    assert_eq!(
+        reg.count_since(mark, "GET", "/manifests/"),
+        1,
+        "{requests:?}"
+    );
     assert!(
         out_text(&out).contains(&format!("- remove  {repo}:1.9.0")),
         "{}",
