@@ -69,6 +69,7 @@ pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
                     .sum(),
                 pulled_at: i.pulled_at,
                 last_used: i.last_used,
+                blobs: i.blobs.iter().map(|(d, s)| (d.clone(), *s)).collect(),
             })
             .collect(),
         unreferenced_bytes: blobs

@@ -53,6 +53,7 @@ pub async fn expand(client: &RegistryClient, policy: &Policy, inventory: &Invent
             unmanaged_remove: policy.prune.unmanaged == Unmanaged::Remove,
             keep_within: policy.prune.keep_within,
             max_removals: policy.prune.max_removals,
+            max_disk: policy.prune.max_disk,
         },
         replicas: policy
             .replicate

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 
+use super::budget::{Evictable, fit_budget};
 use super::model::*;
 use super::replica::{ReplicaAction, plan_replicas};
 use crate::oci::{Digest, Reference};
@@ -89,12 +90,15 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
         })
     };
     let (mut untags, mut removes) = (Vec::new(), Vec::new());
+    let mut evictable = Vec::new();
     let mut images: Vec<&ActualImage> = actual.images.iter().collect();
     images.sort_by(|a, b| a.target.cmp(&b.target));
     for img in images {
         let mut kept = 0usize;
         let mut moved = Vec::new();
         let mut dropped: Vec<(&Reference, String)> = Vec::new();
+        // Held by a name the policy wants here, or by a failed entry: never evicted.
+        let mut held = false;
         for n in &img.names {
             let name = &n.name;
             if wanted.contains(name) {
@@ -102,11 +106,13 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
                     moved.push(name);
                 } else {
                     kept += 1;
+                    held = true;
                 }
                 continue;
             }
             let repo = name.name();
             if failed.contains(repo.as_str()) {
+                held = true;
                 out.protected.push(Protected {
                     name: name.to_string(),
                     reason: format!("the policy entry for {repo} failed to resolve"),
@@ -135,6 +141,12 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
             Some(n) => n.name.to_string(),
             None => format!("<none>@{}", img.id.short()),
         };
+        if !would_go && !held && !img.foreign && !recent(img) {
+            evictable.push(Evictable {
+                image: img,
+                moving: moved.clone(),
+            });
+        }
         if (would_go || !dropped.is_empty()) && recent(img) {
             out.protected.push(Protected {
                 name: label(),
@@ -183,6 +195,29 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
         out.actions.push(Action::PruneBlobs {
             bytes: actual.unreferenced_bytes,
         });
+    }
+    if let Some(budget) = desired.prune.max_disk {
+        let removed: BTreeSet<Digest> = out
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Remove { target, .. } => Some(target.clone()),
+                _ => None,
+            })
+            .collect();
+        let unreferenced = if desired.prune.dangling {
+            0
+        } else {
+            actual.unreferenced_bytes
+        };
+        fit_budget(
+            budget,
+            &actual.images,
+            &removed,
+            unreferenced,
+            evictable,
+            &mut out,
+        );
     }
     let removals = out.removals();
     if let Some(max) = desired.prune.max_removals

@@ -2,6 +2,7 @@
 //! (`Actual`), at a time passed in. No I/O, no clock reads, deterministic order; the
 //! executor re-checks each action's precondition when it runs it.
 
+mod budget;
 mod diff;
 mod model;
 mod render;
@@ -10,8 +11,8 @@ mod simulate;
 
 pub use diff::plan;
 pub use model::{
-    Action, Actual, ActualImage, ActualName, Desired, DesiredEntry, EntryFailure, Plan, Protected,
-    PruneRules, RemovalLimit, WantedImage,
+    Action, Actual, ActualImage, ActualName, Desired, DesiredEntry, DiskBudget, EntryFailure, Plan,
+    Protected, PruneRules, RemovalLimit, WantedImage,
 };
 pub use render::render_text;
 pub use replica::{

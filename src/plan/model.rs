@@ -30,6 +30,9 @@ pub struct PruneRules {
     pub keep_within: Option<SignedDuration>,
     /// Refuse a run that would remove more (images plus names).
     pub max_removals: Option<usize>,
+    /// Bytes the store may hold after a run; above it, images the policy does not want are
+    /// evicted, least recently used first.
+    pub max_disk: Option<u64>,
 }
 
 /// One policy entry after expansion.
@@ -92,6 +95,9 @@ pub struct ActualImage {
     pub pulled_at: Option<Timestamp>,
     /// When it was last used.
     pub last_used: Option<Timestamp>,
+    /// Every blob it references, with its size (shared blobs too): what the disk budget
+    /// counts, so that evicting images that share a layer frees that layer exactly once.
+    pub blobs: Vec<(Digest, u64)>,
 }
 
 /// One name of a stored image.
@@ -116,6 +122,26 @@ pub struct Plan {
     pub removal_limit: Option<RemovalLimit>,
     /// Pushes to and deletions from replication targets.
     pub replication: ReplicaPlan,
+    /// The store's size against `prune.max_disk`, when the policy sets one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskBudget>,
+}
+
+/// The store's projected size against the policy's disk budget.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DiskBudget {
+    /// `prune.max_disk`, in bytes.
+    pub budget: u64,
+    /// Bytes the store would hold after this plan's pulls and ordinary removals (downloads
+    /// of unknown size count as 0).
+    pub projected: u64,
+    /// Bytes it would hold after the evictions too.
+    pub after_evictions: u64,
+    /// Images evicted (each is also a `remove` action).
+    pub evicted: usize,
+    /// Whether `after_evictions` is within the budget. When not, every image the rules let
+    /// go is already evicted: what is left is wanted, recent, foreign or protected.
+    pub fits: bool,
 }
 
 impl Plan {

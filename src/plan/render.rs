@@ -1,6 +1,7 @@
 //! The plan as a person reads it: `+` adds, `~` renames, `-` removes, with sizes.
 
-use super::model::{Action, Plan};
+use super::budget::human;
+use super::model::{Action, DiskBudget, Plan};
 use super::replica::{ReplicaAction, ReplicaPlan};
 
 /// Render `plan`; `size` formats byte counts (the CLI passes docker's SI style).
@@ -106,6 +107,9 @@ pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
             r.up_to_date
         ));
     }
+    if let Some(d) = &plan.disk {
+        out.push_str(&disk_line(d));
+    }
     if let Some(limit) = &plan.removal_limit {
         out.push_str(&format!(
             "Refused: {} removals exceed prune.max_removals ({}); apply will pull and tag but remove nothing. Review the plan, then raise max_removals in the policy if it is right.\n",
@@ -113,6 +117,28 @@ pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
         ));
     }
     out
+}
+
+/// The store's size against `prune.max_disk` after this plan.
+fn disk_line(d: &DiskBudget) -> String {
+    let evicted = match d.evicted {
+        0 => String::new(),
+        1 => ", 1 image evicted".to_string(),
+        n => format!(", {n} images evicted"),
+    };
+    if d.fits {
+        format!(
+            "Disk: {} of {} (prune.max_disk) after this plan{evicted}.\n",
+            human(d.after_evictions),
+            human(d.budget)
+        )
+    } else {
+        format!(
+            "Disk: {} after this plan exceeds prune.max_disk ({}){evicted}; what is left is wanted by the policy, within keep_within, foreign or protected. Raise max_disk or want fewer images.\n",
+            human(d.after_evictions),
+            human(d.budget)
+        )
+    }
 }
 
 /// The replication lines (`>` pushes, `x` deletions in a target); returns their counts.

@@ -20,7 +20,12 @@ pub fn simulate(plan: &Plan, actual: &Actual, now: Timestamp) -> Actual {
     let mut unreferenced = actual.unreferenced_bytes;
     for action in &plan.actions {
         match action {
-            Action::Pull { name, digest, .. } => {
+            Action::Pull {
+                name,
+                digest,
+                bytes,
+                ..
+            } => {
                 unname(&mut images, name);
                 let new = ActualName {
                     name: name.clone(),
@@ -36,6 +41,8 @@ pub fn simulate(plan: &Plan, actual: &Actual, now: Timestamp) -> Actual {
                         unique_size: 1,
                         pulled_at: Some(now),
                         last_used: Some(now),
+                        // What the pull downloads, as the budget counted it.
+                        blobs: vec![(digest.clone(), bytes.unwrap_or(0))],
                     }),
                 }
             }

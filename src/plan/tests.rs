@@ -39,6 +39,7 @@ fn image(target: u8, names: &[(&str, Option<u8>)], hours_ago: i64) -> ActualImag
         unique_size: 100,
         pulled_at: Some(now() - SignedDuration::from_hours(hours_ago)),
         last_used: None,
+        blobs: vec![(d(200 + target), 100)],
     }
 }
 
@@ -156,6 +157,7 @@ fn keep_within_protects_and_limit_refuses() {
             unmanaged_remove: true,
             keep_within: Some(SignedDuration::from_hours(72)),
             max_removals: Some(1),
+            max_disk: None,
         },
         ..Default::default()
     };
@@ -238,6 +240,99 @@ fn also_tag_retags_once() {
     assert!(plan(&desired, &after, now()).is_empty());
 }
 
+/// Over the budget, unwanted images go least recently used first, and only until the store
+/// fits: a base layer two evicted images share is freed once, with the second of them.
+#[test]
+fn disk_budget_evicts_least_recently_used_first() {
+    let mut old = image(2, &[("h.io/old:1", Some(2))], 100);
+    let mut older = image(3, &[("h.io/older:1", Some(3))], 200);
+    old.blobs.push((d(250), 50));
+    older.blobs.push((d(250), 50));
+    let actual = Actual {
+        images: vec![
+            image(1, &[("h.io/app:1", Some(1))], 300),
+            old,
+            older,
+            image(4, &[("h.io/new:1", Some(4))], 10),
+        ],
+        ..Default::default()
+    };
+    let desired = Desired {
+        entries: vec![entry("h.io/app", &[("h.io/app:1", 1)], &["1"])],
+        prune: PruneRules {
+            max_disk: Some(300),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let p = plan(&desired, &actual, now());
+    // 450 bytes: the wanted image (the oldest of all) stays; h.io/older goes (frees 100,
+    // the shared base stays), then h.io/old (frees 100 + 50); h.io/new is not needed.
+    assert_eq!(
+        kinds(&p),
+        vec![
+            format!("remove {}", d(3).short()),
+            format!("remove {}", d(2).short())
+        ]
+    );
+    let freed: Vec<u64> = p
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Remove { bytes, .. } => Some(*bytes),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(freed, [100, 150]);
+    assert_eq!(
+        p.disk,
+        Some(DiskBudget {
+            budget: 300,
+            projected: 450,
+            after_evictions: 200,
+            evicted: 2,
+            fits: true
+        })
+    );
+    let after = simulate(&p, &actual, now());
+    assert!(plan(&desired, &after, now()).is_empty());
+}
+
+/// A budget never evicts a wanted, recent, foreign or failed-entry image: the plan says the
+/// store does not fit instead.
+#[test]
+fn disk_budget_respects_the_safety_rules() {
+    let mut foreign = image(3, &[("h.io/theirs:1", None)], 100);
+    foreign.foreign = true;
+    let actual = Actual {
+        images: vec![
+            image(1, &[("h.io/app:1", Some(1))], 100),
+            image(2, &[("h.io/fresh:1", Some(2))], 1),
+            foreign,
+            image(4, &[("h.io/down:1", Some(4))], 100),
+        ],
+        ..Default::default()
+    };
+    let mut down = entry("h.io/down", &[], &["1"]);
+    down.wanted = Err("cannot reach registry h.io".into());
+    let desired = Desired {
+        entries: vec![entry("h.io/app", &[("h.io/app:1", 1)], &["1"]), down],
+        prune: PruneRules {
+            keep_within: Some(SignedDuration::from_hours(24)),
+            max_disk: Some(10),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let p = plan(&desired, &actual, now());
+    assert!(p.actions.is_empty(), "{:?}", kinds(&p));
+    let disk = p.disk.as_ref().unwrap();
+    assert!(!disk.fits);
+    assert_eq!((disk.projected, disk.evicted), (400, 0));
+    let text = render_text(&p, &|b| format!("{b}B"));
+    assert!(text.contains("exceeds prune.max_disk (10B)"), "{text}");
+}
+
 const REPOS: [&str; 2] = ["h.io/a", "h.io/b"];
 const TAGS: [&str; 4] = ["1", "2", "3", "4"];
 
@@ -262,6 +357,8 @@ prop_compose! {
                 unique_size: 10,
                 pulled_at: Some(now() - SignedDuration::from_hours(ages[k as usize])),
                 last_used: None,
+                // Its own layer, and a base layer the even ones share.
+                blobs: if k % 2 == 0 { vec![(d(200 + k), 10), (d(250), 5)] } else { vec![(d(200 + k), 10)] },
             })
             .collect();
         for (i, (holder, src)) in slots.into_iter().enumerate() {
@@ -281,6 +378,7 @@ prop_compose! {
         dangling in any::<bool>(),
         unmanaged_remove in any::<bool>(),
         keep_within in proptest::option::of(0i64..100),
+        max_disk in proptest::option::of(0u64..80),
     ) -> Desired {
         let entries = (0..2)
             .map(|repo| {
@@ -306,6 +404,7 @@ prop_compose! {
                 unmanaged_remove,
                 keep_within: keep_within.map(SignedDuration::from_hours),
                 max_removals: None,
+                max_disk,
             },
             replicas: Vec::new(),
         }
@@ -349,5 +448,20 @@ proptest! {
             }
         }
         prop_assert_eq!(p.removal_limit.is_some(), p.removals() > max);
+    }
+
+    #[test]
+    fn a_budget_that_fits_is_kept(actual in arb_actual(), desired in arb_desired()) {
+        let p = plan(&desired, &actual, now());
+        let (Some(disk), None) = (&p.disk, &p.removal_limit) else { return Ok(()) };
+        // Count the store after the plan independently: each distinct blob once.
+        let after = simulate(&p, &actual, now());
+        let mut blobs = std::collections::BTreeMap::new();
+        for img in &after.images {
+            blobs.extend(img.blobs.iter().cloned());
+        }
+        let size = blobs.values().sum::<u64>() + after.unreferenced_bytes;
+        prop_assert_eq!(size, disk.after_evictions);
+        prop_assert_eq!(disk.fits, size <= disk.budget);
     }
 }

@@ -160,8 +160,8 @@ pub struct PruneSpec {
     pub unmanaged: Unmanaged,
     /// Never remove an image pulled or used more recently than this.
     pub keep_within: Option<jiff::SignedDuration>,
-    /// Evict least recently used images above this many bytes of store (not enforced by
-    /// every version of the planner; parsed so the documented policy shape loads).
+    /// Bytes the store may hold after a run: above it, images the policy does not want are
+    /// evicted, least recently used first (`plan::budget`).
     pub max_disk: Option<u64>,
     /// Refuse a run that would remove more than this many images; `None` means unlimited
     /// (written `max_removals: unlimited`).

@@ -10,6 +10,7 @@ mod support;
 mod apply;
 mod archive;
 mod bearer;
+mod budget;
 mod crash;
 mod discovery;
 
