@@ -1,8 +1,9 @@
 //! Bearer-token authentication against a real registry (`auth: token:`) with a hand-made
-//! token server: one token per repository scope, a refused token fetched again, wrong
+//! token server: one token per repository scope, a refused or expired token fetched again, wrong
 //! credentials refused in one line, and no token or password in any log.
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use crate::support::TestEnv;
 use crate::support::faults::{Fault, FaultProxy, Rule};
@@ -157,6 +158,49 @@ fn refused_token_is_fetched_again() {
     // The refused request was sent again (with the new token).
     let blob_gets = proxy.seen_matching("GET", "/blobs/");
     assert_eq!(blob_gets[0].path, blob_gets[1].path);
+    env.imagectl().arg("fsck").assert().success();
+}
+
+/// Tokens that really expire during a pull: the registry refuses the stale one, a fresh
+/// one is fetched, and the pull completes. (The registry, not a proxy, does the refusing.)
+#[test]
+fn token_expiring_mid_pull_is_renewed() {
+    let (ts, reg) = setup();
+    ts.set_lifetime(2);
+    let proxy = FaultProxy::start(&reg.host());
+    // The first blob stalls past the token's lifetime; the next request carries a token
+    // the registry now holds expired.
+    proxy.add(Rule::new("GET", "/blobs/", Fault::Stall(100, Duration::from_secs(4))).times(1));
+    let before = ts.requests().len();
+    let env = TestEnv::new();
+    env.docker_login(&proxy.host(), USER, PASSWORD);
+    let out = env
+        .imagectl()
+        .args([
+            "pull",
+            "--concurrency",
+            "1",
+            &format!("{}/demo/app:1.0", proxy.host()),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let ours = &ts.requests()[before..];
+    assert!(ours.len() >= 2, "{ours:?}");
+    assert!(
+        ours.iter()
+            .all(|r| r.status == 200 && r.scopes == ["repository:demo/app:pull"])
+    );
+    // Our tokens are kept at least 60 s, so a second one means the registry refused the
+    // first: that request went out again (config and two layers, one of them more than once).
+    let blob_gets = proxy.seen_matching("GET", "/blobs/");
+    let distinct: std::collections::BTreeSet<&str> =
+        blob_gets.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(distinct.len(), 3, "{blob_gets:?}");
+    assert!(
+        blob_gets.len() > 3,
+        "no blob request was refused: {blob_gets:?}"
+    );
     env.imagectl().arg("fsck").assert().success();
 }
 

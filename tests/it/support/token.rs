@@ -43,6 +43,8 @@ struct Shared {
     cert_der_b64: String,
     requests: Mutex<Vec<TokenRequest>>,
     seq: AtomicU64,
+    /// Seconds a token is valid for (`exp` and `expires_in`).
+    lifetime: AtomicU64,
 }
 
 /// The server; it stops accepting when dropped.
@@ -86,6 +88,7 @@ impl TokenServer {
             cert_der_b64: base64_encode(&der.stdout),
             requests: Mutex::default(),
             seq: AtomicU64::new(0),
+            lifetime: AtomicU64::new(300),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (shared.clone(), stop.clone());
@@ -117,6 +120,11 @@ impl TokenServer {
             self.port,
             self.dir.path().join("cert.pem").display()
         )
+    }
+
+    /// Issue tokens valid for `secs` from now on (300 by default).
+    pub fn set_lifetime(&self, secs: u64) {
+        self.shared.lifetime.store(secs, Ordering::SeqCst);
     }
 
     /// Every request answered so far.
@@ -195,7 +203,8 @@ fn serve(conn: TcpStream, s: &Shared) -> std::io::Result<()> {
         status: 200,
         token: Some(token.clone()),
     });
-    let body = serde_json::json!({ "token": token, "expires_in": 300 }).to_string();
+    let lifetime = s.lifetime.load(Ordering::SeqCst);
+    let body = serde_json::json!({ "token": token, "expires_in": lifetime }).to_string();
     write!(
         conn,
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -230,7 +239,10 @@ fn jwt(s: &Shared, scopes: &[String]) -> String {
     let header = serde_json::json!({ "typ": "JWT", "alg": "RS256", "x5c": [s.cert_der_b64] });
     let claims = serde_json::json!({
         "iss": ISSUER, "sub": s.user, "aud": SERVICE,
-        "exp": now + 300, "nbf": now - 10, "iat": now - 10,
+        // The registry accepts a token until 60 s past `exp` (distribution's clock-skew
+        // leeway), so `exp` is set that much earlier: the token dies after `lifetime`.
+        "exp": (now + s.lifetime.load(Ordering::SeqCst)).saturating_sub(60),
+        "nbf": now - 10, "iat": now - 10,
         "jti": format!("jti-{}", s.seq.fetch_add(1, Ordering::SeqCst)),
         "access": access,
     });
