@@ -1,6 +1,6 @@
 //! Bearer-token authentication against a real registry (`auth: token:`) with a hand-made
-//! token server: one token per repository scope, a refused or expired token fetched again, wrong
-//! credentials refused in one line, and no token or password in any log.
+//! token server: one token per repository scope, a refused or expired token fetched again,
+//! wrong credentials refused in one line, and no token or password in any log.
 
 use std::process::{Command, Output};
 use std::time::Duration;
