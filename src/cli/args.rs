@@ -148,6 +148,13 @@ pub enum ConfigCommand {
         #[arg(default_value = "/etc/docker/daemon.json")]
         file: PathBuf,
     },
+    /// Check a registries config file (default: the one other commands read) and print
+    /// every problem as FILE:LINE:COLUMN; exit 1 if there is one. For CI on a config repo.
+    Check {
+        /// The file; default: --config, $IMAGECTL_CONFIG, else
+        /// $XDG_CONFIG_HOME/imagectl/registries.yaml.
+        file: Option<PathBuf>,
+    },
 }
 
 /// Arguments of `pull`.

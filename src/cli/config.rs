@@ -1,5 +1,7 @@
 //! `imagectl config import-docker`: docker's `daemon.json` registry settings
-//! (`registry-mirrors`, `insecure-registries`) as an imagectl registries config.
+//! (`registry-mirrors`, `insecure-registries`) as an imagectl registries config; and
+//! `imagectl config check`, which validates a registries config the way `validate` does a
+//! policy.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -7,7 +9,44 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
+use super::args::Cli;
+use super::registries::default_config_file;
+use crate::policy::load_registries;
 use crate::registry::{Mirror, normalize_registry};
+
+/// Checks `file` (else the config file other commands would read): one summary line, or
+/// every problem as its own `error:` line and exit 1, like `validate`.
+pub(super) fn check(cli: &Cli, file: Option<&Path>) -> Result<ExitCode> {
+    let file = match file.map(Path::to_path_buf).or_else(|| cli.config.clone()) {
+        Some(f) => f,
+        None => match default_config_file() {
+            Some(f) if f.exists() => f,
+            Some(f) => {
+                println!(
+                    "no registries config: {} does not exist (registries use their defaults and Docker's config.json credentials)",
+                    f.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            None => {
+                println!("no registries config: this user has no config directory");
+                return Ok(ExitCode::SUCCESS);
+            }
+        },
+    };
+    match load_registries(&file) {
+        Ok(map) => {
+            println!("{}: ok ({} registries)", file.display(), map.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("error: {e}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
 
 /// Prints the registries.yaml equivalent of `file` to stdout.
 pub(super) fn import_docker(file: &Path) -> Result<ExitCode> {

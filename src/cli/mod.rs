@@ -137,6 +137,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Login(args) => login::login(&cli, args).await,
         Command::Logout { registry } => login::logout(registry.as_deref()),
         Command::Config(ConfigCommand::ImportDocker { file }) => config::import_docker(file),
+        Command::Config(ConfigCommand::Check { file }) => config::check(&cli, file.as_deref()),
         Command::Completions { shell } => {
             // Rendered first, then written: a closed pipe (`| head`) is then an ordinary
             // write error, which ends the command quietly.

@@ -15,7 +15,7 @@ use crate::registry::{
 };
 
 /// The default config file, if the user has a config directory.
-fn default_config_file() -> Option<PathBuf> {
+pub(super) fn default_config_file() -> Option<PathBuf> {
     dirs::config_dir().map(|d| d.join("imagectl").join("registries.yaml"))
 }
 

@@ -115,6 +115,76 @@ fn config_file_location() {
     );
 }
 
+/// `config check` reports every problem of a config file at once (for CI on a config
+/// repository), accepts a good one found through `IMAGECTL_CONFIG`, and says so when there
+/// is no file at the default location.
+#[test]
+fn config_check_lists_every_problem() {
+    let env = TestEnv::new();
+    let bad = write_config(
+        &env,
+        "registries:\n  quay.io:\n    mirrors: [\"mirror.example\"]\n  r.io:\n    insecure: true\n    tls_verify: false\n",
+    );
+    let out = env
+        .imagectl()
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "error: {}:3:15: registries.quay.io.mirrors[0]:",
+            bad.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "error: {}:6:17: registries.r.io.tls_verify:",
+            bad.display()
+        )),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let good = env.root.path().join("good.yaml");
+    std::fs::write(
+        &good,
+        "registries:\n  quay.io:\n    mirrors: [\"https://m.example\"]\n  r.io:\n    insecure: true\n",
+    )
+    .unwrap();
+    let out = env
+        .imagectl()
+        .env("IMAGECTL_CONFIG", &good)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}: ok (2 registries)\n", good.display())
+    );
+
+    let xdg = env.root.path().join("empty-xdg");
+    let out = env
+        .imagectl()
+        .env_remove("IMAGECTL_CONFIG")
+        .env("XDG_CONFIG_HOME", &xdg)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("no registries config:"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 /// `config import-docker` turns daemon.json's registry-mirrors and insecure-registries
 /// into a config file that imagectl then uses; a CIDR range becomes a comment.
 #[test]
