@@ -78,6 +78,25 @@ fn traced_pull(env: &TestEnv, refs: &[String]) -> Output {
         .unwrap()
 }
 
+/// Logged in to the proxy's address, pull `demo/app:1.0` through it one blob at a time
+/// (so the proxy's faults hit a known request); asserts the pull succeeded.
+fn pull_one_blob_at_a_time(proxy: &FaultProxy) -> TestEnv {
+    let env = TestEnv::new();
+    env.docker_login(&proxy.host(), USER, PASSWORD);
+    let out = env
+        .imagectl()
+        .args([
+            "pull",
+            "--concurrency",
+            "1",
+            &format!("{}/demo/app:1.0", proxy.host()),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    env
+}
+
 /// Pulling two repositories fetches exactly one token per repository scope (cached for
 /// every blob of it), with the credentials from config.json; no token shows in the logs.
 #[test]
@@ -135,19 +154,7 @@ fn refused_token_is_fetched_again() {
         .times(1),
     );
     let before = ts.requests().len();
-    let env = TestEnv::new();
-    env.docker_login(&proxy.host(), USER, PASSWORD);
-    let out = env
-        .imagectl()
-        .args([
-            "pull",
-            "--concurrency",
-            "1",
-            &format!("{}/demo/app:1.0", proxy.host()),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let env = pull_one_blob_at_a_time(&proxy);
     let ours = &ts.requests()[before..];
     assert_eq!(ours.len(), 2, "{ours:?}");
     assert!(
@@ -172,19 +179,7 @@ fn token_expiring_mid_pull_is_renewed() {
     // the registry now holds expired.
     proxy.add(Rule::new("GET", "/blobs/", Fault::Stall(100, Duration::from_secs(4))).times(1));
     let before = ts.requests().len();
-    let env = TestEnv::new();
-    env.docker_login(&proxy.host(), USER, PASSWORD);
-    let out = env
-        .imagectl()
-        .args([
-            "pull",
-            "--concurrency",
-            "1",
-            &format!("{}/demo/app:1.0", proxy.host()),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let env = pull_one_blob_at_a_time(&proxy);
     let ours = &ts.requests()[before..];
     assert!(ours.len() >= 2, "{ours:?}");
     assert!(

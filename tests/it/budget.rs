@@ -4,18 +4,9 @@
 
 use std::path::Path;
 
+use crate::support::cli::succeeded as ok;
 use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
 use crate::support::{Registry, TestEnv};
-
-fn ok(out: &std::process::Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
-}
 
 /// Bytes of every blob in the store, as `df` would count them.
 fn store_bytes(store: &Path) -> u64 {

@@ -2,18 +2,9 @@
 //! run costs one HEAD per tag, retention deletes imagectl's own pushes from the target and
 //! never anyone else's.
 
+use crate::support::cli::succeeded as ok;
 use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
 use crate::support::{Registry, TestEnv};
-
-fn ok(out: &std::process::Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
-}
 
 fn policy(env: &TestEnv, src: &Registry, dst: &Registry) -> std::path::PathBuf {
     let path = env.root.path().join("policy.yaml");

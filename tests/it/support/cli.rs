@@ -113,6 +113,18 @@ impl Default for TestEnv {
     }
 }
 
+/// stdout then stderr of a finished `imagectl`, asserting it succeeded (the text is the
+/// failure message otherwise).
+pub fn succeeded(out: &std::process::Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
 /// Parsed `STORE/index.json`.
 pub fn store_index(store: &Path) -> serde_json::Value {
     let bytes = std::fs::read(store.join("index.json")).expect("read STORE/index.json");
