@@ -248,11 +248,7 @@ impl Copier {
         target: &Reference,
         digest: &Digest,
     ) -> Result<Option<CopyOutcome>, ExecError> {
-        let current = match self.client.head_manifest(target).await {
-            Ok(h) => h.map(|h| h.digest),
-            Err(RegistryError::NoDigestHeader { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let current = self.client.current_digest(target).await?;
         Ok((current.as_ref() == Some(digest)).then(|| CopyOutcome {
             digest: digest.clone(),
             up_to_date: true,

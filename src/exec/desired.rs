@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use crate::oci::{Digest, Manifest, Platform, Reference};
 use crate::plan::{Desired, DesiredEntry, PruneRules, ReplicaTarget, WantedImage};
 use crate::policy::{ImageSpec, Order, Policy, Unmanaged, select_tags};
-use crate::registry::{RegistryClient, RegistryError};
+use crate::registry::RegistryClient;
 use crate::store::{Inventory, MAX_METADATA_BLOB};
 
 /// Per wanted image, the blobs a pull would fetch (`None`: not pulled, or unknown).
@@ -209,20 +209,13 @@ async fn current_digest(
     {
         return match client.get_manifest(name).await {
             Ok(m) => Ok(m.digest),
-            Err(RegistryError::ManifestUnknown { .. }) => {
-                Err(format!("{name} not found in the registry"))
-            }
+            Err(e) if e.is_not_found() => Err(format!("{name} not found in the registry")),
             Err(e) => Err(e.to_string()),
         };
     }
-    match client.head_manifest(name).await {
-        Ok(Some(head)) => Ok(head.digest),
+    match client.current_digest(name).await {
+        Ok(Some(digest)) => Ok(digest),
         Ok(None) => Err(format!("{name} not found in the registry")),
-        Err(RegistryError::NoDigestHeader { .. }) => client
-            .get_manifest(name)
-            .await
-            .map(|m| m.digest)
-            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     }
 }

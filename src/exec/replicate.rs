@@ -48,18 +48,12 @@ pub async fn observe_replicas(
 ) -> Vec<ReplicaObservation> {
     stream::iter(targets)
         .map(|target| async move {
-            let digest = match client.head_manifest(target).await {
-                Ok(head) => Ok(head.map(|h| h.digest)),
-                Err(RegistryError::NoDigestHeader { .. }) => client
-                    .get_manifest(target)
-                    .await
-                    .map(|m| Some(m.digest))
-                    .or_else(|e| if e.is_not_found() { Ok(None) } else { Err(e) }),
-                Err(e) => Err(e),
-            };
             ReplicaObservation {
                 target: target.clone(),
-                digest: digest.map_err(|e| e.to_string()),
+                digest: client
+                    .current_digest(target)
+                    .await
+                    .map_err(|e| e.to_string()),
             }
         })
         .buffered(OBSERVE_CONCURRENCY)
@@ -214,12 +208,12 @@ async fn delete_own_tag(
     target: &Reference,
     pushed: &Digest,
 ) -> Result<Deletion, RegistryError> {
-    match client.head_manifest(target).await? {
+    match client.current_digest(target).await? {
         None => return Ok(Deletion::Gone),
-        Some(h) if &h.digest != pushed => {
+        Some(d) if &d != pushed => {
             return Ok(Deletion::Kept(format!(
                 "it now points at {} (pushed by someone else), so it is no longer imagectl's to delete",
-                h.digest.short()
+                d.short()
             )));
         }
         Some(_) => {}

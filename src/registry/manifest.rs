@@ -116,6 +116,23 @@ impl RegistryClient {
         }
     }
 
+    /// What `reference` points at now: one HEAD, or a GET (kept in the manifest cache) from
+    /// a registry that sends no digest on HEAD. `None` when it does not exist.
+    pub async fn current_digest(
+        &self,
+        reference: &Reference,
+    ) -> Result<Option<Digest>, RegistryError> {
+        match self.head_manifest(reference).await {
+            Ok(head) => Ok(head.map(|h| h.digest)),
+            Err(RegistryError::NoDigestHeader { .. }) => match self.get_manifest(reference).await {
+                Ok(m) => Ok(Some(m.digest)),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
     /// HEAD a manifest at one endpoint; 404 is [`RegistryError::ManifestUnknown`].
     async fn head_manifest_at(
         &self,
