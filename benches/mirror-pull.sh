@@ -68,8 +68,6 @@ registries:
     mirrors: ["http://$MIRROR"]
 YAML
 
-# CPU seconds (user + system) a process has used so far, from /proc.
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 timed() { # OUTFILE CMD... : "wall-seconds max-rss-KiB tool-cpu-s upstream-cpu-s mirror-cpu-s"
     local out=$1 u0 m0
     shift

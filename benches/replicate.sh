@@ -103,9 +103,6 @@ export -f sync_b
 export WORK USER_NAME SYNC TB
 
 timed() { local out=$1; shift; /usr/bin/time -f '%e %M %U %S' -o "$out" "$@"; }
-# CPU seconds (user + system) a process has used so far, from /proc: the registries run on
-# this machine too, and on a small one their CPU is what bounds both tools.
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 run() { # NAME TARGET-PID CMD... : time CMD, its output in WORK/NAME.log, fail loudly; the
     #                            source's and the target's CPU for it in WORK/NAME.cpu
     local name=$1 target_pid=$2 s0 t0; shift 2

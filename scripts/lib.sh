@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by scripts/quickstart.sh and benches/pull.sh. Source it; needs bash.
+# Helpers shared by scripts/quickstart.sh and the benches/ scripts. Source it; needs bash.
 #
 #   ensure_packages            install docker-registry skopeo umoci apache2-utils time if missing
 #   start_registry DIR [ACCESSLOG_DISABLED] [EXTRA_YAML]
@@ -11,12 +11,17 @@
 #                              and htpasswd basic auth for USER:PASS
 #   stop_registry              kill the registry started above, by PID
 #   ensure_imagectl            set IMAGECTL to target/release/imagectl (built) unless already set
+#   cpu_s PID                  CPU seconds the process has used so far
 
 REG_PID=
 REG_HOST=
 REG_CA=
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# cpu_s PID: CPU seconds (user + system) the process has used so far, from /proc. The
+# benchmarks read it around each run for the registries, which share this machine's cores.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 
 ensure_packages() {
     local sudo=() missing=()
