@@ -2,6 +2,10 @@
 //! networking set-up, its data root, exec root and API socket in a short temp dir, talked to
 //! with the `docker` client of the same package.
 //!
+//! [`DockerdBuilder::containerd_store`] starts a newer engine instead (Debian trixie's dockerd
+//! 26 with the containerd image store, overlayfs snapshotter): `scripts/engines.sh` unpacks it
+//! into a cache dir, nothing is installed; its own client talks to it.
+//!
 //! ```ignore
 //! let d = Dockerd::start();
 //! d.docker_ok(&["load", "-i", archive]);
@@ -15,17 +19,65 @@ use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::fixtures::{ImageBuilder, Layer, sha256_digest};
 
-/// The client shipped with the daemon (a newer `docker` earlier in `PATH` may not speak
-/// API 1.41); falls back to whatever `docker` is in `PATH`.
-fn docker_client() -> &'static str {
-    if Path::new("/usr/bin/docker").exists() {
-        "/usr/bin/docker"
+/// The client shipped with the daemon: the newer engine's own for a daemon started from
+/// `engine` (the system's 20.10 client is too old for it), else the system's (a newer `docker`
+/// earlier in `PATH` may not speak API 1.41), falling back to whatever `docker` is in `PATH`.
+fn docker_client(engine: Option<&Path>) -> PathBuf {
+    if let Some(engine) = engine {
+        engine.join("usr/bin/docker")
+    } else if Path::new("/usr/bin/docker").exists() {
+        PathBuf::from("/usr/bin/docker")
     } else {
-        "docker"
+        PathBuf::from("docker")
+    }
+}
+
+/// The newer engine's root (`usr/sbin/dockerd`, `usr/bin/{docker,containerd,…}`): the last
+/// line `scripts/engines.sh` prints, run once per test process (it fetches only when the
+/// cache dir lacks the binaries). Panics with the script's last error line when it fails.
+fn engine_dir() -> &'static Path {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engines.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: cannot run bash: {e}", script.display()))?;
+        let last = |b: &[u8]| {
+            let text = String::from_utf8_lossy(b);
+            text.lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty())
+                .unwrap_or("")
+                .to_string()
+        };
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed ({}): {}",
+                script.display(),
+                out.status,
+                last(&out.stderr)
+            ));
+        }
+        let dir = PathBuf::from(last(&out.stdout));
+        if !dir.join("usr/sbin/dockerd").is_file() {
+            return Err(format!(
+                "{} printed {:?}, which has no usr/sbin/dockerd",
+                script.display(),
+                dir
+            ));
+        }
+        Ok(dir)
+    });
+    match dir {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
     }
 }
 
@@ -46,6 +98,7 @@ fn scrub(cmd: &mut Command) {
 #[derive(Debug, Default, Clone)]
 pub struct DockerdBuilder {
     insecure_registries: Vec<String>,
+    containerd_store: bool,
 }
 
 impl DockerdBuilder {
@@ -53,6 +106,15 @@ impl DockerdBuilder {
     /// saying so keeps the test independent of that default).
     pub fn insecure_registry(mut self, host: &str) -> Self {
         self.insecure_registries.push(host.to_string());
+        self
+    }
+
+    /// The newer engine (dockerd 26 from `scripts/engines.sh`'s cache dir) with the containerd
+    /// image store (`features.containerd-snapshotter`, the overlayfs snapshotter): image IDs
+    /// are manifest digests there. Its containerd, shim and docker-init come from that dir;
+    /// runc is the system's when the newer one cannot run on this libc.
+    pub fn containerd_store(mut self) -> Self {
+        self.containerd_store = true;
         self
     }
 
@@ -70,9 +132,30 @@ impl DockerdBuilder {
         let config = root.join("cfg");
         fs::create_dir_all(&config).unwrap();
         let log = fs::File::create(root.join("dockerd.log")).unwrap();
-        let mut cmd = Command::new("dockerd");
+        let engine = self.containerd_store.then(engine_dir);
+        let mut cmd = match engine {
+            None => Command::new("dockerd"),
+            Some(engine) => {
+                // dockerd finds containerd, the shim and docker-init by PATH.
+                let mut path = std::ffi::OsString::from(engine.join("usr/bin"));
+                path.push(":");
+                path.push(engine.join("usr/sbin"));
+                if let Some(old) = std::env::var_os("PATH") {
+                    path.push(":");
+                    path.push(old);
+                }
+                let mut cmd = Command::new(engine.join("usr/sbin/dockerd"));
+                cmd.env("PATH", path);
+                cmd
+            }
+        };
         cmd.args([
-            "--storage-driver=vfs",
+            // The containerd snapshotter: `native` would be its copying one (`vfs` is not).
+            if engine.is_some() {
+                "--storage-driver=overlayfs"
+            } else {
+                "--storage-driver=vfs"
+            },
             "--iptables=false",
             "--ip6tables=false",
             "--bridge=none",
@@ -90,7 +173,12 @@ impl DockerdBuilder {
         for host in &self.insecure_registries {
             cmd.arg("--insecure-registry").arg(host);
         }
-        fs::write(root.join("daemon.json"), "{}").unwrap();
+        let daemon_json = if engine.is_some() {
+            r#"{"features": {"containerd-snapshotter": true}}"#
+        } else {
+            "{}"
+        };
+        fs::write(root.join("daemon.json"), daemon_json).unwrap();
         scrub(&mut cmd);
         cmd.env("DOCKER_CONFIG", &config)
             .stdin(Stdio::null())
@@ -104,6 +192,8 @@ impl DockerdBuilder {
             dir: Some(dir),
             root,
             sock,
+            client: docker_client(engine),
+            containerd_store: engine.is_some(),
         };
         d.wait_ready();
         d
@@ -116,6 +206,9 @@ pub struct Dockerd {
     dir: Option<tempfile::TempDir>,
     root: PathBuf,
     sock: PathBuf,
+    /// The `docker` client matching this daemon.
+    client: PathBuf,
+    containerd_store: bool,
 }
 
 impl Dockerd {
@@ -126,6 +219,12 @@ impl Dockerd {
 
     pub fn builder() -> DockerdBuilder {
         DockerdBuilder::default()
+    }
+
+    /// Whether this daemon keeps images in containerd (see
+    /// [`DockerdBuilder::containerd_store`]) rather than the classic store.
+    pub fn is_containerd_store(&self) -> bool {
+        self.containerd_store
     }
 
     /// `unix:///tmp/ictl-dk-…/s`, for `docker -H` and `imagectl --docker`.
@@ -145,7 +244,7 @@ impl Dockerd {
 
     /// `docker -H unix://SOCK` with a scrubbed environment and a private client config.
     pub fn docker(&self) -> Command {
-        let mut cmd = Command::new(docker_client());
+        let mut cmd = Command::new(&self.client);
         scrub(&mut cmd);
         cmd.env("DOCKER_CONFIG", self.root.join("cfg"))
             .arg("-H")
@@ -221,8 +320,10 @@ impl Dockerd {
                 panic!("dockerd exited with {status}: {}", self.log());
             }
             if self.sock.exists() {
+                // The newer client prints an empty ID and exits 0 while the daemon is not
+                // answering yet: wait for the ID itself.
                 let out = self.docker().args(["info", "-f", "{{.ID}}"]).output();
-                if matches!(out, Ok(o) if o.status.success()) {
+                if matches!(out, Ok(o) if o.status.success() && !o.stdout.trim_ascii().is_empty()) {
                     return;
                 }
             }
@@ -234,7 +335,8 @@ impl Dockerd {
     }
 
     /// SIGTERM by PID, up to 20 s for a clean exit, then SIGKILL; then the containerd it
-    /// started (if still alive), and every mount left under the temp dir.
+    /// started (if still alive; both engines write its PID to `e/containerd/containerd.pid`),
+    /// the shims of containers still running then, and every mount left under the temp dir.
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill")
@@ -260,6 +362,7 @@ impl Dockerd {
                 let _ = Command::new("kill").args(["-KILL", pid]).status();
             }
         }
+        kill_leftover_shims(&self.root.join("e/containerd/containerd.sock"));
         let mut mounts = String::new();
         if let Ok(mut f) = fs::File::open("/proc/self/mounts") {
             let _ = f.read_to_string(&mut mounts);
@@ -298,6 +401,49 @@ impl Drop for Dockerd {
             let _ = fs::remove_dir_all(dir.path());
             let _ = dir.close();
         }
+    }
+}
+
+/// A daemon that had to be SIGKILLed leaves the shims of running containers behind, and their
+/// containers with them (a shim is a subreaper: its containers outlive it). Kills, by PID,
+/// every `containerd-shim*` whose command line names this daemon's containerd socket, and the
+/// shims' children (the containers' init processes) first.
+fn kill_leftover_shims(containerd_sock: &Path) {
+    let needle = containerd_sock.display().to_string();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return;
+    };
+    // (pid, ppid, is one of this daemon's shims)
+    let mut table = Vec::new();
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let shim = cmdline.contains("containerd-shim") && cmdline.contains(&needle);
+        // /proc/PID/stat: "PID (COMM) STATE PPID …"; COMM may hold spaces and parentheses.
+        let stat = fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        table.push((pid, ppid, shim));
+    }
+    let shims: Vec<u32> = table.iter().filter(|t| t.2).map(|t| t.0).collect();
+    let children = table
+        .iter()
+        .filter(|t| t.1.is_some_and(|pp| shims.contains(&pp)))
+        .map(|t| t.0);
+    for pid in children.chain(shims.iter().copied()) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

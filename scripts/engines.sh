@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Fetches a newer Docker engine than Debian 12's (dockerd 26 with the containerd image store,
+# for the integration tests) WITHOUT installing it: Debian trixie's packages are downloaded
+# with a throwaway apt configuration and unpacked with `dpkg-deb -x` into
+#
+#   ${IMAGECTL_ENGINES_DIR:-/var/cache/imagectl-engines}/trixie
+#
+# whose path is printed on the last line. Run dockerd with that dir's usr/bin and usr/sbin first
+# on PATH: it then starts containerd, the shim and docker-init from there. Idempotent: when the
+# binaries are already unpacked it does nothing, without network access.
+#
+# trixie's runc needs glibc 2.38 (Debian 12 has 2.36; dockerd, containerd and the client are
+# fine): when it cannot run here it is dropped, and the system's runc (Debian 12 package runc,
+# a dependency of docker.io) is used instead.
+set -euo pipefail
+
+SUITE=trixie
+# dockerd, its client (a package of its own since 26), containerd, runc; tini ships
+# docker-init (a static binary), which `docker run --init` needs.
+PKGS=(docker.io docker-cli containerd runc tini)
+DEST="${IMAGECTL_ENGINES_DIR:-/var/cache/imagectl-engines}/$SUITE"
+BINS=(usr/sbin/dockerd usr/bin/docker usr/bin/containerd usr/bin/containerd-shim-runc-v2)
+
+complete() {
+    local b
+    for b in "${BINS[@]}"; do [[ -x "$DEST/$b" ]] || return 1; done
+}
+
+if complete; then echo "$DEST"; exit 0; fi
+
+# Several test processes may call this at once: one fetches, the others wait for it.
+mkdir -p "$(dirname "$DEST")"
+exec 9>"$DEST.lock"
+flock 9
+if complete; then echo "$DEST"; exit 0; fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/debs"
+chmod -R a+rwX "$tmp" # apt's download sandbox user (_apt) writes here
+cat >"$tmp/sources.list" <<EOF
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SUITE main
+EOF
+# Its own source list, lists and cache: the system's apt sources and state stay untouched.
+apt=(apt-get -q
+    -o "Dir::Etc::SourceList=$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
+    -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false) # no AppStream data (5 MB)
+"${apt[@]}" update >&2
+(cd "$tmp/debs" && "${apt[@]}" download "${PKGS[@]}" >&2)
+
+# Unpack into a staging dir, then move it into place: DEST is either complete or absent.
+rm -rf "$DEST.new" "$DEST"
+mkdir -p "$DEST.new"
+for deb in "$tmp"/debs/*.deb; do
+    echo "engines: unpacking $(basename "$deb")" >&2
+    dpkg-deb -x "$deb" "$DEST.new"
+done
+if ! "$DEST.new/usr/sbin/runc" --version >/dev/null 2>&1; then
+    echo "engines: $SUITE's runc does not run here (glibc too old?): using the system's runc" >&2
+    rm -f "$DEST.new/usr/sbin/runc" "$DEST.new/usr/bin/runc"
+fi
+mv "$DEST.new" "$DEST"
+complete || { echo "engines: $DEST lacks one of: ${BINS[*]}" >&2; exit 1; }
+echo "$DEST"
