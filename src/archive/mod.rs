@@ -8,6 +8,7 @@
 //! the end; blobs are published and names written (one catalogue update) only then, so a
 //! failed load leaves the store as it was.
 
+mod codec;
 mod compress;
 mod docker_load;
 mod docker_save;
@@ -17,6 +18,7 @@ mod oci_save;
 mod pgzip;
 mod safe_tar;
 
+pub use codec::Codec;
 pub use compress::{BOMB_FLOOR, BOMB_RATIO, Compression, is_bomb};
 pub use load::{Loaded, load};
 

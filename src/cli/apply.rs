@@ -12,20 +12,19 @@ use jiff::Timestamp;
 use super::args::{ApplyArgs, Cli, PlanArgs};
 use super::format::human_size;
 use super::progress::Progress;
-use super::store_path;
+use super::store_spec;
 use crate::exec::{
     ApplyReport, Copier, ReplicationReport, actual_state, apply as run_apply, expand, load_ledger,
     observe_replicas, replicate,
 };
 use crate::plan::{Plan, plan as make_plan, render_text, replica_targets};
-use crate::policy::{Policy, load};
+use crate::policy::{Policy, StoreSpec as PolicyStore, load};
 use crate::registry::RegistryClient;
-use crate::store::layout::LayoutStore;
-use crate::store::{Inventory, Store};
+use crate::store::{self, ImageStore, StoreSpec};
 
 /// A policy planned against a store.
 struct Planned {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ImageStore>,
     client: RegistryClient,
     plan: Plan,
 }
@@ -44,23 +43,22 @@ fn load_policy(file: &Path) -> Result<Option<Policy>> {
 }
 
 async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
-    let path = match (&cli.store, &policy.store) {
-        (Some(p), _) => p.clone(),
-        (None, Some(spec)) => spec.path.clone(),
-        (None, None) => store_path(cli)?,
-    };
-    let store: Arc<dyn Store> = Arc::new(LayoutStore::open(path)?);
+    let from_policy = policy.store.as_ref().map(|s| match s {
+        PolicyStore::Path(p) => StoreSpec::Embedded(p.clone()),
+        PolicyStore::Docker(host) => StoreSpec::Docker(host.clone()),
+    });
+    let store = store::open(&store_spec(cli, from_policy.as_ref())?).await?;
     let client = RegistryClient::new(super::registries::client_config(
         cli,
         Some(&policy.registries),
     )?)?;
-    let inventory = Inventory::load(&*store)?;
+    let inventory = store.inventory().await?;
     let desired = expand(&client, policy, &inventory).await;
-    let mut actual = actual_state(&inventory, &store.list_blobs()?);
+    let mut actual = actual_state(&inventory, &store.content_sizes(&inventory).await?);
     if !desired.replicas.is_empty() {
         actual.replicas = observe_replicas(&client, &replica_targets(&desired)).await;
     }
-    actual.pushed = load_ledger(&*store)?;
+    actual.pushed = load_ledger(&*store).await?;
     let plan = make_plan(&desired, &actual, Timestamp::now());
     Ok(Planned {
         store,
@@ -132,10 +130,7 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     let replication = if plan.replication.actions.is_empty() {
         None
     } else {
-        let copier = Arc::new(Copier::new(
-            planned.client.clone(),
-            Some(planned.store.clone()),
-        ));
+        let copier = Arc::new(Copier::new(planned.client.clone(), planned.store.content()));
         Some(
             replicate(
                 copier,

@@ -4,14 +4,15 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Read, Seek, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
 use super::args::{ArchiveFormat, Cli, CompressArg, LoadArgs, SaveArgs};
 use super::open_store;
 use crate::archive::{self, ArchiveError, Compression, Format, SaveImage, SizeMode};
-use crate::oci::{Digest, Platform, Reference};
-use crate::store::{Inventory, LockMode, Resolved, resolve};
+use crate::oci::{Descriptor, Digest, Platform, Reference};
+use crate::store::{InventoryImage, LockMode, Resolved, resolve};
 
 pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
     let format = match args.format {
@@ -38,28 +39,46 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
         .as_deref()
         .map(str::parse::<Platform>)
         .transpose()?;
-    let store = open_store(cli)?;
+    let store = open_store(cli).await?;
     let output = args.output.clone();
     let queries = args.images.clone();
+    let _lock = store.lock(LockMode::Shared).await?;
+    let inventory = store.inventory().await?;
+    // Unknown images fail before anything is exported or written.
+    let mut chosen: Vec<(&str, &InventoryImage, Vec<Reference>)> = Vec::new();
+    for q in &queries {
+        chosen.push(match resolve(&inventory, q)? {
+            Resolved::Name(image) => {
+                let names: Vec<Reference> = Reference::parse(q)
+                    .ok()
+                    .filter(|r| image.names.contains(r))
+                    .into_iter()
+                    .collect();
+                (q, image, names)
+            }
+            Resolved::Id(hits) => (q, hits[0], Vec::new()),
+        });
+    }
+    let wanted: Vec<&InventoryImage> = chosen.iter().map(|(_, i, _)| *i).collect();
+    let export = store
+        .export(&wanted, Arc::new(archive::Codec))
+        .await
+        .with_context(|| format!("exporting from {}", store.location()))?;
+    let mut picked: Vec<(String, Descriptor, Vec<Reference>)> = Vec::new();
+    for (q, image, names) in chosen {
+        let staged = export
+            .staged(image)
+            .with_context(|| format!("{q}: the export from {} lacks it", store.location()))?;
+        picked.push((q.to_string(), staged.target, names));
+    }
+    let content = export.content();
     tokio::task::spawn_blocking(move || -> Result<()> {
-        let _lock = store.lock(LockMode::Shared)?;
-        let inventory = Inventory::load(&*store)?;
-        // One archive entry per image, with every name asked for; unknown images fail
-        // before anything is written.
+        let _export = export;
+        // One archive entry per image, with every name asked for.
         let mut images: Vec<SaveImage> = Vec::new();
         let mut by_target: BTreeMap<Digest, usize> = BTreeMap::new();
-        for q in &queries {
-            let (target, names) = match resolve(&inventory, q)? {
-                Resolved::Name(image) => {
-                    let names: Vec<Reference> = Reference::parse(q)
-                        .ok()
-                        .filter(|r| image.names.contains(r))
-                        .into_iter()
-                        .collect();
-                    (image.target.clone(), names)
-                }
-                Resolved::Id(hits) => (hits[0].target.clone(), Vec::new()),
-            };
+        for (q, target, names) in picked {
+            let q = &q;
             match by_target.get(&target.digest) {
                 Some(&i) => {
                     for n in names {
@@ -97,7 +116,7 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
                         .with_context(|| format!("writing {}", path.display()))?;
                     let mut w = BufWriter::with_capacity(1 << 20, file);
                     match archive::save(
-                        &*store,
+                        &*content,
                         &images,
                         format,
                         compression,
@@ -130,7 +149,7 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
                 let stdout = std::io::stdout();
                 let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
                 archive::save(
-                    &*store,
+                    &*content,
                     &images,
                     format,
                     compression,
@@ -161,11 +180,19 @@ pub(super) async fn load(cli: &Cli, args: &LoadArgs) -> Result<ExitCode> {
             (Box::new(std::io::stdin()), "stdin".to_string())
         }
     };
-    let store = open_store(cli)?;
-    let loaded = tokio::task::spawn_blocking(move || archive::load(&*store, input))
+    let store = open_store(cli).await?;
+    // Into the store's import: on a daemon, every check runs on the staging copy before
+    // a byte reaches the daemon.
+    let import = store.import(Arc::new(archive::Codec)).await?;
+    let content = import.content();
+    let loaded = tokio::task::spawn_blocking(move || archive::load(&*content, input))
         .await
         .context("the load task failed")?
         .with_context(|| format!("loading {what}"))?;
+    import
+        .commit(&[])
+        .await
+        .with_context(|| format!("loading {what} into {}", store.location()))?;
     for l in &loaded {
         match (&l.name, &l.foreign) {
             (Some(n), _) => println!("Loaded image: {}", n.familiar()),

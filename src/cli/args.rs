@@ -8,10 +8,17 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "imagectl", version, about, propagate_version = true)]
 pub struct Cli {
-    /// The embedded image store (an OCI image layout directory).
+    /// The image store: a directory (the embedded OCI image layout), `docker` (the Docker
+    /// Engine at $DOCKER_HOST, else unix:///var/run/docker.sock) or `docker:HOST`
+    /// (docker:unix:///PATH, docker:tcp://HOST:PORT).
     /// Default: $XDG_DATA_HOME/imagectl, i.e. ~/.local/share/imagectl.
-    #[arg(long, global = true, env = "IMAGECTL_STORE", value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGECTL_STORE",
+        value_name = "DIR|docker[:HOST]"
+    )]
+    pub store: Option<String>,
     /// More detail on stderr (-v: which endpoint served what and transfer counters; -vv: every request).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 use super::args::{Cli, CopyArgs, PushArgs};
 use super::format::human_size;
 use super::{open_store, registry_client};
+use crate::archive;
 use crate::exec::{Copier, CopyOutcome, CopyRequest};
 use crate::oci::{Platform, Reference};
-use crate::store::layout::LayoutStore;
-use crate::store::{Inventory, LockMode, Resolved, Store, resolve};
+use crate::store::{LockMode, Resolved, Store, StoreSpec, resolve};
 
 pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
     let source = Reference::parse(&args.source)?;
@@ -23,7 +23,7 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
         .map(|p| p.parse::<Platform>())
         .collect::<Result<Vec<_>, _>>()?;
     let client = registry_client(cli)?;
-    let copier = Copier::new(client, local_store(cli));
+    let copier = Copier::new(client, local_store(cli).await);
     let req = CopyRequest {
         source: source.clone(),
         target: target.clone(),
@@ -58,13 +58,10 @@ fn report(verb: &str, what: &str, target: &Reference, done: &CopyOutcome) {
 /// `imagectl push IMAGE [DST]`: an image of the store to a registry, under DST or, like
 /// `docker push`, under the name given.
 pub(super) async fn push(cli: &Cli, args: &PushArgs) -> Result<ExitCode> {
-    let store = open_store(cli)?;
-    let locked = store.clone();
+    let store = open_store(cli).await?;
     // Held for the whole push, so a concurrent prune cannot delete a blob being read.
-    let _lock = tokio::task::spawn_blocking(move || locked.lock(LockMode::Shared))
-        .await
-        .context("store lock task failed")??;
-    let inventory = Inventory::load(&*store)?;
+    let _lock = store.lock(LockMode::Shared).await?;
+    let inventory = store.inventory().await?;
     let (image, own_name) = match resolve(&inventory, &args.image)? {
         Resolved::Name(i) => (i, Reference::parse(&args.image).ok()),
         Resolved::Id(hits) => (hits[0], None),
@@ -79,9 +76,21 @@ pub(super) async fn push(cli: &Cli, args: &PushArgs) -> Result<ExitCode> {
             args.image
         ),
     };
-    let copier = Copier::new(registry_client(cli)?, Some(store.clone()));
+    // From the store's own content, or (a daemon) from its export in a staging store.
+    let export = store
+        .export(&[image], Arc::new(archive::Codec))
+        .await
+        .with_context(|| format!("exporting {} from {}", args.image, store.location()))?;
+    let staged = export.staged(image).with_context(|| {
+        format!(
+            "{}: the export from {} lacks it",
+            args.image,
+            store.location()
+        )
+    })?;
+    let copier = Copier::new(registry_client(cli)?, Some(export.content()));
     let done = copier
-        .push_from_store(&image.target, &target)
+        .push_from_store(&staged.target, &target)
         .await
         .with_context(|| format!("push {} -> {target}", args.image))?;
     report("Pushed", &args.image, &target, &done);
@@ -100,12 +109,13 @@ fn target_reference(source: &Reference, target: &str) -> Result<Reference> {
 
 /// The embedded store, when there is one, to read blobs it holds from disk rather than the
 /// source registry; copy never writes to it.
-fn local_store(cli: &Cli) -> Option<Arc<dyn Store>> {
-    let path = super::store_path(cli).ok()?;
+async fn local_store(cli: &Cli) -> Option<Arc<dyn Store>> {
+    let path = super::store_path(cli)?;
     if !path.join("index.json").exists() {
         return None;
     }
-    LayoutStore::open(path)
-        .ok()
-        .map(|s| Arc::new(s) as Arc<dyn Store>)
+    crate::store::open(&StoreSpec::Embedded(path))
+        .await
+        .ok()?
+        .content()
 }

@@ -7,19 +7,20 @@ use anyhow::Result;
 use super::args::Cli;
 use super::format::human_size;
 use super::open_store;
-use crate::exec::{RemoveEvent, remove_images, tag_image};
+use crate::exec::{remove_images, tag_image};
 use crate::oci::Reference;
+use crate::store::RemoveEvent;
 
-pub(super) fn tag(cli: &Cli, source: &str, target: &str) -> Result<ExitCode> {
+pub(super) async fn tag(cli: &Cli, source: &str, target: &str) -> Result<ExitCode> {
     let target = Reference::parse(target)?;
-    let store = open_store(cli)?;
-    tag_image(&*store, source, &target)?;
+    let store = open_store(cli).await?;
+    tag_image(&*store, source, &target).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn rmi(cli: &Cli, images: &[String], force: bool) -> Result<ExitCode> {
-    let store = open_store(cli)?;
-    let (events, failures, freed) = remove_images(&*store, images, force)?;
+pub(super) async fn rmi(cli: &Cli, images: &[String], force: bool) -> Result<ExitCode> {
+    let store = open_store(cli).await?;
+    let (events, failures, freed) = remove_images(&*store, images, force).await?;
     for e in &events {
         match e {
             RemoveEvent::Untagged(n) => match Reference::parse(n) {

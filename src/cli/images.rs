@@ -10,7 +10,7 @@ use super::args::{Cli, ImagesArgs};
 use super::format::{Format, align, human_ago, human_size};
 use super::open_store;
 use crate::oci::Reference;
-use crate::store::{Inventory, InventoryImage};
+use crate::store::InventoryImage;
 
 /// One row, with docker's `--format` field names.
 #[derive(Serialize)]
@@ -75,7 +75,7 @@ fn reference_matches(pattern: &str, name: &Reference) -> bool {
         .any(|n| glob(pattern, n) || glob(pattern, &format!("{n}:{tag}")))
 }
 
-pub(super) fn run(cli: &Cli, args: &ImagesArgs) -> Result<ExitCode> {
+pub(super) async fn run(cli: &Cli, args: &ImagesArgs) -> Result<ExitCode> {
     let filters = parse_filters(&args.filter)?;
     let format = Format::parse(args.format.as_deref())?;
     let wanted = args
@@ -83,8 +83,9 @@ pub(super) fn run(cli: &Cli, args: &ImagesArgs) -> Result<ExitCode> {
         .as_deref()
         .map(Reference::parse_loose)
         .transpose()?;
-    let store = open_store(cli)?;
-    let inventory = Inventory::load(&*store)?;
+    let store = open_store(cli).await?;
+    let inventory = store.inventory().await?;
+    let users = inventory.blob_users();
     let now = Timestamp::now();
 
     let mut rows = Vec::new();
@@ -114,8 +115,20 @@ pub(super) fn run(cli: &Cli, args: &ImagesArgs) -> Result<ExitCode> {
             } else {
                 image.id.short().to_string()
             };
+            // Shared and unique sizes, as `docker system df -v` counts them: layers other
+            // images need too, and the rest.
+            let shared: u64 = image
+                .blobs
+                .iter()
+                .filter(|(d, _)| users.get(*d).copied().unwrap_or(0) > 1)
+                .map(|(_, s)| s)
+                .sum();
             rows.push(Row {
-                containers: "N/A".into(),
+                containers: if inventory.containers_known {
+                    image.containers.len().to_string()
+                } else {
+                    "N/A".into()
+                },
                 created_at: image
                     .created
                     .map(|c| c.strftime("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
@@ -124,10 +137,10 @@ pub(super) fn run(cli: &Cli, args: &ImagesArgs) -> Result<ExitCode> {
                 digest,
                 id,
                 repository: repo,
-                shared_size: "N/A".into(),
+                shared_size: human_size(shared),
                 size: human_size(image.size()),
                 tag,
-                unique_size: "N/A".into(),
+                unique_size: human_size(image.size() - shared),
                 virtual_size: human_size(image.size()),
             });
         }

@@ -11,7 +11,7 @@ use super::args::Cli;
 use super::format::{Format, align, ellipsis, execute, human_ago, human_size, template};
 use super::open_store;
 use crate::oci::{Manifest, Reference};
-use crate::store::{Inventory, InventoryImage, MAX_METADATA_BLOB, Store, resolve_image};
+use crate::store::{InventoryImage, MAX_METADATA_BLOB, Store, resolve_image};
 
 /// The document `docker image inspect` prints for an image.
 fn inspect_doc(image: &InventoryImage) -> Value {
@@ -71,15 +71,24 @@ fn inspect_doc(image: &InventoryImage) -> Value {
     })
 }
 
-pub(super) fn inspect(cli: &Cli, images: &[String], format: Option<&str>) -> Result<ExitCode> {
+pub(super) async fn inspect(
+    cli: &Cli,
+    images: &[String],
+    format: Option<&str>,
+) -> Result<ExitCode> {
     let tmpl = format.map(template).transpose()?;
-    let store = open_store(cli)?;
-    let inventory = Inventory::load(&*store)?;
+    let store = open_store(cli).await?;
+    let inventory = store.inventory().await?;
     let mut docs = Vec::new();
     let mut failed = false;
     for q in images {
         match resolve_image(&inventory, q) {
-            Ok(image) => docs.push(inspect_doc(image)),
+            // The backend's own document where it has one (the Engine's), so a template
+            // written for `docker inspect` reads the same fields.
+            Ok(image) => match store.document(image).await? {
+                Some(doc) => docs.push(doc),
+                None => docs.push(inspect_doc(image)),
+            },
             Err(e) => {
                 eprintln!("error: {e}");
                 failed = true;
@@ -113,7 +122,7 @@ struct HistoryRow {
     comment: String,
 }
 
-pub(super) fn history(
+pub(super) async fn history(
     cli: &Cli,
     query: &str,
     no_trunc: bool,
@@ -121,14 +130,21 @@ pub(super) fn history(
     format: Option<&str>,
 ) -> Result<ExitCode> {
     let format = Format::parse(format)?;
-    let store = open_store(cli)?;
-    let inventory = Inventory::load(&*store)?;
+    let store = open_store(cli).await?;
+    let inventory = store.inventory().await?;
     let image = resolve_image(&inventory, query)?;
+    let now = Timestamp::now();
+    if let Some(steps) = store.history(image).await? {
+        let rows = engine_rows(&steps, now, no_trunc);
+        return print_history(rows, quiet, format);
+    }
     let config = image.config.as_ref().ok_or_else(|| {
         anyhow!("{query} is a multi-platform index: pull one platform to see its history")
     })?;
-    let layer_sizes = layer_sizes(&*store, image)?;
-    let now = Timestamp::now();
+    let content = store
+        .content()
+        .ok_or_else(|| anyhow!("{} keeps no layers imagectl can read", store.location()))?;
+    let layer_sizes = layer_sizes(&*content, image)?;
     let history = config
         .get("history")
         .and_then(Value::as_array)
@@ -177,6 +193,40 @@ pub(super) fn history(
             image.id.short().to_string()
         };
     }
+    print_history(rows, quiet, format)
+}
+
+/// Rows from the Engine's own history (newest first, IDs of locally built steps).
+fn engine_rows(steps: &[Value], now: Timestamp, no_trunc: bool) -> Vec<HistoryRow> {
+    steps
+        .iter()
+        .map(|s| {
+            let str_of = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let created = s
+                .get("Created")
+                .and_then(Value::as_i64)
+                .and_then(|t| Timestamp::from_second(t).ok());
+            let id = str_of("Id");
+            let by = str_of("CreatedBy").replace('\t', " ");
+            HistoryRow {
+                id: if id.is_empty() || id == "<missing>" {
+                    "<missing>".into()
+                } else if no_trunc {
+                    id
+                } else {
+                    id.trim_start_matches("sha256:").chars().take(12).collect()
+                },
+                created_at: created.map(|c| c.to_string()).unwrap_or_default(),
+                created_since: human_ago(created, now),
+                created_by: if no_trunc { by } else { ellipsis(&by, 45) },
+                size: human_size(s.get("Size").and_then(Value::as_i64).unwrap_or(0).max(0) as u64),
+                comment: str_of("Comment"),
+            }
+        })
+        .collect()
+}
+
+fn print_history(rows: Vec<HistoryRow>, quiet: bool, format: Option<Format>) -> Result<ExitCode> {
     if quiet {
         for r in &rows {
             println!("{}", r.id);

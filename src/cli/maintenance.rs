@@ -3,7 +3,7 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 
 use super::args::Cli;
@@ -11,17 +11,16 @@ use super::format::{Format, align, human_ago, human_size};
 use super::open_store;
 use crate::exec::{fsck as run_fsck, prune as run_prune, prune_candidates};
 use crate::report::disk_usage;
-use crate::store::Inventory;
 
 fn percent(part: u64, whole: u64) -> String {
     format!("{}%", (part * 100).checked_div(whole).unwrap_or(0))
 }
 
-pub(super) fn df(cli: &Cli, verbose: bool, format: Option<&str>) -> Result<ExitCode> {
+pub(super) async fn df(cli: &Cli, verbose: bool, format: Option<&str>) -> Result<ExitCode> {
     let format = Format::parse(format)?;
-    let store = open_store(cli)?;
-    let inventory = Inventory::load(&*store)?;
-    let usage = disk_usage(&inventory, &store.list_blobs()?);
+    let store = open_store(cli).await?;
+    let inventory = store.inventory().await?;
+    let usage = disk_usage(&inventory, &store.content_sizes(&inventory).await?);
     if let Some(Format::Json) = format {
         println!("{}", serde_json::to_string_pretty(&usage)?);
         return Ok(ExitCode::SUCCESS);
@@ -92,12 +91,14 @@ pub(super) fn df(cli: &Cli, verbose: bool, format: Option<&str>) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn prune(cli: &Cli, all: bool, force: bool) -> Result<ExitCode> {
-    let store = open_store(cli)?;
+pub(super) async fn prune(cli: &Cli, all: bool, force: bool) -> Result<ExitCode> {
+    let store = open_store(cli).await?;
     if !force {
-        let inventory = Inventory::load(&*store)?;
+        let inventory = store.inventory().await?;
         let n = prune_candidates(&inventory, all).len();
-        let what = if all {
+        let what = if all && inventory.containers_known {
+            "all images without at least one container associated to them"
+        } else if all {
             "all images (every image in this store)"
         } else {
             "all dangling images"
@@ -115,7 +116,7 @@ pub(super) fn prune(cli: &Cli, all: bool, force: bool) -> Result<ExitCode> {
             bail!("prune cancelled: nothing was removed (pass -f to prune without asking)");
         }
     }
-    let report = run_prune(&*store, all)?;
+    let report = run_prune(&*store, all).await?;
     if !report.images.is_empty() {
         println!("Deleted Images:");
         for (id, names) in &report.images {
@@ -126,16 +127,28 @@ pub(super) fn prune(cli: &Cli, all: bool, force: bool) -> Result<ExitCode> {
         }
         println!();
     }
-    if cli.verbose > 0 {
-        eprintln!("deleted {} blobs", report.blobs.len());
+    if report.in_use > 0 {
+        eprintln!(
+            "kept {} images that containers use (remove the containers first)",
+            report.in_use
+        );
     }
     println!("Total reclaimed space: {}", human_size(report.reclaimed));
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn fsck(cli: &Cli) -> Result<ExitCode> {
-    let store = open_store(cli)?;
-    let report = run_fsck(&*store)?;
+pub(super) async fn fsck(cli: &Cli) -> Result<ExitCode> {
+    let store = open_store(cli).await?;
+    let Some(content) = store.content() else {
+        bail!(
+            "fsck checks blobs, and {} at {} keeps none imagectl can read: the Engine verifies its own layers (use `imagectl images` and `docker image inspect`)",
+            store.backend().describe(),
+            store.location()
+        );
+    };
+    let report = tokio::task::spawn_blocking(move || run_fsck(&*content))
+        .await
+        .context("the fsck task failed")??;
     for p in &report.problems {
         println!("{p}");
     }

@@ -29,8 +29,7 @@ use clap::{CommandFactory, Parser};
 pub use args::{Cli, Command, ConfigCommand};
 
 use crate::registry::RegistryClient;
-use crate::store::Store;
-use crate::store::layout::LayoutStore;
+use crate::store::{self, ImageStore, StoreSpec};
 
 /// Parse the command line, run the command, and turn the outcome into an exit code.
 pub fn main() -> ExitCode {
@@ -111,23 +110,25 @@ fn init_tracing(verbose: u8) {
 async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Pull(args) => pull::run(&cli, args).await,
-        Command::Images(args) => images::run(&cli, args),
+        Command::Images(args) => images::run(&cli, args).await,
         Command::Copy(args) => copy::run(&cli, args).await,
         Command::Push(args) => copy::push(&cli, args).await,
-        Command::Tag { source, target } => edit::tag(&cli, source, target),
-        Command::Rmi { force, images } => edit::rmi(&cli, images, *force),
-        Command::Inspect { format, images } => inspect::inspect(&cli, images, format.as_deref()),
+        Command::Tag { source, target } => edit::tag(&cli, source, target).await,
+        Command::Rmi { force, images } => edit::rmi(&cli, images, *force).await,
+        Command::Inspect { format, images } => {
+            inspect::inspect(&cli, images, format.as_deref()).await
+        }
         Command::History {
             no_trunc,
             format,
             quiet,
             image,
-        } => inspect::history(&cli, image, *no_trunc, *quiet, format.as_deref()),
+        } => inspect::history(&cli, image, *no_trunc, *quiet, format.as_deref()).await,
         Command::Save(args) => archive::save(&cli, args).await,
         Command::Load(args) => archive::load(&cli, args).await,
-        Command::Df { format } => maintenance::df(&cli, cli.verbose > 0, format.as_deref()),
-        Command::Prune { all, force } => maintenance::prune(&cli, *all, *force),
-        Command::Fsck => maintenance::fsck(&cli),
+        Command::Df { format } => maintenance::df(&cli, cli.verbose > 0, format.as_deref()).await,
+        Command::Prune { all, force } => maintenance::prune(&cli, *all, *force).await,
+        Command::Fsck => maintenance::fsck(&cli).await,
         Command::Validate(p) => validate::validate(&cli, &p.file),
         Command::Schema => validate::schema(),
         Command::Plan(args) => apply::plan(&cli, args).await,
@@ -153,19 +154,30 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// The store directory: `--store`, `$IMAGECTL_STORE`, else the user's data directory.
-fn store_path(cli: &Cli) -> Result<PathBuf> {
-    match &cli.store {
-        Some(p) => Ok(p.clone()),
-        None => dirs::data_dir().map(|d| d.join("imagectl")).context(
-            "no data directory is known for this user: pass --store DIR or set IMAGECTL_STORE",
-        ),
+/// The store: `--store`, `$IMAGECTL_STORE`, else `policy` (a policy's `store:`), else the
+/// embedded store in the user's data directory.
+fn store_spec(cli: &Cli, policy: Option<&StoreSpec>) -> Result<StoreSpec> {
+    match (&cli.store, policy) {
+        (Some(s), _) => Ok(StoreSpec::parse(s)),
+        (None, Some(p)) => Ok(p.clone()),
+        (None, None) => dirs::data_dir()
+            .map(|d| StoreSpec::Embedded(d.join("imagectl")))
+            .context(
+                "no data directory is known for this user: pass --store DIR or set IMAGECTL_STORE",
+            ),
     }
 }
 
-fn open_store(cli: &Cli) -> Result<Arc<dyn Store>> {
-    let path = store_path(cli)?;
-    Ok(Arc::new(LayoutStore::open(path)?))
+async fn open_store(cli: &Cli) -> Result<Arc<dyn ImageStore>> {
+    Ok(store::open(&store_spec(cli, None)?).await?)
+}
+
+/// The embedded store's directory when that is the store in use (copy reads blobs it holds).
+fn store_path(cli: &Cli) -> Option<PathBuf> {
+    match store_spec(cli, None).ok()? {
+        StoreSpec::Embedded(p) => Some(p),
+        StoreSpec::Docker(_) => None,
+    }
 }
 
 /// A client configured from the registries config file and `--insecure-registry`.

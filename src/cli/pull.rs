@@ -9,7 +9,7 @@ use super::args::{Cli, PullArgs};
 use super::format::human_size;
 use super::progress::Progress;
 use super::{open_store, registry_client};
-use crate::exec::{PullOptions, pull};
+use crate::exec::{PullOptions, pull_into};
 use crate::oci::{Platform, Reference};
 
 pub(super) async fn run(cli: &Cli, args: &PullArgs) -> Result<ExitCode> {
@@ -22,7 +22,7 @@ pub(super) async fn run(cli: &Cli, args: &PullArgs) -> Result<ExitCode> {
         Some(p) => p.parse::<Platform>()?,
         None => Platform::host(),
     };
-    let store = open_store(cli)?;
+    let store = open_store(cli).await?;
     let client = registry_client(cli)?;
     let opts = PullOptions {
         platforms: vec![platform],
@@ -30,7 +30,7 @@ pub(super) async fn run(cli: &Cli, args: &PullArgs) -> Result<ExitCode> {
         concurrency: args.concurrency as usize,
     };
     let progress = Arc::new(Progress::new(args.quiet));
-    let report = pull(&client, store.clone(), &refs, &opts, progress.clone())
+    let report = pull_into(&client, &*store, &refs, &opts, progress.clone())
         .await
         .with_context(|| format!("pull into the store at {}", store.location()))?;
 

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{ExecError, PullObserver, PullOptions, pull, tag_image};
+use super::{ExecError, PullObserver, PullOptions, pull_into, tag_image};
 use crate::oci::{Digest, Platform, Reference};
 use crate::plan::{Action, Actual, ActualImage, ActualName, Plan, RemovalLimit};
 use crate::registry::RegistryClient;
-use crate::store::{Inventory, LockMode, Store};
+use crate::store::{ImageStore, Inventory, LockMode};
 
 /// What an apply did.
 #[derive(Debug, Default, Serialize)]
@@ -70,6 +70,7 @@ pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
                 pulled_at: i.pulled_at,
                 last_used: i.last_used,
                 blobs: i.blobs.iter().map(|(d, s)| (d.clone(), *s)).collect(),
+                containers: i.containers.iter().map(|c| c.name.clone()).collect(),
             })
             .collect(),
         unreferenced_bytes: blobs
@@ -82,9 +83,13 @@ pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
     }
 }
 
-fn store_bytes(store: &dyn Store) -> u64 {
+async fn store_bytes(store: &dyn ImageStore) -> u64 {
+    let Ok(inventory) = store.inventory().await else {
+        return 0;
+    };
     store
-        .list_blobs()
+        .content_sizes(&inventory)
+        .await
         .map(|b| b.iter().map(|(_, s)| s).sum())
         .unwrap_or(0)
 }
@@ -92,13 +97,13 @@ fn store_bytes(store: &dyn Store) -> u64 {
 /// Execute `plan` against `store`.
 pub async fn apply(
     client: &RegistryClient,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ImageStore>,
     plan: &Plan,
     concurrency: usize,
     observer: Arc<dyn PullObserver>,
 ) -> Result<ApplyReport, ExecError> {
     let mut report = ApplyReport {
-        store_bytes_before: store_bytes(&*store),
+        store_bytes_before: store_bytes(&*store).await,
         ..Default::default()
     };
     let mut failed_repos: BTreeSet<String> =
@@ -133,7 +138,7 @@ pub async fn apply(
             all_platforms: false,
             concurrency,
         };
-        let pulled = pull(client, store.clone(), &refs, &opts, observer.clone()).await?;
+        let pulled = pull_into(client, &*store, &refs, &opts, observer.clone()).await?;
         report.bytes_downloaded += pulled.bytes_downloaded;
         for (reference, result) in pulled.results {
             match result {
@@ -150,7 +155,7 @@ pub async fn apply(
 
     for a in &plan.actions {
         if let Action::Tag { source, target } = a {
-            match tag_image(&*store, &source.to_string(), target) {
+            match tag_image(&*store, &source.to_string(), target).await {
                 Ok(_) => report.tagged.push(target.to_string()),
                 Err(e) => report.failures.push(format!("tag {target}: {e}")),
             }
@@ -160,15 +165,15 @@ pub async fn apply(
     if let Some(limit) = &plan.removal_limit {
         report.refused = Some(limit.clone());
     } else {
-        remove(&*store, plan, &failed_repos, &mut report)?;
+        remove(&*store, plan, &failed_repos, &mut report).await?;
     }
-    report.store_bytes_after = store_bytes(&*store);
+    report.store_bytes_after = store_bytes(&*store).await;
     Ok(report)
 }
 
 /// Untags and removals under the exclusive lock, each re-checked first.
-fn remove(
-    store: &dyn Store,
+async fn remove(
+    store: &dyn ImageStore,
     plan: &Plan,
     failed_repos: &BTreeSet<String>,
     report: &mut ApplyReport,
@@ -186,12 +191,17 @@ fn remove(
     if work.is_empty() {
         return Ok(());
     }
-    let _lock = store.lock(LockMode::Exclusive)?;
-    let inventory = Inventory::load(store)?;
+    let _lock = store.lock(LockMode::Exclusive).await?;
+    let inventory = store.inventory().await?;
+    let bytes_before: u64 = store
+        .content_sizes(&inventory)
+        .await?
+        .iter()
+        .map(|(_, s)| s)
+        .sum();
     let blocked = |n: &Reference| failed_repos.contains(&n.name());
     let mut drop_names: BTreeSet<Reference> = BTreeSet::new();
-    let mut drop_targets: BTreeSet<Digest> = BTreeSet::new();
-    let mut candidates: BTreeSet<Digest> = BTreeSet::new();
+    let mut drop_images: Vec<&crate::store::InventoryImage> = Vec::new();
     for a in &work {
         match a {
             Action::Untag { name, id, .. } => {
@@ -203,7 +213,6 @@ fn remove(
                     report.skipped.push(format!("untag {name}: not done (a pull in its repository failed, or it changed since planning)"));
                 } else {
                     drop_names.insert(name.clone());
-                    report.untagged.push(name.to_string());
                 }
             }
             Action::Remove {
@@ -229,32 +238,55 @@ fn remove(
                     ));
                     continue;
                 }
-                drop_targets.insert(target.clone());
-                candidates.extend(img.blobs.keys().cloned());
-                report.removed.push(id.to_string());
+                if !img.containers.is_empty() {
+                    report.skipped.push(format!(
+                        "remove {}: not done (used by container {})",
+                        id.short(),
+                        img.containers
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    continue;
+                }
+                drop_images.push(img);
             }
             _ => {}
         }
     }
-    if !drop_names.is_empty() || !drop_targets.is_empty() {
-        store.update(&mut |entries| {
-            entries.retain(|e| {
-                !(drop_targets.contains(&e.target.digest)
-                    || e.name.as_ref().is_some_and(|n| drop_names.contains(n)))
-            });
-            Ok(())
-        })?;
-    }
-    let referenced = Inventory::load(store)?.referenced_blobs();
-    let prune_all = work.iter().any(|a| matches!(a, Action::PruneBlobs { .. }));
-    for (digest, size) in store.list_blobs()? {
-        if !referenced.contains(&digest) && (prune_all || candidates.contains(&digest)) {
-            store.delete_blob(&digest)?;
-            report.bytes_reclaimed += size;
+    for name in &drop_names {
+        match store.remove_name(name).await {
+            Ok(()) => report.untagged.push(name.to_string()),
+            Err(e) => report.failures.push(format!("untag {name}: {e}")),
         }
     }
-    if prune_all {
-        report.bytes_reclaimed += store.clean_temporary()?;
+    for img in drop_images {
+        match store.remove_image(img, false).await {
+            Ok(_) => report.removed.push(img.id.to_string()),
+            Err(e) => report
+                .skipped
+                .push(format!("remove {}: not done ({e})", img.id.short())),
+        }
     }
+    let prune_all = work.iter().any(|a| matches!(a, Action::PruneBlobs { .. }));
+    let changed = !report.removed.is_empty() || !report.untagged.is_empty();
+    let freed = if prune_all || changed {
+        store.collect_garbage(prune_all).await?
+    } else {
+        0
+    };
+    report.bytes_reclaimed += if store.content().is_some() {
+        freed
+    } else {
+        let after = store.inventory().await?;
+        let bytes_after: u64 = store
+            .content_sizes(&after)
+            .await?
+            .iter()
+            .map(|(_, s)| s)
+            .sum();
+        bytes_before.saturating_sub(bytes_after)
+    };
     Ok(())
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ExecError;
 use crate::oci::Reference;
 use crate::plan::ReplicaRecord;
-use crate::store::{LockMode, Store};
+use crate::store::{ImageStore, LockMode};
 
 /// The state document's name in the store.
 const LEDGER: &str = "replicated.json";
@@ -22,8 +22,8 @@ struct Doc {
 }
 
 /// The recorded pushes; none if the store never replicated.
-pub fn load_ledger(store: &dyn Store) -> Result<Vec<ReplicaRecord>, ExecError> {
-    let Some(bytes) = store.read_state(LEDGER)? else {
+pub async fn load_ledger(store: &dyn ImageStore) -> Result<Vec<ReplicaRecord>, ExecError> {
+    let Some(bytes) = store.read_state(LEDGER).await? else {
         return Ok(Vec::new());
     };
     let doc: Doc = serde_json::from_slice(&bytes).map_err(|e| ExecError::Ledger {
@@ -44,16 +44,16 @@ pub fn load_ledger(store: &dyn Store) -> Result<Vec<ReplicaRecord>, ExecError> {
 
 /// Record `pushed` (replacing earlier records of the same target tags) and forget
 /// `forgotten`, atomically.
-pub fn update_ledger(
-    store: &dyn Store,
+pub async fn update_ledger(
+    store: &dyn ImageStore,
     pushed: &[ReplicaRecord],
     forgotten: &[Reference],
 ) -> Result<(), ExecError> {
     if pushed.is_empty() && forgotten.is_empty() {
         return Ok(());
     }
-    let _lock = store.lock(LockMode::Exclusive)?;
-    let mut records = load_ledger(store)?;
+    let _lock = store.lock(LockMode::Exclusive).await?;
+    let mut records = load_ledger(store).await?;
     records
         .retain(|r| !forgotten.contains(&r.target) && !pushed.iter().any(|p| p.target == r.target));
     records.extend(pushed.iter().cloned());
@@ -67,6 +67,6 @@ pub fn update_ledger(
         reason: e.to_string(),
     })?;
     bytes.push(b'\n');
-    store.write_state(LEDGER, &bytes)?;
+    store.write_state(LEDGER, &bytes).await?;
     Ok(())
 }

@@ -1,63 +1,58 @@
-//! prune: remove dangling images (or, with `all`, every image), then every blob no
-//! remaining image needs and the leftovers of interrupted writes.
+//! prune: remove dangling images (or, with `all`, every image no container uses), then
+//! collect what no remaining image needs and the leftovers of interrupted writes.
 
 use super::ExecError;
-use crate::oci::Digest;
-use crate::store::{Inventory, InventoryImage, LockMode, Store};
+use crate::store::{ImageStore, Inventory, InventoryImage, LockMode, RemoveEvent};
 
 /// What prune removed.
 #[derive(Debug, Default)]
 pub struct PruneReport {
     /// Images removed: ID and the names they had.
-    pub images: Vec<(Digest, Vec<String>)>,
-    /// Blobs deleted.
-    pub blobs: Vec<Digest>,
-    /// Bytes freed (blobs and temporary files).
+    pub images: Vec<(String, Vec<String>)>,
+    /// Images kept because a container uses them (daemons).
+    pub in_use: usize,
+    /// Bytes freed.
     pub reclaimed: u64,
 }
 
-/// The images `prune` would remove, for the confirmation prompt.
+/// The images `prune` would remove, for the confirmation prompt: never one a container uses.
 pub fn prune_candidates(inventory: &Inventory, all: bool) -> Vec<&InventoryImage> {
     inventory
         .images
         .iter()
-        .filter(|i| all || i.is_dangling())
+        .filter(|i| (all || i.is_dangling()) && i.containers.is_empty())
         .collect()
 }
 
 /// Prune under the exclusive lock. The inventory is re-read under the lock, so an image
 /// named by a concurrent writer a moment ago is never removed as dangling.
-pub fn prune(store: &dyn Store, all: bool) -> Result<PruneReport, ExecError> {
-    let _lock = store.lock(LockMode::Exclusive)?;
-    let inventory = Inventory::load(store)?;
+pub async fn prune(store: &dyn ImageStore, all: bool) -> Result<PruneReport, ExecError> {
+    let _lock = store.lock(LockMode::Exclusive).await?;
+    let inventory = store.inventory().await?;
+    let size = |inv: &Inventory| -> u64 { inv.images.iter().map(|i| i.size()).sum() };
+    let before = size(&inventory);
     let mut report = PruneReport::default();
-    let doomed: Vec<Digest> = prune_candidates(&inventory, all)
-        .iter()
-        .map(|i| {
-            let names = i
-                .names
-                .iter()
-                .map(|n| n.to_string())
-                .chain(i.foreign_names.iter().cloned())
-                .collect();
-            report.images.push((i.id.clone(), names));
-            i.target.digest.clone()
-        })
-        .collect();
-    if !doomed.is_empty() {
-        store.update(&mut |entries| {
-            entries.retain(|e| !doomed.contains(&e.target.digest));
-            Ok(())
-        })?;
-    }
-    let referenced = Inventory::load(store)?.referenced_blobs();
-    for (digest, size) in store.list_blobs()? {
-        if !referenced.contains(&digest) {
-            store.delete_blob(&digest)?;
-            report.reclaimed += size;
-            report.blobs.push(digest);
+    for image in prune_candidates(&inventory, all) {
+        match store.remove_image(image, false).await {
+            Ok(events) => {
+                let names = events
+                    .iter()
+                    .filter_map(|e| match e {
+                        RemoveEvent::Untagged(n) => Some(n.clone()),
+                        RemoveEvent::Deleted(_) => None,
+                    })
+                    .collect();
+                report.images.push((image.id.to_string(), names));
+            }
+            // A container created meanwhile: it keeps its image.
+            Err(crate::store::StoreError::InUse(_)) => report.in_use += 1,
+            Err(e) => return Err(e.into()),
         }
     }
-    report.reclaimed += store.clean_temporary()?;
+    report.reclaimed = store.collect_garbage(true).await?;
+    if store.content().is_none() {
+        let after = store.inventory().await?;
+        report.reclaimed += before.saturating_sub(size(&after));
+    }
     Ok(report)
 }

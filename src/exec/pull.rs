@@ -16,7 +16,7 @@ use crate::oci::{
 };
 use crate::registry::{RegistryClient, RegistryError};
 use crate::store::{
-    CatalogEntry, Inventory, LockMode, MAX_METADATA_BLOB, StagedBlob, Store, set_name,
+    CatalogEntry, ImageStore, Inventory, LockMode, MAX_METADATA_BLOB, StagedBlob, Store, set_name,
 };
 
 /// How to pull.
@@ -424,4 +424,81 @@ async fn child_manifest(
         .get_manifest(&reference.without_digest().with_digest(child.digest.clone()))
         .await?;
     Ok((fetched.bytes, fetched.manifest))
+}
+
+/// Pull `refs` into any image store, through its import transaction. Where the store has
+/// no content of its own (a daemon), a name whose recorded source digest is still what the
+/// registry serves is up to date for one HEAD, as on the embedded store; the rest are
+/// pulled into the import's staging content and committed at once.
+pub async fn pull_into(
+    client: &RegistryClient,
+    store: &dyn ImageStore,
+    refs: &[Reference],
+    opts: &PullOptions,
+    observer: Arc<dyn PullObserver>,
+) -> Result<PullReport, ExecError> {
+    let mut current: Vec<(Reference, Result<PulledImage, ExecError>)> = Vec::new();
+    let mut wanted: Vec<Reference> = refs.to_vec();
+    if store.content().is_none() {
+        let inventory = store.inventory().await?;
+        let known: Vec<Option<PulledImage>> = stream::iter(refs)
+            .map(|r| up_to_date_on(client, &inventory, r))
+            .buffered(opts.concurrency.max(1))
+            .collect()
+            .await;
+        wanted.clear();
+        for (r, k) in refs.iter().zip(known) {
+            match k {
+                Some(img) => {
+                    observer.resolved(r, &img.source_digest, true);
+                    let done = Ok(img);
+                    observer.image_finished(r, &done);
+                    current.push((r.clone(), done));
+                }
+                None => wanted.push(r.clone()),
+            }
+        }
+    }
+    let mut report = PullReport::default();
+    if !wanted.is_empty() {
+        let import = store.import(Arc::new(crate::archive::Codec)).await?;
+        report = pull(client, import.content(), &wanted, opts, observer).await?;
+        let sources: Vec<(Reference, Digest)> = report
+            .results
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .map(|p| (p.name.clone(), p.source_digest.clone()))
+            .collect();
+        import.commit(&sources).await?;
+    }
+    // In the order asked.
+    let mut results: Vec<(Reference, Result<PulledImage, ExecError>)> =
+        current.into_iter().chain(report.results).collect();
+    let position = |r: &Reference| refs.iter().position(|x| x == r).unwrap_or(usize::MAX);
+    results.sort_by_key(|(r, _)| position(r));
+    report.results = results;
+    Ok(report)
+}
+
+/// The stored image `reference` names, when its recorded source is what the registry
+/// serves now (one HEAD; none for a pinned digest).
+async fn up_to_date_on(
+    client: &RegistryClient,
+    inventory: &Inventory,
+    reference: &Reference,
+) -> Option<PulledImage> {
+    let name = stored_name(reference);
+    let image = inventory.images.iter().find(|i| i.names.contains(&name))?;
+    let source = image.sources.get(&name)?;
+    let now = match reference.digest() {
+        Some(d) => d.clone(),
+        None => client.current_digest(reference).await.ok()??,
+    };
+    (&now == source).then(|| PulledImage {
+        name,
+        target: image.target.digest.clone(),
+        id: image.id.clone(),
+        source_digest: source.clone(),
+        up_to_date: true,
+    })
 }

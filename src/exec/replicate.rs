@@ -14,7 +14,7 @@ use super::ledger::update_ledger;
 use crate::oci::{Digest, Platform, Reference};
 use crate::plan::{ReplicaAction, ReplicaObservation, ReplicaPlan, ReplicaRecord};
 use crate::registry::{DeleteOutcome, RegistryClient, RegistryError};
-use crate::store::{Inventory, Store};
+use crate::store::ImageStore;
 
 /// Target HEADs in flight at once: they are tiny, and a no-op run is nothing but these.
 const OBSERVE_CONCURRENCY: usize = 32;
@@ -66,7 +66,7 @@ pub async fn observe_replicas(
 pub async fn replicate(
     copier: Arc<Copier>,
     client: &RegistryClient,
-    store: &dyn Store,
+    store: &dyn ImageStore,
     plan: &ReplicaPlan,
     concurrency: usize,
 ) -> Result<ReplicationReport, ExecError> {
@@ -93,7 +93,8 @@ pub async fn replicate(
             ReplicaAction::DeleteTag { .. } => None,
         })
         .collect();
-    let pushes = largest_first(store, pushes);
+    let inventory = store.inventory().await.ok();
+    let pushes = largest_first(inventory.as_ref(), pushes);
     let results: Vec<_> = stream::iter(pushes)
         .map(|(source, digest, target, platforms)| {
             let copier = copier.clone();
@@ -165,7 +166,7 @@ pub async fn replicate(
             Err(e) => report.failures.push(format!("deleting {target}: {e}")),
         }
     }
-    update_ledger(store, &recorded, &forgotten)?;
+    update_ledger(store, &recorded, &forgotten).await?;
     Ok(report)
 }
 
@@ -175,10 +176,10 @@ pub async fn replicate(
 /// ones (the longest-job-first rule; a first run of `benches/replicate.sh` took a median 6%
 /// less time over 4 paired runs). An image the store cannot size counts as small.
 fn largest_first<'a>(
-    store: &dyn Store,
+    inventory: Option<&crate::store::Inventory>,
     mut pushes: Vec<(&'a Reference, &'a Digest, &'a Reference, Vec<Platform>)>,
 ) -> Vec<(&'a Reference, &'a Digest, &'a Reference, Vec<Platform>)> {
-    let Ok(inventory) = Inventory::load(store) else {
+    let Some(inventory) = inventory else {
         return pushes;
     };
     let size = |source: &Reference, digest: &Digest| {

@@ -94,6 +94,19 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
     let mut images: Vec<&ActualImage> = actual.images.iter().collect();
     images.sort_by(|a, b| a.target.cmp(&b.target));
     for img in images {
+        if !img.containers.is_empty() {
+            let dropped = img.names.iter().any(|n| !wanted.contains(&n.name));
+            if dropped || img.names.is_empty() {
+                out.protected.push(Protected {
+                    name: match img.names.first() {
+                        Some(n) => n.name.to_string(),
+                        None => format!("<none>@{}", img.id.short()),
+                    },
+                    reason: format!("used by container {}", img.containers.join(", ")),
+                });
+            }
+            continue;
+        }
         let mut kept = 0usize;
         let mut moved = Vec::new();
         let mut dropped: Vec<(&Reference, String)> = Vec::new();

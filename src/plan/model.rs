@@ -98,6 +98,9 @@ pub struct ActualImage {
     /// Every blob it references, with its size (shared blobs too): what the disk budget
     /// counts, so that evicting images that share a layer frees that layer exactly once.
     pub blobs: Vec<(Digest, u64)>,
+    /// Containers (running or stopped) that use it, by name: such an image is never
+    /// removed, untagged or evicted.
+    pub containers: Vec<String>,
 }
 
 /// One name of a stored image.

@@ -43,6 +43,7 @@ pub fn simulate(plan: &Plan, actual: &Actual, now: Timestamp) -> Actual {
                         last_used: Some(now),
                         // What the pull downloads, as the budget counted it.
                         blobs: vec![(digest.clone(), bytes.unwrap_or(0))],
+                        containers: Vec::new(),
                     }),
                 }
             }

@@ -40,6 +40,7 @@ fn image(target: u8, names: &[(&str, Option<u8>)], hours_ago: i64) -> ActualImag
         pulled_at: Some(now() - SignedDuration::from_hours(hours_ago)),
         last_used: None,
         blobs: vec![(d(200 + target), 100)],
+        containers: Vec::new(),
     }
 }
 
@@ -137,6 +138,40 @@ fn failed_entry_protects_its_repository() {
     assert!(p.actions.is_empty(), "{:?}", p.actions);
     assert_eq!(p.failures.len(), 1);
     assert_eq!(p.protected.len(), 1);
+}
+
+/// An image a container uses is protected, naming the container, and neither removed,
+/// untagged nor evicted, even when the policy drops every name it has.
+#[test]
+fn images_in_use_are_protected() {
+    let mut used = image(1, &[("h.io/a:old", None)], 1000);
+    used.containers = vec!["web".into()];
+    let desired = Desired {
+        prune: PruneRules {
+            unmanaged_remove: true,
+            dangling: true,
+            max_disk: Some(1),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let actual = Actual {
+        images: vec![used],
+        ..Default::default()
+    };
+    let p = plan(&desired, &actual, now());
+    assert!(
+        p.actions
+            .iter()
+            .all(|a| !matches!(a, Action::Remove { .. } | Action::Untag { .. })),
+        "{:?}",
+        p.actions
+    );
+    assert!(
+        p.protected.iter().any(|x| x.reason.contains("web")),
+        "{:?}",
+        p.protected
+    );
 }
 
 #[test]
@@ -359,6 +394,7 @@ prop_compose! {
                 last_used: None,
                 // Its own layer, and a base layer the even ones share.
                 blobs: if k % 2 == 0 { vec![(d(200 + k), 10), (d(250), 5)] } else { vec![(d(200 + k), 10)] },
+                containers: Vec::new(),
             })
             .collect();
         for (i, (holder, src)) in slots.into_iter().enumerate() {

@@ -46,9 +46,12 @@ pub struct ReplicateSpec {
 
 /// Which store the policy manages.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreSpec {
+pub enum StoreSpec {
     /// The embedded store's directory (absolute).
-    pub path: PathBuf,
+    Path(PathBuf),
+    /// A Docker Engine: `unix:///PATH` or `tcp://HOST:PORT`; `None`: `$DOCKER_HOST`, else
+    /// the default socket.
+    Docker(Option<String>),
 }
 
 /// How to talk to one registry. Secrets are never inline: only where to find them.

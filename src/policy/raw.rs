@@ -78,10 +78,23 @@ pub(crate) struct RawStore {
     #[serde(default, deserialize_with = "some")]
     #[schemars(with = "String")]
     pub path: Option<Spanned<String>>,
-    /// Not supported yet (the Docker Engine backend arrives in a later release).
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(skip)]
-    pub docker: Option<Location>,
+    /// A Docker Engine instead: `docker: {}` (the Engine at `$DOCKER_HOST`, else
+    /// unix:///var/run/docker.sock) or `docker: { host: unix:///run/docker.sock }`.
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "RawDocker")]
+    pub docker: Option<Spanned<RawDocker>>,
+}
+
+/// The Docker Engine to manage.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "DockerStore")]
+pub(crate) struct RawDocker {
+    /// The Engine's API socket: `unix:///PATH` or `tcp://HOST:PORT` (default: `$DOCKER_HOST`,
+    /// else unix:///var/run/docker.sock).
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "String")]
+    pub host: Option<Spanned<String>>,
 }
 
 /// The hands-on commands' configuration file (`--config`, default

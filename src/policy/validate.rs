@@ -105,8 +105,6 @@ impl Ctx<'_> {
     }
 }
 
-const NOT_YET: &str = "not supported yet by this version of imagectl: remove this key (it would otherwise be silently ignored)";
-
 /// Checks one file's content; problems go to `ctx`.
 pub(crate) fn fragment(raw: RawPolicy, ctx: &mut Ctx<'_>) -> Fragment {
     let start = Pos { line: 1, column: 1 };
@@ -199,35 +197,59 @@ fn replicate(
 }
 
 fn store(s: Spanned<RawStore>, ctx: &mut Ctx<'_>) -> Option<Located<StoreSpec>> {
-    if let Some(loc) = &s.value.docker {
-        ctx.err(
-            loc,
-            "store.docker",
-            format!("the Docker Engine store is {NOT_YET}"),
-        );
-        return None;
+    match (s.value.path, s.value.docker) {
+        (Some(_), Some(d)) => {
+            ctx.err(
+                d.referenced,
+                "store.docker",
+                "store takes either path (the embedded store) or docker (a Docker Engine), not both",
+            );
+            None
+        }
+        (None, Some(d)) => {
+            let host = match d.value.host {
+                Some(h) if h.value.starts_with("unix:///") || h.value.starts_with("tcp://") => {
+                    Some(h.value)
+                }
+                Some(h) => {
+                    ctx.err(
+                        h.referenced,
+                        "store.docker.host",
+                        format!(
+                            "{:?} is not a Docker host: write unix:///var/run/docker.sock or tcp://HOST:PORT",
+                            h.value
+                        ),
+                    );
+                    return None;
+                }
+                None => None,
+            };
+            Some(ctx.located(StoreSpec::Docker(host), s.referenced, "store"))
+        }
+        (None, None) => {
+            ctx.err(
+                s.referenced,
+                "store.path",
+                "store needs a path or docker: write store: { path: /var/lib/imagectl } or store: { docker: {} }",
+            );
+            None
+        }
+        (Some(path), None) => {
+            let p = PathBuf::from(&path.value);
+            if !p.is_absolute() {
+                ctx.err(
+                    path.referenced,
+                    "store.path",
+                    format!(
+                        "{:?} is not an absolute path: a policy applies on hosts from any directory, write e.g. /var/lib/imagectl",
+                        path.value
+                    ),
+                );
+                return None;
+            }
+            Some(ctx.located(StoreSpec::Path(p), s.referenced, "store"))
+        }
     }
-    let Some(path) = s.value.path else {
-        ctx.err(
-            s.referenced,
-            "store.path",
-            "store needs a path: write store: { path: /var/lib/imagectl }",
-        );
-        return None;
-    };
-    let p = PathBuf::from(&path.value);
-    if !p.is_absolute() {
-        ctx.err(
-            path.referenced,
-            "store.path",
-            format!(
-                "{:?} is not an absolute path: a policy applies on hosts from any directory, write e.g. /var/lib/imagectl",
-                path.value
-            ),
-        );
-        return None;
-    }
-    Some(ctx.located(StoreSpec { path: p }, s.referenced, "store"))
 }
 
 fn non_empty(s: &Spanned<String>, key: &str, what: &str, ctx: &mut Ctx<'_>) -> bool {

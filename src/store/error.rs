@@ -72,6 +72,40 @@ pub enum StoreError {
     /// An ID prefix that fits several images.
     #[error("image ID prefix {0} is ambiguous: give more digits")]
     Ambiguous(String),
+    /// Removing by ID an image that has several names needs `-f`.
+    #[error(
+        "image {id} is referenced by several names ({names}); remove them one by one or use -f"
+    )]
+    MultipleNames {
+        /// Short image ID.
+        id: String,
+        /// The names.
+        names: String,
+    },
+    /// A container uses the image: it stays (docker's conflict, with its words).
+    #[error("{0}")]
+    InUse(String),
+    /// The Docker Engine cannot be reached or refused the request.
+    #[error("{0}")]
+    Daemon(String),
+    /// This backend cannot do that (e.g. fsck on a daemon).
+    #[error("{what} is not possible on {backend}: {hint}")]
+    Unsupported {
+        /// The operation.
+        what: &'static str,
+        /// The backend, described.
+        backend: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
+    /// Moving images between a daemon and its staging store failed.
+    #[error("{what}: {reason}")]
+    Transfer {
+        /// What was moved.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
 }
 
 impl StoreError {

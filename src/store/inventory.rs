@@ -40,6 +40,21 @@ pub struct InventoryImage {
     pub damage: Vec<String>,
     /// The raw config document (docker's field names), if present.
     pub config: Option<serde_json::Value>,
+    /// Containers (running or stopped) created from the image: they pin it.
+    pub containers: Vec<ContainerUse>,
+}
+
+/// A container that uses an image, as a daemon reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerUse {
+    /// Short container ID.
+    pub id: String,
+    /// Its name, without the leading slash.
+    pub name: String,
+    /// Running (or paused, restarting): not even `-f` deletes its image.
+    pub running: bool,
+    /// When it last used the image: now if running, else when it was created.
+    pub last_used: Option<Timestamp>,
 }
 
 impl InventoryImage {
@@ -59,6 +74,9 @@ impl InventoryImage {
 pub struct Inventory {
     /// Images, newest created first.
     pub images: Vec<InventoryImage>,
+    /// The backend knows which containers use which image (a daemon), so "in use"
+    /// means used by a container rather than named.
+    pub containers_known: bool,
 }
 
 impl Inventory {
@@ -89,7 +107,10 @@ impl Inventory {
                 .then_with(|| a.names.cmp(&b.names))
                 .then_with(|| a.id.cmp(&b.id))
         });
-        Ok(Self { images })
+        Ok(Self {
+            images,
+            containers_known: false,
+        })
     }
 
     /// Every blob some image needs.
@@ -156,6 +177,7 @@ fn build_image(
         last_used: group.iter().filter_map(|e| e.last_used).max(),
         damage: Vec::new(),
         config: None,
+        containers: Vec::new(),
     };
     walk(store, &target, &mut image, true)?;
     Ok(image)

@@ -1,16 +1,24 @@
 //! Image stores: the role traits every backend implements, and the inventory built on them.
-//! The embedded backend (`layout`) keeps an OCI image layout on the local filesystem.
+//! The embedded backend (`layout`) keeps an OCI image layout on the local filesystem;
+//! `docker` manages a Docker Engine's images through its API. [`open`] is the one place
+//! that picks a backend.
 
+mod docker;
+mod embedded;
 mod error;
+mod image_store;
 mod inventory;
 pub mod layout;
 mod names;
+mod open;
 
 pub use error::StoreError;
+pub use image_store::{ArchiveCodec, Backend, ImageExport, ImageImport, ImageStore, RemoveEvent};
 pub use inventory::{
-    Inventory, InventoryImage, MAX_METADATA_BLOB, Resolved, resolve, resolve_image,
+    ContainerUse, Inventory, InventoryImage, MAX_METADATA_BLOB, Resolved, resolve, resolve_image,
 };
 pub use names::{names_target, set_name};
+pub use open::{StoreSpec, open};
 
 use std::io::{Read, Write};
 

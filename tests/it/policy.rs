@@ -687,15 +687,15 @@ fn directory_conflicts() {
 #[test]
 fn hostile_documents_fail_fast() {
     let env = TestEnv::new();
-    // Under `store.docker:`, a key whose value is read whatever its shape, so the expansion
-    // is not stopped by a type error first.
+    // Under a registry's `password:`, a key whose value is read whatever its shape (to
+    // refuse it), so the expansion is not stopped by a type error first.
     let mut bomb = String::from(
-        "version: 1\nstore:\n  docker:\n    a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        "version: 1\nregistries:\n  r.io:\n    password:\n      a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
     );
     let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
     for w in names.windows(2) {
         let refs = vec![format!("*{}", w[0]); 10].join(",");
-        bomb.push_str(&format!("    {}: &{} [{refs}]\n", w[1], w[1]));
+        bomb.push_str(&format!("      {}: &{} [{refs}]\n", w[1], w[1]));
     }
     let deep_flow = format!(
         "version: 1\nimages: {}{}\n",
