@@ -24,4 +24,5 @@ mod purity;
 mod registries;
 mod replicate;
 mod secrets;
+mod stores;
 mod testbed;

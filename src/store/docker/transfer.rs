@@ -149,6 +149,7 @@ impl ImageImport for Import {
         );
         let mut refused = None;
         while let Some(item) = answers.next().await {
+            tracing::debug!("load: {item:?}");
             if let Err(e) = item {
                 refused.get_or_insert(e);
             }

@@ -8,6 +8,7 @@ pub mod faults;
 pub mod fixtures;
 pub mod http;
 pub mod registry;
+pub mod stores;
 pub mod tls;
 pub mod token;
 

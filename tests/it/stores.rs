@@ -1,0 +1,334 @@
+//! One conformance suite for every store backend: the embedded layout, Debian 12's dockerd
+//! (20.10, classic image store) and a newer dockerd with the containerd image store. Each
+//! scenario is written once against [`Under`] and instantiated per backend at the bottom.
+
+use std::io::Write as _;
+use std::process::Stdio;
+
+use crate::support::Registry;
+use crate::support::docker::runnable_image;
+use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
+use crate::support::stores::{Kind, Under};
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A registry holding demo/a:1.0 and demo/b:1.0 (distinct images sharing a base layer).
+fn registry_with_two() -> (Registry, String, String) {
+    let reg = Registry::start();
+    push_image_http(&reg, "demo/a", "1.0", &app_image("a1", MediaFormat::Oci));
+    push_image_http(&reg, "demo/b", "1.0", &app_image("b1", MediaFormat::Docker));
+    let a = reg.reference("demo/a:1.0");
+    let b = reg.reference("demo/b:1.0");
+    (reg, a, b)
+}
+
+fn write_policy(under: &Under, yaml: &str) -> String {
+    let path = under.env.root.path().join("policy.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path.display().to_string()
+}
+
+/// Pulled images get their names; pulling them again costs no manifest GET; tag adds a
+/// name, rmi of one name untags, rmi of the last name deletes.
+fn names_follow_pull_tag_rmi(kind: Kind) {
+    let under = Under::new(kind);
+    let (reg, a, b) = registry_with_two();
+    under.ok(&["pull", &a, &b]);
+    assert_eq!(under.names(), vec![a.clone(), b.clone()]);
+    let mark = reg.mark();
+    let again = under.ok(&["pull", &a]);
+    assert!(again.contains("up to date"), "{again}");
+    assert_eq!(reg.count_since(mark, "GET", "/manifests/"), 0);
+    under.ok(&["tag", &a, "local/x:1"]);
+    assert!(
+        under.names().contains(&"local/x:1".to_string()),
+        "{:?}",
+        under.names()
+    );
+    let out = under.ok(&["rmi", "local/x:1"]);
+    assert!(out.contains("Untagged: local/x:1"), "{out}");
+    assert_eq!(under.image_count(), 2);
+    let out = under.ok(&["rmi", &b]);
+    assert!(out.contains("Deleted:"), "{out}");
+    assert_eq!(under.names(), vec![a]);
+    assert_eq!(under.image_count(), 1);
+}
+
+/// A tag that moved leaves the old image dangling; prune removes it and nothing else.
+fn prune_removes_only_dangling(kind: Kind) {
+    let under = Under::new(kind);
+    let (reg, a, _) = registry_with_two();
+    under.ok(&["pull", &a]);
+    push_image_http(&reg, "demo/a", "1.0", &app_image("a2", MediaFormat::Oci));
+    let out = under.ok(&["pull", &a]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    // The containerd image store drops an image whose last name a load moved away (the
+    // classic store and the layout keep it as <none>).
+    let dangling_kept = kind != Kind::DockerContainerd;
+    assert_eq!(under.image_count(), 1 + dangling_kept as usize);
+    let dangling = under.ok(&["images", "-q", "--filter", "dangling=true"]);
+    assert_eq!(
+        dangling.lines().count(),
+        dangling_kept as usize,
+        "{dangling}"
+    );
+    under.ok(&["prune", "-f"]);
+    assert_eq!(under.image_count(), 1);
+    assert_eq!(under.names(), vec![a]);
+}
+
+/// df counts every image once, and its total is what the images need.
+fn usage_counts_every_image(kind: Kind) {
+    let under = Under::new(kind);
+    let (_reg, a, b) = registry_with_two();
+    under.ok(&["pull", &a, &b]);
+    let json: serde_json::Value =
+        serde_json::from_str(&under.ok(&["df", "--format", "json"])).unwrap();
+    assert_eq!(json["Images"], 2, "{json}");
+    let per: u64 = json["PerImage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["UniqueSize"].as_u64().unwrap())
+        .sum();
+    let shared = json["PerImage"][0]["SharedSize"].as_u64().unwrap();
+    assert!(shared > 0, "the shared base layer counts as shared: {json}");
+    assert_eq!(json["TotalSize"].as_u64().unwrap(), per + shared, "{json}");
+    let table = under.ok(&["df", "-v"]);
+    assert!(
+        table.contains("demo/a") && table.contains("demo/b"),
+        "{table}"
+    );
+}
+
+/// save then load brings an image back under its name.
+fn save_then_load_round_trips(kind: Kind) {
+    let under = Under::new(kind);
+    let (_reg, a, _) = registry_with_two();
+    under.ok(&["pull", &a]);
+    under.ok(&["tag", &a, "local/keep:1"]);
+    let archive = under.env.root.path().join("a.tar");
+    under.ok(&["save", "-o", archive.to_str().unwrap(), "local/keep:1"]);
+    under.ok(&["rmi", "local/keep:1", &a]);
+    assert_eq!(under.image_count(), 0);
+    let out = under.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(out.contains("Loaded image: local/keep:1"), "{out}");
+    assert_eq!(under.names(), vec!["local/keep:1".to_string()]);
+}
+
+/// A damaged archive is refused in one line and the store is exactly as before.
+fn damaged_archive_changes_nothing(kind: Kind) {
+    let under = Under::new(kind);
+    let (_reg, a, _) = registry_with_two();
+    under.ok(&["pull", &a]);
+    let archive = under.env.root.path().join("a.tar");
+    under.ok(&["tag", &a, "local/new:1"]);
+    under.ok(&["save", "-o", archive.to_str().unwrap(), "local/new:1"]);
+    under.ok(&["rmi", "local/new:1"]);
+    let bytes = std::fs::read(&archive).unwrap();
+    let cut = under.env.root.path().join("cut.tar");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let before = (under.names(), under.image_count());
+    let out = under.run(&["load", "-i", cut.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!((under.names(), under.image_count()), before);
+}
+
+/// A load killed halfway (the archive was still arriving) leaves the store as it was,
+/// and the same archive loads whole afterwards.
+fn interrupted_load_changes_nothing(kind: Kind) {
+    let under = Under::new(kind);
+    let (_reg, a, _) = registry_with_two();
+    under.ok(&["pull", &a]);
+    under.ok(&["tag", &a, "local/late:1"]);
+    let archive = under.env.root.path().join("a.tar");
+    under.ok(&["save", "-o", archive.to_str().unwrap(), "local/late:1"]);
+    under.ok(&["rmi", "local/late:1"]);
+    let before = (under.names(), under.image_count());
+    let bytes = std::fs::read(&archive).unwrap();
+    let mut child = under
+        .process()
+        .arg("load")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    assert_eq!((under.names(), under.image_count()), before);
+    under.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(under.names().contains(&"local/late:1".to_string()));
+}
+
+/// Unknown images, bad references and an unreachable registry: one line each, exit 1,
+/// nothing changed.
+fn bad_input_changes_nothing(kind: Kind) {
+    let under = Under::new(kind);
+    let (_reg, a, _) = registry_with_two();
+    under.ok(&["pull", &a]);
+    let before = (under.names(), under.image_count());
+    let dead = format!(
+        "127.0.0.1:{}/demo/a:1.0",
+        crate::support::registry::free_port()
+    );
+    for args in [
+        vec!["rmi", "nosuch/image:1"],
+        vec!["tag", "nosuch/image:1", "x/y:1"],
+        vec!["tag", &a, "Bad Name"],
+        vec!["inspect", "nosuch/image:1"],
+        vec!["pull", &dead],
+    ] {
+        let out = under.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.trim().lines().count() >= 1, "{args:?}: {err}");
+        assert!(
+            err.lines().all(|l| l.starts_with("error:")),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!((under.names(), under.image_count()), before);
+}
+
+/// The same policy ends in the same names on every store, and a second run is a no-op.
+fn policy_converges_then_noop(kind: Kind) {
+    let under = Under::new(kind);
+    let (reg, a, b) = registry_with_two();
+    push_image_http(&reg, "demo/a", "0.9", &app_image("a09", MediaFormat::Oci));
+    let host = reg.host();
+    let policy = write_policy(
+        &under,
+        &format!(
+            "version: 1\nimages:\n  - name: {host}/demo/a\n    tags: [\"1.0\"]\n  - name: {host}/demo/b\n    tags: [\"1.0\"]\n    also_tag: [\"local/b:stable\"]\nprune:\n  dangling: true\n  unmanaged: remove\n"
+        ),
+    );
+    under.ok(&["pull", &reg.reference("demo/a:0.9")]);
+    under.ok(&["apply", "-f", &policy, "--yes"]);
+    assert_eq!(under.names(), vec![a, b, "local/b:stable".to_string()]);
+    let mark = reg.mark();
+    let out = under.run(&["plan", "-f", &policy, "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(reg.count_since(mark, "GET", "/manifests/"), 0);
+}
+
+/// Containers pin their images: rmi refuses naming the container, prune -a keeps the
+/// image, and a policy that drops it shows it protected and leaves it.
+fn containers_pin_images(kind: Kind) {
+    let under = Under::new(kind);
+    let reg = Registry::start();
+    push_image_http(&reg, "demo/run", "1", &runnable_image("pinned"));
+    let name = reg.reference("demo/run:1");
+    under.ok(&["pull", &name]);
+    under
+        .docker()
+        .docker_ok(&["create", "--name", "keeper", &name, "true"]);
+    let out = under.run(&["rmi", &name]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("container"), "{}", text(&out));
+    under.ok(&["prune", "-a", "-f"]);
+    assert_eq!(under.names(), vec![name.clone()]);
+    let policy = write_policy(
+        &under,
+        &format!(
+            "version: 1\nimages:\n  - name: {}/demo/other\n    tags: [\"1\"]\nprune:\n  unmanaged: remove\n",
+            reg.host()
+        ),
+    );
+    push_image_http(&reg, "demo/other", "1", &app_image("o", MediaFormat::Oci));
+    let plan = under.ok(&["plan", "-f", &policy]);
+    assert!(plan.contains("keeper"), "{plan}");
+    under.ok(&["apply", "-f", &policy, "--yes"]);
+    assert!(under.names().contains(&name), "{:?}", under.names());
+    // A running container: even -f does not delete its image (docker's rule).
+    under.docker().docker_ok(&["rm", "keeper"]);
+    under
+        .docker()
+        .docker_ok(&["run", "-d", "--name", "live", &name, "sh", "-c", "sleep 30"]);
+    let out = under.run(&["rmi", "-f", &name]);
+    assert!(under.image_count() >= 1, "{}", text(&out));
+    under.docker().docker_ok(&["rm", "-f", "live"]);
+}
+
+/// fsck on a daemon says in one line that the Engine keeps its own layers.
+fn fsck_says_what_the_backend_cannot(kind: Kind) {
+    let under = Under::new(kind);
+    let out = under.run(&["fsck"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("Docker Engine"), "{err}");
+}
+
+macro_rules! on_stores {
+    ($kind_mod:ident, $kind:expr, [$($name:ident),* $(,)?]) => {
+        mod $kind_mod {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($kind)
+                }
+            )*
+        }
+    };
+}
+
+on_stores!(
+    embedded,
+    super::Kind::Embedded,
+    [
+        names_follow_pull_tag_rmi,
+        prune_removes_only_dangling,
+        usage_counts_every_image,
+        save_then_load_round_trips,
+        damaged_archive_changes_nothing,
+        interrupted_load_changes_nothing,
+        bad_input_changes_nothing,
+        policy_converges_then_noop,
+    ]
+);
+on_stores!(
+    docker_classic,
+    super::Kind::DockerClassic,
+    [
+        names_follow_pull_tag_rmi,
+        prune_removes_only_dangling,
+        usage_counts_every_image,
+        save_then_load_round_trips,
+        damaged_archive_changes_nothing,
+        interrupted_load_changes_nothing,
+        bad_input_changes_nothing,
+        policy_converges_then_noop,
+        containers_pin_images,
+        fsck_says_what_the_backend_cannot,
+    ]
+);
+on_stores!(
+    docker_containerd,
+    super::Kind::DockerContainerd,
+    [
+        names_follow_pull_tag_rmi,
+        prune_removes_only_dangling,
+        usage_counts_every_image,
+        save_then_load_round_trips,
+        damaged_archive_changes_nothing,
+        interrupted_load_changes_nothing,
+        bad_input_changes_nothing,
+        policy_converges_then_noop,
+        containers_pin_images,
+        fsck_says_what_the_backend_cannot,
+    ]
+);
