@@ -122,6 +122,8 @@ impl Copier {
     /// points at what would be pushed, returns `up_to_date` having sent nothing (one HEAD
     /// to the target when the source digest is known and `platforms` is empty).
     pub async fn copy(&self, req: &CopyRequest) -> Result<CopyOutcome, ExecError> {
+        // A sha512 pin could never match what the target has: say why before asking it.
+        RegistryError::require_verifiable(&req.source)?;
         let target = if req.target.tag().is_some() {
             req.target.without_digest()
         } else {

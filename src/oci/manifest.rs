@@ -26,7 +26,8 @@ pub enum ManifestError {
         /// What the JSON parser said.
         source: serde_json::Error,
     },
-    /// A descriptor with a digest we cannot verify.
+    /// A descriptor with a digest that is not one, or one imagectl cannot verify content
+    /// against (sha384, sha512).
     #[error("manifest references an unusable digest: {0}")]
     Digest(#[from] DigestError),
 }
@@ -45,10 +46,14 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
+    /// Every digest a manifest names is content imagectl will fetch or read and verify, so
+    /// one it cannot verify (sha384, sha512) is refused here, saying so.
     fn from_oci(d: &OciDescriptor) -> Result<Self, ManifestError> {
+        let digest: Digest = d.digest().to_string().parse()?;
+        digest.verifiable()?;
         Ok(Self {
             media_type: d.media_type().to_string(),
-            digest: d.digest().to_string().parse()?,
+            digest,
             size: d.size(),
             platform: d.platform().as_ref().map(|p| {
                 Platform::new(
@@ -216,6 +221,30 @@ mod tests {
         assert_eq!(parsed.media_type(), media::OCI_MANIFEST);
         let parsed = Manifest::parse(m.as_bytes(), None).unwrap();
         assert_eq!(parsed.media_type(), media::OCI_MANIFEST);
+    }
+
+    /// A manifest naming a sha512 blob is refused in one line saying sha512 content cannot
+    /// be verified, not as a malformed document.
+    #[test]
+    fn refuses_blobs_it_cannot_verify() {
+        let sha512 = format!("sha512:{}", "f".repeat(128));
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","size":7,"digest":"{D1}"}},"layers":[{{"mediaType":"{}","size":9,"digest":"{sha512}"}}]}}"#,
+            media::OCI_MANIFEST,
+            media::OCI_CONFIG,
+            media::OCI_LAYER_GZIP
+        );
+        let e = Manifest::parse(m.as_bytes(), None).unwrap_err();
+        assert!(
+            matches!(e, ManifestError::Digest(DigestError::Unverifiable { .. })),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "manifest references an unusable digest: {sha512}: sha512 content cannot be verified by imagectl yet (it verifies sha256 only)"
+            )
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod reference;
 pub use convert::{
     docker_list_to_oci, docker_manifest_to_oci, filter_index, oci_media_type, storable,
 };
-pub use digest::{Digest, DigestError, Sha256Writer};
+pub use digest::{Algorithm, Digest, DigestError, Sha256Writer};
 pub use manifest::{Descriptor, Manifest, ManifestError};
 pub use platform::{Platform, PlatformError};
 pub use reference::{Reference, ReferenceError};

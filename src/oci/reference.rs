@@ -1,4 +1,6 @@
-//! Image references (`[registry/]repository[:tag][@digest]`), normalized exactly as docker does.
+//! Image references (`[registry/]repository[:tag][@digest]`), normalized exactly as docker does:
+//! the grammar and normalization of docker's reference library (`distribution/reference`
+//! v0.6.0, as the docker CLI uses it), with digests as go-digest accepts them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,7 +10,9 @@ use super::digest::{Digest, DigestError};
 /// The registry a name without a registry part belongs to.
 pub const DOCKER_HUB: &str = "docker.io";
 const LEGACY_DOCKER_HUB: &str = "index.docker.io";
-const MAX_NAME_LEN: usize = 255;
+/// The most characters the repository path may have: the path only, without the registry
+/// host, as docker counts (`library/` included for an official image).
+const MAX_PATH_LEN: usize = 255;
 const MAX_TAG_LEN: usize = 128;
 
 /// Why a string is not an image reference. Each message names the input and the rule.
@@ -20,7 +24,8 @@ pub enum ReferenceError {
     /// Upper-case letters in the repository path.
     #[error("invalid reference format {0:?}: repository name must be lowercase")]
     Uppercase(String),
-    /// A 64-hex string: an image ID, not a name (docker refuses these as names too).
+    /// A whole input of 64 lowercase hex digits: an image ID, not a name (docker refuses these
+    /// as names too; `docker.io/<64 hex>` or `<64 hex>:tag` are names).
     #[error(
         "invalid reference format {0:?}: a 64-character hexadecimal string is an image ID, not a repository name"
     )]
@@ -53,8 +58,10 @@ pub enum ReferenceError {
         /// The offending tag.
         tag: String,
     },
-    /// The repository name is over 255 characters.
-    #[error("invalid reference format {0:?}: repository name longer than 255 characters")]
+    /// The repository path (without the registry host) is over 255 characters.
+    #[error(
+        "invalid reference format {0:?}: repository path longer than 255 characters (the registry host does not count)"
+    )]
     TooLong(String),
     /// The part after `@` is not a digest.
     #[error("invalid reference format {input:?}: {source}")]
@@ -124,7 +131,10 @@ impl Reference {
         if name.is_empty() {
             return Err(ReferenceError::Empty);
         }
-        if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(ReferenceError::LooksLikeId(input));
         }
         let (registry, path) = match name.split_once('/') {
@@ -164,7 +174,7 @@ impl Reference {
         } else {
             path.to_string()
         };
-        if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
+        if repository.len() > MAX_PATH_LEN {
             return Err(ReferenceError::TooLong(input));
         }
         Ok(Self {
@@ -343,35 +353,34 @@ fn valid_component(c: &str) -> bool {
     true
 }
 
-/// A DNS name or IPv4 address, or a bracketed IPv6 address, with an optional port.
+/// docker's `domainAndPort`: a host, then an optional `:` and port digits. The host is a DNS
+/// name or IPv4 address (labels of letters, digits and inner `-`, joined by `.`), or an IPv6
+/// address in brackets, where docker allows hex digits and colons only (no zone, no dotted
+/// IPv4 tail).
 fn valid_registry(r: &str) -> bool {
-    let (host, port) = if let Some(rest) = r.strip_prefix('[') {
-        match rest.split_once(']') {
-            Some((v6, tail)) => {
-                if v6.parse::<std::net::Ipv6Addr>().is_err() {
-                    return false;
-                }
-                match tail {
-                    "" => return true,
-                    t => match t.strip_prefix(':') {
-                        Some(p) => ("x", Some(p)),
-                        None => return false,
-                    },
-                }
-            }
-            None => return false,
+    let (host_ok, port) = match r.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
+        Some((address, tail)) => {
+            let port = match tail {
+                "" => None,
+                t => match t.strip_prefix(':') {
+                    Some(p) => Some(p),
+                    None => return false,
+                },
+            };
+            let ok =
+                !address.is_empty() && address.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+            (ok, port)
         }
-    } else {
-        match r.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (r, None),
-        }
+        None => match r.split_once(':') {
+            Some((host, port)) => (valid_domain_name(host), Some(port)),
+            None => (valid_domain_name(r), None),
+        },
     };
-    if let Some(p) = port
-        && (p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return false;
-    }
+    host_ok && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Labels of ASCII letters and digits with `-` inside, joined by single dots.
+fn valid_domain_name(host: &str) -> bool {
     !host.is_empty()
         && host.split('.').all(|label| {
             let b = label.as_bytes();
@@ -383,125 +392,4 @@ fn valid_registry(r: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-    #[test]
-    fn normalizes_like_docker() {
-        let cases = [
-            ("nginx", "docker.io/library/nginx:latest"),
-            ("nginx:1.23", "docker.io/library/nginx:1.23"),
-            ("library/nginx", "docker.io/library/nginx:latest"),
-            ("user/app", "docker.io/user/app:latest"),
-            ("docker.io/nginx", "docker.io/library/nginx:latest"),
-            ("index.docker.io/nginx:1", "docker.io/library/nginx:1"),
-            ("localhost/app", "localhost/app:latest"),
-            ("localhost:5000/app:v1", "localhost:5000/app:v1"),
-            ("127.0.0.1:5000/a/b/c:t", "127.0.0.1:5000/a/b/c:t"),
-            (
-                "172.16.0.120:30002/mirror/library/nginx:1.25",
-                "172.16.0.120:30002/mirror/library/nginx:1.25",
-            ),
-            (
-                "quay.io/prometheus/node-exporter",
-                "quay.io/prometheus/node-exporter:latest",
-            ),
-            ("ghcr.io/a/b__c/d-e.f:1.0_rc", "ghcr.io/a/b__c/d-e.f:1.0_rc"),
-            ("Registry/app", "Registry/app:latest"),
-            ("[::1]:5000/app", "[::1]:5000/app:latest"),
-            ("a--b", "docker.io/library/a--b:latest"),
-            ("busybox:_x", "docker.io/library/busybox:_x"),
-        ];
-        for (input, want) in cases {
-            let got = Reference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
-            assert_eq!(got.to_string(), want, "{input}");
-        }
-    }
-
-    #[test]
-    fn digests_and_tags() {
-        let r = Reference::parse(&format!("busybox@{D}")).unwrap();
-        assert_eq!(r.to_string(), format!("docker.io/library/busybox@{D}"));
-        assert_eq!(r.tag(), None);
-        assert_eq!(r.manifest_reference(), D);
-        let r = Reference::parse(&format!("busybox:1.36@{D}")).unwrap();
-        assert_eq!(r.tag(), Some("1.36"));
-        assert_eq!(r.digest().unwrap().to_string(), D);
-        assert_eq!(r.manifest_reference(), D);
-        assert_eq!(
-            r.without_digest().to_string(),
-            "docker.io/library/busybox:1.36"
-        );
-    }
-
-    #[test]
-    fn familiar_names() {
-        for (input, want) in [
-            ("nginx", "nginx"),
-            ("user/app", "user/app"),
-            ("docker.io/library/a/b", "library/a/b"),
-            ("localhost:5000/app", "localhost:5000/app"),
-        ] {
-            assert_eq!(Reference::parse(input).unwrap().familiar_name(), want);
-        }
-        assert_eq!(
-            Reference::parse("nginx").unwrap().familiar(),
-            "nginx:latest"
-        );
-    }
-
-    #[test]
-    fn rejects_invalid() {
-        use ReferenceError::*;
-        let id = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        type Check = fn(&ReferenceError) -> bool;
-        let cases: Vec<(String, Check)> = vec![
-            ("".into(), |e| matches!(e, Empty)),
-            (":tag".into(), |e| matches!(e, Empty)),
-            ("Nginx".into(), |e| matches!(e, Uppercase(_))),
-            ("docker.io/Library/nginx".into(), |e| {
-                matches!(e, Uppercase(_))
-            }),
-            ("nginx:".into(), |e| matches!(e, BadTag { .. })),
-            ("nginx:-x".into(), |e| matches!(e, BadTag { .. })),
-            ("nginx:a/b".into(), |e| matches!(e, BadRegistry { .. })),
-            (format!("nginx:{}", "a".repeat(129)), |e| {
-                matches!(e, BadTag { .. })
-            }),
-            ("nginx@sha256:abc".into(), |e| matches!(e, Digest { .. })),
-            ("nginx@".into(), |e| matches!(e, Digest { .. })),
-            ("a//b".into(), |e| matches!(e, BadComponent { .. })),
-            ("a/b/".into(), |e| matches!(e, BadComponent { .. })),
-            ("-a".into(), |e| matches!(e, BadComponent { .. })),
-            ("a_-b".into(), |e| matches!(e, BadComponent { .. })),
-            ("a...b".into(), |e| matches!(e, BadComponent { .. })),
-            ("a___b".into(), |e| matches!(e, BadComponent { .. })),
-            ("host:port/app".into(), |e| matches!(e, BadRegistry { .. })),
-            ("-host.io/app".into(), |e| matches!(e, BadRegistry { .. })),
-            ("[zz]:5000/app".into(), |e| matches!(e, BadRegistry { .. })),
-            (id.into(), |e| matches!(e, LooksLikeId(_))),
-            (format!("a/{}", "b".repeat(260)), |e| {
-                matches!(e, TooLong(_))
-            }),
-            ("nginx latest".into(), |e| matches!(e, BadComponent { .. })),
-        ];
-        for (input, check) in cases {
-            match Reference::parse(&input) {
-                Ok(r) => panic!("{input:?} parsed as {r}"),
-                Err(e) => {
-                    assert!(check(&e), "{input:?}: unexpected error {e:?}");
-                    assert!(!e.to_string().is_empty());
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn loose_parse_keeps_missing_tag() {
-        let r = Reference::parse_loose("nginx").unwrap();
-        assert_eq!(r.tag(), None);
-        assert_eq!(r.to_string(), "docker.io/library/nginx");
-    }
-}
+mod tests;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::oci::{Digest, ManifestError};
+use crate::oci::{Algorithm, Digest, ManifestError, Reference};
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +209,17 @@ pub enum RegistryError {
         /// Where `expected` came from (`requested`, `announced in Docker-Content-Digest`).
         what: &'static str,
     },
+    /// The reference pins a sha384 or sha512 digest: docker accepts it, but imagectl only
+    /// verifies sha256 content, so it refuses before asking the registry.
+    #[error(
+        "manifest for {reference}: {algorithm} content cannot be verified by imagectl yet (it verifies sha256 only): pin the image by its sha256 digest"
+    )]
+    UnverifiableDigest {
+        /// The full reference.
+        reference: String,
+        /// The algorithm of its digest.
+        algorithm: Algorithm,
+    },
     /// A HEAD answered without the `Docker-Content-Digest` header, so the digest is unknown.
     #[error(
         "registry did not send a usable Docker-Content-Digest for {reference}: fetch the manifest instead"
@@ -346,6 +357,18 @@ pub(crate) const PLAIN_HTTP_REASON: &str =
     "TLS handshake failed, the server seems to speak plain HTTP";
 
 impl RegistryError {
+    /// [`RegistryError::UnverifiableDigest`] when `reference` is pinned by a digest imagectl
+    /// cannot check content against (sha384, sha512): what to call before using the pin.
+    pub fn require_verifiable(reference: &Reference) -> Result<(), Self> {
+        match reference.digest() {
+            Some(d) if d.verifiable().is_err() => Err(Self::UnverifiableDigest {
+                reference: reference.to_string(),
+                algorithm: d.algorithm(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether trying the same operation again later may succeed: lets callers (pull, apply)
     /// decide between retrying or failing the entry, and never treat a transient failure as
     /// "this image is gone".

@@ -23,6 +23,7 @@ impl RegistryClient {
         &self,
         reference: &Reference,
     ) -> Result<FetchedManifest, RegistryError> {
+        RegistryError::require_verifiable(reference)?;
         if let Some(d) = reference.digest()
             && let Some(hit) = self.cached_manifest(&reference.name(), d)
         {
@@ -101,6 +102,7 @@ impl RegistryClient {
         &self,
         reference: &Reference,
     ) -> Result<Option<ManifestHead>, RegistryError> {
+        RegistryError::require_verifiable(reference)?;
         let found = self
             .read_any(reference.registry(), None, |endpoint| async move {
                 self.head_manifest_at(&endpoint, reference).await
@@ -215,8 +217,14 @@ fn verify(
 /// The `Docker-Content-Digest` header, when present and a digest we can check (sha256).
 fn announced_digest(headers: &HeaderMap) -> Option<Digest> {
     let value = header_str(headers, DOCKER_CONTENT_DIGEST)?;
-    match value.trim().parse() {
-        Ok(d) => Some(d),
+    match value.trim().parse::<Digest>() {
+        Ok(d) => match d.verifiable() {
+            Ok(()) => Some(d),
+            Err(e) => {
+                tracing::debug!("ignoring Docker-Content-Digest {value:?}: {e}");
+                None
+            }
+        },
         Err(e) => {
             tracing::debug!("ignoring Docker-Content-Digest {value:?}: {e}");
             None
@@ -258,11 +266,35 @@ mod tests {
         assert!(e.to_string().contains("Docker-Content-Digest"), "{e}");
     }
 
+    /// A reference pinned to a sha512 or sha384 digest is refused before any request, in one
+    /// line naming the reference and the algorithm; sha256 pins and tags pass.
+    #[test]
+    fn unverifiable_pins_are_refused_up_front() {
+        for (alg, n) in [("sha512", 128), ("sha384", 96)] {
+            let r =
+                Reference::parse(&format!("127.0.0.1:5000/a:t@{alg}:{}", "f".repeat(n))).unwrap();
+            let e = RegistryError::require_verifiable(&r).unwrap_err();
+            assert!(
+                e.to_string().starts_with(&format!(
+                    "manifest for {r}: {alg} content cannot be verified by imagectl yet"
+                )),
+                "{e}"
+            );
+        }
+        let by_digest = Reference::parse(&format!("127.0.0.1:5000/a@{D}")).unwrap();
+        assert!(RegistryError::require_verifiable(&by_digest).is_ok());
+        assert!(RegistryError::require_verifiable(&Reference::parse("a:t").unwrap()).is_ok());
+    }
+
     #[test]
     fn unusable_digest_headers_are_ignored() {
         let mut h = HeaderMap::new();
         assert_eq!(announced_digest(&h), None);
         h.insert(DOCKER_CONTENT_DIGEST, "sha512:abcd".parse().unwrap());
+        assert_eq!(announced_digest(&h), None);
+        // A well-formed sha512 cannot be checked against sha256 bytes either.
+        let sha512 = format!("sha512:{}", "f".repeat(128));
+        h.insert(DOCKER_CONTENT_DIGEST, sha512.parse().unwrap());
         assert_eq!(announced_digest(&h), None);
         h.insert(DOCKER_CONTENT_DIGEST, D.parse().unwrap());
         assert_eq!(announced_digest(&h), Some(D.parse().unwrap()));

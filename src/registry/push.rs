@@ -43,6 +43,7 @@ impl RegistryClient {
         media_type: &str,
         bytes: Bytes,
     ) -> Result<Digest, RegistryError> {
+        RegistryError::require_verifiable(repo)?;
         let expected = Digest::of(&bytes);
         if let Some(pinned) = repo.digest()
             && *pinned != expected
@@ -92,6 +93,8 @@ impl RegistryClient {
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<Digest>().ok())
+            // Only a sha256 can be compared with the bytes sent.
+            .filter(|d| d.verifiable().is_ok())
             && announced != expected
         {
             return Err(RegistryError::PushDigestMismatch {

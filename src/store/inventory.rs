@@ -296,7 +296,8 @@ impl<'a> Resolved<'a> {
 
 /// Find the image a user means by `query`: a full image ID (`sha256:…` or 64 hex), a name
 /// (`nginx`, `nginx:1.25`, `repo@sha256:…`), or an ID prefix — in that order, as docker
-/// resolves them.
+/// resolves them. A whole digest (`sha256:<64 hex>`) is only ever an ID, as docker's
+/// `ParseAnyReference` reads it, never the name `docker.io/library/sha256:<hex>`.
 pub fn resolve_image<'a>(
     inventory: &'a Inventory,
     query: &str,
@@ -320,6 +321,9 @@ pub fn resolve<'a>(inventory: &'a Inventory, query: &str) -> Result<Resolved<'a>
         if !hits.is_empty() {
             return Ok(Resolved::Id(hits));
         }
+    }
+    if query.parse::<Digest>().is_ok() {
+        return Err(StoreError::NoSuchImage(query.to_string()));
     }
     let by_name = match Reference::parse(query) {
         Ok(reference) => inventory.images.iter().find(|i| {

@@ -144,6 +144,40 @@ fn unreachable_registry() {
     assert_eq!(fingerprint(&env.store), before);
 }
 
+/// A reference pinned by a sha512 or sha384 digest parses (docker accepts it), but pulling
+/// or copying it is refused in one line saying that content cannot be verified, before any
+/// registry is asked (nobody listens on the port), and no image is written.
+#[test]
+fn unverifiable_digest_pins() {
+    let env = TestEnv::new();
+    let port = crate::support::registry::free_port();
+    let sha512 = format!("sha512:{}", "f".repeat(128));
+    let sha384 = format!("sha384:{}", "0".repeat(96));
+    for (alg, pinned) in [
+        ("sha512", format!("127.0.0.1:{port}/demo/app@{sha512}")),
+        ("sha384", format!("127.0.0.1:{port}/demo/app:1.0@{sha384}")),
+    ] {
+        let target = format!("127.0.0.1:{port}/demo/copy:1");
+        for args in [vec!["pull", &pinned], vec!["copy", &pinned, &target]] {
+            let line = error_line(&env.imagectl().args(&args).output().unwrap());
+            assert!(
+                line.contains(&format!("{alg} content cannot be verified by imagectl yet")),
+                "{args:?}: {line}"
+            );
+            assert!(!line.contains("cannot reach"), "{args:?}: {line}");
+        }
+    }
+    // At most an empty store was created: no blob, no image.
+    let files = fingerprint(&env.store);
+    let blob_files = files
+        .iter()
+        .filter(|(f, hash)| f.starts_with("blobs/") && !hash.is_empty());
+    assert_eq!(blob_files.count(), 0, "{files:?}");
+    if let Ok(index) = std::fs::read_to_string(env.store.join("index.json")) {
+        assert!(index.contains(r#""manifests":[]"#), "{index}");
+    }
+}
+
 /// Basic auth: no credentials and wrong credentials are refused with what to do; the right
 /// ones from Docker's config.json work; the password never appears in any output.
 #[test]

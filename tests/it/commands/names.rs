@@ -1,6 +1,7 @@
 //! `tag` and `rmi`: which names go, what is deleted, what docker would print.
 
 use super::*;
+use crate::support::fixtures::{OciLayout, app_image};
 
 // ---------------------------------------------------------------------------------------
 // tag
@@ -159,6 +160,38 @@ fn rmi_id_with_several_names_needs_force() {
     assert!(!has_blob(&t.env.store, &t.fx.app_v1.config_digest));
     assert!(has_blob(&t.env.store, &t.fx.app_v1.layers[0].digest));
     assert_fsck_clean(&t.env);
+}
+
+/// `rmi sha256:<64 hex>` means the image with that ID, as docker reads it, never the name
+/// `docker.io/library/sha256:<hex>` (a valid name, here given to another image): with no
+/// such ID it is `no such image`, and only the spelled-out name untags that name. The store
+/// is an OCI layout written directly, no registry.
+#[test]
+fn rmi_full_sha256_id_is_an_id_never_a_name() {
+    let env = TestEnv::new();
+    let (v1, v2) = (
+        app_image("1.0", MediaFormat::Oci),
+        app_image("2.0", MediaFormat::Oci),
+    );
+    let mut layout = OciLayout::create(&env.store);
+    layout.add_image(&v1, "app-v1");
+    layout.add_image(&v2, "app-v2");
+    let id = &v1.config_digest;
+    let as_name = format!("docker.io/library/{id}");
+    ok(&env, &["tag", "app-v2", id]);
+    let tagged = ok(&env, &["inspect", "-f", "{{.Id}}", &as_name]);
+    assert_eq!(tagged.trim(), v2.config_digest, "the name is app-v2's");
+
+    let out = ok(&env, &["rmi", id]);
+    assert_eq!(out, format!("Untagged: app-v1\nDeleted: {id}\n"));
+    let line = fails_with_one_line(&run(&env, &["rmi", id]), "rmi of a gone ID");
+    assert!(line.contains("no such image"), "{line}");
+    assert!(store_refs(&env.store).contains(&as_name), "the name stays");
+
+    let out = ok(&env, &["rmi", &as_name]);
+    assert_eq!(out, format!("Untagged: {id}\n"));
+    assert_eq!(store_refs(&env.store), vec!["app-v2".to_string()]);
+    assert_fsck_clean(&env);
 }
 
 /// `rmi` of an unknown image fails with `no such image`, while the other images in the same
