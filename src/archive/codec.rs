@@ -43,7 +43,7 @@ impl ArchiveCodec for Codec {
         save(
             content,
             &images,
-            Format::Docker,
+            Format::DockerEngine,
             Compression::None,
             None,
             SizeMode::Exact,

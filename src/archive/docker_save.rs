@@ -131,7 +131,7 @@ pub(super) fn prepare(
         };
         let config_bytes = store.read_blob(&config.digest, MAX_METADATA_BLOB)?;
         let mut diffs = Vec::new();
-        if format == Format::Docker {
+        if format != Format::Oci {
             let ids = diff_ids(&config_bytes).map_err(|reason| ArchiveError::Malformed {
                 entry: format!("config {}", config.digest),
                 reason,
@@ -163,6 +163,15 @@ pub(super) fn prepare(
             index,
             siblings,
         });
+    }
+    if format == Format::DockerEngine {
+        // Layers go as stored: their size is the blob's.
+        for p in &mut out {
+            check_layers(store, &p.layers)?;
+            for ((_, size), layer) in p.diffs.iter_mut().zip(&p.layers) {
+                *size = layer.size;
+            }
+        }
     }
     if format == Format::Docker {
         let unique: BTreeMap<&Digest, &Descriptor> = out
@@ -317,6 +326,7 @@ impl<R: Read> Read for HashRead<R> {
 pub(super) fn write<W: Write>(
     store: &dyn BlobRead,
     images: &[Prepared],
+    format: Format,
     builder: &mut tar::Builder<W>,
 ) -> Result<(), ArchiveError> {
     let mut written: BTreeSet<Digest> = BTreeSet::new();
@@ -337,6 +347,12 @@ pub(super) fn write<W: Write>(
                 }
                 let v1 = serde_json::to_vec(&v1).expect("JSON serializes");
                 append_file(builder, &format!("{hex}/json"), v1.len() as u64, &v1[..])?;
+                if format == Format::DockerEngine {
+                    let blob = store.open_blob(&layer.digest)?.take(*size);
+                    append_file(builder, &format!("{hex}/layer.tar"), *size, blob)?;
+                    parent = Some(hex);
+                    continue;
+                }
                 let mut r = HashRead::new(decoded(store, layer)?.take(*size));
                 append_file(builder, &format!("{hex}/layer.tar"), *size, &mut r)?;
                 let (actual, n) = r.finish();

@@ -35,6 +35,11 @@ pub enum Format {
     Docker,
     /// An OCI image layout: `oci-layout`, `index.json`, `blobs/sha256/…`.
     Oci,
+    /// `docker save`'s layout with each layer as stored (gzip or zstd), for the Engine's
+    /// `POST /images/load`, which decompresses and checks every layer against the
+    /// config's diff_ids itself: no decoding pass here, and a third of the bytes on the
+    /// pipe. Not for files: `podman load` and older tools expect plain layers.
+    DockerEngine,
 }
 
 /// One image to save: its manifest (or index) in the store and the names to record.
@@ -244,7 +249,9 @@ pub fn save(
     let enc = compress::Encoder::new(out, compression).map_err(ArchiveError::Write)?;
     let mut builder = tar::Builder::new(enc);
     match format {
-        Format::Docker => docker_save::write(store, &prepared, &mut builder)?,
+        Format::Docker | Format::DockerEngine => {
+            docker_save::write(store, &prepared, format, &mut builder)?
+        }
         Format::Oci => oci_save::write(store, &prepared, &mut builder)?,
     }
     let enc = builder.into_inner().map_err(ArchiveError::Write)?;

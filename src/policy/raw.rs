@@ -88,7 +88,7 @@ pub(crate) struct RawStore {
 /// The Docker Engine to manage.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "DockerStore")]
+#[schemars(rename = "DockerEngine")]
 pub(crate) struct RawDocker {
     /// The Engine's API socket: `unix:///PATH` or `tcp://HOST:PORT` (default: `$DOCKER_HOST`,
     /// else unix:///var/run/docker.sock).
