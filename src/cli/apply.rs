@@ -20,7 +20,7 @@ use crate::exec::{
 use crate::plan::{Plan, plan as make_plan, render_text, replica_targets};
 use crate::policy::{Policy, StoreSpec as PolicyStore, load};
 use crate::registry::RegistryClient;
-use crate::store::{self, ImageStore, StoreSpec};
+use crate::store::{self, ImageStore, PullPath, StoreSpec};
 
 /// A policy planned against a store.
 struct Planned {
@@ -45,7 +45,14 @@ fn load_policy(file: &Path) -> Result<Option<Policy>> {
 async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
     let from_policy = policy.store.as_ref().map(|s| match s {
         PolicyStore::Path(p) => StoreSpec::Embedded(p.clone()),
-        PolicyStore::Docker(host) => StoreSpec::Docker(host.clone()),
+        PolicyStore::Docker { host, engine_pull } => StoreSpec::Docker(
+            host.clone(),
+            if *engine_pull {
+                PullPath::Engine
+            } else {
+                PullPath::Imagectl
+            },
+        ),
     });
     let store = store::open(&store_spec(cli, from_policy.as_ref())?).await?;
     let client = RegistryClient::new(super::registries::client_config(

@@ -19,6 +19,16 @@ pub struct Cli {
         value_name = "DIR|docker[:HOST]"
     )]
     pub store: Option<String>,
+    /// Who pulls into a Docker Engine store: imagectl's own client (default; mirrors for
+    /// every registry, one HEAD per unchanged tag) or the Engine's own pull.
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGECTL_DOCKER_PULL",
+        value_enum,
+        value_name = "WHO"
+    )]
+    pub docker_pull: Option<DockerPull>,
     /// More detail on stderr (-v: which endpoint served what and transfer counters; -vv: every request).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -33,6 +43,15 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Who pulls into a Docker Engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DockerPull {
+    /// imagectl's registry client, streamed into the Engine.
+    Imagectl,
+    /// The Engine's own pull.
+    Engine,
 }
 
 /// The subcommands.

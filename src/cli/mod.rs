@@ -29,7 +29,7 @@ use clap::{CommandFactory, Parser};
 pub use args::{Cli, Command, ConfigCommand};
 
 use crate::registry::RegistryClient;
-use crate::store::{self, ImageStore, StoreSpec};
+use crate::store::{self, ImageStore, PullPath, StoreSpec};
 
 /// Parse the command line, run the command, and turn the outcome into an exit code.
 pub fn main() -> ExitCode {
@@ -157,15 +157,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 /// The store: `--store`, `$IMAGECTL_STORE`, else `policy` (a policy's `store:`), else the
 /// embedded store in the user's data directory.
 fn store_spec(cli: &Cli, policy: Option<&StoreSpec>) -> Result<StoreSpec> {
-    match (&cli.store, policy) {
-        (Some(s), _) => Ok(StoreSpec::parse(s)),
-        (None, Some(p)) => Ok(p.clone()),
+    let spec = match (&cli.store, policy) {
+        (Some(s), _) => StoreSpec::parse(s),
+        (None, Some(p)) => p.clone(),
         (None, None) => dirs::data_dir()
             .map(|d| StoreSpec::Embedded(d.join("imagectl")))
             .context(
                 "no data directory is known for this user: pass --store DIR or set IMAGECTL_STORE",
-            ),
-    }
+            )?,
+    };
+    Ok(match (spec, cli.docker_pull) {
+        (StoreSpec::Docker(host, _), Some(path)) => StoreSpec::Docker(
+            host,
+            match path {
+                args::DockerPull::Imagectl => PullPath::Imagectl,
+                args::DockerPull::Engine => PullPath::Engine,
+            },
+        ),
+        (spec, _) => spec,
+    })
 }
 
 async fn open_store(cli: &Cli) -> Result<Arc<dyn ImageStore>> {
@@ -176,7 +186,7 @@ async fn open_store(cli: &Cli) -> Result<Arc<dyn ImageStore>> {
 fn store_path(cli: &Cli) -> Option<PathBuf> {
     match store_spec(cli, None).ok()? {
         StoreSpec::Embedded(p) => Some(p),
-        StoreSpec::Docker(_) => None,
+        StoreSpec::Docker(..) => None,
     }
 }
 

@@ -460,7 +460,12 @@ pub async fn pull_into(
         }
     }
     let mut report = PullReport::default();
-    if !wanted.is_empty() {
+    if !wanted.is_empty() && store.pulls_natively() {
+        report.results = native_pulls(client, store, &wanted, opts).await?;
+        for (r, res) in &report.results {
+            observer.image_finished(r, res);
+        }
+    } else if !wanted.is_empty() {
         let import = store.import(Arc::new(crate::archive::Codec)).await?;
         report = pull(client, import.content(), &wanted, opts, observer).await?;
         let sources: Vec<(Reference, Digest)> = report
@@ -501,4 +506,72 @@ async fn up_to_date_on(
         source_digest: source.clone(),
         up_to_date: true,
     })
+}
+
+/// The backend pulls each reference itself (the Engine's own pull) with the credentials
+/// imagectl resolved; what it stored is read back from its inventory.
+async fn native_pulls(
+    client: &RegistryClient,
+    store: &dyn ImageStore,
+    refs: &[Reference],
+    opts: &PullOptions,
+) -> Result<Vec<(Reference, Result<PulledImage, ExecError>)>, ExecError> {
+    let platform = opts
+        .platforms
+        .first()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let outcomes: Vec<Result<(), ExecError>> = stream::iter(refs)
+        .map(|r| {
+            let platform = platform.clone();
+            async move {
+                let credentials = client
+                    .credentials_for(r.registry())
+                    .await?
+                    .map(|c| (c.username, c.password));
+                store.pull_native(r, &platform, credentials).await?;
+                Ok(())
+            }
+        })
+        .buffered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    let inventory = store.inventory().await?;
+    Ok(refs
+        .iter()
+        .zip(outcomes)
+        .map(|(r, outcome)| {
+            let name = stored_name(r);
+            let result = outcome.and_then(|()| {
+                let image = inventory
+                    .images
+                    .iter()
+                    .find(|i| {
+                        i.names.contains(&name)
+                            || (r.digest().is_some()
+                                && i.repo_digests.iter().any(|d| {
+                                    d.ends_with(
+                                        &r.digest().map(|d| d.to_string()).unwrap_or_default(),
+                                    )
+                                }))
+                    })
+                    .ok_or_else(|| {
+                        ExecError::Store(crate::store::StoreError::NoSuchImage(name.to_string()))
+                    })?;
+                Ok(PulledImage {
+                    name: name.clone(),
+                    target: image.target.digest.clone(),
+                    id: image.id.clone(),
+                    source_digest: image
+                        .sources
+                        .get(&name)
+                        .cloned()
+                        .or_else(|| r.digest().cloned())
+                        .unwrap_or_else(|| image.id.clone()),
+                    up_to_date: false,
+                })
+            });
+            (r.clone(), result)
+        })
+        .collect())
 }

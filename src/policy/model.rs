@@ -49,9 +49,14 @@ pub struct ReplicateSpec {
 pub enum StoreSpec {
     /// The embedded store's directory (absolute).
     Path(PathBuf),
-    /// A Docker Engine: `unix:///PATH` or `tcp://HOST:PORT`; `None`: `$DOCKER_HOST`, else
-    /// the default socket.
-    Docker(Option<String>),
+    /// A Docker Engine: `unix:///PATH` or `tcp://HOST:PORT` (`None`: `$DOCKER_HOST`, else
+    /// the default socket), and whether the Engine pulls itself (`pull: engine`).
+    Docker {
+        /// The Engine's socket.
+        host: Option<String>,
+        /// `pull: engine`: the Engine's own pull instead of imagectl's client.
+        engine_pull: bool,
+    },
 }
 
 /// How to talk to one registry. Secrets are never inline: only where to find them.

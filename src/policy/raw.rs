@@ -95,6 +95,12 @@ pub(crate) struct RawDocker {
     #[serde(default, deserialize_with = "some")]
     #[schemars(with = "String")]
     pub host: Option<Spanned<String>>,
+    /// Who pulls: `imagectl` (default: its own client, with mirrors for every registry,
+    /// streamed into the Engine) or `engine` (the Engine's own pull, with imagectl's
+    /// credentials).
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "String", regex(pattern = r"^(imagectl|engine)$"))]
+    pub pull: Option<Spanned<String>>,
 }
 
 /// The hands-on commands' configuration file (`--config`, default

@@ -224,7 +224,24 @@ fn store(s: Spanned<RawStore>, ctx: &mut Ctx<'_>) -> Option<Located<StoreSpec>> 
                 }
                 None => None,
             };
-            Some(ctx.located(StoreSpec::Docker(host), s.referenced, "store"))
+            let engine_pull = match d.value.pull {
+                None => false,
+                Some(p) if p.value == "imagectl" => false,
+                Some(p) if p.value == "engine" => true,
+                Some(p) => {
+                    ctx.err(
+                        p.referenced,
+                        "store.docker.pull",
+                        format!("{:?} is not a pull path: write imagectl or engine", p.value),
+                    );
+                    return None;
+                }
+            };
+            Some(ctx.located(
+                StoreSpec::Docker { host, engine_pull },
+                s.referenced,
+                "store",
+            ))
         }
         (None, None) => {
             ctx.err(

@@ -161,6 +161,25 @@ impl RegistryClient {
         })
     }
 
+    /// The user name and password imagectl would send to `registry`, for a daemon that
+    /// pulls itself (the Engine's own pull), from the same sources in the same order.
+    /// An identity token cannot be handed over that way: an error says so.
+    pub async fn credentials_for(
+        &self,
+        registry: &str,
+    ) -> Result<Option<BasicCredentials>, RegistryError> {
+        match self.inner.transport.auth.credential(registry).await? {
+            None => Ok(None),
+            Some(Credential::Basic { username, password }) => {
+                Ok(Some(BasicCredentials { username, password }))
+            }
+            Some(Credential::IdentityToken(_)) => Err(RegistryError::Credentials {
+                registry: registry.to_string(),
+                reason: "an identity token is stored for it, which imagectl does not hand to the Docker Engine: pull with imagectl's client (the default), or `docker login` with a password".to_string(),
+            }),
+        }
+    }
+
     /// Whether requests to `registry` (`host[:port]`, as in a reference) use plain HTTP:
     /// lets callers warn or show it.
     pub fn is_plain_http(&self, registry: &str) -> bool {

@@ -88,10 +88,34 @@ pub fn disk_usage(inventory: &Inventory, blobs: &[(crate::oci::Digest, u64)]) ->
             });
         }
     }
+    let total_size: u64 = blobs.iter().map(|(_, s)| s).sum();
+    if inventory.containers_known {
+        // A daemon's rule (docker system df): active images are those containers use;
+        // everything but their unique bytes could go.
+        let in_use: Vec<_> = inventory
+            .images
+            .iter()
+            .filter(|i| !i.containers.is_empty())
+            .collect();
+        let used: u64 = in_use
+            .iter()
+            .flat_map(|i| i.blobs.iter())
+            .filter(|(d, _)| users.get(*d).copied().unwrap_or(0) <= 1)
+            .map(|(_, s)| s)
+            .sum();
+        return DiskUsage {
+            images: inventory.images.len(),
+            active: in_use.len(),
+            total_size,
+            reclaimable: total_size.saturating_sub(used),
+            unreferenced,
+            per_image,
+        };
+    }
     DiskUsage {
         images: inventory.images.len(),
         active: inventory.images.iter().filter(|i| !i.is_dangling()).count(),
-        total_size: blobs.iter().map(|(_, s)| s).sum(),
+        total_size,
         reclaimable,
         unreferenced,
         per_image,

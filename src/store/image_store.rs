@@ -105,6 +105,25 @@ pub trait ImageStore: Send + Sync {
         images: &[&InventoryImage],
         codec: Arc<dyn ArchiveCodec>,
     ) -> Result<Box<dyn ImageExport>, StoreError>;
+    /// Whether pulls go through the backend's own pull ([`ImageStore::pull_native`]) rather
+    /// than imagectl's registry client and an import.
+    fn pulls_natively(&self) -> bool {
+        false
+    }
+    /// The backend pulls `reference` itself (the Engine's `POST /images/create`), with
+    /// `credentials` imagectl resolved for its registry.
+    async fn pull_native(
+        &self,
+        _reference: &Reference,
+        _platform: &str,
+        _credentials: Option<(String, String)>,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported {
+            what: "pulling by the backend itself",
+            backend: self.backend().describe(),
+            hint: "imagectl pulls with its own client",
+        })
+    }
     /// The backend's own inspect document for an image, where it has one (the Engine's);
     /// `None`: build it from the inventory.
     async fn document(

@@ -18,7 +18,7 @@ pub use inventory::{
     ContainerUse, Inventory, InventoryImage, MAX_METADATA_BLOB, Resolved, resolve, resolve_image,
 };
 pub use names::{names_target, set_name};
-pub use open::{StoreSpec, open};
+pub use open::{PullPath, StoreSpec, open};
 
 use std::io::{Read, Write};
 

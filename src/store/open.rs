@@ -19,17 +19,31 @@ use super::{ImageStore, StoreError};
 pub enum StoreSpec {
     /// The embedded store in this directory.
     Embedded(PathBuf),
-    /// A Docker Engine; `None`: `$DOCKER_HOST` or the default socket.
-    Docker(Option<String>),
+    /// A Docker Engine (`None`: `$DOCKER_HOST` or the default socket), and whether it
+    /// pulls images itself rather than imagectl's client.
+    Docker(Option<String>, PullPath),
+}
+
+/// Who pulls images into a Docker Engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PullPath {
+    /// imagectl's registry client (mirrors for every registry, resume, verification,
+    /// one HEAD per unchanged tag), streamed into `POST /images/load`.
+    #[default]
+    Imagectl,
+    /// The Engine's own `POST /images/create`, with imagectl's credentials.
+    Engine,
 }
 
 impl StoreSpec {
     /// Read the `--store` spelling.
     pub fn parse(s: &str) -> Self {
         match s {
-            "docker" => Self::Docker(None),
+            "docker" => Self::Docker(None, PullPath::default()),
             _ => match s.strip_prefix("docker:") {
-                Some(host) if !host.is_empty() => Self::Docker(Some(host.to_string())),
+                Some(host) if !host.is_empty() => {
+                    Self::Docker(Some(host.to_string()), PullPath::default())
+                }
                 _ => Self::Embedded(PathBuf::from(s)),
             },
         }
@@ -43,9 +57,11 @@ pub async fn open(spec: &StoreSpec) -> Result<Arc<dyn ImageStore>, StoreError> {
         StoreSpec::Embedded(path) => Ok(Arc::new(EmbeddedStore::new(LayoutStore::open(
             path.clone(),
         )?))),
-        StoreSpec::Docker(host) => {
+        StoreSpec::Docker(host, pull) => {
             let host = host.clone().unwrap_or_else(default_host);
-            Ok(Arc::new(DockerStore::connect(&host).await?))
+            Ok(Arc::new(
+                DockerStore::connect(&host, *pull == PullPath::Engine).await?,
+            ))
         }
     }
 }
@@ -57,10 +73,13 @@ mod tests {
     /// `docker`, `docker:HOST` and directories are told apart as documented.
     #[test]
     fn spellings() {
-        assert_eq!(StoreSpec::parse("docker"), StoreSpec::Docker(None));
+        assert_eq!(
+            StoreSpec::parse("docker"),
+            StoreSpec::Docker(None, PullPath::Imagectl)
+        );
         assert_eq!(
             StoreSpec::parse("docker:unix:///run/d.sock"),
-            StoreSpec::Docker(Some("unix:///run/d.sock".into()))
+            StoreSpec::Docker(Some("unix:///run/d.sock".into()), PullPath::Imagectl)
         );
         assert_eq!(
             StoreSpec::parse("./docker"),

@@ -263,6 +263,43 @@ fn containers_pin_images(kind: Kind) {
     under.docker().docker_ok(&["rm", "-f", "live"]);
 }
 
+/// A password whose X-Registry-Auth encoding holds `+` and `/` in standard base64: the
+/// daemon reads base64url and ignores what it cannot decode.
+const AWKWARD_PASSWORD: &str = "p>>>?~~~s?s>w~";
+
+/// The Engine's own pull gets imagectl's credentials (re-encoded so the daemon reads them:
+/// an ignored header would pull anonymously and fail with 401), and a tag it pulled is up
+/// to date for one HEAD afterwards.
+fn engine_pull_uses_imagectl_credentials(kind: Kind) {
+    use base64::Engine as _;
+    let json = format!(r#"{{"username":"ci","password":"{AWKWARD_PASSWORD}"}}"#);
+    let std = base64::engine::general_purpose::STANDARD.encode(json);
+    assert!(std.contains('+') && std.contains('/'), "{std}");
+    let under = Under::new(kind);
+    let reg = Registry::builder().htpasswd("ci", AWKWARD_PASSWORD).start();
+    push_image_http(&reg, "demo/a", "1.0", &app_image("a1", MediaFormat::Oci));
+    let a = reg.reference("demo/a:1.0");
+    under.env.docker_login(&reg.host(), "ci", AWKWARD_PASSWORD);
+    let out = under.ok(&["--docker-pull", "engine", "pull", &a]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    assert_eq!(under.names(), vec![a.clone()]);
+    let mark = reg.mark();
+    let again = under.ok(&["--docker-pull", "engine", "pull", &a]);
+    assert!(again.contains("up to date"), "{again}");
+    assert_eq!(reg.count_since(mark, "GET", "/manifests/"), 0);
+    under.env.docker_login(&reg.host(), "ci", "wrong");
+    push_image_http(&reg, "demo/b", "1.0", &app_image("b1", MediaFormat::Oci));
+    let out = under.run(&[
+        "--docker-pull",
+        "engine",
+        "pull",
+        &reg.reference("demo/b:1.0"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("demo/b"), "{}", text(&out));
+    assert_eq!(under.names(), vec![a]);
+}
+
 /// fsck on a daemon says in one line that the Engine keeps its own layers.
 fn fsck_says_what_the_backend_cannot(kind: Kind) {
     let under = Under::new(kind);
@@ -314,6 +351,7 @@ on_stores!(
         policy_converges_then_noop,
         containers_pin_images,
         fsck_says_what_the_backend_cannot,
+        engine_pull_uses_imagectl_credentials,
     ]
 );
 on_stores!(
@@ -330,5 +368,6 @@ on_stores!(
         policy_converges_then_noop,
         containers_pin_images,
         fsck_says_what_the_backend_cannot,
+        engine_pull_uses_imagectl_credentials,
     ]
 );

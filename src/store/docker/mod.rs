@@ -14,6 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bollard::Docker;
 use bollard::query_parameters::{RemoveImageOptions, TagImageOptions};
+use futures_util::StreamExt;
 
 use connect::daemon_error;
 pub use connect::default_host;
@@ -30,11 +31,12 @@ pub struct DockerStore {
     host: String,
     containerd_store: bool,
     state_dir: PathBuf,
+    engine_pull: bool,
 }
 
 impl DockerStore {
     /// Connect, agree on an API version and learn which image store the Engine runs.
-    pub async fn connect(host: &str) -> Result<Self, StoreError> {
+    pub async fn connect(host: &str, engine_pull: bool) -> Result<Self, StoreError> {
         let (docker, _api) = connect::connect(host).await?;
         let info = docker.info().await.map_err(daemon_error)?;
         let containerd_store = info.driver_status.iter().flatten().any(|kv| {
@@ -51,6 +53,7 @@ impl DockerStore {
             host: host.to_string(),
             containerd_store,
             state_dir: state::dir_for(&id)?,
+            engine_pull,
         })
     }
 
@@ -231,6 +234,52 @@ impl ImageStore for DockerStore {
         Ok(Box::new(
             transfer::Export::run(&self.docker, images, codec).await?,
         ))
+    }
+
+    fn pulls_natively(&self) -> bool {
+        self.engine_pull
+    }
+
+    async fn pull_native(
+        &self,
+        reference: &Reference,
+        platform: &str,
+        credentials: Option<(String, String)>,
+    ) -> Result<(), StoreError> {
+        let tag = match (reference.digest(), reference.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => "latest".to_string(),
+        };
+        let options = bollard::query_parameters::CreateImageOptions {
+            from_image: Some(reference.familiar_name()),
+            tag: Some(tag),
+            platform: platform.to_string(),
+            ..Default::default()
+        };
+        // Sent as X-Registry-Auth, which the request modifier re-encodes as base64url.
+        let credentials =
+            credentials.map(|(username, password)| bollard::auth::DockerCredentials {
+                username: Some(username),
+                password: Some(password),
+                serveraddress: Some(reference.registry().to_string()),
+                ..Default::default()
+            });
+        let mut progress = self.docker.create_image(Some(options), None, credentials);
+        // Errors come as HTTP 500 before the stream or as errorDetail inside it; bollard
+        // turns both into errors of the stream.
+        while let Some(item) = progress.next().await {
+            item.map_err(|e| match daemon_error(e) {
+                StoreError::NoSuchImage(m) => {
+                    StoreError::Daemon(format!("the Docker Engine could not pull {reference}: {m}"))
+                }
+                StoreError::Daemon(m) => {
+                    StoreError::Daemon(format!("pulling {reference} with the Docker Engine: {m}"))
+                }
+                other => other,
+            })?;
+        }
+        Ok(())
     }
 
     async fn document(
