@@ -13,6 +13,7 @@ mod bearer;
 mod budget;
 mod crash;
 mod discovery;
+mod docker_errors;
 
 mod commands;
 mod copy;

@@ -60,14 +60,14 @@ pub async fn connect(host: &str) -> Result<(Docker, (u32, u32)), StoreError> {
     }
     .map_err(|e| unreachable(e.to_string()))?;
     let version = raw.version().await.map_err(|e| {
-        let text = e.to_string();
+        let text = chain_text(&e);
         if text.contains("Permission denied") || text.contains("permission denied") {
             unreachable(
                 "permission denied on the socket (run as root, or as a member of the docker group)"
                     .to_string(),
             )
         } else if text.contains("Connection refused") || text.contains("No such file") {
-            unreachable(format!("{text} (is dockerd running?)"))
+            unreachable("connection refused (is dockerd running?)".to_string())
         } else {
             unreachable(text)
         }
@@ -91,6 +91,21 @@ pub async fn connect(host: &str) -> Result<(Docker, (u32, u32)), StoreError> {
     let prefix = format!("/v{}.{}", api.0, api.1);
     let docker = raw.with_request_modifier(move |req| mend(req, &prefix));
     Ok((docker, api))
+}
+
+/// An error with its causes, which bollard's own text leaves out ("client error (Connect)").
+fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Prefix the path with the API version and re-encode `X-Registry-Auth` as base64url.
@@ -139,7 +154,10 @@ pub fn daemon_error(e: bollard::errors::Error) -> StoreError {
         bollard::errors::Error::DockerStreamError { error } => {
             StoreError::Daemon(format!("the Docker Engine reported: {error}"))
         }
-        other => StoreError::Daemon(format!("talking to the Docker Engine: {other}")),
+        other => StoreError::Daemon(format!(
+            "talking to the Docker Engine: {}",
+            chain_text(&other)
+        )),
     }
 }
 
