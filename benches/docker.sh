@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Docker Engine benchmark: imagectl against the docker CLI on the same images, one run, two
+# Debian 12 dockerds (20.10, classic image store, vfs), one per tool, so neither finds the
+# other's layers. A plain-HTTP loopback registry holds N small images (sharing a base layer)
+# and one large image (BIG_LAYERS x BIG_LAYER_MIB MiB):
+#
+#   (a) imagectl apply of a policy declaring the N+1 images into dockerd A
+#   (b) a `docker pull` loop over the same N+1 references into dockerd B
+#   (c) the same imagectl apply again: nothing new
+#   (d) the same docker pull loop again: every image present
+#   (e) imagectl df -v and (f) docker system df -v, on dockerd A after DF_EXTRA more images
+#
+# Prints wall times, the ratios, imagectl's peak RSS, and the CPU time of the tool, of the
+# daemon it talked to and of the registry (from /proc): their sum over the cores is the
+# shortest wall time a run could have had on this machine.
+#
+#   benches/docker.sh                                   # builds target/release/imagectl first
+#   IMAGECTL=/path/to/imagectl benches/docker.sh
+#   N=100 BIG_LAYERS=4 BIG_LAYER_MIB=128 DF_EXTRA=199 benches/docker.sh   # the defaults
+#   KEEP=1 benches/docker.sh                            # keep the temp dir (path printed)
+#
+# Needs docker-registry, skopeo, docker.io, python3 and GNU time; runs as root (dockerd).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+
+N=${N:-100}
+BIG_LAYERS=${BIG_LAYERS:-4}
+BIG_LAYER_MIB=${BIG_LAYER_MIB:-128}
+DF_EXTRA=${DF_EXTRA:-199}
+PUSH_JOBS=${PUSH_JOBS:-4}
+
+ensure_packages
+command -v dockerd >/dev/null || { echo "dockerd (Debian docker.io) is needed" >&2; exit 1; }
+ensure_imagectl
+
+WORK=$(mktemp -d -p /tmp imagectl-bench-docker.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    for d in "$WORK"/dk-*; do
+        [[ -f $d/e/containerd/containerd.pid ]] && kill -9 "$(cat "$d/e/containerd/containerd.pid")" 2>/dev/null || true
+    done
+    grep -o " $WORK[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    if [[ ${KEEP:-0} == 1 ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+start_registry "$WORK/registry" true
+REG=$REG_HOST; REG_PID_=$REG_PID; PIDS+=("$REG_PID"); REG_PID=
+
+start_dockerd() { # NAME: a private dockerd; sets DK_SOCK and DK_PID
+    local d=$WORK/dk-$1
+    mkdir -p "$d"
+    echo '{}' >"$d/daemon.json"
+    env -u DOCKER_HOST dockerd --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
+        --data-root "$d/d" --exec-root "$d/e" --pidfile "$d/p" -H "unix://$d/s" \
+        --config-file "$d/daemon.json" >"$d/log" 2>&1 &
+    DK_PID=$!
+    PIDS+=("$DK_PID")
+    DK_SOCK=$d/s
+    for _ in $(seq 100); do
+        [[ -S $DK_SOCK ]] && docker -H "unix://$DK_SOCK" info >/dev/null 2>&1 && return
+        sleep 0.2
+    done
+    echo "dockerd $1 did not start: $(tail -5 "$d/log")" >&2
+    exit 1
+}
+start_dockerd a; A_SOCK=$DK_SOCK; A_PID=$DK_PID
+start_dockerd b; B_SOCK=$DK_SOCK; B_PID=$DK_PID
+log "registry $REG (http); dockerd A (imagectl) and B (docker CLI), $(dockerd --version)"
+
+# --- images -------------------------------------------------------------------------------------
+L=$WORK/layout
+log "building $((N + DF_EXTRA)) small images and one ${BIG_LAYERS}x${BIG_LAYER_MIB} MiB image"
+python3 "$ROOT/scripts/mkoci.py" many "$L" --count "$((N + DF_EXTRA))" --prefix app- >"$WORK/small.refs"
+python3 "$ROOT/scripts/mkoci.py" big "$L" --ref big --layers "$BIG_LAYERS" --layer-mib "$BIG_LAYER_MIB" >/dev/null
+push() {
+    local src="oci:$L:$1" dst="docker://$REG/bench/$1:1.0"
+    skopeo --insecure-policy copy --quiet --dest-tls-verify=false "$src" "$dst" 2>/dev/null ||
+        skopeo --insecure-policy copy --quiet --dest-tls-verify=false "$src" "$dst"
+}
+export -f push
+export L REG
+mapfile -t all_small < <(cut -d' ' -f1 "$WORK/small.refs")
+names=("${all_small[@]:0:N}" big)
+extra=("${all_small[@]:N}")
+log "pushing $((N + DF_EXTRA + 1)) images"
+push "${names[0]}"
+printf '%s\n' "${names[@]:1}" "${extra[@]}" | xargs -P "$PUSH_JOBS" -I{} bash -c 'push "$1"' _ {}
+
+POLICY=$WORK/policy.yaml
+{
+    echo "version: 1"
+    echo "store: { docker: { host: \"unix://$A_SOCK\" } }"
+    echo "images:"
+    for n in "${names[@]}"; do echo "  - { name: $REG/bench/$n, tags: [\"1.0\"] }"; done
+} >"$POLICY"
+printf "$REG/bench/%s:1.0\n" "${names[@]}" >"$WORK/refs"
+pull_loop() { while read -r ref; do docker -H "unix://$B_SOCK" pull -q "$ref" >/dev/null; done <"$WORK/refs"; }
+export -f pull_loop
+export WORK B_SOCK
+export IMAGECTL_STATE_DIR=$WORK/state
+
+timed() { local out=$1; shift; /usr/bin/time -f '%e %M %U %S' -o "$out" "$@"; }
+run() { # NAME DAEMON-PID CMD...: time CMD (output in WORK/NAME.log); the daemon's and the
+    #                           registry's CPU for it in WORK/NAME.cpu
+    local name=$1 dpid=$2 d0 r0; shift 2
+    d0=$(cpu_s "$dpid"); r0=$(cpu_s "$REG_PID_")
+    timed "$WORK/$name.time" "$@" >"$WORK/$name.log" 2>&1 || { tail -20 "$WORK/$name.log" >&2; exit 1; }
+    awk -v d0="$d0" -v d1="$(cpu_s "$dpid")" -v r0="$r0" -v r1="$(cpu_s "$REG_PID_")" \
+        'BEGIN { printf "%.2f %.2f\n", d1 - d0, r1 - r0 }' >"$WORK/$name.cpu"
+}
+
+log "(a) imagectl apply: $((N + 1)) images into dockerd A"
+run a "$A_PID" "$IMAGECTL" apply --yes -f "$POLICY"
+log "(b) docker pull loop: $((N + 1)) images into dockerd B"
+run b "$B_PID" bash -c pull_loop
+log "(c) imagectl apply again: nothing new"
+run c "$A_PID" "$IMAGECTL" apply --yes -f "$POLICY"
+log "(d) docker pull loop again: every image present"
+run d "$B_PID" bash -c pull_loop
+
+# Sanity: both daemons hold every image, under the same image IDs.
+for n in "${names[0]}" big; do
+    ia=$(docker -H "unix://$A_SOCK" image inspect -f '{{.Id}}' "$REG/bench/$n:1.0")
+    ib=$(docker -H "unix://$B_SOCK" image inspect -f '{{.Id}}' "$REG/bench/$n:1.0")
+    [[ $ia == "$ib" ]] || { echo "$n: imagectl loaded $ia, docker pulled $ib" >&2; exit 1; }
+done
+grep -q "No changes" "$WORK/c.log" || { cat "$WORK/c.log" >&2; exit 1; }
+
+log "loading $DF_EXTRA more images into dockerd A for df"
+printf "$REG/bench/%s:1.0\n" "${extra[@]}" | xargs "$IMAGECTL" --store "docker:unix://$A_SOCK" pull -q >/dev/null
+count=$(docker -H "unix://$A_SOCK" images -q | wc -l)
+log "(e) imagectl df -v, (f) docker system df -v: $count images"
+run e "$A_PID" "$IMAGECTL" --store "docker:unix://$A_SOCK" df -v
+run f "$A_PID" docker -H "unix://$A_SOCK" system df -v
+
+# --- report -------------------------------------------------------------------------------------
+ratio() { awk -v i="$1" -v s="$2" 'BEGIN { if (i > 0) printf "%.1fx", s / i; else print "n/a" }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+field() { awk -v i="$2" '{ print $i }' "$WORK/$1.time"; }
+echo
+printf 'imagectl: %s\ndocker:   %s\nmachine:  %s cores, %s\n\n' \
+    "$("$IMAGECTL" --version)" "$(docker --version)" "$(nproc)" "$(uname -sr)"
+printf '%-40s %11s %11s %14s %18s\n' run "imagectl s" "docker s" "docker/imagectl" "imagectl peak RSS"
+row() { printf '%-40s %11s %11s %14s %18s\n' "$1" "$(field "$2" 1)" "$(field "$3" 1)" \
+    "$(ratio "$(field "$2" 1)" "$(field "$3" 1)")" "$(mib "$(field "$2" 2)")"; }
+row "first: $N small + 1x$((BIG_LAYERS * BIG_LAYER_MIB)) MiB" a b
+row "again, every image present" c d
+row "df -v, $count images" e f
+echo
+printf '%-28s %10s %10s %10s %10s %14s\n' "CPU seconds" tool dockerd registry sum "sum / $(nproc) cores"
+cpu_row() { # LABEL RUN
+    local dk rg
+    read -r dk rg <"$WORK/$2.cpu"
+    awk -v l="$1" -v u="$(field "$2" 3)" -v s="$(field "$2" 4)" -v dk="$dk" -v rg="$rg" -v n="$(nproc)" \
+        'BEGIN { t = u + s; sum = t + dk + rg; printf "%-28s %10.2f %10.2f %10.2f %10.2f %14.2f\n", l, t, dk, rg, sum, sum / n }'
+}
+cpu_row "imagectl, first" a
+cpu_row "docker pull loop, first" b
+cpu_row "imagectl, nothing new" c
+cpu_row "docker pull loop, present" d
+cpu_row "imagectl df -v" e
+cpu_row "docker system df -v" f
+echo "(the docker CLI's own CPU counts as tool; dockerd's containerd is not involved in classic-store pulls)"
