@@ -51,25 +51,9 @@ trap cleanup EXIT
 start_registry "$WORK/registry" true
 REG=$REG_HOST; REG_PID_=$REG_PID; PIDS+=("$REG_PID"); REG_PID=
 
-start_dockerd() { # NAME: a private dockerd; sets DK_SOCK and DK_PID
-    local d=$WORK/dk-$1
-    mkdir -p "$d"
-    echo '{}' >"$d/daemon.json"
-    env -u DOCKER_HOST dockerd --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
-        --data-root "$d/d" --exec-root "$d/e" --pidfile "$d/p" -H "unix://$d/s" \
-        --config-file "$d/daemon.json" >"$d/log" 2>&1 &
-    DK_PID=$!
-    PIDS+=("$DK_PID")
-    DK_SOCK=$d/s
-    for _ in $(seq 100); do
-        [[ -S $DK_SOCK ]] && docker -H "unix://$DK_SOCK" info >/dev/null 2>&1 && return
-        sleep 0.2
-    done
-    echo "dockerd $1 did not start: $(tail -5 "$d/log")" >&2
-    exit 1
-}
-start_dockerd a; A_SOCK=$DK_SOCK; A_PID=$DK_PID
-start_dockerd b; B_SOCK=$DK_SOCK; B_PID=$DK_PID
+start_dockerd "$WORK/dk-a"; A_SOCK=$DOCKERD_SOCK; A_PID=$DOCKERD_PID; PIDS+=("$A_PID")
+start_dockerd "$WORK/dk-b"; B_SOCK=$DOCKERD_SOCK; B_PID=$DOCKERD_PID; PIDS+=("$B_PID")
+DOCKERD_PID=
 log "registry $REG (http); dockerd A (imagectl) and B (docker CLI), $(dockerd --version)"
 
 # --- images -------------------------------------------------------------------------------------

@@ -31,10 +31,20 @@ ensure_packages() {
     command -v umoci >/dev/null || missing+=(umoci)
     command -v htpasswd >/dev/null || missing+=(apache2-utils)
     [[ -x /usr/bin/time ]] || missing+=(time)
+    command -v dockerd >/dev/null || missing+=(docker.io)
     ((${#missing[@]})) || return 0
     log "installing ${missing[*]}"
+    # Keep the packages' services (a system registry, a system dockerd) from starting
+    # (Debian's policy-rc.d protocol), unless the machine already has a policy.
+    local policy_added=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+        "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+        policy_added=1
+    fi
     "${sudo[@]}" apt-get update
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+    if ((policy_added)); then "${sudo[@]}" rm -f /usr/sbin/policy-rc.d; fi
     # The Debian package starts a system registry on :5000; nothing here needs it.
     if [[ -d /run/systemd/system ]]; then
         "${sudo[@]}" systemctl disable --now docker-registry 2>/dev/null || true
@@ -158,6 +168,39 @@ stop_registry() {
         wait "$REG_PID" 2>/dev/null || true
         REG_PID=
     fi
+}
+
+# start_dockerd DIR: a private Debian dockerd (vfs, no networking set-up) with its data
+# root, exec root and socket under DIR; sets DOCKERD_SOCK and DOCKERD_PID. stop_dockerd
+# stops it (and the containerd it started) by PID and unmounts what it left.
+start_dockerd() {
+    local d=$1
+    mkdir -p "$d"
+    echo '{}' >"$d/daemon.json"
+    env -u DOCKER_HOST dockerd --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
+        --data-root "$d/d" --exec-root "$d/e" --pidfile "$d/p" -H "unix://$d/s" \
+        --config-file "$d/daemon.json" >"$d/log" 2>&1 &
+    DOCKERD_PID=$!
+    DOCKERD_DIR=$d
+    DOCKERD_SOCK=$d/s
+    local _
+    for _ in $(seq 150); do
+        [[ -S $DOCKERD_SOCK ]] && docker -H "unix://$DOCKERD_SOCK" info >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "dockerd did not start: $(tail -5 "$d/log")" >&2
+    return 1
+}
+
+stop_dockerd() {
+    [[ -n ${DOCKERD_PID:-} ]] || return 0
+    kill "$DOCKERD_PID" 2>/dev/null || true
+    wait "$DOCKERD_PID" 2>/dev/null || true
+    if [[ -f $DOCKERD_DIR/e/containerd/containerd.pid ]]; then
+        kill -9 "$(cat "$DOCKERD_DIR/e/containerd/containerd.pid")" 2>/dev/null || true
+    fi
+    grep -o " $DOCKERD_DIR[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    DOCKERD_PID=
 }
 
 # IMAGECTL=/path/to/imagectl skips the build.

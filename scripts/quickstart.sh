@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Quickstart: build imagectl, start a throwaway local registry, seed it with a few small
-# images built without docker (umoci + skopeo), pull them into an imagectl store and list them.
+# images built without docker (umoci + skopeo), apply a policy to an imagectl store, then
+# (as root, with Debian's dockerd) the same policy to a private Docker Engine.
 #
 #   scripts/quickstart.sh                 # store in a new temp dir (its path is printed)
 #   STORE=/some/dir scripts/quickstart.sh # or choose the store
 #   IMAGECTL=/path/to/imagectl scripts/quickstart.sh   # use that binary, skip cargo build
 #
-# Needs Debian packages docker-registry, skopeo, umoci, apache2-utils and time (installed
-# when missing, with apt-get; no other network access). The registry listens on a free
+# Needs Debian packages docker-registry, skopeo, umoci, apache2-utils, time and (for the
+# Docker part) docker.io (installed when missing, with apt-get, their services kept from
+# starting; no other network access). The registry listens on a free
 # 127.0.0.1 port and is stopped when the script exits; the store is kept.
 set -euo pipefail
 
@@ -22,6 +24,7 @@ ensure_imagectl
 WORK=$(mktemp -d -t imagectl-quickstart.XXXXXX)
 STORE=${STORE:-$WORK/store}
 cleanup() {
+    stop_dockerd
     stop_registry
     if [[ -n ${LAB_PID:-} ]]; then kill "$LAB_PID" 2>/dev/null || true; fi
     rm -rf "$WORK/registry" "$WORK/lab" "$WORK/images"
@@ -121,4 +124,24 @@ Look at it with other tools, e.g.:
   skopeo inspect oci:$STORE:$HOST/demo/hello:1.0
   umoci ls --layout $STORE
 EOF
+
+# --- the same policy on a Docker Engine ---------------------------------------------------
+# A private dockerd (Debian 12's 20.10: its own data root and socket, no networking set-up),
+# so the host's Docker is never touched. The replication part is left out here.
+if [[ $(id -u) -eq 0 ]] && command -v dockerd >/dev/null; then
+    start_dockerd "$WORK/dockerd"
+    DOCKER_POLICY=$WORK/docker.yaml
+    sed '/^replicate:/,$d' "$POLICY" >"$DOCKER_POLICY"
+    export IMAGECTL_STATE_DIR=$WORK/state
+    set -x
+    "$IMAGECTL" --store "docker:unix://$DOCKERD_SOCK" apply -f "$DOCKER_POLICY" --yes
+    "$IMAGECTL" --store "docker:unix://$DOCKERD_SOCK" images
+    docker -H "unix://$DOCKERD_SOCK" images                # the Engine's own view
+    "$IMAGECTL" --store "docker:unix://$DOCKERD_SOCK" plan -f "$DOCKER_POLICY" --detailed-exitcode  # 0: nothing to do
+    { set +x; } 2>/dev/null
+    log "the same policy gave the Docker Engine the same names; its dockerd stops now"
+else
+    log "skipped the Docker Engine part: it needs root and dockerd (Debian docker.io)"
+fi
+
 if [[ $STORE == "$WORK"/* ]]; then echo "Remove it with: rm -rf $WORK"; else rm -f "$POLICY"; rmdir "$WORK" 2>/dev/null || true; fi

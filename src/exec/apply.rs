@@ -83,15 +83,21 @@ pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
     }
 }
 
+/// Bytes of every piece of content the store holds, each counted once.
+async fn content_bytes(store: &dyn ImageStore, inventory: &Inventory) -> Result<u64, ExecError> {
+    Ok(store
+        .content_sizes(inventory)
+        .await?
+        .iter()
+        .map(|(_, s)| s)
+        .sum())
+}
+
 async fn store_bytes(store: &dyn ImageStore) -> u64 {
-    let Ok(inventory) = store.inventory().await else {
-        return 0;
-    };
-    store
-        .content_sizes(&inventory)
-        .await
-        .map(|b| b.iter().map(|(_, s)| s).sum())
-        .unwrap_or(0)
+    match store.inventory().await {
+        Ok(inventory) => content_bytes(store, &inventory).await.unwrap_or(0),
+        Err(_) => 0,
+    }
 }
 
 /// Execute `plan` against `store`.
@@ -193,12 +199,7 @@ async fn remove(
     }
     let _lock = store.lock(LockMode::Exclusive).await?;
     let inventory = store.inventory().await?;
-    let bytes_before: u64 = store
-        .content_sizes(&inventory)
-        .await?
-        .iter()
-        .map(|(_, s)| s)
-        .sum();
+    let bytes_before = content_bytes(store, &inventory).await?;
     let blocked = |n: &Reference| failed_repos.contains(&n.name());
     let mut drop_names: BTreeSet<Reference> = BTreeSet::new();
     let mut drop_images: Vec<&crate::store::InventoryImage> = Vec::new();
@@ -280,13 +281,7 @@ async fn remove(
         freed
     } else {
         let after = store.inventory().await?;
-        let bytes_after: u64 = store
-            .content_sizes(&after)
-            .await?
-            .iter()
-            .map(|(_, s)| s)
-            .sum();
-        bytes_before.saturating_sub(bytes_after)
+        bytes_before.saturating_sub(content_bytes(store, &after).await?)
     };
     Ok(())
 }

@@ -101,16 +101,22 @@ impl Inventory {
         for (_, group) in by_target {
             images.push(build_image(store, group)?);
         }
+        Ok(Self::of(images, false))
+    }
+
+    /// An inventory of `images`, in the one order every backend lists: newest created
+    /// first, then by names and ID.
+    pub fn of(mut images: Vec<InventoryImage>, containers_known: bool) -> Self {
         images.sort_by(|a, b| {
             b.created
                 .cmp(&a.created)
                 .then_with(|| a.names.cmp(&b.names))
                 .then_with(|| a.id.cmp(&b.id))
         });
-        Ok(Self {
+        Self {
             images,
-            containers_known: false,
-        })
+            containers_known,
+        }
     }
 
     /// Every blob some image needs.

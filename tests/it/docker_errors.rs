@@ -24,7 +24,11 @@ fn fails_in_one_line(env: &TestEnv, store: &str, args: &[&str]) -> String {
 fn missing_socket() {
     let env = TestEnv::new();
     let sock = env.root.path().join("nothing.sock");
-    let err = fails_in_one_line(&env, &format!("docker:unix://{}", sock.display()), &["images"]);
+    let err = fails_in_one_line(
+        &env,
+        &format!("docker:unix://{}", sock.display()),
+        &["images"],
+    );
     assert!(err.contains("is dockerd running"), "{err}");
     assert!(err.contains("DOCKER_HOST"), "{err}");
 }
@@ -35,7 +39,11 @@ fn stale_socket() {
     let env = TestEnv::new();
     let sock = env.root.path().join("stale.sock");
     drop(UnixListener::bind(&sock).unwrap());
-    let err = fails_in_one_line(&env, &format!("docker:unix://{}", sock.display()), &["images"]);
+    let err = fails_in_one_line(
+        &env,
+        &format!("docker:unix://{}", sock.display()),
+        &["images"],
+    );
     assert!(err.contains("is dockerd running"), "{err}");
 }
 
@@ -70,6 +78,10 @@ fn api_too_old() {
             );
         }
     });
-    let err = fails_in_one_line(&env, &format!("docker:unix://{}", sock.display()), &["images"]);
+    let err = fails_in_one_line(
+        &env,
+        &format!("docker:unix://{}", sock.display()),
+        &["images"],
+    );
     assert!(err.contains("1.40") && err.contains("1.41"), "{err}");
 }

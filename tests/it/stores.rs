@@ -337,37 +337,28 @@ on_stores!(
         policy_converges_then_noop,
     ]
 );
-on_stores!(
-    docker_classic,
-    super::Kind::DockerClassic,
-    [
-        names_follow_pull_tag_rmi,
-        prune_removes_only_dangling,
-        usage_counts_every_image,
-        save_then_load_round_trips,
-        damaged_archive_changes_nothing,
-        interrupted_load_changes_nothing,
-        bad_input_changes_nothing,
-        policy_converges_then_noop,
-        containers_pin_images,
-        fsck_says_what_the_backend_cannot,
-        engine_pull_uses_imagectl_credentials,
-    ]
-);
-on_stores!(
-    docker_containerd,
-    super::Kind::DockerContainerd,
-    [
-        names_follow_pull_tag_rmi,
-        prune_removes_only_dangling,
-        usage_counts_every_image,
-        save_then_load_round_trips,
-        damaged_archive_changes_nothing,
-        interrupted_load_changes_nothing,
-        bad_input_changes_nothing,
-        policy_converges_then_noop,
-        containers_pin_images,
-        fsck_says_what_the_backend_cannot,
-        engine_pull_uses_imagectl_credentials,
-    ]
-);
+/// The daemon-only scenarios come on top of the shared ones.
+macro_rules! on_docker {
+    ($kind_mod:ident, $kind:expr) => {
+        on_stores!(
+            $kind_mod,
+            $kind,
+            [
+                names_follow_pull_tag_rmi,
+                prune_removes_only_dangling,
+                usage_counts_every_image,
+                save_then_load_round_trips,
+                damaged_archive_changes_nothing,
+                interrupted_load_changes_nothing,
+                bad_input_changes_nothing,
+                policy_converges_then_noop,
+                containers_pin_images,
+                fsck_says_what_the_backend_cannot,
+                engine_pull_uses_imagectl_credentials,
+            ]
+        );
+    };
+}
+
+on_docker!(docker_classic, super::Kind::DockerClassic);
+on_docker!(docker_containerd, super::Kind::DockerContainerd);

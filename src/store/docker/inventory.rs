@@ -69,17 +69,7 @@ pub async fn load(docker: &Docker, sources: &Sources) -> Result<Inventory, Store
         .buffer_unordered(DETAIL_CONCURRENCY)
         .try_collect()
         .await?;
-    let mut images: Vec<InventoryImage> = images.into_iter().flatten().collect();
-    images.sort_by(|a, b| {
-        b.created
-            .cmp(&a.created)
-            .then_with(|| a.names.cmp(&b.names))
-            .then_with(|| a.id.cmp(&b.id))
-    });
-    Ok(Inventory {
-        images,
-        containers_known: true,
-    })
+    Ok(Inventory::of(images.into_iter().flatten().collect(), true))
 }
 
 /// One image; `None` when it went away between the list and the inspect.
