@@ -459,13 +459,20 @@ pub async fn pull_into(
             }
         }
     }
+    // A daemon can name an image by digest only when it pulled it itself (a load carries
+    // tags alone), so a pinned reference without a tag goes through its own pull.
+    let (native, wanted): (Vec<Reference>, Vec<Reference>) = wanted
+        .into_iter()
+        .partition(|r| store.pulls_natively() || (store.content().is_none() && r.tag().is_none()));
     let mut report = PullReport::default();
-    if !wanted.is_empty() && store.pulls_natively() {
-        report.results = native_pulls(client, store, &wanted, opts).await?;
-        for (r, res) in &report.results {
+    if !native.is_empty() {
+        let pulled = native_pulls(client, store, &native, opts).await?;
+        for (r, res) in &pulled {
             observer.image_finished(r, res);
         }
-    } else if !wanted.is_empty() {
+        current.extend(pulled);
+    }
+    if !wanted.is_empty() {
         let import = store.import(Arc::new(crate::archive::Codec)).await?;
         report = pull(client, import.content(), &wanted, opts, observer).await?;
         let sources: Vec<(Reference, Digest)> = report

@@ -225,6 +225,27 @@ fn policy_converges_then_noop(kind: Kind) {
     assert_eq!(reg.count_since(mark, "GET", "/manifests/"), 0);
 }
 
+/// A pinned digest (no tag) converges too: applied once, the next plan is empty, and prune
+/// does not take the image for dangling.
+fn pinned_digest_converges(kind: Kind) {
+    let under = Under::new(kind);
+    let reg = Registry::start();
+    let digest = push_image_http(&reg, "demo/pin", "1.0", &app_image("p1", MediaFormat::Oci));
+    let policy = write_policy(
+        &under,
+        &format!(
+            "version: 1\nimages:\n  - name: {}/demo/pin@{digest}\nprune:\n  dangling: true\n",
+            reg.host()
+        ),
+    );
+    under.ok(&["apply", "-f", &policy, "--yes"]);
+    assert_eq!(under.image_count(), 1);
+    let out = under.run(&["plan", "-f", &policy, "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    under.ok(&["prune", "-f"]);
+    assert_eq!(under.image_count(), 1);
+}
+
 /// Containers pin their images: rmi refuses naming the container, prune -a keeps the
 /// image, and a policy that drops it shows it protected and leaves it.
 fn containers_pin_images(kind: Kind) {
@@ -335,6 +356,7 @@ on_stores!(
         interrupted_load_changes_nothing,
         bad_input_changes_nothing,
         policy_converges_then_noop,
+        pinned_digest_converges,
     ]
 );
 /// The daemon-only scenarios come on top of the shared ones.
@@ -352,6 +374,7 @@ macro_rules! on_docker {
                 interrupted_load_changes_nothing,
                 bad_input_changes_nothing,
                 policy_converges_then_noop,
+                pinned_digest_converges,
                 containers_pin_images,
                 fsck_says_what_the_backend_cannot,
                 engine_pull_uses_imagectl_credentials,

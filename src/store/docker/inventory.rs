@@ -103,6 +103,15 @@ async fn detail(
         .filter(|t| t.as_str() != "<none>:<none>")
         .filter_map(|t| Reference::parse(t).ok())
         .collect();
+    // An image pulled by digest only has no tag: the Engine names it by its RepoDigest,
+    // which is how a policy's pinned entry (`repo@sha256:…`) finds it again.
+    for rd in &summary.repo_digests {
+        if let Ok(r) = Reference::parse(rd)
+            && !names.iter().any(|n| n.name() == r.name())
+        {
+            names.push(r);
+        }
+    }
     names.sort();
     names.dedup();
     let mut repo_digests = summary.repo_digests.clone();
