@@ -33,6 +33,8 @@ DF_EXTRA=${DF_EXTRA:-199}
 PUSH_JOBS=${PUSH_JOBS:-4}
 
 ensure_packages
+# The client shipped with the daemon (a newer one elsewhere on PATH may be a different build).
+DOCKER=${DOCKER:-/usr/bin/docker}
 command -v dockerd >/dev/null || { echo "dockerd (Debian docker.io) is needed" >&2; exit 1; }
 ensure_imagectl
 
@@ -83,9 +85,9 @@ POLICY=$WORK/policy.yaml
     for n in "${names[@]}"; do echo "  - { name: $REG/bench/$n, tags: [\"1.0\"] }"; done
 } >"$POLICY"
 printf "$REG/bench/%s:1.0\n" "${names[@]}" >"$WORK/refs"
-pull_loop() { while read -r ref; do docker -H "unix://$B_SOCK" pull -q "$ref" >/dev/null; done <"$WORK/refs"; }
+pull_loop() { while read -r ref; do "$DOCKER" -H "unix://$B_SOCK" pull -q "$ref" >/dev/null; done <"$WORK/refs"; }
 export -f pull_loop
-export WORK B_SOCK
+export WORK B_SOCK DOCKER
 export IMAGECTL_STATE_DIR=$WORK/state
 
 timed() { local out=$1; shift; /usr/bin/time -f '%e %M %U %S' -o "$out" "$@"; }
@@ -109,18 +111,18 @@ run d "$B_PID" bash -c pull_loop
 
 # Sanity: both daemons hold every image, under the same image IDs.
 for n in "${names[0]}" big; do
-    ia=$(docker -H "unix://$A_SOCK" image inspect -f '{{.Id}}' "$REG/bench/$n:1.0")
-    ib=$(docker -H "unix://$B_SOCK" image inspect -f '{{.Id}}' "$REG/bench/$n:1.0")
+    ia=$("$DOCKER" -H "unix://$A_SOCK" image inspect -f '{{.Id}}' "$REG/bench/$n:1.0")
+    ib=$("$DOCKER" -H "unix://$B_SOCK" image inspect -f '{{.Id}}' "$REG/bench/$n:1.0")
     [[ $ia == "$ib" ]] || { echo "$n: imagectl loaded $ia, docker pulled $ib" >&2; exit 1; }
 done
 grep -q "No changes" "$WORK/c.log" || { cat "$WORK/c.log" >&2; exit 1; }
 
 log "loading $DF_EXTRA more images into dockerd A for df"
 printf "$REG/bench/%s:1.0\n" "${extra[@]}" | xargs "$IMAGECTL" --store "docker:unix://$A_SOCK" pull -q >/dev/null
-count=$(docker -H "unix://$A_SOCK" images -q | wc -l)
+count=$("$DOCKER" -H "unix://$A_SOCK" images -q | wc -l)
 log "(e) imagectl df -v, (f) docker system df -v: $count images"
 run e "$A_PID" "$IMAGECTL" --store "docker:unix://$A_SOCK" df -v
-run f "$A_PID" docker -H "unix://$A_SOCK" system df -v
+run f "$A_PID" "$DOCKER" -H "unix://$A_SOCK" system df -v
 
 # --- report -------------------------------------------------------------------------------------
 ratio() { awk -v i="$1" -v s="$2" 'BEGIN { if (i > 0) printf "%.1fx", s / i; else print "n/a" }'; }
@@ -128,7 +130,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 field() { awk -v i="$2" '{ print $i }' "$WORK/$1.time"; }
 echo
 printf 'imagectl: %s\ndocker:   %s\nmachine:  %s cores, %s\n\n' \
-    "$("$IMAGECTL" --version)" "$(docker --version)" "$(nproc)" "$(uname -sr)"
+    "$("$IMAGECTL" --version)" "$("$DOCKER" --version)" "$(nproc)" "$(uname -sr)"
 printf '%-40s %11s %11s %14s %18s\n' run "imagectl s" "docker s" "docker/imagectl" "imagectl peak RSS"
 row() { printf '%-40s %11s %11s %14s %18s\n' "$1" "$(field "$2" 1)" "$(field "$3" 1)" \
     "$(ratio "$(field "$2" 1)" "$(field "$3" 1)")" "$(mib "$(field "$2" 2)")"; }

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 
 use super::{ArchiveError, Compression, Format, SaveImage, SizeMode, load, save};
-use crate::store::{ArchiveCodec, Inventory, Store, StoreError};
+use crate::store::{ArchiveCodec, InventoryImage, Store, StoreError};
 
 /// The one codec.
 pub struct Codec;
@@ -24,11 +24,10 @@ impl ArchiveCodec for Codec {
     fn write_docker_archive(
         &self,
         content: &dyn Store,
+        images: &[InventoryImage],
         out: &mut dyn Write,
     ) -> Result<(), StoreError> {
-        let inventory = Inventory::load(content)?;
-        let images: Vec<SaveImage> = inventory
-            .images
+        let images: Vec<SaveImage> = images
             .iter()
             .map(|i| SaveImage {
                 query: i

@@ -165,11 +165,12 @@ pub trait ImageExport: Send + Sync {
 /// Archive reading and writing as a daemon backend needs them, implemented by `archive/`:
 /// the seam stays below the archive code, which itself reads and writes content stores.
 pub trait ArchiveCodec: Send + Sync {
-    /// Write every named image of `content` as one docker-archive tar (what
-    /// `POST /images/load` reads), uncompressed.
+    /// Write `images` of `content` as one docker-archive tar (what `POST /images/load`
+    /// reads), layers as stored.
     fn write_docker_archive(
         &self,
         content: &dyn Store,
+        images: &[super::InventoryImage],
         out: &mut dyn Write,
     ) -> Result<(), StoreError>;
     /// Read an archive (what `GET /images/get` writes) into `content`, with every check

@@ -104,6 +104,7 @@ impl LayoutStore {
             hasher: Sha256Writer::default(),
             expected,
             dir: self.blob_dir(),
+            durable: self.durable,
         })
     }
 }
@@ -115,6 +116,7 @@ struct FileSink {
     hasher: Sha256Writer,
     expected: Option<(Digest, u64)>,
     dir: std::path::PathBuf,
+    durable: bool,
 }
 
 impl Write for FileSink {
@@ -152,16 +154,19 @@ impl FileSink {
                 actual_size,
             });
         }
-        self.tmp
-            .as_file()
-            .sync_all()
-            .map_err(|e| StoreError::io("syncing", actual.to_string(), e))?;
+        if self.durable {
+            self.tmp
+                .as_file()
+                .sync_all()
+                .map_err(|e| StoreError::io("syncing", actual.to_string(), e))?;
+        }
         // Close the file but keep (and on drop, delete) the path: a pull may hold many
         // staged blobs at once and must not hold a descriptor for each.
         let staged = Staged {
             path: self.tmp.into_temp_path(),
             digest: actual.clone(),
             dir: self.dir,
+            durable: self.durable,
         };
         Ok((actual, actual_size, Box::new(staged)))
     }
@@ -201,6 +206,7 @@ struct Staged {
     path: tempfile::TempPath,
     digest: Digest,
     dir: std::path::PathBuf,
+    durable: bool,
 }
 
 impl StagedBlob for Staged {
@@ -209,7 +215,10 @@ impl StagedBlob for Staged {
         self.path
             .persist(self.dir.join(self.digest.hex()))
             .map_err(|e| StoreError::io("storing", what, e.error))?;
-        sync_dir(&self.dir)
+        if self.durable {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
     }
 }
 

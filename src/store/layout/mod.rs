@@ -19,6 +19,8 @@ const PRIVATE_DIR: &str = ".imagectl";
 /// An OCI image layout on the local filesystem.
 pub struct LayoutStore {
     root: PathBuf,
+    /// fsync blobs and index.json before they become visible (off for a scratch store).
+    durable: bool,
 }
 
 impl LayoutStore {
@@ -27,8 +29,19 @@ impl LayoutStore {
     /// that is not a layout is refused rather than written into.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
-        let store = Self { root };
+        let store = Self {
+            root,
+            durable: true,
+        };
         store.check_layout()?;
+        Ok(store)
+    }
+
+    /// A throwaway layout (a daemon's staging area): the same verification, without the
+    /// fsyncs that only matter for content that must survive a crash.
+    pub fn scratch(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let mut store = Self::open(root)?;
+        store.durable = false;
         Ok(store)
     }
 
