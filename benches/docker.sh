@@ -9,6 +9,9 @@
 #   (c) the same imagectl apply again: nothing new
 #   (d) the same docker pull loop again: every image present
 #   (e) imagectl df -v and (f) docker system df -v, on dockerd A after DF_EXTRA more images
+#   (g) the Engine's own share of (a)/(b): `docker load` of the same N+1 images from a local
+#       file (written by `docker save` beforehand) into a third, empty dockerd: registering
+#       the layers with no registry and no network (one load; imagectl runs two at once)
 #
 # Prints wall times, the ratios, imagectl's peak RSS, and the CPU time of the tool, of the
 # daemon it talked to and of the registry (from /proc): their sum over the cores is the
@@ -117,6 +120,12 @@ for n in "${names[0]}" big; do
 done
 grep -q "No changes" "$WORK/c.log" || { cat "$WORK/c.log" >&2; exit 1; }
 
+log "(g) the Engine's own share: docker load of the same $((N + 1)) images from a file into an empty dockerd"
+"$DOCKER" -H "unix://$A_SOCK" save -o "$WORK/all.tar" $(cat "$WORK/refs")
+start_dockerd "$WORK/dk-c"; C_SOCK=$DOCKERD_SOCK; C_PID=$DOCKERD_PID; PIDS+=("$C_PID"); DOCKERD_PID=
+run g "$C_PID" "$DOCKER" -H "unix://$C_SOCK" load -q -i "$WORK/all.tar"
+rm -f "$WORK/all.tar"
+
 log "loading $DF_EXTRA more images into dockerd A for df"
 printf "$REG/bench/%s:1.0\n" "${extra[@]}" | xargs "$IMAGECTL" --store "docker:unix://$A_SOCK" pull -q >/dev/null
 count=$("$DOCKER" -H "unix://$A_SOCK" images -q | wc -l)
@@ -137,6 +146,8 @@ row() { printf '%-40s %11s %11s %14s %18s\n' "$1" "$(field "$2" 1)" "$(field "$3
 row "first: $N small + 1x$((BIG_LAYERS * BIG_LAYER_MIB)) MiB" a b
 row "again, every image present" c d
 row "df -v, $count images" e f
+printf '%-40s %11s   (one docker load of the same images from a local file: the Engine registering layers)\n' \
+    "Engine's share of the first run" "$(field g 1)"
 echo
 printf '%-28s %10s %10s %10s %10s %14s\n' "CPU seconds" tool dockerd registry sum "sum / $(nproc) cores"
 cpu_row() { # LABEL RUN
@@ -151,4 +162,5 @@ cpu_row "imagectl, nothing new" c
 cpu_row "docker pull loop, present" d
 cpu_row "imagectl df -v" e
 cpu_row "docker system df -v" f
+cpu_row "docker load from a file" g
 echo "(the docker CLI's own CPU counts as tool; dockerd's containerd is not involved in classic-store pulls)"

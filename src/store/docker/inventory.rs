@@ -18,7 +18,7 @@ use crate::oci::{Descriptor, Digest, Platform, Reference, media};
 use crate::store::{ContainerUse, Inventory, InventoryImage, StoreError};
 
 /// Inspect and history requests in flight at once.
-const DETAIL_CONCURRENCY: usize = 16;
+const DETAIL_CONCURRENCY: usize = 32;
 
 /// Build the inventory of the Engine behind `docker`.
 pub async fn load(docker: &Docker, sources: &Sources) -> Result<Inventory, StoreError> {
