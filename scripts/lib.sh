@@ -208,6 +208,6 @@ ensure_imagectl() {
     if [[ -z ${IMAGECTL:-} ]]; then
         log "cargo build --release"
         (cd "$ROOT" && cargo build --release --quiet)
-        IMAGECTL=$ROOT/target/release/imagectl
+        IMAGECTL=${CARGO_TARGET_DIR:-$ROOT/target}/release/imagectl
     fi
 }
