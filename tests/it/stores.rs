@@ -331,41 +331,13 @@ fn fsck_says_what_the_backend_cannot(kind: Kind) {
     assert!(err.contains("Docker Engine"), "{err}");
 }
 
-macro_rules! on_stores {
-    ($kind_mod:ident, $kind:expr, [$($name:ident),* $(,)?]) => {
+/// Every scenario on every store, then the daemon-only ones (`$extra`) where given.
+macro_rules! on_store {
+    ($kind_mod:ident, $kind:expr $(, $extra:ident)* $(,)?) => {
         mod $kind_mod {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name($kind)
-                }
-            )*
-        }
-    };
-}
-
-on_stores!(
-    embedded,
-    super::Kind::Embedded,
-    [
-        names_follow_pull_tag_rmi,
-        prune_removes_only_dangling,
-        usage_counts_every_image,
-        save_then_load_round_trips,
-        damaged_archive_changes_nothing,
-        interrupted_load_changes_nothing,
-        bad_input_changes_nothing,
-        policy_converges_then_noop,
-        pinned_digest_converges,
-    ]
-);
-/// The daemon-only scenarios come on top of the shared ones.
-macro_rules! on_docker {
-    ($kind_mod:ident, $kind:expr) => {
-        on_stores!(
-            $kind_mod,
-            $kind,
-            [
+            use super::Kind;
+            $crate::stores::tests_for!(
+                $kind;
                 names_follow_pull_tag_rmi,
                 prune_removes_only_dangling,
                 usage_counts_every_image,
@@ -374,14 +346,38 @@ macro_rules! on_docker {
                 interrupted_load_changes_nothing,
                 bad_input_changes_nothing,
                 policy_converges_then_noop,
-                pinned_digest_converges,
-                containers_pin_images,
-                fsck_says_what_the_backend_cannot,
-                engine_pull_uses_imagectl_credentials,
-            ]
-        );
+                pinned_digest_converges
+                $(, $extra)*
+            );
+        }
     };
 }
 
-on_docker!(docker_classic, super::Kind::DockerClassic);
-on_docker!(docker_containerd, super::Kind::DockerContainerd);
+/// One `#[test]` per scenario, each calling it with `kind`.
+macro_rules! tests_for {
+    ($kind:expr; $($name:ident),*) => {
+        $(
+            #[test]
+            fn $name() {
+                super::$name($kind)
+            }
+        )*
+    };
+}
+pub(crate) use tests_for;
+
+on_store!(embedded, Kind::Embedded);
+on_store!(
+    docker_classic,
+    Kind::DockerClassic,
+    containers_pin_images,
+    fsck_says_what_the_backend_cannot,
+    engine_pull_uses_imagectl_credentials,
+);
+on_store!(
+    docker_containerd,
+    Kind::DockerContainerd,
+    containers_pin_images,
+    fsck_says_what_the_backend_cannot,
+    engine_pull_uses_imagectl_credentials,
+);
