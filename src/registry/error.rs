@@ -308,7 +308,17 @@ pub enum RegistryError {
 /// What to do about a failed connection, judged from its cause.
 fn unreachable_hint(reason: &str, url: &str) -> &'static str {
     let lower = reason.to_ascii_lowercase();
-    let closed = lower.contains("connection closed") || lower.contains("connection reset");
+    // hyper reports a connection the server dropped mid-request in several words,
+    // depending on when it noticed: all mean "the peer hung up".
+    let closed = [
+        "connection closed",
+        "connection reset",
+        "channel closed",
+        "broken pipe",
+        "unexpected eof",
+    ]
+    .iter()
+    .any(|s| lower.contains(s));
     if reason.starts_with(PLAIN_HTTP_REASON) {
         "it serves plain HTTP: set `insecure: true` for it in the registries config (or pass --insecure-registry)"
     } else if reason.starts_with(HTTPS_SERVER_REASON) {
@@ -394,5 +404,26 @@ impl RegistryError {
                 | Self::BlobUnknown { .. }
                 | Self::RepositoryUnknown { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unreachable_hint;
+
+    /// Every way hyper words a dropped HTTPS connection points at the client certificate.
+    #[test]
+    fn dropped_https_connection_mentions_client_certificate() {
+        for reason in [
+            "channel closed",
+            "connection closed before message completed",
+            "connection reset by peer",
+            "broken pipe",
+        ] {
+            let hint = unreachable_hint(reason, "https://r.example/v2/");
+            assert!(hint.contains("client_cert"), "{reason}: {hint}");
+            let plain = unreachable_hint(reason, "http://r.example/v2/");
+            assert!(!plain.contains("client_cert"), "{reason}: {plain}");
+        }
     }
 }
