@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Helpers shared by scripts/quickstart.sh and the benches/ scripts. Source it; needs bash.
 #
-#   ensure_packages            install docker-registry skopeo umoci apache2-utils time if missing
+#   ensure_packages [--tests]  install what the main job (and the tests) need, if missing
 #   start_registry DIR [ACCESSLOG_DISABLED] [EXTRA_YAML]
 #                              start `docker-registry serve` on a free 127.0.0.1 port, storage and
 #                              logs in DIR, EXTRA_YAML added to its config (e.g. a `proxy:`
@@ -23,6 +23,9 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # benchmarks read it around each run for the registries, which share this machine's cores.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 
+# ensure_packages [--tests]: the Debian packages the main job needs (with --tests: also those
+# the integration tests drive), installed with apt-get when missing, their services kept from
+# starting. One list, read by quickstart.sh, scripts/test.sh and CI.
 ensure_packages() {
     local sudo=() missing=()
     if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
@@ -32,22 +35,32 @@ ensure_packages() {
     command -v htpasswd >/dev/null || missing+=(apache2-utils)
     [[ -x /usr/bin/time ]] || missing+=(time)
     command -v dockerd >/dev/null || missing+=(docker.io)
-    ((${#missing[@]})) || return 0
-    log "installing ${missing[*]}"
-    # Keep the packages' services (a system registry, a system dockerd) from starting
-    # (Debian's policy-rc.d protocol), unless the machine already has a policy.
-    local policy_added=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
-        "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
-        policy_added=1
+    if [[ ${1:-} == --tests ]]; then
+        # The bearer-token tests sign their tokens with openssl; the archive tests run a
+        # busybox image in their own dockerd; podman reads and writes archives in the
+        # interop tests (its own vfs storage, no daemon).
+        command -v openssl >/dev/null || missing+=(openssl)
+        [[ -x /bin/busybox ]] || missing+=(busybox-static)
+        command -v podman >/dev/null || missing+=(podman)
     fi
-    "${sudo[@]}" apt-get update
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-    if ((policy_added)); then "${sudo[@]}" rm -f /usr/sbin/policy-rc.d; fi
-    # The Debian package starts a system registry on :5000; nothing here needs it.
-    if [[ -d /run/systemd/system ]]; then
-        "${sudo[@]}" systemctl disable --now docker-registry 2>/dev/null || true
+    if ((${#missing[@]})); then
+        log "installing ${missing[*]}"
+        # Keep the packages' services (a system registry, a system dockerd) from starting
+        # (Debian's policy-rc.d protocol), unless the machine already has a policy.
+        local policy_added=0
+        if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+            printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+            "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+            policy_added=1
+        fi
+        "${sudo[@]}" apt-get update
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+        if ((policy_added)); then "${sudo[@]}" rm -f /usr/sbin/policy-rc.d; fi
+    fi
+    # Debian's docker-registry ships a service on :5000. Everything here starts its own
+    # registries on free ports, so the system one only gets in the way.
+    if [[ -d /run/systemd/system ]] && systemctl is-enabled --quiet docker-registry 2>/dev/null; then
+        "${sudo[@]}" systemctl disable --now docker-registry || true
     elif [[ -f /var/run/docker-registry.pid ]]; then
         "${sudo[@]}" /etc/init.d/docker-registry stop || true
     fi
@@ -206,8 +219,10 @@ stop_dockerd() {
 # IMAGECTL=/path/to/imagectl skips the build.
 ensure_imagectl() {
     if [[ -z ${IMAGECTL:-} ]]; then
-        log "cargo build --release"
-        (cd "$ROOT" && cargo build --release --quiet)
+        # cargo's own progress (a bar on a terminal, one line per crate elsewhere): a first
+        # build takes minutes and should be seen to move.
+        log "cargo build --release (a first build takes a few minutes)"
+        (cd "$ROOT" && cargo build --release)
         IMAGECTL=${CARGO_TARGET_DIR:-$ROOT/target}/release/imagectl
     fi
 }

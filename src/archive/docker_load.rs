@@ -29,7 +29,10 @@ pub(super) fn assemble(c: &Collected) -> Result<Outcome, ArchiveError> {
     let items: Vec<Item> =
         serde_json::from_slice(&c.json["manifest.json"]).map_err(|e| ArchiveError::Malformed {
             entry: "manifest.json".into(),
-            reason: format!("not docker's [{{Config, RepoTags, Layers}}] list: {e}"),
+            reason: format!(
+                "not docker's [{{Config, RepoTags, Layers}}] list: {}",
+                crate::oci::json_error_text(&e)
+            ),
         })?;
     if items.is_empty() {
         return Err(ArchiveError::Empty);

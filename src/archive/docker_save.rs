@@ -237,7 +237,8 @@ fn uncompressed_sizes(
 
 /// The config's `rootfs.diff_ids`.
 pub(super) fn diff_ids(config: &[u8]) -> Result<Vec<Digest>, String> {
-    let v: Value = serde_json::from_slice(config).map_err(|e| format!("not JSON: {e}"))?;
+    let v: Value = serde_json::from_slice(config)
+        .map_err(|e| format!("not JSON: {}", crate::oci::json_error_text(&e)))?;
     let ids = v
         .pointer("/rootfs/diff_ids")
         .and_then(Value::as_array)

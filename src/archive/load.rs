@@ -134,14 +134,19 @@ pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded
     let (comp, meter) = (decoded.compression, decoded.meter.clone());
     let mut archive = tar::Archive::new(decoded.reader);
     let mut c = Collected::default();
-    let mut last = String::from("the first entry");
+    let mut last: Option<String> = None;
     {
         let entries = archive
             .entries()
-            .map_err(|e| read_error("the first entry", e, comp, &meter))?;
+            .map_err(|e| read_error("the first header", e, comp, &meter))?;
         for entry in entries {
-            let mut entry = entry
-                .map_err(|e| read_error(&format!("the header after {last}"), e, comp, &meter))?;
+            let mut entry = entry.map_err(|e| {
+                let at = match &last {
+                    Some(name) => format!("the header after {name}"),
+                    None => "the first header".to_string(),
+                };
+                read_error(&at, e, comp, &meter)
+            })?;
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let entry_type = entry.header().entry_type();
             if entry_type == tar::EntryType::XGlobalHeader {
@@ -152,7 +157,7 @@ pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded
                 && let Some((name, target)) = layer_link(&raw, &String::from_utf8_lossy(&target))
             {
                 c.entries += 1;
-                last = name.clone();
+                last = Some(name.clone());
                 if c.links.get(&name).is_some_and(|t| *t != target) {
                     return Err(ArchiveError::DuplicateEntry { entry: name });
                 }
@@ -173,7 +178,7 @@ pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded
                 }
             })?;
             c.entries += 1;
-            last = name.clone();
+            last = Some(name.clone());
             let size = entry.size();
             let rerr = |e| read_error(&name, e, comp, &meter);
             match kind {
@@ -419,6 +424,14 @@ fn read_error(entry: &str, e: io::Error, comp: Compression, meter: &Meter) -> Ar
             format: comp.name(),
             reason: e.to_string(),
         };
+    }
+    // The tar reader's messages quote the header's bytes (`numeric field was not a number:
+    // <bytes> when getting cksum for <name>`): for a file given by mistake, a secret one
+    // say, that would print its contents. Say what was expected instead.
+    if matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::Other) {
+        return ArchiveError::NotAnArchive(format!(
+            "{entry} is not a valid tar header; expected the output of `docker save`, `podman save`, `skopeo copy … oci-archive:` or `imagectl save` (plain, gzip, zstd, xz or bzip2)"
+        ));
     }
     ArchiveError::NotAnArchive(format!("{entry}: {e}"))
 }

@@ -68,8 +68,8 @@ pub(super) fn assemble(c: &Collected) -> Result<Outcome, ArchiveError> {
         entry: "index.json".into(),
         reason,
     };
-    let index: Value =
-        serde_json::from_slice(index_bytes).map_err(|e| malformed(format!("not JSON: {e}")))?;
+    let index: Value = serde_json::from_slice(index_bytes)
+        .map_err(|e| malformed(format!("not JSON: {}", crate::oci::json_error_text(&e))))?;
     let Manifest::Index { manifests, .. } = Manifest::parse(index_bytes, Some(media::OCI_INDEX))
         .map_err(|source| ArchiveError::Manifest {
             entry: "index.json".into(),

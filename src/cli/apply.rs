@@ -79,7 +79,7 @@ pub(super) async fn plan(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     let planned = prepare(cli, &policy).await?;
-    if args.json {
+    if args.json || args.output.json() {
         println!("{}", serde_json::to_string_pretty(&planned.plan)?);
     } else {
         print!("{}", render_text(&planned.plan, &human_size));
@@ -97,14 +97,15 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     let Some(policy) = load_policy(&args.policy.file)? else {
         return Ok(ExitCode::FAILURE);
     };
+    let json = args.json || args.output.json();
     let planned = prepare(cli, &policy).await?;
     let plan = &planned.plan;
-    if !args.json {
+    if !json {
         print!("{}", render_text(plan, &human_size));
     }
     let planning_failed = planning_failed(plan);
     if plan.is_empty() || args.dry_run {
-        if args.json {
+        if json {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({ "plan": plan }))?
@@ -130,7 +131,7 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
             bail!("apply cancelled: nothing was changed");
         }
     }
-    let progress = Arc::new(Progress::new(args.json));
+    let progress = Arc::new(Progress::new(json));
     let report = run_apply(&planned.client, planned.store.clone(), plan, 8, progress)
         .await
         .with_context(|| format!("applying to the store at {}", planned.store.location()))?;
@@ -150,7 +151,7 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
             .context("replicating")?,
         )
     };
-    if args.json {
+    if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
@@ -203,12 +204,17 @@ fn print_replication(r: &ReplicationReport) {
 
 fn print_summary(r: &ApplyReport) {
     println!(
-        "Applied: {} pulled ({} downloaded), {} tagged, {} untagged, {} removed ({} reclaimed); store {} → {}.",
+        "Applied: {} pulled ({} downloaded), {} tagged, {} untagged, {} removed{} ({} reclaimed); store {} → {}.",
         r.pulled.len(),
         human_size(r.bytes_downloaded),
         r.tagged.len(),
         r.untagged.len(),
         r.removed.len(),
+        if r.pruned {
+            ", unused blobs pruned"
+        } else {
+            ""
+        },
         human_size(r.bytes_reclaimed),
         human_size(r.store_bytes_before),
         human_size(r.store_bytes_after),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 
 use super::args::{ArchiveFormat, Cli, CompressArg, LoadArgs, SaveArgs};
+use super::format::print_json;
 use super::open_store;
 use crate::archive::{self, ArchiveError, Compression, Format, SaveImage, SizeMode};
 use crate::oci::{Descriptor, Digest, Platform, Reference};
@@ -193,6 +194,19 @@ pub(super) async fn load(cli: &Cli, args: &LoadArgs) -> Result<ExitCode> {
         .commit(&[])
         .await
         .with_context(|| format!("loading {what} into {}", store.location()))?;
+    if args.output.json() {
+        let images: Vec<_> = loaded
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "name": l.name.as_ref().map(|n| n.to_string()).or_else(|| l.foreign.clone()),
+                    "id": l.id.to_string(),
+                })
+            })
+            .collect();
+        print_json(&serde_json::json!({ "loaded": images }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     for l in &loaded {
         match (&l.name, &l.foreign) {
             (Some(n), _) => println!("Loaded image: {}", n.familiar()),

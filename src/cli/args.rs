@@ -68,6 +68,9 @@ pub enum Command {
         source: String,
         /// The new name, e.g. registry.local/base/busybox:stable.
         target: String,
+        /// Text or JSON.
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// Remove names from images and delete images whose last name went.
     #[command(visible_alias = "rm")]
@@ -78,6 +81,9 @@ pub enum Command {
         /// Names, IDs or ID prefixes.
         #[arg(required = true)]
         images: Vec<String>,
+        /// Text or JSON.
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// Copy an image from one registry to another, digests preserved (registry to
     /// registry; blobs the store holds are read from disk).
@@ -112,7 +118,7 @@ pub enum Command {
     /// Write images to a tar archive that `docker load`, `podman load` and `imagectl load`
     /// read (docker-archive by default; `--format oci` for an OCI layout).
     Save(SaveArgs),
-    /// Load images from a docker-archive or OCI layout tar (plain, gzip or zstd).
+    /// Load images from a docker-archive or OCI layout tar (plain, gzip, zstd, xz or bzip2).
     Load(LoadArgs),
     /// Show disk usage of the store (with -v: per image, shared and unique size).
     Df {
@@ -122,19 +128,33 @@ pub enum Command {
     },
     /// Remove dangling images and blobs no image references.
     Prune {
-        /// Remove all images, not only dangling ones (the embedded store has no containers,
-        /// so no image is "in use").
+        /// Remove every image no container uses, not only dangling ones (the embedded
+        /// store has no containers: there, every image).
         #[arg(short, long)]
         all: bool,
         /// Do not ask for confirmation.
         #[arg(short, long)]
         force: bool,
+        /// Text or JSON.
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// Verify every blob's digest and that every image is complete.
-    Fsck,
+    Fsck {
+        /// Text or JSON.
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Check policy files: syntax, unknown keys, and meaning (regexes, ranges, platforms,
     /// schedule). Reports every error at once as FILE:LINE:COLUMN; exit 1 if any.
-    Validate(PolicyFile),
+    Validate {
+        /// The policy.
+        #[command(flatten)]
+        policy: PolicyFile,
+        /// Text or JSON.
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Print the JSON Schema of the policy format (for editors' YAML language servers).
     Schema,
     /// Show what `apply` would do: pulls, retags, removals, with sizes.
@@ -153,10 +173,19 @@ pub enum Command {
     Logout {
         /// The registry (`host[:port]`); Docker Hub when omitted.
         registry: Option<String>,
+        /// Text or JSON.
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// Registries configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Write a man page per command (imagectl.1, imagectl-pull.1, …) into DIR, e.g.
+    /// `sudo imagectl manpages /usr/local/share/man/man1`, then `man imagectl-pull`.
+    Manpages {
+        /// The directory (created if missing), usually a man1 directory on MANPATH.
+        dir: PathBuf,
+    },
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -180,6 +209,9 @@ pub enum ConfigCommand {
         /// The file; default: --config, $IMAGECTL_CONFIG, else
         /// $XDG_CONFIG_HOME/imagectl/registries.yaml.
         file: Option<PathBuf>,
+        /// Text or JSON.
+        #[command(flatten)]
+        output: OutputArg,
     },
 }
 
@@ -201,6 +233,9 @@ pub struct PullArgs {
     /// Blob downloads in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+    /// Text or JSON.
+    #[command(flatten)]
+    pub output: OutputArg,
 }
 
 /// Arguments of `copy`.
@@ -217,6 +252,9 @@ pub struct CopyArgs {
     /// Copy every platform and the index itself (the default; for scripts that say so).
     #[arg(long, conflicts_with = "platform")]
     pub all_platforms: bool,
+    /// Text or JSON.
+    #[command(flatten)]
+    pub output: OutputArg,
 }
 
 /// Arguments of `push`.
@@ -226,6 +264,9 @@ pub struct PushArgs {
     pub image: String,
     /// Where to: registry/name[:tag]; without a tag, IMAGE's tag. Default: IMAGE's name.
     pub target: Option<String>,
+    /// Text or JSON.
+    #[command(flatten)]
+    pub output: OutputArg,
 }
 
 /// Arguments of `images`.
@@ -233,7 +274,7 @@ pub struct PushArgs {
 pub struct ImagesArgs {
     /// Only images of this repository (and tag): `nginx`, `nginx:1.25`, `localhost:5000/app`.
     pub reference: Option<String>,
-    /// Show all images (the embedded store has no intermediate images; same as without).
+    /// Show all images (accepted for docker's sake: imagectl lists every image anyway).
     #[arg(short, long)]
     pub all: bool,
     /// Only image IDs.
@@ -271,12 +312,15 @@ pub struct PolicyFile {
 pub struct PlanArgs {
     #[command(flatten)]
     pub policy: PolicyFile,
-    /// The plan as JSON (stable; see README).
+    /// The plan as JSON (stable; see README). Same as --format json.
     #[arg(long)]
     pub json: bool,
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Text or JSON.
+    #[command(flatten)]
+    pub output: OutputArg,
 }
 
 /// Arguments of `apply`.
@@ -287,12 +331,16 @@ pub struct ApplyArgs {
     /// Show the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// Do not ask before removing images.
+    /// Apply without asking. Without a terminal (CI, timers, cron) nobody can be asked,
+    /// so apply changes nothing unless --yes is given.
     #[arg(short, long)]
     pub yes: bool,
-    /// The plan and the outcome as JSON.
+    /// The plan and the outcome as JSON. Same as --format json.
     #[arg(long)]
     pub json: bool,
+    /// Text or JSON.
+    #[command(flatten)]
+    pub output: OutputArg,
 }
 
 /// Archive layouts `save` writes.
@@ -349,6 +397,9 @@ pub struct LoadArgs {
     /// Print nothing but the `Loaded image` lines.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Text or JSON.
+    #[command(flatten)]
+    pub output: OutputArg,
 }
 
 /// Arguments of `tags`.
@@ -393,4 +444,32 @@ pub struct LoginArgs {
     /// Read the password or token from stdin (one line).
     #[arg(long)]
     pub password_stdin: bool,
+    /// Text or JSON.
+    #[command(flatten)]
+    pub output: OutputArg,
+}
+
+/// How a command that reports what it did prints it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for a person, as docker prints them.
+    #[default]
+    Text,
+    /// One JSON document on stdout; errors stay on stderr.
+    Json,
+}
+
+/// `--format text|json`, shared by every command that reports what it did.
+#[derive(Debug, Args)]
+pub struct OutputArg {
+    /// `json`: one JSON document on stdout (see the README's *JSON output*) instead of text.
+    #[arg(long = "format", value_enum, default_value_t, value_name = "FORMAT")]
+    pub format: OutputFormat,
+}
+
+impl OutputArg {
+    /// Whether JSON was asked for.
+    pub fn json(&self) -> bool {
+        self.format == OutputFormat::Json
+    }
 }

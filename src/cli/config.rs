@@ -10,22 +10,35 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use super::args::Cli;
+use super::format::print_json;
 use super::registries::default_config_file;
 use crate::policy::load_registries;
 use crate::registry::{Mirror, normalize_registry};
 
 /// Checks `file` (else the config file other commands would read): one summary line, or
 /// every problem as its own `error:` line and exit 1, like `validate`.
-pub(super) fn check(cli: &Cli, file: Option<&Path>) -> Result<ExitCode> {
+pub(super) fn check(cli: &Cli, file: Option<&Path>, json: bool) -> Result<ExitCode> {
     let file = match file.map(Path::to_path_buf).or_else(|| cli.config.clone()) {
         Some(f) => f,
         None => match default_config_file() {
             Some(f) if f.exists() => f,
+            Some(f) if json => {
+                print_json(&serde_json::json!({
+                    "file": f, "exists": false, "ok": true, "registries": 0, "errors": [],
+                }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             Some(f) => {
                 println!(
                     "no registries config: {} does not exist (registries use their defaults and Docker's config.json credentials)",
                     f.display()
                 );
+                return Ok(ExitCode::SUCCESS);
+            }
+            None if json => {
+                print_json(&serde_json::json!({
+                    "file": null, "exists": false, "ok": true, "registries": 0, "errors": [],
+                }))?;
                 return Ok(ExitCode::SUCCESS);
             }
             None => {
@@ -34,7 +47,22 @@ pub(super) fn check(cli: &Cli, file: Option<&Path>) -> Result<ExitCode> {
             }
         },
     };
-    match load_registries(&file) {
+    let outcome = load_registries(&file);
+    if json {
+        let (count, errors) = match &outcome {
+            Ok(map) => (map.len(), &[][..]),
+            Err(errors) => (0, &errors.0[..]),
+        };
+        print_json(&serde_json::json!({
+            "file": file,
+            "exists": true,
+            "ok": errors.is_empty(),
+            "registries": count,
+            "errors": errors.iter().map(super::validate::error_json).collect::<Vec<_>>(),
+        }))?;
+    }
+    match outcome {
+        Ok(_) if json => Ok(ExitCode::SUCCESS),
         Ok(map) => {
             println!("{}: ok ({} registries)", file.display(), map.len());
             Ok(ExitCode::SUCCESS)

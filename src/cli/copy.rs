@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use super::args::{Cli, CopyArgs, PushArgs};
-use super::format::human_size;
+use super::format::{human_size, print_json};
 use super::{open_store, registry_client};
 use crate::archive;
 use crate::exec::{Copier, CopyOutcome, CopyRequest};
@@ -35,13 +35,36 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
         .copy(&req)
         .await
         .with_context(|| format!("copy {source} -> {target}"))?;
-    report("Copied", &source.to_string(), &target, &done);
+    report(
+        "Copied",
+        &source.to_string(),
+        &target,
+        &done,
+        args.output.json(),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// One line per image: what was sent, or that nothing needed to be.
-fn report(verb: &str, what: &str, target: &Reference, done: &CopyOutcome) {
-    if done.up_to_date {
+fn report(
+    verb: &str,
+    what: &str,
+    target: &Reference,
+    done: &CopyOutcome,
+    json: bool,
+) -> Result<()> {
+    if json {
+        print_json(&serde_json::json!({
+            "source": what,
+            "target": target.to_string(),
+            "digest": done.digest.to_string(),
+            "up_to_date": done.up_to_date,
+            "blobs_uploaded": done.blobs_uploaded,
+            "bytes_uploaded": done.bytes_uploaded,
+            "blobs_mounted": done.blobs_mounted,
+            "blobs_present": done.blobs_present,
+        }))?;
+    } else if done.up_to_date {
         println!("{target} is up to date ({})", done.digest);
     } else {
         println!(
@@ -53,6 +76,7 @@ fn report(verb: &str, what: &str, target: &Reference, done: &CopyOutcome) {
             done.blobs_present
         );
     }
+    Ok(())
 }
 
 /// `imagectl push IMAGE [DST]`: an image of the store to a registry, under DST or, like
@@ -93,7 +117,7 @@ pub(super) async fn push(cli: &Cli, args: &PushArgs) -> Result<ExitCode> {
         .push_from_store(&staged.target, &target)
         .await
         .with_context(|| format!("push {} -> {target}", args.image))?;
-    report("Pushed", &args.image, &target, &done);
+    report("Pushed", &args.image, &target, &done, args.output.json())?;
     Ok(ExitCode::SUCCESS)
 }
 

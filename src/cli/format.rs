@@ -36,6 +36,17 @@ fn three_significant(v: f64) -> String {
     s
 }
 
+/// A command's `--format json` report: one pretty JSON document on stdout. A closed pipe
+/// (`| head`) is not an error.
+pub fn print_json(value: &serde_json::Value) -> Result<()> {
+    use std::io::Write as _;
+    let text = serde_json::to_string_pretty(value).context("rendering JSON")?;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
+}
+
 /// How long ago, in docker's words (`2 days ago`, `About an hour ago`).
 pub fn human_ago(then: Option<Timestamp>, now: Timestamp) -> String {
     let Some(then) = then else {
@@ -148,7 +159,10 @@ pub fn template(src: &str) -> Result<gotmpl::Template> {
             .map(str::to_string)
             .unwrap_or_else(|| v.to_string())
     };
+    // docker's templates fail on a field the data lacks (`map has no entry for key`);
+    // printing `<no value>` would hide a typo in a script's format.
     gotmpl::Template::new("format")
+        .missing_key(gotmpl::MissingKey::Error)
         .func("json", |args: &[Value]| {
             let v = args.first().map(to_json).unwrap_or(serde_json::Value::Null);
             Ok(Value::from(serde_json::to_string(&v).unwrap_or_default()))

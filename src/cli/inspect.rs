@@ -53,7 +53,7 @@ fn inspect_doc(image: &InventoryImage) -> Value {
         "Author": s("author"),
         "Config": get("config"),
         "Architecture": s("architecture"),
-        "Variant": config.get("variant").cloned().unwrap_or(Value::Null),
+        "Variant": s("variant"),
         "Os": s("os"),
         "Size": image.size(),
         "RootFS": {
@@ -71,6 +71,42 @@ fn inspect_doc(image: &InventoryImage) -> Value {
     })
 }
 
+/// The backend's document with every top-level field of docker's typed inspect response
+/// present: the Engine omits empty ones (`Variant`), and a template must read them as empty,
+/// as `docker inspect -f` does, while a misspelt field stays an error.
+fn with_docker_fields(mut doc: Value) -> Value {
+    const STRINGS: [&str; 9] = [
+        "Parent",
+        "Comment",
+        "Created",
+        "DockerVersion",
+        "Author",
+        "Architecture",
+        "Variant",
+        "Os",
+        "OsVersion",
+    ];
+    const OTHERS: [&str; 8] = [
+        "Id",
+        "RepoTags",
+        "RepoDigests",
+        "Config",
+        "Size",
+        "GraphDriver",
+        "RootFS",
+        "Metadata",
+    ];
+    if let Some(map) = doc.as_object_mut() {
+        for k in STRINGS {
+            map.entry(k).or_insert_with(|| Value::from(""));
+        }
+        for k in OTHERS {
+            map.entry(k).or_insert(Value::Null);
+        }
+    }
+    doc
+}
+
 pub(super) async fn inspect(
     cli: &Cli,
     images: &[String],
@@ -86,7 +122,7 @@ pub(super) async fn inspect(
             // The backend's own document where it has one (the Engine's), so a template
             // written for `docker inspect` reads the same fields.
             Ok(image) => match store.document(image).await? {
-                Some(doc) => docs.push(doc),
+                Some(doc) => docs.push(with_docker_fields(doc)),
                 None => docs.push(inspect_doc(image)),
             },
             Err(e) => {

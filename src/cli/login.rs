@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use super::args::{Cli, LoginArgs};
+use super::format::print_json;
 use super::registry_client;
 use crate::oci::Reference;
 use crate::registry::{
@@ -102,17 +103,42 @@ pub(super) async fn login(cli: &Cli, args: &LoginArgs) -> Result<ExitCode> {
             path.display()
         );
     }
-    println!("Login Succeeded");
+    if args.output.json() {
+        print_json(&serde_json::json!({
+            "registry": registry,
+            "username": creds.username,
+            "stored_in": location_json(&at),
+            "credentials_required": check != LoginCheck::NotRequired,
+        }))?;
+    } else {
+        println!("Login Succeeded");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn logout(registry: Option<&str>) -> Result<ExitCode> {
+pub(super) fn logout(registry: Option<&str>, json: bool) -> Result<ExitCode> {
     let registry = registry_name(registry)?;
-    match erase_credentials(None, &registry)? {
+    let erased = erase_credentials(None, &registry)?;
+    if json {
+        print_json(&serde_json::json!({
+            "registry": registry,
+            "removed_from": erased.as_ref().map(location_json),
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match erased {
         Some(at) => println!("Removing login credentials for {registry} (from {at})"),
         None => println!("Not logged in to {registry}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where credentials live: `{"file": PATH}` or `{"helper": NAME}`.
+fn location_json(at: &CredentialLocation) -> serde_json::Value {
+    match at {
+        CredentialLocation::File(p) => serde_json::json!({ "file": p }),
+        CredentialLocation::Helper(h) => serde_json::json!({ "helper": h }),
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 
 use super::args::Cli;
-use super::format::{Format, align, human_ago, human_size};
+use super::format::{Format, align, human_ago, human_size, print_json};
 use super::open_store;
 use crate::exec::{fsck as run_fsck, prune as run_prune, prune_candidates};
 use crate::report::disk_usage;
@@ -91,7 +91,7 @@ pub(super) async fn df(cli: &Cli, verbose: bool, format: Option<&str>) -> Result
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) async fn prune(cli: &Cli, all: bool, force: bool) -> Result<ExitCode> {
+pub(super) async fn prune(cli: &Cli, all: bool, force: bool, json: bool) -> Result<ExitCode> {
     let store = open_store(cli).await?;
     if !force {
         let inventory = store.inventory().await?;
@@ -117,6 +117,25 @@ pub(super) async fn prune(cli: &Cli, all: bool, force: bool) -> Result<ExitCode>
         }
     }
     let report = run_prune(&*store, all).await?;
+    if json {
+        // The Engine API's answer to POST /images/prune, plus the images kept in use.
+        let deleted: Vec<_> = report
+            .images
+            .iter()
+            .flat_map(|(id, names)| {
+                names
+                    .iter()
+                    .map(|n| serde_json::json!({ "Untagged": n }))
+                    .chain([serde_json::json!({ "Deleted": id })])
+            })
+            .collect();
+        print_json(&serde_json::json!({
+            "ImagesDeleted": deleted,
+            "SpaceReclaimed": report.reclaimed,
+            "InUse": report.in_use,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if !report.images.is_empty() {
         println!("Deleted Images:");
         for (id, names) in &report.images {
@@ -137,7 +156,7 @@ pub(super) async fn prune(cli: &Cli, all: bool, force: bool) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) async fn fsck(cli: &Cli) -> Result<ExitCode> {
+pub(super) async fn fsck(cli: &Cli, json: bool) -> Result<ExitCode> {
     let store = open_store(cli).await?;
     let Some(content) = store.content() else {
         bail!(
@@ -149,6 +168,24 @@ pub(super) async fn fsck(cli: &Cli) -> Result<ExitCode> {
     let report = tokio::task::spawn_blocking(move || run_fsck(&*content))
         .await
         .context("the fsck task failed")??;
+    if json {
+        print_json(&serde_json::json!({
+            "store": store.location(),
+            "blobs": report.blobs,
+            "bytes": report.bytes,
+            "images": report.images,
+            "problems": report.problems,
+        }))?;
+        if report.problems.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!(
+            "error: {} problems in {} (pull damaged images again; `imagectl prune` removes unreferenced blobs)",
+            report.problems.len(),
+            store.location()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     for p in &report.problems {
         println!("{p}");
     }

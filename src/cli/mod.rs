@@ -113,8 +113,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Images(args) => images::run(&cli, args).await,
         Command::Copy(args) => copy::run(&cli, args).await,
         Command::Push(args) => copy::push(&cli, args).await,
-        Command::Tag { source, target } => edit::tag(&cli, source, target).await,
-        Command::Rmi { force, images } => edit::rmi(&cli, images, *force).await,
+        Command::Tag {
+            source,
+            target,
+            output,
+        } => edit::tag(&cli, source, target, output.json()).await,
+        Command::Rmi {
+            force,
+            images,
+            output,
+        } => edit::rmi(&cli, images, *force, output.json()).await,
         Command::Inspect { format, images } => {
             inspect::inspect(&cli, images, format.as_deref()).await
         }
@@ -127,18 +135,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Save(args) => archive::save(&cli, args).await,
         Command::Load(args) => archive::load(&cli, args).await,
         Command::Df { format } => maintenance::df(&cli, cli.verbose > 0, format.as_deref()).await,
-        Command::Prune { all, force } => maintenance::prune(&cli, *all, *force).await,
-        Command::Fsck => maintenance::fsck(&cli).await,
-        Command::Validate(p) => validate::validate(&cli, &p.file),
+        Command::Prune { all, force, output } => {
+            maintenance::prune(&cli, *all, *force, output.json()).await
+        }
+        Command::Fsck { output } => maintenance::fsck(&cli, output.json()).await,
+        Command::Validate { policy, output } => validate::validate(&policy.file, output.json()),
         Command::Schema => validate::schema(),
         Command::Plan(args) => apply::plan(&cli, args).await,
         Command::Apply(args) => apply::apply(&cli, args).await,
         Command::Tags(args) => discover::tags(&cli, args).await,
         Command::Search(args) => discover::search(&cli, args).await,
         Command::Login(args) => login::login(&cli, args).await,
-        Command::Logout { registry } => login::logout(registry.as_deref()),
+        Command::Logout { registry, output } => login::logout(registry.as_deref(), output.json()),
         Command::Config(ConfigCommand::ImportDocker { file }) => config::import_docker(file),
-        Command::Config(ConfigCommand::Check { file }) => config::check(&cli, file.as_deref()),
+        Command::Config(ConfigCommand::Check { file, output }) => {
+            config::check(&cli, file.as_deref(), output.json())
+        }
+        Command::Manpages { dir } => manpages(dir),
         Command::Completions { shell } => {
             // Rendered first, then written: a closed pipe (`| head`) is then an ordinary
             // write error, which ends the command quietly.
@@ -152,6 +165,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
     }
+}
+
+/// One roff page per command and subcommand, from the same clap definitions as `--help`,
+/// so the pages cannot drift from the binary.
+fn manpages(dir: &std::path::Path) -> Result<ExitCode> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("writing man pages to {}", dir.display()))?;
+    let mut pages: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with("imagectl") && n.ends_with(".1"))
+        .collect();
+    pages.sort();
+    eprintln!(
+        "wrote {} man pages to {} (imagectl.1, imagectl-pull.1, …)",
+        pages.len(),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The store: `--store`, `$IMAGECTL_STORE`, else `policy` (a policy's `store:`), else the

@@ -61,12 +61,29 @@ impl PullObserver for Progress {
             }
             Self::Bars { multi, bars } => {
                 let bar = multi.add(ProgressBar::new(size));
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix}: {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+                // Sizes in docker's SI units, as `images`, `history` and `df` print them
+                // (indicatif's own keys are binary, or SI with another rounding).
+                let style = ProgressStyle::with_template("{prefix}: {bar:30} {done}/{size} {rate}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .with_key(
+                        "done",
+                        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = w.write_str(&human_size(s.pos()));
+                        },
                     )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
+                    .with_key(
+                        "size",
+                        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = w.write_str(&human_size(s.len().unwrap_or(0)));
+                        },
+                    )
+                    .with_key(
+                        "rate",
+                        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{}/s", human_size(s.per_sec() as u64));
+                        },
+                    );
+                bar.set_style(style);
                 bar.set_prefix(digest.short().to_string());
                 bars.lock().unwrap().insert(digest.clone(), bar);
             }

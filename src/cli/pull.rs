@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use super::args::{Cli, PullArgs};
-use super::format::human_size;
+use super::format::{human_size, print_json};
 use super::progress::Progress;
 use super::{open_store, registry_client};
 use crate::exec::{PullOptions, pull_into};
@@ -29,14 +29,41 @@ pub(super) async fn run(cli: &Cli, args: &PullArgs) -> Result<ExitCode> {
         all_platforms: args.all_platforms,
         concurrency: args.concurrency as usize,
     };
-    let progress = Arc::new(Progress::new(args.quiet));
+    let json = args.output.json();
+    let progress = Arc::new(Progress::new(args.quiet || json));
     let report = pull_into(&client, &*store, &refs, &opts, progress.clone())
         .await
         .with_context(|| format!("pull into the store at {}", store.location()))?;
 
     let mut failed = 0;
+    if json {
+        let (mut images, mut failures) = (Vec::new(), Vec::new());
+        for (reference, result) in &report.results {
+            match result {
+                Ok(img) => images.push(serde_json::json!({
+                    "reference": reference.to_string(),
+                    "name": img.name.to_string(),
+                    "digest": img.source_digest.to_string(),
+                    "id": img.id.to_string(),
+                    "up_to_date": img.up_to_date,
+                })),
+                Err(e) => failures.push(serde_json::json!({
+                    "reference": reference.to_string(),
+                    "error": e.to_string(),
+                })),
+            }
+        }
+        print_json(&serde_json::json!({
+            "images": images,
+            "failures": failures,
+            "blobs_downloaded": report.blobs_downloaded,
+            "bytes_downloaded": report.bytes_downloaded,
+            "blobs_present": report.blobs_present,
+        }))?;
+    }
     for (reference, result) in &report.results {
         match result {
+            Ok(_) if json => {}
             Ok(img) if args.quiet => println!("{}", img.name),
             Ok(img) => {
                 let status = if img.up_to_date {
@@ -57,7 +84,7 @@ pub(super) async fn run(cli: &Cli, args: &PullArgs) -> Result<ExitCode> {
             }
         }
     }
-    if !args.quiet && (cli.verbose > 0 || report.results.len() > 1) {
+    if !args.quiet && !json && (cli.verbose > 0 || report.results.len() > 1) {
         let ok = report.results.len() - failed;
         let fresh = report
             .results

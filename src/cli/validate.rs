@@ -6,14 +6,28 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use super::args::Cli;
+use super::format::print_json;
 use crate::policy;
 
 /// Checks a policy file or directory: one summary line on success, every problem as its
 /// own `error:` line on stderr (exit 1) otherwise, so CI shows them all in one run.
-pub(super) fn validate(_cli: &Cli, file: &Path) -> Result<ExitCode> {
-    match policy::load(file) {
-        Ok(p) => {
+pub(super) fn validate(file: &Path, json: bool) -> Result<ExitCode> {
+    let outcome = policy::load(file);
+    if json {
+        let (ok, images, registries, errors) = match &outcome {
+            Ok(p) => (true, p.images.len(), p.registries.len(), &[][..]),
+            Err(errors) => (false, 0, 0, &errors.0[..]),
+        };
+        print_json(&serde_json::json!({
+            "file": file,
+            "ok": ok,
+            "images": images,
+            "registries": registries,
+            "errors": errors.iter().map(error_json).collect::<Vec<_>>(),
+        }))?;
+    }
+    match outcome {
+        Ok(p) if !json => {
             let line = format!(
                 "{}: ok ({} images, {} registries)",
                 file.display(),
@@ -22,6 +36,7 @@ pub(super) fn validate(_cli: &Cli, file: &Path) -> Result<ExitCode> {
             );
             print_stdout(&line)
         }
+        Ok(_) => Ok(ExitCode::SUCCESS),
         Err(errors) => {
             for e in &errors.0 {
                 eprintln!("error: {e}");
@@ -29,6 +44,18 @@ pub(super) fn validate(_cli: &Cli, file: &Path) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// A policy problem for `--format json`: where (line and column 0 when it has no
+/// position), which key, and what to do.
+pub(super) fn error_json(e: &policy::PolicyError) -> serde_json::Value {
+    serde_json::json!({
+        "file": e.file,
+        "line": e.line,
+        "column": e.column,
+        "key": e.key,
+        "message": e.message,
+    })
 }
 
 /// Prints the policy format's JSON Schema, for `# yaml-language-server: $schema=…`.

@@ -25,6 +25,8 @@ pub struct ApplyReport {
     pub untagged: Vec<String>,
     /// Images removed (IDs).
     pub removed: Vec<String>,
+    /// Whether the plan's prune of unused blobs ran.
+    pub pruned: bool,
     /// Bytes downloaded.
     pub bytes_downloaded: u64,
     /// Bytes freed.
@@ -272,6 +274,7 @@ async fn remove(
     }
     let prune_all = work.iter().any(|a| matches!(a, Action::PruneBlobs { .. }));
     let changed = !report.removed.is_empty() || !report.untagged.is_empty();
+    report.pruned = prune_all;
     let freed = if prune_all || changed {
         store.collect_garbage(prune_all).await?
     } else {

@@ -34,7 +34,7 @@ pub fn oci_media_type(docker: &str) -> &str {
 fn malformed(media_type: &str, reason: &str) -> ManifestError {
     ManifestError::Malformed {
         media_type: media_type.to_string(),
-        source: serde::de::Error::custom(reason),
+        json: serde::de::Error::custom(reason),
     }
 }
 
@@ -48,7 +48,7 @@ fn retype(v: &mut Value) {
 pub fn docker_manifest_to_oci(bytes: &[u8]) -> Result<Vec<u8>, ManifestError> {
     let mut doc: Value = serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed {
         media_type: media::DOCKER_MANIFEST.into(),
-        source: e,
+        json: e,
     })?;
     let obj = doc
         .as_object_mut()
@@ -94,7 +94,7 @@ pub fn docker_list_to_oci(
 ) -> Result<Vec<u8>, ManifestError> {
     let mut doc: Value = serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed {
         media_type: media::DOCKER_MANIFEST_LIST.into(),
-        source: e,
+        json: e,
     })?;
     let obj = doc
         .as_object_mut()
@@ -130,7 +130,7 @@ pub fn filter_index(
 ) -> Result<Vec<u8>, ManifestError> {
     let mut doc: Value = serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed {
         media_type: media_type.into(),
-        source: e,
+        json: e,
     })?;
     let entries = doc
         .as_object_mut()

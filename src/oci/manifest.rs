@@ -19,12 +19,13 @@ pub enum ManifestError {
     #[error("unsupported manifest media type {0:?}")]
     UnsupportedMediaType(String),
     /// Not JSON of the expected shape.
-    #[error("malformed {media_type} manifest: {source}")]
+    #[error("malformed {media_type} manifest: {}", super::json_error_text(.json))]
     Malformed {
         /// The media type it claimed.
         media_type: String,
-        /// What the JSON parser said.
-        source: serde_json::Error,
+        /// What the JSON parser said; not an error `source`, whose own text would quote
+        /// the document.
+        json: serde_json::Error,
     },
     /// A descriptor with a digest that is not one, or one imagectl cannot verify content
     /// against (sha384, sha512).
@@ -98,9 +99,9 @@ impl Manifest {
             media_type: Option<String>,
             manifests: Option<serde_json::Value>,
         }
-        let malformed = |media_type: &str, source| ManifestError::Malformed {
+        let malformed = |media_type: &str, json| ManifestError::Malformed {
             media_type: media_type.to_string(),
-            source,
+            json,
         };
         let probe: Probe = serde_json::from_slice(bytes).map_err(|e| malformed("image", e))?;
         let content_type = content_type

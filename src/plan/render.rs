@@ -15,7 +15,7 @@ pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
         ));
     }
     let (mut pulls, mut download, mut unknown) = (0, 0u64, false);
-    let (mut tags, mut removals, mut freed) = (0, 0, 0u64);
+    let (mut tags, mut untags, mut removals, mut prune, mut freed) = (0, 0, 0, false, 0u64);
     for a in &plan.actions {
         match a {
             Action::Pull {
@@ -47,7 +47,7 @@ pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
                 out.push_str(&format!("~ tag     {target} ← {source}\n"));
             }
             Action::Untag { name, id, reason } => {
-                removals += 1;
+                untags += 1;
                 out.push_str(&format!(
                     "- untag   {name} (image {}: {reason})\n",
                     short(id)
@@ -78,6 +78,7 @@ pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
                 ));
             }
             Action::PruneBlobs { bytes } => {
+                prune = true;
                 freed += bytes;
                 out.push_str(&format!(
                     "- prune   blobs no image uses (frees {})\n",
@@ -93,10 +94,12 @@ pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
     if plan.is_empty() {
         out.push_str("No changes: the store matches the policy.\n");
     } else {
+        // The same counts, in the same order, as apply's "Applied:" line.
         out.push_str(&format!(
-            "Plan: {pulls} to pull ({}{}), {tags} to tag, {removals} to remove (frees {}).\n",
+            "Plan: {pulls} to pull ({}{}), {tags} to tag, {untags} to untag, {removals} to remove{} (frees {}).\n",
             size(download),
             if unknown { " and more" } else { "" },
+            if prune { ", unused blobs to prune" } else { "" },
             size(freed)
         ));
     }

@@ -175,6 +175,44 @@ fn keep_newest_three_then_noop_then_roll_forward() {
     env.imagectl().arg("fsck").assert().success();
 }
 
+/// A plan that only untags says so ("1 to untag, 0 to remove"), and apply's summary
+/// counts the same: untags, removals and prunes are never lumped together.
+#[test]
+fn plan_and_apply_count_untags_apart_from_removals() {
+    let reg = Registry::start();
+    let img = app_image("1.0.0", MediaFormat::Oci);
+    push_image_http(&reg, "demo/app", "1.0.0", &img);
+    push_image_http(&reg, "demo/app", "1.1.0", &img);
+    let env = TestEnv::new();
+    let repo = reg.reference("demo/app");
+    let out = apply_policy(&env, &semver_policy(&repo, ""));
+    assert!(out.status.success(), "{}", out_text(&out));
+    assert_eq!(tags_in_store(&env.store, &repo), vec!["1.0.0", "1.1.0"]);
+
+    let policy = write_policy(&env, &semver_policy(&repo, "    keep: 1\n"));
+    let p = policy.to_str().unwrap();
+    let out = env.imagectl().args(["plan", "-f", p]).output().unwrap();
+    let text = out_text(&out);
+    assert!(
+        text.contains("Plan: 0 to pull (0B), 0 to tag, 1 to untag, 0 to remove (frees 0B)."),
+        "{text}"
+    );
+    let out = env
+        .imagectl()
+        .args(["apply", "-f", p, "--yes"])
+        .output()
+        .unwrap();
+    let text = out_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "Applied: 0 pulled (0B downloaded), 0 tagged, 1 untagged, 0 removed (0B reclaimed)"
+        ),
+        "{text}"
+    );
+    assert_eq!(tags_in_store(&env.store, &repo), vec!["1.1.0"]);
+}
+
 /// `apply -f POLICY --yes` with `yaml` written as the policy.
 fn apply_policy(env: &TestEnv, yaml: &str) -> Output {
     let policy = write_policy(env, yaml);

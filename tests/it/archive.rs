@@ -607,7 +607,7 @@ fn save_refuses_a_terminal_and_unknown_images() {
         env.store.display(),
         name
     );
-    let out = StdCommand::new("script")
+    let out = crate::support::tools::tool("script")
         .args(["-qec", &cmdline, "/dev/null"])
         .env("HOME", &env.home)
         .env("NO_COLOR", "1")
@@ -729,7 +729,7 @@ fn podman_loads_imagectl_archives_and_back() {
     let (r1, r2) = (reg.reference("demo/app:1.0"), reg.reference("demo/app:2.0"));
     let dir = src.root.path();
     let podman = |root: &str, args: &[&str]| {
-        let out = StdCommand::new("podman")
+        let out = crate::support::tools::tool("podman")
             .arg("--root")
             .arg(dir.join(root).join("root"))
             .arg("--runroot")

@@ -2,7 +2,7 @@
 //! token server: one token per repository scope, a refused or expired token fetched again,
 //! wrong credentials refused in one line, and no token or password in any log.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use crate::support::TestEnv;
@@ -35,7 +35,7 @@ fn setup() -> (TokenServer, Registry) {
             .build();
         let dir = tempfile::tempdir().unwrap();
         OciLayout::create(dir.path()).add_image(&image, "image");
-        let out = Command::new("skopeo")
+        let out = crate::support::tools::tool("skopeo")
             .args([
                 "--insecure-policy",
                 "copy",

@@ -304,7 +304,7 @@ fn large_blob_streams_with_flat_memory() {
         .build();
     let digest = push_image_http(&src, "demo/big", "1", &image);
     let env = TestEnv::new();
-    let out = std::process::Command::new("/usr/bin/time")
+    let out = crate::support::tools::tool("/usr/bin/time")
         .arg("-v")
         .arg(crate::support::cli::imagectl_bin())
         .arg("--store")

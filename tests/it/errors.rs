@@ -289,7 +289,7 @@ fn read_only_store() {
     fx.push(&reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
     let before = fingerprint(&env.store);
     let store = env.store.display().to_string();
-    let out = std::process::Command::new("unshare")
+    let out = crate::support::tools::tool("unshare")
         .args([
             "--mount",
             "sh",
@@ -334,7 +334,7 @@ fn disk_full_while_pulling() {
         (cd "$1/store" && find . -type f | sort | xargs sha256sum) > "$1/after"
         cmp -s "$1/before" "$1/after" && echo same || { echo differ; diff "$1/before" "$1/after"; }
     "#;
-    let out = std::process::Command::new("unshare")
+    let out = crate::support::tools::tool("unshare")
         .args(["--mount", "sh", "-c", script, "sh"])
         .arg(mnt.path())
         .arg(&env.store)

@@ -2,8 +2,8 @@
 //! (`docker-registry`), with skopeo and umoci as independent readers and writers.
 //!
 //! Needs the Debian packages docker-registry, skopeo, umoci, apache2-utils, openssl,
-//! docker.io and busybox-static (`.ci/run` installs them); the archive tests start their
-//! own dockerd.
+//! docker.io, busybox-static and podman (`scripts/test.sh` installs them, `support::tools`
+//! names a missing one); the archive and store tests start their own dockerd.
 
 mod support;
 

@@ -97,7 +97,7 @@ fn pulled_images_are_readable_by_skopeo_and_umoci() {
     assert!(dir.path().join("out/manifest.json").exists());
 
     // umoci lists the same names.
-    let ls = std::process::Command::new("umoci")
+    let ls = crate::support::tools::tool("umoci")
         .args(["ls", "--layout"])
         .arg(&env.store)
         .output()

@@ -113,7 +113,7 @@ fn fixture_layout_is_readable_by_skopeo_and_umoci() {
     let raw = skopeo_ok(&["inspect", "--raw", &format!("oci:{layout}:multi")]);
     assert_eq!(fixtures::sha256_digest(raw.as_bytes()), fx.multi.digest);
 
-    let out = std::process::Command::new("umoci")
+    let out = crate::support::tools::tool("umoci")
         .args(["stat", "--json", "--image", &format!("{layout}:app-v1")])
         .output()
         .expect("run umoci");

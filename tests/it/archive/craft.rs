@@ -138,7 +138,7 @@ pub fn decompress(data: &[u8]) -> Vec<u8> {
 /// `data` piped through a system tool (xz, bzip2): an independent codec.
 pub fn through(tool: &str, args: &[&str], data: &[u8]) -> Vec<u8> {
     use std::io::Write as _;
-    let mut child = std::process::Command::new(tool)
+    let mut child = crate::support::tools::tool(tool)
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

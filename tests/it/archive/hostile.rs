@@ -363,7 +363,7 @@ fn decompression_bomb() {
     let env = populated();
     let path = env.root.path().join("bomb.tar.gz");
     std::fs::write(&path, &bomb).unwrap();
-    let out = std::process::Command::new("/usr/bin/time")
+    let out = crate::support::tools::tool("/usr/bin/time")
         .args(["-f", "maxrss=%M"])
         .arg(crate::support::cli::imagectl_bin())
         .arg("--store")
@@ -642,4 +642,52 @@ fn malformed_metadata() {
         &craft::tar(&entries),
         &["rootfs.diff_ids lists"],
     );
+}
+
+/// No error line quotes the input: a secret given by mistake (a passwd-like file, plain or
+/// gzip, a tar header or JSON documents carrying it) never reaches the terminal.
+#[test]
+fn errors_never_echo_the_input() {
+    const SECRET: &str = "S3CRET-token-0123456789";
+    let passwd = format!(
+        "root:x:0:0:{SECRET}:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+    )
+    .repeat(20);
+    // A tar header whose checksum is right but whose size field is not a number.
+    let mut header = [0u8; 512];
+    header[..SECRET.len()].copy_from_slice(SECRET.as_bytes());
+    header[100..108].copy_from_slice(b"0000644\0");
+    header[124..136].copy_from_slice(format!("{:.11}\0", SECRET).as_bytes());
+    header[156] = b'0';
+    header[257..265].copy_from_slice(b"ustar\x0000");
+    header[148..156].fill(b' ');
+    let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut bad_header = header.to_vec();
+    bad_header.extend_from_slice(&[0u8; 1024]);
+
+    let img = image();
+    let mut wrong_manifest = craft::docker_archive(&img, &["demo/hostile:1"]);
+    let i = craft::position(&wrong_manifest, "manifest.json");
+    wrong_manifest[i].data = format!("[\"{SECRET}\"]").into_bytes();
+    let wrong_index = craft::tar(&[
+        Entry::file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        Entry::file(
+            "index.json",
+            format!(r#"{{"schemaVersion":2,"manifests":"{SECRET}"}}"#),
+        ),
+    ]);
+
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("passwd", passwd.clone().into_bytes()),
+        ("passwd.gz", craft::gzip(passwd.as_bytes())),
+        ("header.tar", bad_header),
+        ("manifest.tar", craft::tar(&wrong_manifest)),
+        ("index.tar", wrong_index),
+    ];
+    for (name, bytes) in cases {
+        let line = refused(name, &bytes, &[]);
+        assert!(!line.contains("S3CRET"), "{name}: {line}");
+        assert!(!line.contains("root:x"), "{name}: {line}");
+    }
 }

@@ -208,7 +208,9 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::Exit
     }
 }
 
+mod first_contact;
 mod images;
 mod inspect;
+mod json;
 mod maintenance;
 mod names;

@@ -144,7 +144,7 @@ pub fn store_refs(store: &Path) -> Vec<String> {
 
 /// `skopeo --insecure-policy ARGS...` with the same scrubbed environment.
 pub fn skopeo() -> StdCommand {
-    let mut cmd = StdCommand::new("skopeo");
+    let mut cmd = crate::support::tools::tool("skopeo");
     for k in scrubbed_vars() {
         cmd.env_remove(k);
     }

@@ -33,7 +33,7 @@ fn docker_client(engine: Option<&Path>) -> PathBuf {
     } else if Path::new("/usr/bin/docker").exists() {
         PathBuf::from("/usr/bin/docker")
     } else {
-        PathBuf::from("docker")
+        super::tools::locate("docker").unwrap_or_else(|line| panic!("{line}"))
     }
 }
 
@@ -134,7 +134,7 @@ impl DockerdBuilder {
         let log = fs::File::create(root.join("dockerd.log")).unwrap();
         let engine = self.containerd_store.then(engine_dir);
         let mut cmd = match engine {
-            None => Command::new("dockerd"),
+            None => crate::support::tools::tool("dockerd"),
             Some(engine) => {
                 // dockerd finds containerd, the shim and docker-init by PATH.
                 let mut path = std::ffi::OsString::from(engine.join("usr/bin"));
@@ -449,10 +449,10 @@ fn kill_leftover_shims(containerd_sock: &Path) {
 
 /// A layer with Debian's static busybox as `/bin/busybox` and `/bin/true`, `/bin/sh` as
 /// symlinks to it: enough for `docker run --rm IMAGE true`. Panics when `/bin/busybox` is
-/// missing (Debian package busybox-static; `.ci/run` installs it).
+/// missing (Debian package busybox-static; scripts/test.sh installs it).
 pub fn busybox_layer() -> Layer {
-    let busybox = fs::read("/bin/busybox")
-        .expect("/bin/busybox (Debian package busybox-static) is needed for docker run");
+    let path = super::tools::locate("/bin/busybox").unwrap_or_else(|line| panic!("{line}"));
+    let busybox = fs::read(path).expect("reading /bin/busybox");
     let mut builder = tar::Builder::new(Vec::new());
     let mut dir = tar_header(tar::EntryType::Directory, 0o755, 0);
     builder

@@ -14,7 +14,6 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -763,7 +762,7 @@ pub fn push_with_creds(
     all_platforms: bool,
     creds: Option<&Basic>,
 ) -> String {
-    let mut cmd = Command::new("skopeo");
+    let mut cmd = crate::support::tools::tool("skopeo");
     cmd.args([
         "--insecure-policy",
         "--override-os",

@@ -11,6 +11,7 @@ pub mod registry;
 pub mod stores;
 pub mod tls;
 pub mod token;
+pub mod tools;
 
 #[allow(unused_imports)]
 pub use cli::{TestEnv, imagectl};

@@ -13,7 +13,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -176,7 +176,7 @@ impl Registry {
         let mut auth = None;
         if let Some((user, pass)) = &opts.htpasswd {
             let file = dir.path().join("htpasswd");
-            let out = Command::new("htpasswd")
+            let out = crate::support::tools::tool("htpasswd")
                 .args(["-Bbn", user, pass])
                 .output()
                 .map_err(|e| format!("htpasswd (apache2-utils) not runnable: {e}"))?;
@@ -214,7 +214,7 @@ impl Registry {
         let access = fs::File::create(dir.path().join("access.log")).map_err(|e| e.to_string())?;
         let errlog =
             fs::File::create(dir.path().join("registry.log")).map_err(|e| e.to_string())?;
-        let mut cmd = Command::new("docker-registry");
+        let mut cmd = crate::support::tools::tool("docker-registry");
         cmd.arg("serve")
             .arg(&config)
             .stdin(Stdio::null())

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// The PEM files of a test PKI, all in one directory.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct Pki {
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> Result<(), String> {
-    let out = Command::new("openssl")
+    let out = crate::support::tools::tool("openssl")
         .current_dir(dir)
         .args(args)
         .output()
@@ -112,7 +112,7 @@ pub fn make_pki(dir: &Path) -> Result<Pki, String> {
 /// `GET target` over HTTPS through `openssl s_client` (presenting the client certificate
 /// when `client` is set). Returns the status code, or `None` if no HTTP answer came.
 pub fn https_get_status(host: &str, target: &str, pki: &Pki, client: bool) -> Option<u16> {
-    let mut cmd = Command::new("openssl");
+    let mut cmd = crate::support::tools::tool("openssl");
     cmd.args(["s_client", "-quiet", "-connect", host, "-CAfile"])
         .arg(&pki.ca);
     if client {

@@ -11,7 +11,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -61,7 +61,7 @@ impl TokenServer {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("key.pem");
         let cert = dir.path().join("cert.pem");
-        let ok = Command::new("openssl")
+        let ok = crate::support::tools::tool("openssl")
             .args([
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
             ])
@@ -73,7 +73,7 @@ impl TokenServer {
             .status()
             .expect("run openssl");
         assert!(ok.success(), "openssl req failed");
-        let der = Command::new("openssl")
+        let der = crate::support::tools::tool("openssl")
             .args(["x509", "-outform", "DER", "-in"])
             .arg(&cert)
             .output()
@@ -256,7 +256,7 @@ fn jwt(s: &Shared, scopes: &[String]) -> String {
 }
 
 fn sign(key: &Path, data: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("openssl")
+    let mut child = crate::support::tools::tool("openssl")
         .args(["dgst", "-sha256", "-sign"])
         .arg(key)
         .stdin(Stdio::piped())
