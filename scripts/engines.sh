@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Fetches a newer Docker engine than Debian 12's (dockerd 26 with the containerd image store,
-# for the integration tests) WITHOUT installing it: Debian trixie's packages are downloaded
-# with a throwaway apt configuration and unpacked with `dpkg-deb -x` into
+# Fetches newer engines than Debian 12's WITHOUT installing them: `engines.sh` (trixie: dockerd
+# 26 with the containerd image store) or `engines.sh sid` (containerd 2.x), for the
+# integration tests. The suite's packages are downloaded with a throwaway apt configuration
+# and unpacked with `dpkg-deb -x` into
 #
-#   ${IMAGECTL_ENGINES_DIR:-/var/cache/imagectl-engines}/trixie
+#   ${IMAGECTL_ENGINES_DIR:-/var/cache/imagectl-engines}/SUITE
 #
 # whose path is printed on the last line. Run dockerd with that dir's usr/bin and usr/sbin first
 # on PATH: it then starts containerd, the shim and docker-init from there. Idempotent: when the
@@ -14,12 +15,25 @@
 # a dependency of docker.io) is used instead.
 set -euo pipefail
 
-SUITE=trixie
-# dockerd, its client (a package of its own since 26), containerd, runc; tini ships
-# docker-init (a static binary), which `docker run --init` needs.
-PKGS=(docker.io docker-cli containerd runc tini)
+SUITE=${1:-trixie}
+case $SUITE in
+trixie)
+    # dockerd, its client (a package of its own since 26), containerd, runc; tini ships
+    # docker-init (a static binary), which `docker run --init` needs.
+    PKGS=(docker.io docker-cli containerd runc tini)
+    BINS=(usr/sbin/dockerd usr/bin/docker usr/bin/containerd usr/bin/containerd-shim-runc-v2)
+    ;;
+sid)
+    # containerd 2.x (CRI v1 only, config version 3) for the containerd store tests.
+    PKGS=(containerd runc)
+    BINS=(usr/bin/containerd usr/bin/ctr usr/bin/containerd-shim-runc-v2)
+    ;;
+*)
+    echo "engines: unknown suite $SUITE (trixie or sid)" >&2
+    exit 2
+    ;;
+esac
 DEST="${IMAGECTL_ENGINES_DIR:-/var/cache/imagectl-engines}/$SUITE"
-BINS=(usr/sbin/dockerd usr/bin/docker usr/bin/containerd usr/bin/containerd-shim-runc-v2)
 
 complete() {
     local b

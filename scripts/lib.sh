@@ -35,7 +35,11 @@ ensure_packages() {
     command -v htpasswd >/dev/null || missing+=(apache2-utils)
     [[ -x /usr/bin/time ]] || missing+=(time)
     command -v dockerd >/dev/null || missing+=(docker.io)
+    # Building imagectl: the containerd and CRI API crates compile their protobufs.
+    command -v protoc >/dev/null || missing+=(protobuf-compiler)
     if [[ ${1:-} == --tests ]]; then
+        # The containerd store tests run Debian 12's containerd (1.6) beside sid's 2.x.
+        command -v containerd >/dev/null || missing+=(containerd)
         # The bearer-token tests sign their tokens with openssl; the archive tests run a
         # busybox image in their own dockerd; podman reads and writes archives in the
         # interop tests (its own vfs storage, no daemon).

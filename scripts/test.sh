@@ -14,8 +14,9 @@ source "$ROOT/scripts/lib.sh"
 cd "$ROOT"
 
 ensure_packages --tests
-log "newer dockerd for the containerd-store tests (scripts/engines.sh)"
+log "newer dockerd and containerd for the store tests (scripts/engines.sh)"
 bash scripts/engines.sh >/dev/null
+bash scripts/engines.sh sid >/dev/null
 
 log "cargo test --locked --all-targets $*"
 exec cargo test --locked --all-targets "$@"

@@ -9,14 +9,16 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "imagectl", version, about, propagate_version = true)]
 pub struct Cli {
     /// The image store: a directory (the embedded OCI image layout), `docker` (the Docker
-    /// Engine at $DOCKER_HOST, else unix:///var/run/docker.sock) or `docker:HOST`
-    /// (docker:unix:///PATH, docker:tcp://HOST:PORT).
+    /// Engine at $DOCKER_HOST, else unix:///var/run/docker.sock), `docker:HOST`
+    /// (docker:unix:///PATH, docker:tcp://HOST:PORT), `containerd` (the socket at
+    /// $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock; namespace
+    /// $CONTAINERD_NAMESPACE, else k8s.io) or `containerd:SOCKET`.
     /// Default: $XDG_DATA_HOME/imagectl, i.e. ~/.local/share/imagectl.
     #[arg(
         long,
         global = true,
         env = "IMAGECTL_STORE",
-        value_name = "DIR|docker[:HOST]"
+        value_name = "DIR|docker[:HOST]|containerd[:SOCKET]"
     )]
     pub store: Option<String>,
     /// Who pulls into a Docker Engine store: imagectl's own client (default; mirrors for
@@ -29,6 +31,16 @@ pub struct Cli {
         value_name = "WHO"
     )]
     pub docker_pull: Option<DockerPull>,
+    /// Who pulls into a containerd store: imagectl's own client (default; written as CRI
+    /// writes a pull) or CRI's PullImage (the kubelet's path; reads containerd's hosts.toml).
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGECTL_CONTAINERD_PULL",
+        value_enum,
+        value_name = "WHO"
+    )]
+    pub containerd_pull: Option<ContainerdPull>,
     /// More detail on stderr (-v: which endpoint served what and transfer counters; -vv: every request).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -52,6 +64,15 @@ pub enum DockerPull {
     Imagectl,
     /// The Engine's own pull.
     Engine,
+}
+
+/// Who pulls into containerd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ContainerdPull {
+    /// imagectl's registry client, written into containerd as CRI would.
+    Imagectl,
+    /// CRI's PullImage.
+    Cri,
 }
 
 /// The subcommands.

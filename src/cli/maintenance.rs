@@ -20,7 +20,8 @@ pub(super) async fn df(cli: &Cli, verbose: bool, format: Option<&str>) -> Result
     let format = Format::parse(format)?;
     let store = open_store(cli).await?;
     let inventory = store.inventory().await?;
-    let usage = disk_usage(&inventory, &store.content_sizes(&inventory).await?);
+    let mut usage = disk_usage(&inventory, &store.content_sizes(&inventory).await?);
+    usage.image_fs_used = store.image_fs_used().await;
     if let Some(Format::Json) = format {
         println!("{}", serde_json::to_string_pretty(&usage)?);
         return Ok(ExitCode::SUCCESS);
@@ -47,6 +48,12 @@ pub(super) async fn df(cli: &Cli, verbose: bool, format: Option<&str>) -> Result
     ];
     if !verbose {
         print!("{}", align(&summary));
+        if let Some(used) = usage.image_fs_used {
+            println!(
+                "\nUnpacked layers (CRI image filesystem): {}",
+                human_size(used)
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     println!("Images space usage:\n");
@@ -159,8 +166,16 @@ pub(super) async fn prune(cli: &Cli, all: bool, force: bool, json: bool) -> Resu
 pub(super) async fn fsck(cli: &Cli, json: bool) -> Result<ExitCode> {
     let store = open_store(cli).await?;
     let Some(content) = store.content() else {
+        let instead = match store.backend() {
+            crate::store::Backend::Containerd => {
+                "containerd verifies its own content as it writes it (use `imagectl images` and `ctr content ls`)"
+            }
+            _ => {
+                "the Engine verifies its own layers (use `imagectl images` and `docker image inspect`)"
+            }
+        };
         bail!(
-            "fsck checks blobs, and {} at {} keeps none imagectl can read: the Engine verifies its own layers (use `imagectl images` and `docker image inspect`)",
+            "fsck checks blobs, and {} at {} keeps none imagectl can read: {instead}",
             store.backend().describe(),
             store.location()
         );

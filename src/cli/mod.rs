@@ -199,15 +199,22 @@ fn store_spec(cli: &Cli, policy: Option<&StoreSpec>) -> Result<StoreSpec> {
                 "no data directory is known for this user: pass --store DIR or set IMAGECTL_STORE",
             )?,
     };
-    Ok(match (spec, cli.docker_pull) {
-        (StoreSpec::Docker(host, _), Some(path)) => StoreSpec::Docker(
+    Ok(match (spec, cli.docker_pull, cli.containerd_pull) {
+        (StoreSpec::Docker(host, _), Some(path), _) => StoreSpec::Docker(
             host,
             match path {
                 args::DockerPull::Imagectl => PullPath::Imagectl,
                 args::DockerPull::Engine => PullPath::Engine,
             },
         ),
-        (spec, _) => spec,
+        (StoreSpec::Containerd(mut c), _, Some(path)) => {
+            c.pull = match path {
+                args::ContainerdPull::Imagectl => PullPath::Imagectl,
+                args::ContainerdPull::Cri => PullPath::Engine,
+            };
+            StoreSpec::Containerd(c)
+        }
+        (spec, _, _) => spec,
     })
 }
 
@@ -219,7 +226,7 @@ async fn open_store(cli: &Cli) -> Result<Arc<dyn ImageStore>> {
 fn store_path(cli: &Cli) -> Option<PathBuf> {
     match store_spec(cli, None).ok()? {
         StoreSpec::Embedded(p) => Some(p),
-        StoreSpec::Docker(..) => None,
+        StoreSpec::Docker(..) | StoreSpec::Containerd(_) => None,
     }
 }
 

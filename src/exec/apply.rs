@@ -73,6 +73,7 @@ pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
                 last_used: i.last_used,
                 blobs: i.blobs.iter().map(|(d, s)| (d.clone(), *s)).collect(),
                 containers: i.containers.iter().map(|c| c.name.clone()).collect(),
+                pinned: i.pinned.clone(),
             })
             .collect(),
         unreferenced_bytes: blobs
@@ -239,6 +240,12 @@ async fn remove(
                             .collect::<Vec<_>>()
                             .join(", ")
                     ));
+                    continue;
+                }
+                if let Some(reason) = img.pinned.as_ref().filter(|_| img.containers.is_empty()) {
+                    report
+                        .skipped
+                        .push(format!("remove {}: not done ({reason})", id.short()));
                     continue;
                 }
                 if !img.containers.is_empty() {

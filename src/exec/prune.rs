@@ -20,7 +20,7 @@ pub fn prune_candidates(inventory: &Inventory, all: bool) -> Vec<&InventoryImage
     inventory
         .images
         .iter()
-        .filter(|i| (all || i.is_dangling()) && i.containers.is_empty())
+        .filter(|i| (all || i.is_dangling()) && i.containers.is_empty() && i.pinned.is_none())
         .collect()
 }
 

@@ -47,9 +47,9 @@ pub async fn pull_into(
     }
     // A daemon can name an image by digest only when it pulled it itself (a load carries
     // tags alone), so a pinned reference without a tag goes through its own pull.
-    let (native, wanted): (Vec<Reference>, Vec<Reference>) = wanted
-        .into_iter()
-        .partition(|r| store.pulls_natively() || (store.content().is_none() && r.tag().is_none()));
+    let (native, wanted): (Vec<Reference>, Vec<Reference>) = wanted.into_iter().partition(|r| {
+        store.pulls_natively() || (!store.imports_digest_names() && r.tag().is_none())
+    });
     let mut report = PullReport::default();
     if !native.is_empty() {
         let pulled = native_pulls(client, store, &native, opts).await?;

@@ -94,7 +94,7 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
     let mut images: Vec<&ActualImage> = actual.images.iter().collect();
     images.sort_by(|a, b| a.target.cmp(&b.target));
     for img in images {
-        if !img.containers.is_empty() {
+        if !img.containers.is_empty() || img.pinned.is_some() {
             let dropped = img.names.iter().any(|n| !wanted.contains(&n.name));
             if dropped || img.names.is_empty() {
                 out.protected.push(Protected {
@@ -102,7 +102,10 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
                         Some(n) => n.name.to_string(),
                         None => format!("<none>@{}", img.id.short()),
                     },
-                    reason: format!("used by container {}", img.containers.join(", ")),
+                    reason: match &img.pinned {
+                        Some(reason) if img.containers.is_empty() => reason.clone(),
+                        _ => format!("used by container {}", img.containers.join(", ")),
+                    },
                 });
             }
             continue;

@@ -101,6 +101,9 @@ pub struct ActualImage {
     /// Containers (running or stopped) that use it, by name: such an image is never
     /// removed, untagged or evicted.
     pub containers: Vec<String>,
+    /// Why the store forbids removing it otherwise (CRI's pin, the kubelet's minimum age):
+    /// never removed, untagged or evicted either.
+    pub pinned: Option<String>,
 }
 
 /// One name of a stored image.

@@ -44,6 +44,7 @@ pub fn simulate(plan: &Plan, actual: &Actual, now: Timestamp) -> Actual {
                         // What the pull downloads, as the budget counted it.
                         blobs: vec![(digest.clone(), bytes.unwrap_or(0))],
                         containers: Vec::new(),
+                        pinned: None,
                     }),
                 }
             }

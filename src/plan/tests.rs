@@ -41,6 +41,7 @@ fn image(target: u8, names: &[(&str, Option<u8>)], hours_ago: i64) -> ActualImag
         last_used: None,
         blobs: vec![(d(200 + target), 100)],
         containers: Vec::new(),
+        pinned: None,
     }
 }
 
@@ -395,6 +396,7 @@ prop_compose! {
                 // Its own layer, and a base layer the even ones share.
                 blobs: if k % 2 == 0 { vec![(d(200 + k), 10), (d(250), 5)] } else { vec![(d(200 + k), 10)] },
                 containers: Vec::new(),
+                        pinned: None,
             })
             .collect();
         for (i, (holder, src)) in slots.into_iter().enumerate() {

@@ -42,6 +42,10 @@ pub struct DiskUsage {
     pub unreferenced: u64,
     /// Per image.
     pub per_image: Vec<ImageUsage>,
+    /// Bytes the daemon's image filesystem uses for unpacked layers (containerd's
+    /// snapshotter, as CRI `ImageFsInfo` reports it to the kubelet), where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_fs_used: Option<u64>,
 }
 
 /// Compute usage from an inventory and the list of blobs present.
@@ -110,6 +114,7 @@ pub fn disk_usage(inventory: &Inventory, blobs: &[(crate::oci::Digest, u64)]) ->
             reclaimable: total_size.saturating_sub(used),
             unreferenced,
             per_image,
+            image_fs_used: None,
         };
     }
     DiskUsage {
@@ -119,5 +124,6 @@ pub fn disk_usage(inventory: &Inventory, blobs: &[(crate::oci::Digest, u64)]) ->
         reclaimable,
         unreferenced,
         per_image,
+        image_fs_used: None,
     }
 }

@@ -11,9 +11,9 @@ use super::image_store::{
     ArchiveCodec, Backend, ImageExport, ImageImport, ImageStore, RemoveEvent,
 };
 use super::layout::LayoutStore;
+use super::removal::plan_removal;
 use super::{
-    CatalogEntry, Inventory, InventoryImage, LockGuard, LockMode, Resolved, Store, StoreError,
-    resolve, set_name,
+    CatalogEntry, Inventory, InventoryImage, LockGuard, LockMode, Store, StoreError, set_name,
 };
 use crate::oci::{Digest, Reference};
 
@@ -192,63 +192,6 @@ impl ImageExport for InPlace {
     fn staged(&self, image: &InventoryImage) -> Option<InventoryImage> {
         Some(image.clone())
     }
-}
-
-/// What one `rmi` query removes.
-struct Removal {
-    targets: Vec<Digest>,
-    names: Vec<String>,
-    deleted: Option<Digest>,
-}
-
-fn all_names(images: &[&InventoryImage]) -> Vec<String> {
-    images
-        .iter()
-        .flat_map(|i| {
-            i.names
-                .iter()
-                .map(|n| n.to_string())
-                .chain(i.foreign_names.iter().cloned())
-        })
-        .collect()
-}
-
-/// Decide what `query` removes: one of an image's names untags that name only (and
-/// deletes the image if it was the last); an ID or a `repo@digest` naming the image by
-/// content means every name, which needs `force` when there are several.
-fn plan_removal(inventory: &Inventory, query: &str, force: bool) -> Result<Removal, StoreError> {
-    let parsed = Reference::parse(query).ok();
-    let images = match resolve(inventory, query)? {
-        Resolved::Name(image)
-            if parsed.as_ref().is_some_and(|p| image.names.contains(p))
-                || image.foreign_names.iter().any(|n| n == query) =>
-        {
-            let name = parsed
-                .filter(|p| image.names.contains(p))
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| query.to_string());
-            let last = image.names.len() + image.foreign_names.len() <= 1;
-            return Ok(Removal {
-                targets: vec![image.target.digest.clone()],
-                names: vec![name],
-                deleted: last.then(|| image.id.clone()),
-            });
-        }
-        Resolved::Name(image) => vec![image],
-        Resolved::Id(images) => images,
-    };
-    let names = all_names(&images);
-    if names.len() > 1 && !force {
-        return Err(StoreError::MultipleNames {
-            id: images[0].id.short().to_string(),
-            names: names.join(", "),
-        });
-    }
-    Ok(Removal {
-        targets: images.iter().map(|i| i.target.digest.clone()).collect(),
-        names,
-        deleted: Some(images[0].id.clone()),
-    })
 }
 
 /// One `rmi` query against the catalogue; the caller collects garbage afterwards.

@@ -28,6 +28,8 @@ pub enum Backend {
         /// The Engine's containerd image store is on.
         containerd_store: bool,
     },
+    /// containerd (a Kubernetes node's image store, through its API and CRI).
+    Containerd,
 }
 
 impl Backend {
@@ -39,6 +41,7 @@ impl Backend {
                 containerd_store: true,
             } => "the Docker Engine (containerd image store)",
             Self::Docker { .. } => "the Docker Engine",
+            Self::Containerd => "containerd",
         }
     }
 }
@@ -105,6 +108,12 @@ pub trait ImageStore: Send + Sync {
         images: &[&InventoryImage],
         codec: Arc<dyn ArchiveCodec>,
     ) -> Result<Box<dyn ImageExport>, StoreError>;
+    /// Whether an import can name an image by digest alone (`repo@sha256:…`, no tag): the
+    /// layout and containerd can; the Engine's load carries tags only, so a pinned digest
+    /// goes through its own pull there.
+    fn imports_digest_names(&self) -> bool {
+        self.content().is_some()
+    }
     /// Whether pulls go through the backend's own pull ([`ImageStore::pull_native`]) rather
     /// than imagectl's registry client and an import.
     fn pulls_natively(&self) -> bool {
@@ -123,6 +132,11 @@ pub trait ImageStore: Send + Sync {
             backend: self.backend().describe(),
             hint: "imagectl pulls with its own client",
         })
+    }
+    /// Bytes the daemon's image filesystem uses for unpacked layers, where it reports them
+    /// (containerd through CRI `ImageFsInfo`).
+    async fn image_fs_used(&self) -> Option<u64> {
+        None
     }
     /// The backend's own inspect document for an image, where it has one (the Engine's);
     /// `None`: build it from the inventory.

@@ -42,6 +42,9 @@ pub struct InventoryImage {
     pub config: Option<serde_json::Value>,
     /// Containers (running or stopped) created from the image: they pin it.
     pub containers: Vec<ContainerUse>,
+    /// Why the backend forbids removing the image though no container uses it (CRI's
+    /// pinned sandbox image, the kubelet's minimum age), if it does.
+    pub pinned: Option<String>,
 }
 
 /// A container that uses an image, as a daemon reports it.
@@ -184,6 +187,7 @@ fn build_image(
         damage: Vec::new(),
         config: None,
         containers: Vec::new(),
+        pinned: None,
     };
     walk(store, &target, &mut image, true)?;
     Ok(image)

@@ -3,6 +3,7 @@
 //! `docker` manages a Docker Engine's images through its API. [`open`] is the one place
 //! that picks a backend.
 
+mod containerd;
 mod docker;
 mod embedded;
 mod error;
@@ -11,6 +12,9 @@ mod inventory;
 pub mod layout;
 mod names;
 mod open;
+mod removal;
+mod staging;
+mod state;
 
 pub use error::StoreError;
 pub use image_store::{ArchiveCodec, Backend, ImageExport, ImageImport, ImageStore, RemoveEvent};
@@ -18,7 +22,7 @@ pub use inventory::{
     ContainerUse, Inventory, InventoryImage, MAX_METADATA_BLOB, Resolved, resolve, resolve_image,
 };
 pub use names::{names_target, set_name};
-pub use open::{PullPath, StoreSpec, open};
+pub use open::{ContainerdSpec, PullPath, StoreSpec, open};
 
 use std::io::{Read, Write};
 

@@ -1,6 +1,7 @@
 //! One conformance suite for every store backend: the embedded layout, Debian 12's dockerd
-//! (20.10, classic image store) and a newer dockerd with the containerd image store. Each
-//! scenario is written once against [`Under`] and instantiated per backend at the bottom.
+//! (20.10, classic image store), a newer dockerd with the containerd image store, and
+//! containerd 1.6 and 2.x. Each scenario is written once against [`Under`] and
+//! instantiated per backend at the bottom.
 
 use std::io::Write as _;
 use std::process::Stdio;
@@ -328,7 +329,11 @@ fn fsck_says_what_the_backend_cannot(kind: Kind) {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("Docker Engine"), "{err}");
+    let backend = match kind {
+        Kind::Containerd16 | Kind::Containerd2 => "containerd",
+        _ => "Docker Engine",
+    };
+    assert!(err.contains(backend), "{err}");
 }
 
 /// Every scenario on every store, then the daemon-only ones (`$extra`) where given.
@@ -380,4 +385,14 @@ on_store!(
     containers_pin_images,
     fsck_says_what_the_backend_cannot,
     engine_pull_uses_imagectl_credentials,
+);
+on_store!(
+    containerd_1_6,
+    Kind::Containerd16,
+    fsck_says_what_the_backend_cannot
+);
+on_store!(
+    containerd_2,
+    Kind::Containerd2,
+    fsck_says_what_the_backend_cannot
 );

@@ -13,8 +13,8 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use jiff::Timestamp;
 
 use super::connect::daemon_error;
-use super::state::Sources;
 use crate::oci::{Descriptor, Digest, Platform, Reference, media};
+use crate::store::state::Sources;
 use crate::store::{ContainerUse, Inventory, InventoryImage, StoreError};
 
 /// Inspect and history requests in flight at once.
@@ -193,6 +193,7 @@ async fn detail(
         damage: Vec::new(),
         config: None,
         containers,
+        pinned: None,
     }))
 }
 

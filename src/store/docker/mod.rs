@@ -5,7 +5,6 @@
 
 mod connect;
 mod inventory;
-mod state;
 mod transfer;
 
 use std::path::PathBuf;
@@ -22,6 +21,7 @@ pub use connect::default_host;
 use super::image_store::{
     ArchiveCodec, Backend, ImageExport, ImageImport, ImageStore, RemoveEvent,
 };
+use super::state;
 use super::{Inventory, InventoryImage, LockGuard, LockMode, Store, StoreError};
 use crate::oci::{Digest, Reference};
 
@@ -52,7 +52,7 @@ impl DockerStore {
             docker,
             host: host.to_string(),
             containerd_store,
-            state_dir: state::dir_for(&id)?,
+            state_dir: state::dir_for("docker", &id)?,
             engine_pull,
         })
     }
@@ -116,28 +116,7 @@ impl ImageStore for DockerStore {
     }
 
     async fn lock(&self, mode: LockMode) -> Result<LockGuard, StoreError> {
-        // The Engine serialises its own changes; imagectl's documents beside it need a
-        // writer lock of their own.
-        let path = self.state_dir.join("lock");
-        let dir = self.state_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| StoreError::io("creating", dir.display().to_string(), e))?;
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(|e| StoreError::io("opening", path.display().to_string(), e))?;
-            match mode {
-                LockMode::Shared => file.lock_shared(),
-                LockMode::Exclusive => file.lock(),
-            }
-            .map_err(|e| StoreError::io("locking", path.display().to_string(), e))?;
-            Ok(LockGuard::file(file))
-        })
-        .await
-        .expect("lock task panicked")
+        state::lock(&self.state_dir, mode).await
     }
 
     async fn set_name(&self, name: &Reference, image: &InventoryImage) -> Result<(), StoreError> {

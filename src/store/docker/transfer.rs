@@ -19,25 +19,16 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::connect::daemon_error;
-use super::state;
 use crate::oci::{Digest, Reference};
 use crate::store::image_store::{ArchiveCodec, ImageExport, ImageImport};
 use crate::store::layout::LayoutStore;
+use crate::store::staging::staging;
+use crate::store::state;
 use crate::store::{Inventory, InventoryImage, Store, StoreError};
 
 /// Chunks of archive in flight between the writer thread and the HTTP body.
 const PIPE_DEPTH: usize = 16;
 const CHUNK: usize = 256 << 10;
-
-/// A private layout in the temp directory (`$TMPDIR`).
-fn staging() -> Result<(tempfile::TempDir, Arc<LayoutStore>), StoreError> {
-    let dir = tempfile::Builder::new()
-        .prefix("imagectl-stage-")
-        .tempdir()
-        .map_err(|e| StoreError::io("creating", "a staging directory in $TMPDIR", e))?;
-    let layout = LayoutStore::scratch(dir.path().join("layout"))?;
-    Ok((dir, Arc::new(layout)))
-}
 
 /// An import in progress.
 pub struct Import {

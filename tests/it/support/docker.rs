@@ -363,21 +363,25 @@ impl Dockerd {
             }
         }
         kill_leftover_shims(&self.root.join("e/containerd/containerd.sock"));
-        let mut mounts = String::new();
-        if let Ok(mut f) = fs::File::open("/proc/self/mounts") {
-            let _ = f.read_to_string(&mut mounts);
-        }
-        let prefix = self.root.display().to_string();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(1))
-            .filter(|p| p.starts_with(&prefix))
-            .collect();
-        // Deepest first.
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for p in points {
-            let _ = Command::new("umount").args(["-l", p]).status();
-        }
+        unmount_under(&self.root);
+    }
+}
+
+/// Lazily unmounts every mount point under `root`, deepest first (overlay snapshots, shm).
+pub(super) fn unmount_under(root: &Path) {
+    let mut mounts = String::new();
+    if let Ok(mut f) = fs::File::open("/proc/self/mounts") {
+        let _ = f.read_to_string(&mut mounts);
+    }
+    let prefix = root.display().to_string();
+    let mut points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = Command::new("umount").args(["-l", p]).status();
     }
 }
 
@@ -408,7 +412,7 @@ impl Drop for Dockerd {
 /// containers with them (a shim is a subreaper: its containers outlive it). Kills, by PID,
 /// every `containerd-shim*` whose command line names this daemon's containerd socket, and the
 /// shims' children (the containers' init processes) first.
-fn kill_leftover_shims(containerd_sock: &Path) {
+pub(super) fn kill_leftover_shims(containerd_sock: &Path) {
     let needle = containerd_sock.display().to_string();
     let Ok(procs) = fs::read_dir("/proc") else {
         return;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod containerd;
 pub mod docker;
 pub mod faults;
 pub mod fixtures;

@@ -13,6 +13,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("htpasswd", "apache2-utils"),
     ("openssl", "openssl"),
     ("dockerd", "docker.io"),
+    ("containerd", "containerd"),
+    ("ctr", "containerd"),
     ("docker", "docker.io"),
     ("busybox", "busybox-static"),
     ("time", "time"),

@@ -1,10 +1,11 @@
-//! imagectl's own documents beside an Engine: which registry digest each name it loaded
-//! came from (the classic store records none for loaded images, and the containerd store
-//! records its own conversion's digest), and the replication ledger.
+//! imagectl's own documents beside a daemon's images (a Docker Engine, containerd): which
+//! registry digest each name it loaded came from (a daemon records none for loaded images,
+//! or its own conversion's digest), and the replication ledger.
 //!
 //! They live in `$IMAGECTL_STATE_DIR`, else `$XDG_STATE_HOME/imagectl`
-//! (`~/.local/state/imagectl`), under `docker/<Engine ID>/`: the Engine ID belongs to its
-//! data root, so two daemons on one host never share records.
+//! (`~/.local/state/imagectl`), under `<kind>/<daemon ID>/` (`docker/<Engine ID>`,
+//! `containerd/<UUID>-<namespace>`): the ID belongs to the daemon's data root, so two
+//! daemons on one host never share records.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,13 +14,13 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::oci::{Digest, Reference};
-use crate::store::StoreError;
+use crate::store::{LockGuard, LockMode, StoreError};
 
 /// The sources document's name.
 pub const SOURCES: &str = "sources.json";
 
-/// The directory for an Engine's documents.
-pub fn dir_for(engine_id: &str) -> Result<PathBuf, StoreError> {
+/// The directory for a daemon's documents (`kind`: `docker`, `containerd`).
+pub fn dir_for(kind: &str, daemon_id: &str) -> Result<PathBuf, StoreError> {
     let base = match std::env::var_os("IMAGECTL_STATE_DIR") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
         _ => dirs::state_dir()
@@ -31,7 +32,7 @@ pub fn dir_for(engine_id: &str) -> Result<PathBuf, StoreError> {
             })?
             .join("imagectl"),
     };
-    let safe: String = engine_id
+    let safe: String = daemon_id
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
@@ -41,7 +42,7 @@ pub fn dir_for(engine_id: &str) -> Result<PathBuf, StoreError> {
             }
         })
         .collect();
-    Ok(base.join("docker").join(safe))
+    Ok(base.join(kind).join(safe))
 }
 
 /// Read a document; `None` if never written.
@@ -131,4 +132,29 @@ impl Sources {
         b.push(b'\n');
         b
     }
+}
+
+/// imagectl's writer lock for a daemon's documents: the daemon serialises its own changes,
+/// the documents beside it need a lock of their own.
+pub async fn lock(dir: &Path, mode: LockMode) -> Result<LockGuard, StoreError> {
+    let dir = dir.to_path_buf();
+    let path = dir.join("lock");
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StoreError::io("creating", dir.display().to_string(), e))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::io("opening", path.display().to_string(), e))?;
+        match mode {
+            LockMode::Shared => file.lock_shared(),
+            LockMode::Exclusive => file.lock(),
+        }
+        .map_err(|e| StoreError::io("locking", path.display().to_string(), e))?;
+        Ok(LockGuard::file(file))
+    })
+    .await
+    .expect("lock task panicked")
 }

@@ -1,0 +1,18 @@
+//! Private staging layouts: where a daemon backend's import is written and checked before
+//! any of it reaches the daemon, and where an export is read back. Gone when dropped.
+
+use std::sync::Arc;
+
+use super::StoreError;
+use super::layout::LayoutStore;
+
+/// A private layout in the temp directory (`$TMPDIR`), without fsync: it never outlives
+/// the process that made it.
+pub fn staging() -> Result<(tempfile::TempDir, Arc<LayoutStore>), StoreError> {
+    let dir = tempfile::Builder::new()
+        .prefix("imagectl-stage-")
+        .tempdir()
+        .map_err(|e| StoreError::io("creating", "a staging directory in $TMPDIR", e))?;
+    let layout = LayoutStore::scratch(dir.path().join("layout"))?;
+    Ok((dir, Arc::new(layout)))
+}
