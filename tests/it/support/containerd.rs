@@ -5,7 +5,6 @@
 //! CRI calls through imagectl and `ctr`.
 
 use std::fs;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
