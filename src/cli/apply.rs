@@ -20,7 +20,7 @@ use crate::exec::{
 use crate::plan::{Plan, plan as make_plan, render_text, replica_targets};
 use crate::policy::{Policy, StoreSpec as PolicyStore, load};
 use crate::registry::RegistryClient;
-use crate::store::{self, ImageStore, PullPath, StoreSpec};
+use crate::store::{self, ContainerdSpec, ImageStore, PullPath, StoreSpec};
 
 /// A policy planned against a store.
 struct Planned {
@@ -53,6 +53,21 @@ async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
                 PullPath::Imagectl
             },
         ),
+        PolicyStore::Containerd {
+            address,
+            namespace,
+            cri_pull,
+            min_age,
+        } => StoreSpec::Containerd(ContainerdSpec {
+            address: address.clone(),
+            namespace: namespace.clone(),
+            pull: if *cri_pull {
+                PullPath::Engine
+            } else {
+                PullPath::Imagectl
+            },
+            min_age: *min_age,
+        }),
     });
     let store = store::open(&store_spec(cli, from_policy.as_ref())?).await?;
     let client = RegistryClient::new(super::registries::client_config(

@@ -46,6 +46,7 @@ mod model;
 mod raw;
 mod schema;
 mod select;
+mod store_spec;
 mod validate;
 mod values;
 mod version;

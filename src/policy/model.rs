@@ -57,6 +57,17 @@ pub enum StoreSpec {
         /// `pull: engine`: the Engine's own pull instead of imagectl's client.
         engine_pull: bool,
     },
+    /// containerd (`None`s: the environment's, else the defaults).
+    Containerd {
+        /// The socket path.
+        address: Option<String>,
+        /// The namespace.
+        namespace: Option<String>,
+        /// `pull: cri`: CRI's PullImage instead of imagectl's client.
+        cri_pull: bool,
+        /// `min_age`.
+        min_age: Option<std::time::Duration>,
+    },
 }
 
 /// How to talk to one registry. Secrets are never inline: only where to find them.

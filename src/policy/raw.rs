@@ -83,6 +83,37 @@ pub(crate) struct RawStore {
     #[serde(default, deserialize_with = "some")]
     #[schemars(with = "RawDocker")]
     pub docker: Option<Spanned<RawDocker>>,
+    /// containerd instead (a Kubernetes node): `containerd: {}` (the socket at
+    /// `$CONTAINERD_ADDRESS`, else /run/containerd/containerd.sock; namespace k8s.io).
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "RawContainerd")]
+    pub containerd: Option<Spanned<RawContainerd>>,
+}
+
+/// The containerd to manage.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Containerd")]
+pub(crate) struct RawContainerd {
+    /// The socket (default: `$CONTAINERD_ADDRESS`, else /run/containerd/containerd.sock).
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "String")]
+    pub address: Option<Spanned<String>>,
+    /// The namespace (default: `$CONTAINERD_NAMESPACE`, else k8s.io, the kubelet's).
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "String")]
+    pub namespace: Option<Spanned<String>>,
+    /// Who pulls: `imagectl` (default: its own client, written into containerd as CRI
+    /// writes a pull) or `cri` (CRI's PullImage, the kubelet's path; reads containerd's
+    /// hosts.toml, not imagectl's registries).
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "String", regex(pattern = r"^(imagectl|cri)$"))]
+    pub pull: Option<Spanned<String>>,
+    /// Never remove an image younger than this (default 2m, the kubelet's
+    /// `--minimum-image-ttl-duration`).
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "String")]
+    pub min_age: Option<Spanned<String>>,
 }
 
 /// The Docker Engine to manage.

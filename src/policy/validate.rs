@@ -12,7 +12,7 @@ use super::model::{
 };
 use super::raw::{
     RawDefaults, RawImage, RawLimit, RawOrder, RawPolicy, RawPrune, RawRegistry, RawReplicate,
-    RawStore, RawUnmanaged,
+    RawUnmanaged,
 };
 use super::values;
 use crate::oci::{Platform, Reference};
@@ -96,7 +96,7 @@ impl Ctx<'_> {
         });
     }
 
-    fn located<T>(&self, value: T, at: impl At, key: &str) -> Located<T> {
+    pub(crate) fn located<T>(&self, value: T, at: impl At, key: &str) -> Located<T> {
         Located {
             value,
             origin: self.origin(at),
@@ -124,7 +124,7 @@ pub(crate) fn fragment(raw: RawPolicy, ctx: &mut Ctx<'_>) -> Fragment {
         ),
         Some(_) => {}
     }
-    let store = raw.store.and_then(|s| store(s, ctx));
+    let store = raw.store.and_then(|s| super::store_spec::store(s, ctx));
     let registries = registries(raw.registries.0, ctx);
     let defaults = raw.defaults.map(|d| defaults(d, ctx));
     let images = raw
@@ -194,79 +194,6 @@ fn replicate(
         origin,
     };
     Some(ctx.located(spec, r.referenced, &base))
-}
-
-fn store(s: Spanned<RawStore>, ctx: &mut Ctx<'_>) -> Option<Located<StoreSpec>> {
-    match (s.value.path, s.value.docker) {
-        (Some(_), Some(d)) => {
-            ctx.err(
-                d.referenced,
-                "store.docker",
-                "store takes either path (the embedded store) or docker (a Docker Engine), not both",
-            );
-            None
-        }
-        (None, Some(d)) => {
-            let host = match d.value.host {
-                Some(h) if h.value.starts_with("unix:///") || h.value.starts_with("tcp://") => {
-                    Some(h.value)
-                }
-                Some(h) => {
-                    ctx.err(
-                        h.referenced,
-                        "store.docker.host",
-                        format!(
-                            "{:?} is not a Docker host: write unix:///var/run/docker.sock or tcp://HOST:PORT",
-                            h.value
-                        ),
-                    );
-                    return None;
-                }
-                None => None,
-            };
-            let engine_pull = match d.value.pull {
-                None => false,
-                Some(p) if p.value == "imagectl" => false,
-                Some(p) if p.value == "engine" => true,
-                Some(p) => {
-                    ctx.err(
-                        p.referenced,
-                        "store.docker.pull",
-                        format!("{:?} is not a pull path: write imagectl or engine", p.value),
-                    );
-                    return None;
-                }
-            };
-            Some(ctx.located(
-                StoreSpec::Docker { host, engine_pull },
-                s.referenced,
-                "store",
-            ))
-        }
-        (None, None) => {
-            ctx.err(
-                s.referenced,
-                "store.path",
-                "store needs a path or docker: write store: { path: /var/lib/imagectl } or store: { docker: {} }",
-            );
-            None
-        }
-        (Some(path), None) => {
-            let p = PathBuf::from(&path.value);
-            if !p.is_absolute() {
-                ctx.err(
-                    path.referenced,
-                    "store.path",
-                    format!(
-                        "{:?} is not an absolute path: a policy applies on hosts from any directory, write e.g. /var/lib/imagectl",
-                        path.value
-                    ),
-                );
-                return None;
-            }
-            Some(ctx.located(StoreSpec::Path(p), s.referenced, "store"))
-        }
-    }
 }
 
 fn non_empty(s: &Spanned<String>, key: &str, what: &str, ctx: &mut Ctx<'_>) -> bool {

@@ -440,6 +440,21 @@ fn semantic_errors() {
             vec![("2:16", "store.path", "not an absolute path")],
         ),
         (
+            "two-stores",
+            "version: 1\nstore: { docker: {}, containerd: {} }\n".into(),
+            vec![("2:34", "store.containerd", "not several")],
+        ),
+        (
+            "containerd-values",
+            "version: 1\nstore:\n  containerd:\n    address: run/c.sock\n    namespace: \"k8s io\"\n    pull: crio\n    min_age: soon\n".into(),
+            vec![
+                ("4:14", "store.containerd.address", "not a containerd socket"),
+                ("5:16", "store.containerd.namespace", "not a containerd namespace"),
+                ("6:11", "store.containerd.pull", "write imagectl or cri"),
+                ("7:14", "store.containerd.min_age", ""),
+            ],
+        ),
+        (
             "remove-everything",
             "version: 1\nprune: { unmanaged: remove }\n".into(),
             vec![("2:8", "prune.unmanaged", "would remove every image")],
