@@ -14,7 +14,10 @@ pub(crate) fn store(s: Spanned<RawStore>, ctx: &mut Ctx<'_>) -> Option<Located<S
     let given = [
         s.value.path.as_ref().map(|p| ("path", p.referenced)),
         s.value.docker.as_ref().map(|d| ("docker", d.referenced)),
-        s.value.containerd.as_ref().map(|c| ("containerd", c.referenced)),
+        s.value
+            .containerd
+            .as_ref()
+            .map(|c| ("containerd", c.referenced)),
     ];
     let given: Vec<_> = given.into_iter().flatten().collect();
     if given.len() > 1 {
@@ -92,7 +95,6 @@ pub(crate) fn store(s: Spanned<RawStore>, ctx: &mut Ctx<'_>) -> Option<Located<S
         }
     }
 }
-
 
 fn containerd(
     c: Spanned<RawContainerd>,
@@ -176,7 +178,6 @@ fn is_namespace(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 76
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }

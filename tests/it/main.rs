@@ -16,6 +16,7 @@ mod discovery;
 mod docker_errors;
 
 mod commands;
+mod containerd;
 mod copy;
 mod errors;
 mod faults;

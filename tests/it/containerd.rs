@@ -1,0 +1,180 @@
+//! containerd on a Kubernetes node, beyond the shared conformance suite: what imagectl
+//! pulls is what CRI (the kubelet's interface) sees and what a container runs from, and
+//! imagectl never removes what the kubelet needs (images of containers, CRI's pinned
+//! sandbox image, images younger than the kubelet's minimum GC age). kubelet and crictl
+//! are not installable here: the tests make the CRI calls themselves, and run containers
+//! with `ctr run` (CRI sandboxes need CNI, which this machine lacks).
+
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::{ImageSpec, ImageStatusRequest};
+
+use crate::support::Registry;
+use crate::support::containerd::Version;
+use crate::support::docker::runnable_image;
+use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
+use crate::support::stores::{Kind, Under};
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// CRI `ImageStatus` of `image` on the containerd at `socket`: (ID, repo tags, repo digests).
+fn cri_status(socket: &str, image: &str) -> Option<(String, Vec<String>, Vec<String>)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let channel = containerd_client::connect(socket).await.unwrap();
+        let reply = ImageServiceClient::new(channel)
+            .image_status(ImageStatusRequest {
+                image: Some(ImageSpec {
+                    image: image.to_string(),
+                    ..Default::default()
+                }),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        reply.image.map(|i| (i.id, i.repo_tags, i.repo_digests))
+    })
+}
+
+/// An image imagectl pulled is CRI's image by every name CRI makes (tag, repo@digest, ID),
+/// and a container runs from it (`ctr run`, from the unpacked snapshot).
+fn pulled_image_is_cri_image_and_runs(version: Version) {
+    let under = Under::new(match version {
+        Version::V16 => Kind::Containerd16,
+        Version::V2 => Kind::Containerd2,
+    });
+    let reg = Registry::start();
+    let digest = push_image_http(&reg, "demo/run", "1", &runnable_image("cri"));
+    let name = reg.reference("demo/run:1");
+    under.ok(&["pull", &name]);
+    let socket = under.containerd().address();
+    let (id, tags, digests) = cri_status(&socket, &name).expect("CRI knows the image");
+    assert_eq!(tags, vec![name.clone()]);
+    assert_eq!(
+        digests,
+        vec![format!("{}@{digest}", reg.reference("demo/run"))]
+    );
+    assert_eq!(cri_status(&socket, &id).map(|s| s.0), Some(id.clone()));
+    let listed = under.ok(&["images", "--no-trunc", "--format", "{{.ID}}"]);
+    assert_eq!(listed.trim(), id, "imagectl's image ID is CRI's");
+    let out = under
+        .containerd()
+        .ctr()
+        .args(["run", "--rm", &name, "imagectl-run-test", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ctr run: {}", text(&out));
+}
+
+#[test]
+fn pulled_image_is_cri_image_and_runs_1_6() {
+    pulled_image_is_cri_image_and_runs(Version::V16)
+}
+
+#[test]
+fn pulled_image_is_cri_image_and_runs_2() {
+    pulled_image_is_cri_image_and_runs(Version::V2)
+}
+
+/// Containers (running or not), CRI's pinned sandbox image and images younger than the
+/// kubelet's minimum GC age are never removed: plan shows each protected with its reason,
+/// apply and prune leave them, rmi refuses naming the container.
+#[test]
+fn what_the_kubelet_needs_stays() {
+    let under = Under::new(Kind::Containerd2);
+    let reg = Registry::start();
+    push_image_http(&reg, "demo/used", "1", &runnable_image("used"));
+    push_image_http(&reg, "demo/idle", "1", &app_image("idle", MediaFormat::Oci));
+    push_image_http(&reg, "demo/want", "1", &app_image("want", MediaFormat::Oci));
+    let used = reg.reference("demo/used:1");
+    let idle = reg.reference("demo/idle:1");
+    under.ok(&["pull", &used, &idle]);
+    // The sandbox image this containerd pins (its CRI config: pause:3.10).
+    under.ok(&["tag", &idle, "registry.k8s.io/pause:3.10"]);
+    under
+        .containerd()
+        .ctr_ok(&["containers", "create", &used, "keeper", "/bin/true"]);
+    let out = under.run(&["rmi", &used]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("keeper"), "{}", text(&out));
+
+    let policy = under.env.root.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version: 1\nimages:\n  - name: {}/demo/want\n    tags: [\"1\"]\nprune:\n  unmanaged: remove\n",
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let p = policy.to_str().unwrap();
+    let plan = under.ok(&["plan", "-f", p]);
+    assert!(plan.contains("used by container keeper"), "{plan}");
+    assert!(plan.contains("pinned by CRI"), "{plan}");
+    assert!(!plan.contains("- remove  "), "{plan}");
+    under.ok(&["apply", "-f", p, "--yes"]);
+    let names = under.names();
+    for n in [&used, &idle, &"registry.k8s.io/pause:3.10".to_string()] {
+        assert!(names.contains(n), "{n} went: {names:?}");
+    }
+
+    // With the kubelet's default minimum age (2 minutes), a just-pulled image stays too.
+    under.containerd().ctr_ok(&["containers", "rm", "keeper"]);
+    let out = under
+        .imagectl()
+        .env_remove("IMAGECTL_CONTAINERD_MIN_AGE")
+        .args(["plan", "-f", p])
+        .output()
+        .unwrap();
+    let plan = text(&out);
+    assert!(
+        plan.contains("younger than the kubelet's minimum GC age"),
+        "{plan}"
+    );
+    under
+        .imagectl()
+        .env_remove("IMAGECTL_CONTAINERD_MIN_AGE")
+        .args(["prune", "-a", "-f"])
+        .assert()
+        .success();
+    assert!(under.names().contains(&used), "{:?}", under.names());
+    // Without the age rule, the container gone, the unwanted image goes.
+    under.ok(&["apply", "-f", p, "--yes"]);
+    assert!(!under.names().contains(&used), "{:?}", under.names());
+}
+
+/// `--containerd-pull cri` takes the kubelet's own path (CRI PullImage, containerd's
+/// hosts.toml), and the next pull of the same tag costs no manifest GET.
+#[test]
+fn cri_pull_path() {
+    let under = Under::new(Kind::Containerd16);
+    let reg = Registry::start();
+    push_image_http(&reg, "demo/a", "1.0", &app_image("a1", MediaFormat::Oci));
+    let a = reg.reference("demo/a:1.0");
+    // A registry CRI cannot reach: one line naming CRI's pull and where its settings live.
+    let dead = format!(
+        "127.0.0.1:{}/demo/a:1.0",
+        crate::support::registry::free_port()
+    );
+    let out = under.run(&["--containerd-pull", "cri", "pull", &dead]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("hosts.toml"), "{}", text(&out));
+    under.containerd().trust_plain_http(&reg.host());
+    let out = under.ok(&["--containerd-pull", "cri", "pull", &a]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    assert_eq!(under.names(), vec![a.clone()]);
+    assert!(cri_status(&under.containerd().address(), &a).is_some());
+    let mark = reg.mark();
+    let again = under.ok(&["--containerd-pull", "cri", "pull", &a]);
+    assert!(again.contains("up to date"), "{again}");
+    assert_eq!(reg.count_since(mark, "GET", "/manifests/"), 0);
+}
