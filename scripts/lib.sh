@@ -47,6 +47,11 @@ ensure_packages() {
         [[ -x /bin/busybox ]] || missing+=(busybox-static)
         command -v podman >/dev/null || missing+=(podman)
     fi
+    # The Kubernetes examples are validated offline against the API schemas (PyPI).
+    if [[ ${1:-} == --tests ]] && ! command -v kubernetes-validate >/dev/null; then
+        log "installing kubernetes-validate (PyPI)"
+        python3 -m pip install --quiet kubernetes-validate
+    fi
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
         # Keep the packages' services (a system registry, a system dockerd) from starting

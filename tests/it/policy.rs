@@ -81,6 +81,63 @@ fn assert_errors_in(file: &Path, case: &str, got: &[String], want: &[Want]) {
     }
 }
 
+/// Every Kubernetes example passes the API schemas offline (`kubernetes-validate --strict`),
+/// and the policies its ConfigMaps carry pass `imagectl validate`.
+#[test]
+fn kubernetes_examples_validate() {
+    let env = TestEnv::new();
+    let dir = repo_path("examples/kubernetes");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    let out = crate::support::tools::tool("kubernetes-validate")
+        .arg("--strict")
+        .args(&files)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!said.contains("WARN") && !said.contains("ERROR"), "{said}");
+    let mut policies = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        // A ConfigMap's `policy.yaml: |` block, its indentation removed.
+        let mut lines = text
+            .lines()
+            .skip_while(|l| !l.trim_end().ends_with("policy.yaml: |"));
+        if lines.next().is_none() {
+            continue;
+        }
+        let body: Vec<&str> = lines
+            .take_while(|l| l.starts_with("    ") || l.trim().is_empty())
+            .collect();
+        let policy = body
+            .iter()
+            .map(|l| l.get(4..).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let path = env.root.path().join(format!("policy-{policies}.yaml"));
+        std::fs::write(&path, policy + "\n").unwrap();
+        let out = validate(&env, &path);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        policies += 1;
+    }
+    assert!(policies >= 1, "no ConfigMap policy found");
+}
+
 /// Every example policy under policies/ (files and the gitops directory) validates.
 #[test]
 fn examples_validate() {

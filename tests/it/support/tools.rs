@@ -20,6 +20,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("time", "time"),
     ("script", "bsdutils"),
     ("unshare", "util-linux"),
+    ("kubernetes-validate", "pip:kubernetes-validate"),
 ];
 
 /// `Command::new(name)` for an external tool, after checking it is installed.
@@ -51,8 +52,12 @@ pub fn locate(name: &str) -> Result<PathBuf, String> {
             .find(|(tool, _)| *tool == base)
             .map(|(_, package)| *package)
             .unwrap_or(base.as_str());
+        let install = match package.strip_prefix("pip:") {
+            Some(p) => format!("python3 -m pip install {p}"),
+            None => format!("apt-get install {package}"),
+        };
         format!(
-            "`{name}` is not installed, and this test runs it: run scripts/test.sh (it installs what the tests need), or `apt-get install {package}`"
+            "`{name}` is not installed, and this test runs it: run scripts/test.sh (it installs what the tests need), or `{install}`"
         )
     })
 }
