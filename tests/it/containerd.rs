@@ -177,4 +177,27 @@ fn cri_pull_path() {
     let again = under.ok(&["--containerd-pull", "cri", "pull", &a]);
     assert!(again.contains("up to date"), "{again}");
     assert_eq!(reg.count_since(mark, "GET", "/manifests/"), 0);
+    // apply pins each pull to the digest it planned (`repo:tag@digest`), of which CRI keeps
+    // only the digest: the tag still ends up on the image.
+    push_image_http(&reg, "demo/b", "2.0", &app_image("b2", MediaFormat::Oci));
+    let policy = under.env.root.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version: 1\nimages:\n  - name: {}/demo/b\n    tags: [\"2.0\"]\n",
+            reg.host()
+        ),
+    )
+    .unwrap();
+    under.ok(&[
+        "--containerd-pull",
+        "cri",
+        "apply",
+        "--yes",
+        "-f",
+        policy.to_str().unwrap(),
+    ]);
+    let b = reg.reference("demo/b:2.0");
+    assert_eq!(under.names(), vec![a, b.clone()]);
+    assert!(cri_status(&under.containerd().address(), &b).is_some());
 }

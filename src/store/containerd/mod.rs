@@ -347,8 +347,27 @@ impl ImageStore for ContainerdStore {
                 hint: "CRI pulls into k8s.io only: drop `pull: cri` or use that namespace",
             });
         }
-        cri::pull(&self.conn, reference, credentials)
-            .await
-            .map(drop)
+        // CRI keeps only the digest of `repo:tag@digest` (no tag record): pull the pinned
+        // digest, then give the image its tag the way CRI would have.
+        match (reference.tag(), reference.digest()) {
+            (Some(tag), Some(digest)) => {
+                let pinned = Reference::parse(&format!("{}@{digest}", reference.name()))
+                    .map_err(|e| StoreError::Daemon(e.to_string()))?;
+                cri::pull(&self.conn, &pinned, credentials).await?;
+                let by_digest = pinned.to_string();
+                let record = inventory::records(&self.conn)
+                    .await?
+                    .into_iter()
+                    .find(|r| r.name == by_digest)
+                    .and_then(|r| r.target)
+                    .ok_or_else(|| StoreError::NoSuchImage(by_digest.clone()))?;
+                let tagged = Reference::parse(&format!("{}:{tag}", reference.name()))
+                    .map_err(|e| StoreError::Daemon(e.to_string()))?;
+                ingest::put_record(&self.conn, &tagged.to_string(), &record, false).await
+            }
+            _ => cri::pull(&self.conn, reference, credentials)
+                .await
+                .map(drop),
+        }
     }
 }
