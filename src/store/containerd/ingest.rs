@@ -35,7 +35,7 @@ pub const CRI_MANAGED: (&str, &str) = ("io.cri-containerd.image", "managed");
 /// its old image with such a record, and that image is dangling.
 pub const DIGEST_NAME: (&str, &str) = ("imagectl.digest-name", "true");
 /// Bytes per write message.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 256 << 10;
 
 /// A lease for one import: content and snapshots written under it survive until the
 /// records refer to them; if imagectl dies first, the lease expires and the garbage
@@ -278,7 +278,7 @@ async fn write_blob(
     if t.present.contains_key(&desc.digest) {
         return set_labels(conn, &desc.digest, labels).await;
     }
-    let (tx, rx) = mpsc::channel::<WriteContentRequest>(4);
+    let (tx, rx) = mpsc::channel::<WriteContentRequest>(2);
     let reader = {
         let source = source.clone();
         let digest = desc.digest.clone();
