@@ -42,6 +42,8 @@ ensure_packages() {
         command -v openssl >/dev/null || missing+=(openssl)
         [[ -x /bin/busybox ]] || missing+=(busybox-static)
         command -v podman >/dev/null || missing+=(podman)
+        # The metrics tests parse /metrics and textfiles with Prometheus' Python parsers.
+        python3 -c 'import prometheus_client' 2>/dev/null || missing+=(python3-prometheus-client)
     fi
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"

@@ -18,6 +18,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("time", "time"),
     ("script", "bsdutils"),
     ("unshare", "util-linux"),
+    ("python3", "python3"),
 ];
 
 /// `Command::new(name)` for an external tool, after checking it is installed.
