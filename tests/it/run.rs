@@ -541,3 +541,43 @@ fn apply_writes_report_and_metrics_and_status_reads_the_last_run() {
     assert!(text.contains("Failed:    nothing"), "{text}");
     assert!(text.contains("1 wanted, 1 present, 0 missing"), "{text}");
 }
+
+/// A failing run (the registry is down) does not stop the loop: the daemon retries with
+/// growing waits long before the next scheduled tick, and each failure is reported.
+#[test]
+fn failing_runs_back_off_and_the_loop_goes_on() {
+    let env = TestEnv::new();
+    let repo = format!("127.0.0.1:{}/demo/app", free_port());
+    let policy = write_policy(&env, &policy_for(&repo, "1.0.0"));
+    let mut daemon = Daemon::start(
+        &env,
+        &policy,
+        &[
+            "--schedule",
+            YEARLY,
+            "--backoff",
+            "1s",
+            "--max-backoff",
+            "2s",
+        ],
+    );
+    let failures = |log: &str| log.matches("run finished: failure").count();
+    wait_for(
+        "three failed runs",
+        &daemon,
+        Duration::from_secs(30),
+        || failures(&daemon.log()) >= 3,
+    );
+    let report = last_run(&env).unwrap();
+    assert_eq!(report["result"], "failure");
+    assert!(
+        report["failures"][0].as_str().unwrap().contains(&repo),
+        "{report}"
+    );
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "the daemon stopped"
+    );
+    daemon.signal(libc::SIGTERM);
+    assert!(daemon.wait_exit(Duration::from_secs(10)).success());
+}
