@@ -46,6 +46,8 @@ ensure_packages() {
         command -v openssl >/dev/null || missing+=(openssl)
         [[ -x /bin/busybox ]] || missing+=(busybox-static)
         command -v podman >/dev/null || missing+=(podman)
+        # The metrics tests parse /metrics and textfiles with Prometheus' Python parsers.
+        python3 -c 'import prometheus_client' 2>/dev/null || missing+=(python3-prometheus-client)
     fi
     # The Kubernetes examples are validated offline against the API schemas (PyPI).
     if [[ ${1:-} == --tests ]] && ! command -v kubernetes-validate >/dev/null; then
@@ -89,6 +91,7 @@ registry_up() {
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # start_registry DIR [ACCESSLOG_DISABLED=false] [EXTRA_YAML]
+# (REG_LOG_LEVEL=info: a `response completed` line per request with its time and duration)
 start_registry() { launch_registry "$1" "${2:-false}" "" "" "${3:-}"; }
 
 # start_secure_registry DIR USER PASS: TLS with a CA made here (REG_CA) and htpasswd auth
@@ -116,7 +119,7 @@ launch_registry() {
         cat >"$dir/config.yml" <<EOF
 version: 0.1
 log:
-  level: warn
+  level: ${REG_LOG_LEVEL:-warn}
   accesslog:
     disabled: $accesslog_disabled
 storage:

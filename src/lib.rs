@@ -18,4 +18,5 @@ pub mod plan;
 pub mod policy;
 pub mod registry;
 pub mod report;
+pub mod schedule;
 pub mod store;

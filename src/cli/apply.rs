@@ -12,25 +12,30 @@ use jiff::Timestamp;
 use super::args::{ApplyArgs, Cli, PlanArgs};
 use super::format::human_size;
 use super::progress::Progress;
+use super::run::record::{self, RunParts};
 use super::store_spec;
 use crate::exec::{
-    ApplyReport, Copier, ReplicationReport, actual_state, apply as run_apply, expand, load_ledger,
-    observe_replicas, replicate,
+    ApplyReport, Copier, PullObserver, ReplicationReport, actual_state, apply as run_apply, expand,
+    load_ledger, observe_replicas, replicate,
 };
+use crate::oci::Reference;
 use crate::plan::{Plan, plan as make_plan, render_text, replica_targets};
 use crate::policy::{Policy, StoreSpec as PolicyStore, load};
 use crate::registry::RegistryClient;
+use crate::report::{Metrics, PolicyStatus};
 use crate::store::{self, ContainerdSpec, ImageStore, PullPath, StoreSpec};
 
 /// A policy planned against a store.
-struct Planned {
-    store: Arc<dyn ImageStore>,
-    client: RegistryClient,
-    plan: Plan,
+pub(super) struct Planned {
+    pub(super) store: Arc<dyn ImageStore>,
+    pub(super) client: RegistryClient,
+    pub(super) plan: Plan,
+    /// Every name the resolved entries want (tags, pins, `also_tag` names).
+    pub(super) wanted: Vec<Reference>,
 }
 
 /// Load the policy, or print every error in it (one `error:` line each) and say so.
-fn load_policy(file: &Path) -> Result<Option<Policy>> {
+pub(super) fn load_policy(file: &Path) -> Result<Option<Policy>> {
     match load(file) {
         Ok(p) => Ok(Some(p)),
         Err(errors) => {
@@ -42,7 +47,8 @@ fn load_policy(file: &Path) -> Result<Option<Policy>> {
     }
 }
 
-async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
+/// The store a policy names, unless `--store` or `$IMAGECTL_STORE` says otherwise.
+pub(super) fn policy_store_spec(cli: &Cli, policy: &Policy) -> Result<StoreSpec> {
     let from_policy = policy.store.as_ref().map(|s| match s {
         PolicyStore::Path(p) => StoreSpec::Embedded(p.clone()),
         PolicyStore::Docker { host, engine_pull } => StoreSpec::Docker(
@@ -69,7 +75,20 @@ async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
             min_age: *min_age,
         }),
     });
-    let store = store::open(&store_spec(cli, from_policy.as_ref())?).await?;
+    store_spec(cli, from_policy.as_ref())
+}
+
+async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
+    let store = store::open(&policy_store_spec(cli, policy)?).await?;
+    prepare_in(cli, policy, store).await
+}
+
+/// Expand `policy` against the registries and plan it against `store` as it is now.
+pub(super) async fn prepare_in(
+    cli: &Cli,
+    policy: &Policy,
+    store: Arc<dyn ImageStore>,
+) -> Result<Planned> {
     let client = RegistryClient::new(super::registries::client_config(
         cli,
         Some(&policy.registries),
@@ -82,11 +101,59 @@ async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
     }
     actual.pushed = load_ledger(&*store).await?;
     let plan = make_plan(&desired, &actual, Timestamp::now());
+    let wanted = desired
+        .entries
+        .iter()
+        .filter_map(|e| e.wanted.as_ref().ok())
+        .flatten()
+        .flat_map(|w| std::iter::once(w.name.clone()).chain(w.also_tag.iter().cloned()))
+        .collect();
     Ok(Planned {
         store,
         client,
         plan,
+        wanted,
     })
+}
+
+/// Carry out a plan: the executor, then replication.
+pub(super) async fn carry_out(
+    planned: &Planned,
+    progress: Arc<dyn PullObserver>,
+) -> Result<(ApplyReport, Option<ReplicationReport>)> {
+    let plan = &planned.plan;
+    let report = run_apply(&planned.client, planned.store.clone(), plan, 8, progress)
+        .await
+        .with_context(|| format!("applying to the store at {}", planned.store.location()))?;
+    let replication = if plan.replication.actions.is_empty() {
+        None
+    } else {
+        let copier = Arc::new(Copier::new(planned.client.clone(), planned.store.content()));
+        Some(
+            replicate(
+                copier,
+                &planned.client,
+                &*planned.store,
+                &plan.replication,
+                REPLICATION_CONCURRENCY,
+            )
+            .await
+            .context("replicating")?,
+        )
+    };
+    Ok((report, replication))
+}
+
+/// Whether a carried-out plan left something undone: exit 1.
+pub(super) fn run_failed(
+    plan: &Plan,
+    report: &ApplyReport,
+    replication: Option<&ReplicationReport>,
+) -> bool {
+    planning_failed(plan)
+        || !report.failures.is_empty()
+        || report.refused.is_some()
+        || replication.is_some_and(|r| !r.failures.is_empty())
 }
 
 pub(super) async fn plan(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
@@ -113,6 +180,8 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     let json = args.json || args.output.json();
+    let started = Timestamp::now();
+    let before = crate::registry::stats::snapshot();
     let planned = prepare(cli, &policy).await?;
     let plan = &planned.plan;
     if !json {
@@ -126,6 +195,11 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
                 serde_json::to_string_pretty(&serde_json::json!({ "plan": plan }))?
             );
         }
+        let parts = RunParts {
+            planned: Some(&planned),
+            ..Default::default()
+        };
+        record_apply(args, &policy, started, &before, &planned, parts).await?;
         return Ok(if planning_failed {
             ExitCode::FAILURE
         } else {
@@ -147,25 +221,14 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
         }
     }
     let progress = Arc::new(Progress::new(json));
-    let report = run_apply(&planned.client, planned.store.clone(), plan, 8, progress)
-        .await
-        .with_context(|| format!("applying to the store at {}", planned.store.location()))?;
-    let replication = if plan.replication.actions.is_empty() {
-        None
-    } else {
-        let copier = Arc::new(Copier::new(planned.client.clone(), planned.store.content()));
-        Some(
-            replicate(
-                copier,
-                &planned.client,
-                &*planned.store,
-                &plan.replication,
-                REPLICATION_CONCURRENCY,
-            )
-            .await
-            .context("replicating")?,
-        )
+    let (report, replication) = carry_out(&planned, progress).await?;
+    let parts = RunParts {
+        planned: Some(&planned),
+        apply: Some(&report),
+        replication: replication.as_ref(),
+        error: None,
     };
+    record_apply(args, &policy, started, &before, &planned, parts).await?;
     if json {
         println!(
             "{}",
@@ -181,10 +244,7 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
             print_replication(r);
         }
     }
-    let failed = planning_failed
-        || !report.failures.is_empty()
-        || report.refused.is_some()
-        || replication.as_ref().is_some_and(|r| !r.failures.is_empty());
+    let failed = run_failed(plan, &report, replication.as_ref());
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -192,11 +252,53 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     })
 }
 
+/// `--report` and `--metrics-file` of a one-shot apply.
+async fn record_apply(
+    args: &ApplyArgs,
+    policy: &Policy,
+    started: Timestamp,
+    before: &crate::registry::stats::RequestStats,
+    planned: &Planned,
+    parts: RunParts<'_>,
+) -> Result<()> {
+    if args.report.is_none() && args.metrics_file.is_none() {
+        return Ok(());
+    }
+    let result = record::result_of(&parts);
+    let status = PolicyStatus {
+        path: args.policy.file.display().to_string(),
+        generation: 1,
+        schedule: policy.schedule.clone(),
+        ..Default::default()
+    };
+    let report = record::build(
+        "apply",
+        started,
+        before,
+        result,
+        status,
+        &*planned.store,
+        parts,
+        None,
+    )
+    .await;
+    record::log(&report);
+    if let Some(path) = &args.report {
+        record::write_report(path, &report)?;
+    }
+    if let Some(path) = &args.metrics_file {
+        let metrics = Metrics::new();
+        metrics.observe(&report);
+        record::write_metrics(path, &metrics)?;
+    }
+    Ok(())
+}
+
 /// Images copied to replication targets at once (each bounds its own blob transfers).
 const REPLICATION_CONCURRENCY: usize = 16;
 
 /// Whether planning already failed somewhere (an entry, a replica target): exit 1.
-fn planning_failed(plan: &Plan) -> bool {
+pub(super) fn planning_failed(plan: &Plan) -> bool {
     !plan.failures.is_empty() || !plan.replication.failures.is_empty()
 }
 

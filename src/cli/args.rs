@@ -52,9 +52,29 @@ pub struct Cli {
     /// Default: $XDG_CONFIG_HOME/imagectl/registries.yaml, if it exists.
     #[arg(long, global = true, env = "IMAGECTL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log lines as text, or as one JSON object per line (journald, Loki).
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGECTL_LOG_FORMAT",
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines on stderr look.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `LEVEL message key=value`.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields` (with `message`).
+    Json,
 }
 
 /// Who pulls into a Docker Engine.
@@ -182,6 +202,19 @@ pub enum Command {
     Plan(PlanArgs),
     /// Make the store match the policy: pull, retag, remove, prune.
     Apply(ApplyArgs),
+    /// Apply the policy periodically: re-read it, plan and apply on a cron schedule, with
+    /// metrics and a report of every run.
+    Run(RunArgs),
+    /// Show the last run of `imagectl run` on the store: when, result, changes, failures,
+    /// next run.
+    Status {
+        /// A policy whose `store:` names the store (else --store and its default).
+        #[arg(short = 'f', long = "file", value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Text, or the run report as JSON.
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// List a repository's tags in its registry (every page).
     Tags(TagsArgs),
     /// Find repositories: Docker Hub's search for docker.io, the registry's catalog elsewhere
@@ -362,6 +395,60 @@ pub struct ApplyArgs {
     /// Text or JSON.
     #[command(flatten)]
     pub output: OutputArg,
+    /// Also write the run report (JSON, see README) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Also write Prometheus metrics of the run to PATH, atomically, in the format of
+    /// node_exporter's textfile collector (a `*.prom` file in its directory).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub policy: PolicyFile,
+    /// When to run: a cron line (5 fields, or @hourly/@daily; a leading seconds field is
+    /// accepted here for short loops). Default: the policy's `schedule:`.
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
+    /// Time zone of the schedule (e.g. Europe/Paris). Default: $TZ, else the system's.
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+    /// Run each tick up to this late, at an offset fixed per host (machine ID and store),
+    /// so a fleet on one schedule spreads its requests and a restart keeps a host's slot.
+    /// The first run after start waits for the offset too.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration_arg)]
+    pub jitter: std::time::Duration,
+    /// Run once now (no schedule, no jitter) and exit: 0 if everything was done, else 1.
+    #[arg(long)]
+    pub once: bool,
+    /// After a failed run, try again this soon (doubling per failure in a row, up to
+    /// --max-backoff, never later than the next scheduled run).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration_arg)]
+    pub backoff: std::time::Duration,
+    /// The longest wait after failures.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration_arg)]
+    pub max_backoff: std::time::Duration,
+    /// Serve `/metrics` (Prometheus) and `/healthz` on ADDR, e.g. 127.0.0.1:9471.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Write Prometheus metrics to PATH after each run, atomically (node_exporter's
+    /// textfile collector format).
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+    /// Write each run's report (JSON, see README) to FILE; the latest is also kept in the
+    /// store's state directory for `imagectl status`.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// `30s`, `5m`, `1h30m` as a duration.
+fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    let d = crate::policy::parse_duration(s)?;
+    std::time::Duration::try_from(d)
+        .map_err(|_| format!("{s:?} is negative: give a duration such as 30s"))
 }
 
 /// Archive layouts `save` writes.

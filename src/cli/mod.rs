@@ -17,6 +17,7 @@ mod maintenance;
 mod progress;
 mod pull;
 mod registries;
+mod run;
 mod validate;
 
 use std::path::PathBuf;
@@ -34,7 +35,11 @@ use crate::store::{self, ImageStore, PullPath, StoreSpec};
 /// Parse the command line, run the command, and turn the outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(
+        cli.verbose,
+        cli.log_format,
+        matches!(cli.command, Command::Run(_)),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,28 +88,45 @@ fn secret_safe_caps() -> tracing_subscriber::filter::Targets {
         .with_target("h2", LevelFilter::DEBUG)
 }
 
-fn init_tracing(verbose: u8) {
+/// Logs on stderr. The daemon logs each run and action at info by default: its stderr is
+/// the journal.
+fn init_tracing(verbose: u8, format: args::LogFormat, daemon: bool) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let default = match verbose {
-        0 => "warn",
-        1 => "warn,imagectl=info",
+    let default = match (verbose, daemon) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "warn,imagectl=info",
         _ => "warn,imagectl=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // An event is logged only if both the user's filter and the caps let it through: the
     // `Authorization` header (passwords, tokens) never reaches a log.
-    tracing_subscriber::registry()
+    let registry = tracing_subscriber::registry()
         .with(filter)
-        .with(secret_safe_caps())
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_target(false)
-                .without_time(),
-        )
-        .init();
+        .with(secret_safe_caps());
+    // Colours only for a person at a terminal: never into the journal or a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    match format {
+        args::LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_target(false)
+                    .with_ansi(ansi)
+                    .without_time(),
+            )
+            .init(),
+        args::LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr)
+                    .with_target(false),
+            )
+            .init(),
+    }
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -143,6 +165,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Schema => validate::schema(),
         Command::Plan(args) => apply::plan(&cli, args).await,
         Command::Apply(args) => apply::apply(&cli, args).await,
+        Command::Run(args) => run::run(&cli, args).await,
+        Command::Status { file, output } => run::status(&cli, file.as_deref(), output.json()).await,
         Command::Tags(args) => discover::tags(&cli, args).await,
         Command::Search(args) => discover::search(&cli, args).await,
         Command::Login(args) => login::login(&cli, args).await,

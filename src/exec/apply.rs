@@ -3,12 +3,13 @@
 //! Nothing is removed in a repository where a pull of this run failed, and nothing at all
 //! when the plan exceeds `max_removals`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{ExecError, PullObserver, PullOptions, pull_into, tag_image};
+use super::{ExecError, PullObserver, PullOptions, PulledImage, pull_into, tag_image};
 use crate::oci::{Digest, Platform, Reference};
 use crate::plan::{Action, Actual, ActualImage, ActualName, Plan, RemovalLimit};
 use crate::registry::RegistryClient;
@@ -41,6 +42,91 @@ pub struct ApplyReport {
     pub refused: Option<RemovalLimit>,
     /// Removals skipped because their precondition no longer held.
     pub skipped: Vec<String>,
+    /// Every action carried out or attempted, in order, with its outcome and duration.
+    pub actions: Vec<ActionOutcome>,
+}
+
+/// How one action ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Done.
+    Ok,
+    /// Tried and failed.
+    Failed,
+    /// Not tried: its precondition no longer held, or a failure elsewhere made it unsafe.
+    Skipped,
+}
+
+/// One action of an apply, for run reports, logs and metrics.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActionOutcome {
+    /// `pull`, `tag`, `untag`, `remove` or `prune_blobs`.
+    pub action: &'static str,
+    /// The name (or image ID) it acted on.
+    pub target: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Seconds it took (for a pull: from the start of its concurrent group to its end).
+    pub seconds: f64,
+    /// Why it failed or was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ApplyReport {
+    fn outcome(
+        &mut self,
+        action: &'static str,
+        target: String,
+        started: Instant,
+        error: Option<(Outcome, String)>,
+    ) {
+        let (outcome, error) = match error {
+            None => (Outcome::Ok, None),
+            Some((o, e)) => (o, Some(e)),
+        };
+        self.actions.push(ActionOutcome {
+            action,
+            target,
+            outcome,
+            seconds: started.elapsed().as_secs_f64(),
+            error,
+        });
+    }
+}
+
+/// Passes pull events on, noting when each image finished: pulls of a group run at once,
+/// so a pull's duration is the time from the group's start to its own end.
+struct Timed {
+    inner: Arc<dyn PullObserver>,
+    start: Instant,
+    finished: Mutex<HashMap<String, f64>>,
+}
+
+impl PullObserver for Timed {
+    fn resolved(&self, reference: &Reference, digest: &Digest, up_to_date: bool) {
+        self.inner.resolved(reference, digest, up_to_date)
+    }
+    fn blob_started(&self, digest: &Digest, size: u64) {
+        self.inner.blob_started(digest, size)
+    }
+    fn blob_progress(&self, digest: &Digest, bytes: u64) {
+        self.inner.blob_progress(digest, bytes)
+    }
+    fn blob_restarted(&self, digest: &Digest) {
+        self.inner.blob_restarted(digest)
+    }
+    fn blob_finished(&self, digest: &Digest, error: Option<&str>) {
+        self.inner.blob_finished(digest, error)
+    }
+    fn image_finished(&self, reference: &Reference, result: &Result<PulledImage, ExecError>) {
+        self.finished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(reference.to_string(), self.start.elapsed().as_secs_f64());
+        self.inner.image_finished(reference, result)
+    }
 }
 
 /// The planner's view of an inventory.
@@ -147,27 +233,60 @@ pub async fn apply(
             all_platforms: false,
             concurrency,
         };
-        let pulled = pull_into(client, &*store, &refs, &opts, observer.clone()).await?;
+        let timed = Arc::new(Timed {
+            inner: observer.clone(),
+            start: Instant::now(),
+            finished: Mutex::new(HashMap::new()),
+        });
+        let pulled = pull_into(client, &*store, &refs, &opts, timed.clone()).await?;
         report.bytes_downloaded += pulled.bytes_downloaded;
+        let finished =
+            std::mem::take(&mut *timed.finished.lock().unwrap_or_else(|p| p.into_inner()));
         for (reference, result) in pulled.results {
-            match result {
-                Ok(img) => report.pulled.push(img.name.to_string()),
+            let seconds = finished
+                .get(&reference.to_string())
+                .copied()
+                .unwrap_or_else(|| timed.start.elapsed().as_secs_f64());
+            let target = reference.without_digest().to_string();
+            let error = match result {
+                Ok(img) => {
+                    report.pulled.push(img.name.to_string());
+                    None
+                }
                 Err(e) => {
                     failed_repos.insert(reference.name());
-                    report
-                        .failures
-                        .push(format!("pull {}: {e}", reference.without_digest()));
+                    report.failures.push(format!("pull {target}: {e}"));
+                    Some(e.to_string())
                 }
-            }
+            };
+            report.actions.push(ActionOutcome {
+                action: "pull",
+                target,
+                outcome: if error.is_some() {
+                    Outcome::Failed
+                } else {
+                    Outcome::Ok
+                },
+                seconds,
+                error,
+            });
         }
     }
 
     for a in &plan.actions {
         if let Action::Tag { source, target } = a {
-            match tag_image(&*store, &source.to_string(), target).await {
-                Ok(_) => report.tagged.push(target.to_string()),
-                Err(e) => report.failures.push(format!("tag {target}: {e}")),
-            }
+            let started = Instant::now();
+            let error = match tag_image(&*store, &source.to_string(), target).await {
+                Ok(_) => {
+                    report.tagged.push(target.to_string());
+                    None
+                }
+                Err(e) => {
+                    report.failures.push(format!("tag {target}: {e}"));
+                    Some((Outcome::Failed, e.to_string()))
+                }
+            };
+            report.outcome("tag", target.to_string(), started, error);
         }
     }
 
@@ -214,7 +333,16 @@ async fn remove(
                     .iter()
                     .any(|i| &i.id == id && i.names.contains(name));
                 if blocked(name) || !holds {
-                    report.skipped.push(format!("untag {name}: not done (a pull in its repository failed, or it changed since planning)"));
+                    let why = "a pull in its repository failed, or it changed since planning";
+                    report
+                        .skipped
+                        .push(format!("untag {name}: not done ({why})"));
+                    report.outcome(
+                        "untag",
+                        name.to_string(),
+                        Instant::now(),
+                        Some((Outcome::Skipped, why.to_string())),
+                    );
                 } else {
                     drop_names.insert(name.clone());
                 }
@@ -231,15 +359,23 @@ async fn remove(
                     || !img.foreign_names.is_empty()
                     || names.iter().any(blocked)
                 {
-                    report.skipped.push(format!(
-                        "remove {}: not done (it is still named {}; a pull may have failed)",
-                        id.short(),
+                    let why = format!(
+                        "it is still named {}; a pull may have failed",
                         unexpected
                             .iter()
                             .map(|n| n.to_string())
                             .collect::<Vec<_>>()
                             .join(", ")
-                    ));
+                    );
+                    report
+                        .skipped
+                        .push(format!("remove {}: not done ({why})", id.short()));
+                    report.outcome(
+                        "remove",
+                        id.to_string(),
+                        Instant::now(),
+                        Some((Outcome::Skipped, why)),
+                    );
                     continue;
                 }
                 if let Some(reason) = img.pinned.as_ref().filter(|_| img.containers.is_empty()) {
@@ -249,15 +385,23 @@ async fn remove(
                     continue;
                 }
                 if !img.containers.is_empty() {
-                    report.skipped.push(format!(
-                        "remove {}: not done (used by container {})",
-                        id.short(),
+                    let why = format!(
+                        "used by container {}",
                         img.containers
                             .iter()
                             .map(|c| c.name.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
-                    ));
+                    );
+                    report
+                        .skipped
+                        .push(format!("remove {}: not done ({why})", id.short()));
+                    report.outcome(
+                        "remove",
+                        id.to_string(),
+                        Instant::now(),
+                        Some((Outcome::Skipped, why)),
+                    );
                     continue;
                 }
                 drop_images.push(img);
@@ -266,27 +410,47 @@ async fn remove(
         }
     }
     for name in &drop_names {
-        match store.remove_name(name).await {
-            Ok(()) => report.untagged.push(name.to_string()),
-            Err(e) => report.failures.push(format!("untag {name}: {e}")),
-        }
+        let started = Instant::now();
+        let error = match store.remove_name(name).await {
+            Ok(()) => {
+                report.untagged.push(name.to_string());
+                None
+            }
+            Err(e) => {
+                report.failures.push(format!("untag {name}: {e}"));
+                Some((Outcome::Failed, e.to_string()))
+            }
+        };
+        report.outcome("untag", name.to_string(), started, error);
     }
     for img in drop_images {
-        match store.remove_image(img, false).await {
-            Ok(_) => report.removed.push(img.id.to_string()),
-            Err(e) => report
-                .skipped
-                .push(format!("remove {}: not done ({e})", img.id.short())),
-        }
+        let started = Instant::now();
+        let error = match store.remove_image(img, false).await {
+            Ok(_) => {
+                report.removed.push(img.id.to_string());
+                None
+            }
+            Err(e) => {
+                report
+                    .skipped
+                    .push(format!("remove {}: not done ({e})", img.id.short()));
+                Some((Outcome::Skipped, e.to_string()))
+            }
+        };
+        report.outcome("remove", img.id.to_string(), started, error);
     }
     let prune_all = work.iter().any(|a| matches!(a, Action::PruneBlobs { .. }));
     let changed = !report.removed.is_empty() || !report.untagged.is_empty();
     report.pruned = prune_all;
+    let started = Instant::now();
     let freed = if prune_all || changed {
         store.collect_garbage(prune_all).await?
     } else {
         0
     };
+    if prune_all {
+        report.outcome("prune_blobs", store.location(), started, None);
+    }
     report.bytes_reclaimed += if store.content().is_some() {
         freed
     } else {

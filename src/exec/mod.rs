@@ -17,7 +17,7 @@ mod replicate;
 mod select;
 mod tag;
 
-pub use apply::{ApplyReport, actual_state, apply};
+pub use apply::{ActionOutcome, ApplyReport, Outcome, actual_state, apply};
 pub use copy::{BLOBS_PER_REGISTRY, Copier, CopyOutcome, CopyRequest};
 pub use desired::{entry_platforms, expand};
 pub use error::ExecError;

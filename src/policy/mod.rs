@@ -59,4 +59,5 @@ pub use model::{
 };
 pub use schema::schema;
 pub use select::select_tags;
+pub(crate) use values::parse_duration;
 pub use version::parse_version;

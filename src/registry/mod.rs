@@ -22,6 +22,7 @@ mod push;
 mod retry;
 mod search;
 mod settings;
+pub mod stats;
 mod tags;
 mod transport;
 mod upload;

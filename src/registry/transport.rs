@@ -62,6 +62,7 @@ pub(crate) async fn send_retrying_max(
         let wait = match builder.send().await {
             Ok(resp) => {
                 tracing::debug!("{} {} -> {}", req.method, req.url, resp.status().as_u16());
+                super::stats::record(req.url, Some(resp.status().as_u16()), Some(resp.headers()));
                 if resp.status() == StatusCode::TOO_MANY_REQUESTS {
                     retry::log_rate_limited(registry, req.url, resp.headers());
                 }
@@ -74,6 +75,7 @@ pub(crate) async fn send_retrying_max(
             Err(e) => {
                 let reason = brief_reason(&e);
                 tracing::debug!("{} {} -> {reason}", req.method, req.url);
+                super::stats::record(req.url, None, None);
                 // A certificate or protocol mismatch does not heal by itself: fail at once.
                 let tls = reason.starts_with(TLS_REASON) || reason.starts_with(PLAIN_HTTP_REASON);
                 if tls || !retry::retryable_error(&e) || retry >= max_retries {
@@ -87,6 +89,7 @@ pub(crate) async fn send_retrying_max(
             }
         };
         retry += 1;
+        super::stats::record_retry(req.url);
         tracing::debug!(
             "retrying {} {} in {}ms ({retry}/{max_retries})",
             req.method,
@@ -183,11 +186,13 @@ async fn send_stream(
     match builder.send().await {
         Ok(resp) => {
             tracing::debug!("{} {} -> {}", req.method, req.url, resp.status().as_u16());
+            super::stats::record(req.url, Some(resp.status().as_u16()), Some(resp.headers()));
             Ok(resp)
         }
         Err(e) => {
             let reason = brief_reason(&e);
             tracing::debug!("{} {} -> {reason}", req.method, req.url);
+            super::stats::record(req.url, None, None);
             Err(RegistryError::Unreachable {
                 registry: registry.to_string(),
                 url: req.url.to_string(),

@@ -51,6 +51,10 @@ impl ImageStore for EmbeddedStore {
         Backend::Embedded
     }
 
+    fn state_dir(&self) -> std::path::PathBuf {
+        self.layout.private_dir()
+    }
+
     async fn inventory(&self) -> Result<Inventory, StoreError> {
         self.blocking(Inventory::load).await
     }

@@ -62,6 +62,9 @@ pub trait ImageStore: Send + Sync {
     fn location(&self) -> String;
     /// Which backend this is.
     fn backend(&self) -> Backend;
+    /// The directory where imagectl keeps its own files for this store (locks, ledgers,
+    /// the daemon's run state); it may not exist yet.
+    fn state_dir(&self) -> std::path::PathBuf;
     /// Every image with its names, sizes, content and users.
     async fn inventory(&self) -> Result<Inventory, StoreError>;
     /// Serialise writers (shared to add, exclusive to remove); daemons serialise

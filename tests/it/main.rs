@@ -25,6 +25,7 @@ mod pull;
 mod purity;
 mod registries;
 mod replicate;
+mod run;
 mod secrets;
 mod stores;
 mod testbed;

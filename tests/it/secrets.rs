@@ -1,6 +1,7 @@
 //! Secrets never reach output: with `RUST_LOG=trace` (every library's logs on, as far as
 //! imagectl allows) and `-vv`, passwords and base64 `user:pass` appear nowhere in stdout or
-//! stderr, whether the credentials work or are refused.
+//! stderr (text or JSON logs), nor in `run`'s report and metrics, whether the credentials
+//! work or are refused.
 
 use std::process::Output;
 
@@ -154,4 +155,41 @@ fn policy_password_env_stays_out_of_trace_logs() {
     let out = traced(&env, &["apply", "-f", p, "--yes"], &[("REG_PW", PASSWORD)]);
     assert!(out.status.success(), "{}", text(&out));
     assert_no_secrets("apply", &out);
+
+    // The periodic mode, into a fresh store: its JSON logs, report and metrics too.
+    let fresh = TestEnv::new();
+    let report = fresh.root.path().join("report.json");
+    let metrics = fresh.root.path().join("run.prom");
+    for (password, ok) in [(WRONG, false), (PASSWORD, true)] {
+        let out = traced(
+            &fresh,
+            &[
+                "--log-format",
+                "json",
+                "run",
+                "--once",
+                "-f",
+                p,
+                "--report",
+                report.to_str().unwrap(),
+                "--metrics-file",
+                metrics.to_str().unwrap(),
+            ],
+            &[("REG_PW", password)],
+        );
+        assert_eq!(out.status.success(), ok, "{}", text(&out));
+        assert_no_secrets("run --once", &out);
+        let written = format!(
+            "{}{}",
+            std::fs::read_to_string(&report).unwrap(),
+            std::fs::read_to_string(&metrics).unwrap()
+        );
+        for secret in [PASSWORD, WRONG] {
+            assert!(
+                !written.contains(secret),
+                "report or metrics leaked:\n{written}"
+            );
+        }
+        assert!(written.contains("imagectl_runs_total"), "{written}");
+    }
 }

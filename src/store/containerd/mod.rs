@@ -154,6 +154,10 @@ impl ImageStore for ContainerdStore {
         Backend::Containerd
     }
 
+    fn state_dir(&self) -> std::path::PathBuf {
+        self.state_dir.clone()
+    }
+
     async fn inventory(&self) -> Result<Inventory, StoreError> {
         let records = inventory::records(&self.conn).await?;
         let mut inv = inventory::load(&self.conn, &records).await?;

@@ -105,6 +105,10 @@ impl ImageStore for DockerStore {
         self.host.clone()
     }
 
+    fn state_dir(&self) -> std::path::PathBuf {
+        self.state_dir.clone()
+    }
+
     fn backend(&self) -> Backend {
         Backend::Docker {
             containerd_store: self.containerd_store,

@@ -133,7 +133,8 @@ impl LayoutStore {
         self.root.join("blobs").join("sha256")
     }
 
-    fn private_dir(&self) -> PathBuf {
+    /// `.imagectl/`: imagectl's own files, which other tools ignore.
+    pub fn private_dir(&self) -> PathBuf {
         self.root.join(PRIVATE_DIR)
     }
 

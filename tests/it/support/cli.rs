@@ -191,3 +191,18 @@ fn scrubbed_vars() -> Vec<String> {
         .filter(|k| k.starts_with("IMAGECTL_") || SCRUBBED.contains(&k.as_str()))
         .collect()
 }
+
+/// [`imagectl_with_home`] as a `std::process::Command`, for a long-running `imagectl run`
+/// the test signals and waits for.
+pub fn imagectl_process(store: &Path, home: &Path) -> StdCommand {
+    let mut cmd = StdCommand::new(imagectl_bin());
+    for k in scrubbed_vars() {
+        cmd.env_remove(k);
+    }
+    cmd.env("HOME", home)
+        .env("NO_COLOR", "1")
+        .env("RUST_BACKTRACE", "1")
+        .arg("--store")
+        .arg(store);
+    cmd
+}

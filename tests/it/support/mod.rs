@@ -8,6 +8,7 @@ pub mod docker;
 pub mod faults;
 pub mod fixtures;
 pub mod http;
+pub mod prom;
 pub mod registry;
 pub mod stores;
 pub mod tls;

@@ -21,6 +21,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("script", "bsdutils"),
     ("unshare", "util-linux"),
     ("kubernetes-validate", "pip:kubernetes-validate"),
+    ("python3", "python3"),
 ];
 
 /// `Command::new(name)` for an external tool, after checking it is installed.

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Checks the deployment recipes in examples/ with the checkers made for them, installing
+# what is missing:
+#   - systemd units: `systemd-analyze verify` (Debian package systemd), with ExecStart
+#     pointed at the built binary (verify insists it exists); any complaint fails, since
+#     verify exits 0 on unknown keys;
+#   - Kubernetes manifests: `kubernetes-validate --strict` (PyPI), offline schemas;
+#   - the Prometheus rules: `promtool check rules` when promtool is installed, and every
+#     metric they use (and every metric imagectl writes) listed in the README.
+#
+#   scripts/check-recipes.sh                 # builds target/release/imagectl first
+#   IMAGECTL=/path/to/imagectl scripts/check-recipes.sh
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+cd "$ROOT"
+ensure_imagectl
+IMAGECTL=$(realpath "$IMAGECTL")
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+if ! command -v systemd-analyze >/dev/null; then
+    log "installing systemd (for systemd-analyze)"
+    "${sudo[@]}" apt-get update
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y systemd
+fi
+if ! command -v kubernetes-validate >/dev/null; then
+    log "pip install kubernetes-validate"
+    python3 -m pip install --quiet kubernetes-validate ||
+        python3 -m pip install --quiet --break-system-packages kubernetes-validate
+fi
+
+WORK=$(mktemp -d -t imagectl-recipes.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+log "systemd-analyze verify examples/systemd/*"
+cp examples/systemd/* "$WORK/"
+sed -i "s#/usr/local/bin/imagectl#$IMAGECTL#g" "$WORK"/*.service
+out=$(cd "$WORK" && systemd-analyze verify ./*.service ./*.timer 2>&1) || { echo "$out"; exit 1; }
+if [[ -n $out ]]; then
+    echo "$out"
+    echo "systemd-analyze verify complained about examples/systemd (above): fix the units" >&2
+    exit 1
+fi
+
+log "kubernetes-validate --strict examples/kubernetes/*.yaml"
+kubernetes-validate --strict --quiet examples/kubernetes/*.yaml
+
+log "Prometheus rules: examples/prometheus/imagectl.rules.yml"
+if command -v promtool >/dev/null; then
+    promtool check rules examples/prometheus/imagectl.rules.yml
+fi
+printf 'version: 1\nimages: []\n' >"$WORK/empty.yaml"
+"$IMAGECTL" --store "$WORK/store" apply -f "$WORK/empty.yaml" --yes \
+    --metrics-file "$WORK/imagectl.prom" >/dev/null
+readme_section=$(sed -n '/^## Running periodically/,/^## [^R]/p' README.md)
+missing=0
+for name in $( (grep -o 'imagectl_[a-z_]*' examples/prometheus/imagectl.rules.yml
+    sed -n 's/^# TYPE \(imagectl_[a-z_]*\) .*/\1/p' "$WORK/imagectl.prom") | sort -u); do
+    if ! grep -qE "\`$name(\`|\{)" <<<"$readme_section"; then
+        echo "metric $name is not listed in the README's *Running periodically* section" >&2
+        missing=1
+    fi
+done
+exit "$missing"
