@@ -68,6 +68,9 @@ impl ImageImport for Import {
                 }
             }
         }
+        // Largest first: its layers unpack one after the other (each on its parent), so it
+        // sets the pace; the small images fill the other cores meanwhile.
+        images.sort_by_key(|i| std::cmp::Reverse(i.size()));
         let present = content_sizes(&self.conn).await?;
         let lease = Lease::create(&self.conn).await?;
         let source: Arc<dyn Store> = self.layout.clone();

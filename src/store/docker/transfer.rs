@@ -154,6 +154,26 @@ async fn load_one(
     codec: Arc<dyn ArchiveCodec>,
     images: Vec<InventoryImage>,
 ) -> Result<(), StoreError> {
+    match load_once(docker, layout.clone(), codec.clone(), images.clone()).await {
+        // The containerd image store's garbage collector can take a parent snapshot (of an
+        // image the same load just replaced) while the load unpacks onto it; the load then
+        // fails as a whole and names nothing. Seen with dockerd 26.1; once more succeeds.
+        Err(StoreError::Daemon(m))
+            if m.contains("failed to unpack loaded image") && m.contains("does not exist") =>
+        {
+            tracing::info!("the Engine lost a snapshot while unpacking ({m}); loading again");
+            load_once(docker, layout, codec, images).await
+        }
+        other => other,
+    }
+}
+
+async fn load_once(
+    docker: &Docker,
+    layout: Arc<LayoutStore>,
+    codec: Arc<dyn ArchiveCodec>,
+    images: Vec<InventoryImage>,
+) -> Result<(), StoreError> {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(PIPE_DEPTH);
     let writer = tokio::task::spawn_blocking(move || {
         let mut out = PipeWriter {
