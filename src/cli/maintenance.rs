@@ -49,10 +49,7 @@ pub(super) async fn df(cli: &Cli, verbose: bool, format: Option<&str>) -> Result
     if !verbose {
         print!("{}", align(&summary));
         if let Some(used) = usage.image_fs_used {
-            println!(
-                "\nUnpacked layers (CRI image filesystem): {}",
-                human_size(used)
-            );
+            println!("\nUnpacked layers (snapshotter): {}", human_size(used));
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -43,7 +43,7 @@ pub struct DiskUsage {
     /// Per image.
     pub per_image: Vec<ImageUsage>,
     /// Bytes the daemon's image filesystem uses for unpacked layers (containerd's
-    /// snapshotter, as CRI `ImageFsInfo` reports it to the kubelet), where known.
+    /// snapshotter: the figure CRI `ImageFsInfo` gives the kubelet), where known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_fs_used: Option<u64>,
 }

@@ -137,7 +137,7 @@ pub trait ImageStore: Send + Sync {
         })
     }
     /// Bytes the daemon's image filesystem uses for unpacked layers, where it reports them
-    /// (containerd through CRI `ImageFsInfo`).
+    /// (containerd: its snapshots' usage, the figure CRI `ImageFsInfo` reports).
     async fn image_fs_used(&self) -> Option<u64> {
         None
     }

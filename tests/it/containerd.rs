@@ -11,7 +11,9 @@ use k8s_cri::v1::{ImageSpec, ImageStatusRequest};
 use crate::support::Registry;
 use crate::support::containerd::Version;
 use crate::support::docker::runnable_image;
-use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
+use crate::support::fixtures::{
+    MediaFormat, app_image, multi_platform, push_image_http, push_index_http,
+};
 use crate::support::stores::{Kind, Under};
 
 fn text(out: &std::process::Output) -> String {
@@ -50,6 +52,7 @@ fn cri_status(socket: &str, image: &str) -> Option<(String, Vec<String>, Vec<Str
 fn pulled_image_is_cri_image_and_runs(version: Version) {
     let under = Under::new(match version {
         Version::V16 => Kind::Containerd16,
+        Version::V17 => Kind::Containerd17,
         Version::V2 => Kind::Containerd2,
     });
     let reg = Registry::start();
@@ -73,11 +76,20 @@ fn pulled_image_is_cri_image_and_runs(version: Version) {
         .output()
         .unwrap();
     assert!(out.status.success(), "ctr run: {}", text(&out));
+    // df adds what the unpacked layers take in the snapshotter.
+    let df = under.ok(&["df"]);
+    assert!(df.contains("Unpacked layers (snapshotter): "), "{df}");
+    assert!(!df.contains("(snapshotter): 0B"), "{df}");
 }
 
 #[test]
 fn pulled_image_is_cri_image_and_runs_1_6() {
     pulled_image_is_cri_image_and_runs(Version::V16)
+}
+
+#[test]
+fn pulled_image_is_cri_image_and_runs_1_7() {
+    pulled_image_is_cri_image_and_runs(Version::V17)
 }
 
 #[test]
@@ -200,4 +212,28 @@ fn cri_pull_path() {
     let b = reg.reference("demo/b:2.0");
     assert_eq!(under.names(), vec![a, b.clone()]);
     assert!(cri_status(&under.containerd().address(), &b).is_some());
+}
+
+/// A multi-platform tag pulled by CRI keeps the whole index but only this host's platform:
+/// one image, not damaged, whose ID is that platform's config (as CRI reports it); imagectl's
+/// own pull of the same tag then finds it up to date.
+#[test]
+fn multi_platform_index_from_cri_is_one_image() {
+    let under = Under::new(Kind::Containerd2);
+    let reg = Registry::start();
+    let index = multi_platform("m", MediaFormat::Oci);
+    push_index_http(&reg, "demo/multi", "1", &index);
+    let name = reg.reference("demo/multi:1");
+    under.ok(&["--containerd-pull", "cri", "pull", &name]);
+    let amd64 = &index.images[0];
+    let ids = under.ok(&["images", "--no-trunc", "--format", "{{.ID}}"]);
+    assert_eq!(ids.trim(), amd64.config_digest, "{ids}");
+    let (id, _, _) = cri_status(&under.containerd().address(), &name).unwrap();
+    assert_eq!(id, amd64.config_digest);
+    let doc = under.ok(&["inspect", "-f", "{{.Architecture}}", &name]);
+    assert_eq!(doc.trim(), "amd64");
+    let mark = reg.mark();
+    let again = under.ok(&["pull", &name]);
+    assert!(again.contains("up to date"), "{again}");
+    assert_eq!(reg.count_since(mark, "GET", "/manifests/"), 0);
 }

@@ -330,7 +330,7 @@ fn fsck_says_what_the_backend_cannot(kind: Kind) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     let backend = match kind {
-        Kind::Containerd16 | Kind::Containerd2 => "containerd",
+        Kind::Containerd16 | Kind::Containerd17 | Kind::Containerd2 => "containerd",
         _ => "Docker Engine",
     };
     assert!(err.contains(backend), "{err}");
@@ -389,6 +389,11 @@ on_store!(
 on_store!(
     containerd_1_6,
     Kind::Containerd16,
+    fsck_says_what_the_backend_cannot
+);
+on_store!(
+    containerd_1_7,
+    Kind::Containerd17,
     fsck_says_what_the_backend_cannot
 );
 on_store!(

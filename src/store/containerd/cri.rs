@@ -8,9 +8,7 @@ use std::collections::BTreeSet;
 
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use k8s_cri::v1::{
-    AuthConfig, ImageFsInfoRequest, ImageSpec, ListImagesRequest, PullImageRequest, StatusRequest,
-};
+use k8s_cri::v1::{AuthConfig, ImageSpec, ListImagesRequest, PullImageRequest, StatusRequest};
 
 use super::client::Conn;
 use crate::oci::Reference;
@@ -94,19 +92,4 @@ pub async fn pull(
             )),
         })?;
     Ok(reply.into_inner().image_ref)
-}
-
-/// Bytes the image filesystem (the snapshotter) uses, as the kubelet sees it.
-pub async fn image_fs_used(conn: &Conn) -> Option<u64> {
-    let info = ImageServiceClient::new(conn.channel.clone())
-        .image_fs_info(ImageFsInfoRequest {})
-        .await
-        .ok()?
-        .into_inner();
-    Some(
-        info.image_filesystems
-            .iter()
-            .filter_map(|f| f.used_bytes.as_ref().map(|u| u.value))
-            .sum(),
-    )
 }

@@ -323,11 +323,9 @@ impl ImageStore for ContainerdStore {
     }
 
     async fn image_fs_used(&self) -> Option<u64> {
-        if self.cri_namespace() {
-            cri::image_fs_used(&self.conn).await
-        } else {
-            None
-        }
+        unpack::snapshots_used(&self.conn, &self.opts.snapshotter)
+            .await
+            .ok()
     }
 
     fn imports_digest_names(&self) -> bool {

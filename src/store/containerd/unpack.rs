@@ -8,10 +8,12 @@ use containerd_client::services::v1::ApplyRequest;
 use containerd_client::services::v1::diff_client::DiffClient;
 use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
 use containerd_client::services::v1::snapshots::{
-    CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
+    CommitSnapshotRequest, ListSnapshotsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest,
+    StatSnapshotRequest, UsageRequest,
 };
 use containerd_client::tonic::Code;
 use containerd_client::types::Descriptor as CtdDescriptor;
+use futures_util::{StreamExt, stream};
 
 use super::client::Conn;
 use crate::oci::{Descriptor, Digest};
@@ -135,6 +137,48 @@ pub async fn unpack(
         parent = chain.to_string();
     }
     Ok(chains.last().cloned())
+}
+
+/// Bytes every snapshot of `snapshotter` in the namespace takes on disk (unpacked layers and
+/// containers' writable layers), as containerd measures them now; CRI's `ImageFsInfo` is
+/// the same figure refreshed only every few seconds.
+pub async fn snapshots_used(conn: &Conn, snapshotter: &str) -> Result<u64, StoreError> {
+    let mut snapshots = SnapshotsClient::new(conn.channel.clone());
+    let mut listing = snapshots
+        .list(conn.req(ListSnapshotsRequest {
+            snapshotter: snapshotter.to_string(),
+            filters: vec![],
+        }))
+        .await
+        .map_err(|s| conn.error("listing snapshots", s))?
+        .into_inner();
+    let mut keys = Vec::new();
+    while let Some(page) = listing
+        .message()
+        .await
+        .map_err(|s| conn.error("listing snapshots", s))?
+    {
+        keys.extend(page.info.into_iter().map(|i| i.name));
+    }
+    let sizes: Vec<u64> = stream::iter(keys)
+        .map(|key| {
+            let mut client = snapshots.clone();
+            async move {
+                client
+                    .usage(conn.req(UsageRequest {
+                        snapshotter: snapshotter.to_string(),
+                        key,
+                    }))
+                    .await
+                    .map(|r| r.into_inner().size.max(0) as u64)
+                    // A snapshot removed since the listing takes nothing.
+                    .unwrap_or(0)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    Ok(sizes.into_iter().sum())
 }
 
 async fn remove(

@@ -1,6 +1,6 @@
 //! A private containerd with the CRI plugin, on its own root, state and socket: Debian 12's
-//! 1.6 (`/usr/bin/containerd`, a dependency of docker.io) or 2.x from `scripts/engines.sh
-//! sid` (unpacked into a cache dir, never installed). The CRI images and runtime services
+//! 1.6 (`/usr/bin/containerd`, a dependency of docker.io), trixie's 1.7 (`scripts/engines.sh`)
+//! or sid's 2.x (`scripts/engines.sh sid`; both unpacked into a cache dir, never installed). The CRI images and runtime services
 //! answer on the same socket; kubelet and crictl are not installable here, so tests make
 //! CRI calls through imagectl and `ctr`.
 
@@ -17,6 +17,8 @@ use super::docker::{kill_leftover_shims, unmount_under};
 pub enum Version {
     /// Debian 12's 1.6 (config version 2, CRI plugin `io.containerd.grpc.v1.cri`).
     V16,
+    /// Debian trixie's 1.7 (the same configuration; CRI marks pinned images).
+    V17,
     /// Debian sid's 2.x (config version 3, CRI images plugin `io.containerd.cri.v1.images`).
     V2,
 }
@@ -72,8 +74,11 @@ impl Containerd {
         let log = fs::File::create(root.join("containerd.log")).unwrap();
         let mut cmd = match version {
             Version::V16 => super::tools::tool("containerd"),
-            Version::V2 => {
-                let bin = sid_dir().join("usr/bin");
+            Version::V17 | Version::V2 => {
+                let bin = match version {
+                    Version::V17 => super::docker::engine_dir().join("usr/bin"),
+                    _ => sid_dir().join("usr/bin"),
+                };
                 let mut cmd = Command::new(bin.join("containerd"));
                 // The daemon finds its shim by PATH.
                 let mut path = std::ffi::OsString::from(&bin);
@@ -125,6 +130,7 @@ impl Containerd {
     pub fn ctr(&self) -> Command {
         let mut cmd = match self.version {
             Version::V16 => super::tools::tool("ctr"),
+            Version::V17 => Command::new(super::docker::engine_dir().join("usr/bin/ctr")),
             Version::V2 => Command::new(sid_dir().join("usr/bin/ctr")),
         };
         cmd.args(["-a", &self.address(), "-n", "k8s.io"]);
@@ -242,7 +248,7 @@ fn config(version: Version, root: &Path) -> String {
         "root = '{r}/root'\nstate = '{r}/state'\n\n[grpc]\n  address = '{r}/c.sock'\n\n[ttrpc]\n  address = '{r}/c.sock.ttrpc'\n\n"
     );
     match version {
-        Version::V16 => format!(
+        Version::V16 | Version::V17 => format!(
             "version = 2\n{common}disabled_plugins = ['io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.devmapper', 'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.aufs']\n\n\
 [plugins]\n  [plugins.'io.containerd.grpc.v1.cri']\n    sandbox_image = 'registry.k8s.io/pause:3.6'\n    disable_tcp_service = true\n    stream_server_address = '127.0.0.1'\n    stream_server_port = '0'\n    [plugins.'io.containerd.grpc.v1.cri'.containerd]\n      snapshotter = 'overlayfs'\n    [plugins.'io.containerd.grpc.v1.cri'.registry]\n      config_path = '{r}/certs.d'\n  [plugins.'io.containerd.internal.v1.opt']\n    path = '{r}/opt'\n"
         ),

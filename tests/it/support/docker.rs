@@ -40,7 +40,7 @@ fn docker_client(engine: Option<&Path>) -> PathBuf {
 /// The newer engine's root (`usr/sbin/dockerd`, `usr/bin/{docker,containerd,…}`): the last
 /// line `scripts/engines.sh` prints, run once per test process (it fetches only when the
 /// cache dir lacks the binaries). Panics with the script's last error line when it fails.
-fn engine_dir() -> &'static Path {
+pub(super) fn engine_dir() -> &'static Path {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engines.sh");

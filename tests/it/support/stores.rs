@@ -19,6 +19,7 @@ pub enum Kind {
     DockerClassic,
     DockerContainerd,
     Containerd16,
+    Containerd17,
     Containerd2,
 }
 
@@ -39,6 +40,7 @@ impl Under {
         };
         let containerd = match kind {
             Kind::Containerd16 => Some(Containerd::start(Version::V16)),
+            Kind::Containerd17 => Some(Containerd::start(Version::V17)),
             Kind::Containerd2 => Some(Containerd::start(Version::V2)),
             _ => None,
         };
