@@ -103,7 +103,7 @@ struct Resolved {
 }
 
 /// Pull `refs` into `store`. Per-reference failures are reported in the result and do not
-/// stop the others; only failures to use the store at all are returned as `Err`.
+/// stop the others; only failures of the store itself are returned as `Err`.
 pub async fn pull(
     client: &RegistryClient,
     store: Arc<dyn Store>,

@@ -143,7 +143,7 @@ fn section<'a>(
         .ok_or_else(|| format!("the {name:?} key of config.json is not an object"))
 }
 
-/// The helper docker would use for `registry`: its `credHelpers` entry, else `credsStore`.
+/// The helper docker picks for `registry`: its `credHelpers` entry, else `credsStore`.
 fn helper_for(config: &Map<String, Value>, registry: &str) -> Option<String> {
     let per_registry = config
         .get("credHelpers")

@@ -34,7 +34,7 @@ use record::RunParts;
 /// The daemon's last report, in the store's state directory.
 pub(super) const LAST_RUN: &str = "last-run.json";
 
-/// The policy in use and what became of the latest attempt to read it.
+/// The policy applied now and what became of the latest attempt to read it.
 struct PolicyState {
     path: PathBuf,
     good: Policy,
@@ -55,7 +55,7 @@ impl PolicyState {
     }
 
     /// Read the policy again. A policy that does not load, or names another store, leaves
-    /// the last good one in use and says so.
+    /// the last good one applied and says so.
     fn reload(&mut self, cli: &Cli, store_spec: &StoreSpec, metrics: &Metrics) {
         let errors = match load(&self.path) {
             Ok(policy) => match policy_store_spec(cli, &policy) {
