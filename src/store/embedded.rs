@@ -223,13 +223,5 @@ fn remove_query(
         });
         Ok(())
     })?;
-    let mut events: Vec<RemoveEvent> = removal
-        .names
-        .into_iter()
-        .map(RemoveEvent::Untagged)
-        .collect();
-    if let Some(id) = removal.deleted {
-        events.push(RemoveEvent::Deleted(id.to_string()));
-    }
-    Ok(events)
+    Ok(removal.events())
 }

@@ -66,6 +66,28 @@ impl InventoryImage {
         self.blobs.values().sum()
     }
 
+    /// Why a daemon must not delete the image, if it must not: a container uses it (even
+    /// `force` does not delete an image a running container uses, as in docker), or the
+    /// backend pins it (`force` overrides that).
+    pub fn removal_conflict(&self, force: bool) -> Option<StoreError> {
+        if let Some(c) = self.containers.iter().find(|c| c.running || !force) {
+            return Some(StoreError::InUse(format!(
+                "conflict: unable to delete {} - image is being used by {} container {} ({})",
+                self.id.short(),
+                if c.running { "running" } else { "stopped" },
+                c.id,
+                c.name
+            )));
+        }
+        match &self.pinned {
+            Some(reason) if !force => Some(StoreError::InUse(format!(
+                "unable to delete {}: {reason} (rmi -f removes it anyway)",
+                self.id.short()
+            ))),
+            _ => None,
+        }
+    }
+
     /// Untagged and unnamed.
     pub fn is_dangling(&self) -> bool {
         self.names.is_empty() && self.foreign_names.is_empty()
@@ -128,6 +150,16 @@ impl Inventory {
             .iter()
             .flat_map(|i| i.blobs.keys().cloned())
             .collect()
+    }
+
+    /// Every blob some image needs, with its size, each once: a daemon's content as far
+    /// as its images show it.
+    pub fn blob_sizes(&self) -> Vec<(Digest, u64)> {
+        let mut all = BTreeMap::new();
+        for image in &self.images {
+            all.extend(image.blobs.iter().map(|(d, s)| (d.clone(), *s)));
+        }
+        all.into_iter().collect()
     }
 
     /// How many images need each blob (for shared/unique sizes).

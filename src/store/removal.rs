@@ -1,7 +1,7 @@
 //! What `rmi QUERY` removes, decided the way docker decides it, for every backend that
 //! keeps its own name records (the embedded layout, containerd).
 
-use super::{Inventory, InventoryImage, Resolved, StoreError, resolve};
+use super::{Inventory, InventoryImage, RemoveEvent, Resolved, StoreError, resolve};
 use crate::oci::{Digest, Reference};
 
 /// What one `rmi` query removes.
@@ -24,6 +24,18 @@ fn all_names(images: &[&InventoryImage]) -> Vec<String> {
                 .chain(i.foreign_names.iter().cloned())
         })
         .collect()
+}
+
+impl Removal {
+    /// What `rmi` prints for it: each name untagged, then the image deleted, if it was.
+    pub fn events(self) -> Vec<RemoveEvent> {
+        let mut events: Vec<RemoveEvent> =
+            self.names.into_iter().map(RemoveEvent::Untagged).collect();
+        if let Some(id) = self.deleted {
+            events.push(RemoveEvent::Deleted(id.to_string()));
+        }
+        events
+    }
 }
 
 /// Decide what `query` removes: one of an image's names untags that name only (and

@@ -119,26 +119,6 @@ impl ContainerdStore {
             .map(|r| r.name)
             .collect())
     }
-
-    /// Why `image` must stay, if it must (a container, a pin, its age).
-    fn protection(image: &InventoryImage, force: bool) -> Option<StoreError> {
-        if let Some(c) = image.containers.iter().find(|c| c.running || !force) {
-            return Some(StoreError::InUse(format!(
-                "conflict: unable to delete {} - image is being used by {} container {} ({})",
-                image.id.short(),
-                if c.running { "running" } else { "stopped" },
-                c.id,
-                c.name
-            )));
-        }
-        match &image.pinned {
-            Some(reason) if !force => Some(StoreError::InUse(format!(
-                "unable to delete {}: {reason} (rmi -f removes it anyway)",
-                image.id.short()
-            ))),
-            _ => None,
-        }
-    }
 }
 
 #[async_trait]
@@ -235,7 +215,7 @@ impl ImageStore for ContainerdStore {
         image: &InventoryImage,
         force: bool,
     ) -> Result<Vec<RemoveEvent>, StoreError> {
-        if let Some(e) = Self::protection(image, force) {
+        if let Some(e) = image.removal_conflict(force) {
             return Err(e);
         }
         let records = self.records_of(image).await?;
@@ -259,7 +239,7 @@ impl ImageStore for ContainerdStore {
                 .iter()
                 .filter(|i| removal.targets.contains(&i.target.digest))
             {
-                if let Some(e) = Self::protection(image, force) {
+                if let Some(e) = image.removal_conflict(force) {
                     return Err(e);
                 }
                 records.extend(self.records_of(image).await?);
@@ -267,15 +247,7 @@ impl ImageStore for ContainerdStore {
         }
         records.dedup();
         self.delete_records(&records).await?;
-        let mut events: Vec<RemoveEvent> = removal
-            .names
-            .into_iter()
-            .map(RemoveEvent::Untagged)
-            .collect();
-        if let Some(id) = removal.deleted {
-            events.push(RemoveEvent::Deleted(id.to_string()));
-        }
-        Ok(events)
+        Ok(removal.events())
     }
 
     async fn collect_garbage(&self, _temporary: bool) -> Result<u64, StoreError> {
@@ -285,11 +257,7 @@ impl ImageStore for ContainerdStore {
     }
 
     async fn content_sizes(&self, inventory: &Inventory) -> Result<Vec<(Digest, u64)>, StoreError> {
-        let mut all = std::collections::BTreeMap::new();
-        for image in &inventory.images {
-            all.extend(image.blobs.iter().map(|(d, s)| (d.clone(), *s)));
-        }
-        Ok(all.into_iter().collect())
+        Ok(inventory.blob_sizes())
     }
 
     async fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

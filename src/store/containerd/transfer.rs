@@ -18,7 +18,7 @@ use super::inventory::content_sizes;
 use crate::oci::{Digest, Reference};
 use crate::store::image_store::{ImageExport, ImageImport};
 use crate::store::layout::LayoutStore;
-use crate::store::staging::staging;
+use crate::store::staging::{staged_inventory, staging};
 use crate::store::{
     BlobWrite, Catalog, CatalogEntry, Inventory, InventoryImage, Store, StoreError,
 };
@@ -53,12 +53,7 @@ impl ImageImport for Import {
     }
 
     async fn commit(self: Box<Self>, sources: &[(Reference, Digest)]) -> Result<(), StoreError> {
-        let staged = {
-            let layout = self.layout.clone();
-            tokio::task::spawn_blocking(move || Inventory::load(&*layout))
-                .await
-                .expect("inventory task panicked")?
-        };
+        let staged = staged_inventory(&self.layout).await?;
         let mut images = staged.images;
         // The registry digest each name resolved to, for its `repo@digest` record.
         for image in &mut images {

@@ -150,14 +150,8 @@ impl ImageStore for DockerStore {
         image: &InventoryImage,
         force: bool,
     ) -> Result<Vec<RemoveEvent>, StoreError> {
-        if let Some(c) = image.containers.iter().find(|c| c.running || !force) {
-            return Err(StoreError::InUse(format!(
-                "conflict: unable to delete {} - image is being used by {} container {} ({})",
-                image.id.short(),
-                if c.running { "running" } else { "stopped" },
-                c.id,
-                c.name
-            )));
+        if let Some(e) = image.removal_conflict(force) {
+            return Err(e);
         }
         if image.names.is_empty() || force {
             return self.delete(&image.id.to_string(), force).await;
@@ -179,11 +173,7 @@ impl ImageStore for DockerStore {
     }
 
     async fn content_sizes(&self, inventory: &Inventory) -> Result<Vec<(Digest, u64)>, StoreError> {
-        let mut all = std::collections::BTreeMap::new();
-        for image in &inventory.images {
-            all.extend(image.blobs.iter().map(|(d, s)| (d.clone(), *s)));
-        }
-        Ok(all.into_iter().collect())
+        Ok(inventory.blob_sizes())
     }
 
     async fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -22,7 +22,7 @@ use super::connect::daemon_error;
 use crate::oci::{Digest, Reference};
 use crate::store::image_store::{ArchiveCodec, ImageExport, ImageImport};
 use crate::store::layout::LayoutStore;
-use crate::store::staging::staging;
+use crate::store::staging::{staged_inventory, staging};
 use crate::store::state;
 use crate::store::{Inventory, InventoryImage, Store, StoreError};
 
@@ -96,12 +96,7 @@ impl ImageImport for Import {
     }
 
     async fn commit(self: Box<Self>, sources: &[(Reference, Digest)]) -> Result<(), StoreError> {
-        let staged = {
-            let layout = self.layout.clone();
-            tokio::task::spawn_blocking(move || Inventory::load(&*layout))
-                .await
-                .expect("inventory task panicked")?
-        };
+        let staged = staged_inventory(&self.layout).await?;
         let groups = balanced(staged.images, load_streams());
         let loads = groups
             .into_iter()

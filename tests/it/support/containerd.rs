@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::docker::{kill_leftover_shims, unmount_under};
+use super::docker::{kill_leftover_shims, terminate, unmount_under};
 
 /// Which containerd.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,22 +197,8 @@ impl Containerd {
     }
 
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
+        if let Some(child) = self.child.take() {
+            terminate(child);
         }
         kill_leftover_shims(&self.root.join("c.sock"));
         unmount_under(&self.root);

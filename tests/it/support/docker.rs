@@ -338,22 +338,8 @@ impl Dockerd {
     /// started (if still alive; both engines write its PID to `e/containerd/containerd.pid`),
     /// the shims of containers still running then, and every mount left under the temp dir.
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
+        if let Some(child) = self.child.take() {
+            terminate(child);
         }
         let pidfile = self.root.join("e/containerd/containerd.pid");
         if let Ok(pid) = fs::read_to_string(&pidfile) {
@@ -364,6 +350,25 @@ impl Dockerd {
         }
         kill_leftover_shims(&self.root.join("e/containerd/containerd.sock"));
         unmount_under(&self.root);
+    }
+}
+
+/// SIGTERM by PID, up to 20 s for a clean exit, then SIGKILL.
+pub(super) fn terminate(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => break,
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+        }
     }
 }
 
