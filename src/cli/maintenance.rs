@@ -22,6 +22,8 @@ pub(super) async fn df(cli: &Cli, verbose: bool, format: Option<&str>) -> Result
     let inventory = store.inventory().await?;
     let mut usage = disk_usage(&inventory, &store.content_sizes(&inventory).await?);
     usage.image_fs_used = store.image_fs_used().await;
+    usage.leftovers = store.leftovers().await?;
+    usage.reclaimable += usage.leftovers;
     if let Some(Format::Json) = format {
         println!("{}", serde_json::to_string_pretty(&usage)?);
         return Ok(ExitCode::SUCCESS);
@@ -48,6 +50,12 @@ pub(super) async fn df(cli: &Cli, verbose: bool, format: Option<&str>) -> Result
     ];
     if !verbose {
         print!("{}", align(&summary));
+        if usage.leftovers > 0 {
+            println!(
+                "\nLeftovers of interrupted writes: {} (reclaimable; the next pull, load or apply removes them)",
+                human_size(usage.leftovers)
+            );
+        }
         if let Some(used) = usage.image_fs_used {
             println!("\nUnpacked layers (snapshotter): {}", human_size(used));
         }

@@ -46,6 +46,9 @@ pub struct DiskUsage {
     /// snapshotter: the figure CRI `ImageFsInfo` gives the kubelet), where known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_fs_used: Option<u64>,
+    /// Bytes interrupted writers left behind (part of `reclaimable`): the next pull, load
+    /// or apply removes them.
+    pub leftovers: u64,
 }
 
 /// Compute usage from an inventory and the list of blobs present.
@@ -115,6 +118,7 @@ pub fn disk_usage(inventory: &Inventory, blobs: &[(crate::oci::Digest, u64)]) ->
             unreferenced,
             per_image,
             image_fs_used: None,
+            leftovers: 0,
         };
     }
     DiskUsage {
@@ -125,5 +129,6 @@ pub fn disk_usage(inventory: &Inventory, blobs: &[(crate::oci::Digest, u64)]) ->
         unreferenced,
         per_image,
         image_fs_used: None,
+        leftovers: 0,
     }
 }

@@ -120,6 +120,10 @@ impl ImageStore for EmbeddedStore {
         self.blocking(move |s| remove_query(s, &query, force)).await
     }
 
+    async fn leftovers(&self) -> Result<u64, StoreError> {
+        self.blocking(|s| s.leftovers()).await
+    }
+
     async fn collect_garbage(&self, temporary: bool) -> Result<u64, StoreError> {
         self.blocking(move |s| {
             let referenced = Inventory::load(s)?.referenced_blobs();

@@ -136,6 +136,11 @@ pub trait ImageStore: Send + Sync {
             hint: "imagectl pulls with its own client",
         })
     }
+    /// Bytes that writers which died (killed, crashed) left in the store's temporary space;
+    /// the next writer removes them.
+    async fn leftovers(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
     /// Bytes the daemon's image filesystem uses for unpacked layers, where it reports them
     /// (containerd: its snapshots' usage, the figure CRI `ImageFsInfo` reports).
     async fn image_fs_used(&self) -> Option<u64> {

@@ -95,3 +95,97 @@ fn store_refs_if_any(store: &std::path::Path) -> Vec<String> {
         Vec::new()
     }
 }
+
+/// Sum of the sizes of every file under `dir`, at any depth.
+fn bytes_under(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => bytes_under(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Loads killed with SIGKILL leave partial files behind; `df` counts them as reclaimable
+/// on a line of their own, and the next writer removes them all (no `prune` needed).
+#[test]
+fn killed_loads_leave_nothing_after_the_next_writer() {
+    let reg = Registry::start();
+    let mut builder = ImageBuilder::new().layer(fixtures::base_layer());
+    for i in 0..4 {
+        builder = builder.layer(Layer::random(&format!("data/{i}"), 12 << 20, 200 + i));
+    }
+    fixtures::push_image(&reg, &builder.build(), "demo/big:1", MediaFormat::Oci);
+    let r = reg.reference("demo/big:1");
+    let source = TestEnv::new();
+    source
+        .imagectl()
+        .args(["pull", "-q", &r])
+        .assert()
+        .success();
+    let archive = source.root.path().join("big.tar");
+    source
+        .imagectl()
+        .args(["save", "-o", archive.to_str().unwrap(), &r])
+        .assert()
+        .success();
+
+    let env = TestEnv::new();
+    let tmp = env.store.join(".imagectl/tmp");
+    let mut left = 0;
+    for i in 0..12u64 {
+        let mut child = std::process::Command::new(imagectl_bin())
+            .arg("--store")
+            .arg(&env.store)
+            .args(["load", "-q", "-i", archive.to_str().unwrap()])
+            .env("HOME", &env.home)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(60 + 40 * (i % 6)));
+        let _ = child.kill();
+        child.wait().unwrap();
+        left = bytes_under(&tmp);
+        if left > 0 {
+            break;
+        }
+        if store_refs_if_any(&env.store).contains(&r) {
+            std::fs::remove_dir_all(&env.store).unwrap();
+        }
+    }
+    assert!(left > 0, "no kill landed mid-load: nothing to reclaim");
+    let df: serde_json::Value = serde_json::from_slice(
+        &env.imagectl()
+            .args(["df", "--format", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(df["Leftovers"].as_u64(), Some(left), "{df}");
+    assert!(df["Reclaimable"].as_u64().unwrap() >= left, "{df}");
+    let text = env.imagectl().arg("df").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("Leftovers of interrupted writes"),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+    // The next writer (a load to completion) removes them; it leaves nothing of its own.
+    env.imagectl()
+        .args(["load", "-q", "-i", archive.to_str().unwrap()])
+        .assert()
+        .success();
+    let rest: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(rest.is_empty(), "left in .imagectl/tmp: {rest:?}");
+    env.imagectl().arg("fsck").assert().success();
+    assert_eq!(store_refs(&env.store), vec![r]);
+}

@@ -5,9 +5,11 @@
 mod blobs;
 mod index;
 mod lock;
+mod scratch;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use super::{Store, StoreError};
 
@@ -21,6 +23,8 @@ pub struct LayoutStore {
     root: PathBuf,
     /// fsync blobs and index.json before they become visible (off for a scratch store).
     durable: bool,
+    /// This process's temporary directory, made by its first write.
+    writer: OnceLock<scratch::WriterDir>,
 }
 
 impl LayoutStore {
@@ -32,6 +36,7 @@ impl LayoutStore {
         let store = Self {
             root,
             durable: true,
+            writer: OnceLock::new(),
         };
         store.check_layout()?;
         Ok(store)
@@ -142,15 +147,36 @@ impl LayoutStore {
         self.private_dir().join("tmp")
     }
 
-    /// A temporary file in the store (so the final rename stays on one filesystem), created
-    /// readable by everyone like any other file of an OCI layout: tempfile's default of
-    /// 0600 would make blobs unreadable to other users' skopeo or umoci.
+    /// A temporary file in the store (so the final rename stays on one filesystem), in this
+    /// writer's own directory, created readable by everyone like any other file of an OCI
+    /// layout: tempfile's default of 0600 would make blobs unreadable to other users' skopeo
+    /// or umoci.
     fn temp_file(&self, prefix: &str) -> std::io::Result<tempfile::NamedTempFile> {
         use std::os::unix::fs::PermissionsExt;
+        let dir = match self.writer.get() {
+            Some(w) => w.path.clone(),
+            None => {
+                let w = scratch::WriterDir::create(&self.tmp_dir())
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                // Two threads may race here: the loser's directory is dropped unused (its
+                // lock released, so the next writer reaps it).
+                let _ = self.writer.set(w);
+                self.writer
+                    .get()
+                    .expect("writer dir was just set")
+                    .path
+                    .clone()
+            }
+        };
         tempfile::Builder::new()
             .prefix(prefix)
             .permissions(fs::Permissions::from_mode(0o644))
-            .tempfile_in(self.tmp_dir())
+            .tempfile_in(dir)
+    }
+
+    /// Bytes that writers which are gone left in the store's temporary directory.
+    pub fn leftovers(&self) -> Result<u64, StoreError> {
+        scratch::leftovers(&self.tmp_dir())
     }
 }
 
@@ -181,14 +207,28 @@ impl Store for LayoutStore {
 
     fn clean_temporary(&self) -> Result<u64, StoreError> {
         let dir = self.tmp_dir();
-        let mut freed = 0;
+        let own = self
+            .writer
+            .get()
+            .and_then(|w| w.path.file_name())
+            .and_then(|n| n.to_str())
+            .map(str::to_string);
+        let mut freed = scratch::reap(&dir, own.as_deref())?;
+        // Loose files of versions before per-writer directories: safe to remove here, under
+        // the exclusive store lock, which no writer of any version holds now.
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(freed),
             Err(e) => return Err(StoreError::io("reading", dir.display().to_string(), e)),
         };
         for entry in entries.flatten() {
-            freed += entry.metadata().map(|m| m.len()).unwrap_or(0);
+            let Ok(meta) = entry.metadata() else { continue };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !meta.is_file() || name.starts_with("w-") {
+                continue;
+            }
+            freed += meta.len();
             let path = entry.path();
             fs::remove_file(&path)
                 .map_err(|e| StoreError::io("removing", path.display().to_string(), e))?;
