@@ -13,6 +13,7 @@ pub mod layout;
 mod names;
 mod open;
 mod removal;
+mod scratch;
 mod staging;
 mod state;
 

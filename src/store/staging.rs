@@ -1,20 +1,48 @@
 //! Private staging layouts: where a daemon backend's import is written and checked before
-//! any of it reaches the daemon, and where an export is read back. Gone when dropped.
+//! any of it reaches the daemon, and where an export is read back. Each lives in a writer
+//! directory under `$TMPDIR/imagectl-staging/` (see `scratch`): gone when dropped, and
+//! removed by the next import or export when its process was killed.
 
 use std::sync::Arc;
 
 use super::layout::LayoutStore;
+use super::scratch::WriterDir;
 use super::{Inventory, StoreError};
+
+/// A staging directory; dropping it removes it.
+pub struct StagingDir {
+    // Declared first: the layout's files go before the writer directory that holds them.
+    _dir: tempfile::TempDir,
+    _writer: WriterDir,
+}
 
 /// A private layout in the temp directory (`$TMPDIR`), without fsync: it never outlives
 /// the process that made it.
-pub fn staging() -> Result<(tempfile::TempDir, Arc<LayoutStore>), StoreError> {
+pub fn staging() -> Result<(StagingDir, Arc<LayoutStore>), StoreError> {
+    let base = base();
+    let writer = WriterDir::create(&base)?;
     let dir = tempfile::Builder::new()
-        .prefix("imagectl-stage-")
-        .tempdir()
+        .prefix("stage-")
+        .tempdir_in(&writer.path)
         .map_err(|e| StoreError::io("creating", "a staging directory in $TMPDIR", e))?;
     let layout = LayoutStore::scratch(dir.path().join("layout"))?;
-    Ok((dir, Arc::new(layout)))
+    Ok((
+        StagingDir {
+            _dir: dir,
+            _writer: writer,
+        },
+        Arc::new(layout),
+    ))
+}
+
+fn base() -> std::path::PathBuf {
+    std::env::temp_dir().join("imagectl-staging")
+}
+
+/// Bytes that staging directories of killed processes hold; the next import or export
+/// removes them.
+pub fn leftovers() -> Result<u64, StoreError> {
+    super::scratch::leftovers(&base())
 }
 
 /// What a staging layout holds, read off the async runtime.

@@ -237,3 +237,72 @@ fn multi_platform_index_from_cri_is_one_image() {
     assert!(again.contains("up to date"), "{again}");
     assert_eq!(reg.count_since(mark, "GET", "/manifests/"), 0);
 }
+
+/// A load into containerd killed mid-way leaves its staging directory in `$TMPDIR`; `df`
+/// counts it, the next load removes it, and containerd holds nothing of the killed load.
+#[test]
+fn killed_load_leaves_nothing_after_the_next_writer() {
+    use crate::support::fixtures::{ImageBuilder, Layer, base_layer};
+    let under = Under::new(Kind::Containerd2);
+    let reg = Registry::start();
+    let mut builder = ImageBuilder::new().layer(base_layer());
+    for i in 0..3 {
+        builder = builder.layer(Layer::random(&format!("data/{i}"), 12 << 20, 300 + i));
+    }
+    push_image_http(&reg, "demo/big", "1", &builder.build());
+    let source = crate::support::TestEnv::new();
+    let name = reg.reference("demo/big:1");
+    source
+        .imagectl()
+        .args(["pull", "-q", &name])
+        .assert()
+        .success();
+    let archive = source.root.path().join("big.tar");
+    source
+        .imagectl()
+        .args(["save", "-o", archive.to_str().unwrap(), &name])
+        .assert()
+        .success();
+    let tmpdir = under.env.root.path().join("tmp");
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    let staging = tmpdir.join("imagectl-staging");
+    let mut left = false;
+    for i in 0..12u64 {
+        let mut child = under
+            .process()
+            .env("TMPDIR", &tmpdir)
+            .args(["load", "-q", "-i", archive.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(60 + 40 * (i % 6)));
+        let _ = child.kill();
+        child.wait().unwrap();
+        left = std::fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some());
+        if left && under.names().is_empty() {
+            break;
+        }
+    }
+    assert!(left, "no kill landed mid-load");
+    let df = under
+        .imagectl()
+        .env("TMPDIR", &tmpdir)
+        .args(["df", "--format", "json"])
+        .output()
+        .unwrap();
+    let df: serde_json::Value = serde_json::from_slice(&df.stdout).unwrap();
+    assert!(df["Leftovers"].as_u64().unwrap() > 0, "{df}");
+    under
+        .imagectl()
+        .env("TMPDIR", &tmpdir)
+        .args(["load", "-q", "-i", archive.to_str().unwrap()])
+        .assert()
+        .success();
+    let rest: Vec<_> = std::fs::read_dir(&staging)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(rest.is_empty(), "left in the staging directory: {rest:?}");
+    assert_eq!(under.names(), vec![name]);
+}

@@ -250,6 +250,10 @@ impl ImageStore for ContainerdStore {
         Ok(removal.events())
     }
 
+    async fn leftovers(&self) -> Result<u64, StoreError> {
+        crate::store::staging::leftovers()
+    }
+
     async fn collect_garbage(&self, _temporary: bool) -> Result<u64, StoreError> {
         // containerd collects content and snapshots no record or lease refers to itself,
         // after every deletion made with `sync`.

@@ -18,7 +18,7 @@ use super::inventory::content_sizes;
 use crate::oci::{Digest, Reference};
 use crate::store::image_store::{ImageExport, ImageImport};
 use crate::store::layout::LayoutStore;
-use crate::store::staging::{staged_inventory, staging};
+use crate::store::staging::{StagingDir, staged_inventory, staging};
 use crate::store::{
     BlobWrite, Catalog, CatalogEntry, Inventory, InventoryImage, Store, StoreError,
 };
@@ -30,7 +30,7 @@ const INGESTS: usize = 4;
 pub struct Import {
     conn: Conn,
     snapshotter: String,
-    _dir: tempfile::TempDir,
+    _dir: StagingDir,
     layout: Arc<LayoutStore>,
 }
 
@@ -90,7 +90,7 @@ impl ImageImport for Import {
 
 /// Content exported for reading.
 pub struct Export {
-    _dir: tempfile::TempDir,
+    _dir: StagingDir,
     layout: Arc<LayoutStore>,
     staged: Inventory,
 }

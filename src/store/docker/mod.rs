@@ -168,6 +168,10 @@ impl ImageStore for DockerStore {
         self.delete(query, force).await
     }
 
+    async fn leftovers(&self) -> Result<u64, StoreError> {
+        crate::store::staging::leftovers()
+    }
+
     async fn collect_garbage(&self, _temporary: bool) -> Result<u64, StoreError> {
         Ok(0)
     }

@@ -22,7 +22,7 @@ use super::connect::daemon_error;
 use crate::oci::{Digest, Reference};
 use crate::store::image_store::{ArchiveCodec, ImageExport, ImageImport};
 use crate::store::layout::LayoutStore;
-use crate::store::staging::{staged_inventory, staging};
+use crate::store::staging::{StagingDir, staged_inventory, staging};
 use crate::store::state;
 use crate::store::{Inventory, InventoryImage, Store, StoreError};
 
@@ -35,7 +35,7 @@ pub struct Import {
     docker: Docker,
     codec: Arc<dyn ArchiveCodec>,
     state_dir: PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: StagingDir,
     layout: Arc<LayoutStore>,
 }
 
@@ -241,7 +241,7 @@ async fn record_sources(
 
 /// Images exported from the Engine into a staging layout.
 pub struct Export {
-    _dir: tempfile::TempDir,
+    _dir: StagingDir,
     layout: Arc<LayoutStore>,
     staged: Inventory,
 }

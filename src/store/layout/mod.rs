@@ -5,12 +5,12 @@
 mod blobs;
 mod index;
 mod lock;
-mod scratch;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use super::scratch;
 use super::{Store, StoreError};
 
 const LAYOUT_FILE: &str = "oci-layout";

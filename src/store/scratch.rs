@@ -1,4 +1,5 @@
-//! Each writer's own temporary directory, `.imagectl/tmp/w-<pid>-<nanos>/`, held by an
+//! Each writer's own temporary directory (`.imagectl/tmp/w-<pid>-<nanos>/` in the embedded
+//! store, `$TMPDIR/imagectl-staging/w-…/` for a daemon's staging layout), held by an
 //! exclusive lock on its `.lock` file for as long as the process lives. A writer that was
 //! killed (SIGKILL, OOM, a reboot) leaves its directory behind with a lock nobody holds: the
 //! next writer finds it and removes it, without waiting for `prune`, and never touches the
@@ -112,15 +113,17 @@ impl Drop for WriterDir {
     }
 }
 
-/// Bytes of the files under `dir` (one level: a writer's directory holds files only).
+/// Bytes of the files under `dir`, at any depth (a staging layout nests its blobs).
 fn size_of(dir: &Path) -> u64 {
     fs::read_dir(dir)
         .map(|entries| {
             entries
                 .flatten()
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => size_of(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
                 .sum()
         })
         .unwrap_or(0)
