@@ -355,44 +355,33 @@ async fn remove(
                 };
                 let unexpected: Vec<&Reference> =
                     img.names.iter().filter(|n| !names.contains(n)).collect();
-                if !unexpected.is_empty()
+                // Why the image must stay after all, if it must: the executor checks again
+                // what the plan saw, against the store as it is now.
+                let why = if !unexpected.is_empty()
                     || !img.foreign_names.is_empty()
                     || names.iter().any(blocked)
                 {
-                    let why = format!(
+                    Some(format!(
                         "it is still named {}; a pull may have failed",
                         unexpected
                             .iter()
                             .map(|n| n.to_string())
                             .collect::<Vec<_>>()
                             .join(", ")
-                    );
-                    report
-                        .skipped
-                        .push(format!("remove {}: not done ({why})", id.short()));
-                    report.outcome(
-                        "remove",
-                        id.to_string(),
-                        Instant::now(),
-                        Some((Outcome::Skipped, why)),
-                    );
-                    continue;
-                }
-                if let Some(reason) = img.pinned.as_ref().filter(|_| img.containers.is_empty()) {
-                    report
-                        .skipped
-                        .push(format!("remove {}: not done ({reason})", id.short()));
-                    continue;
-                }
-                if !img.containers.is_empty() {
-                    let why = format!(
+                    ))
+                } else if !img.containers.is_empty() {
+                    Some(format!(
                         "used by container {}",
                         img.containers
                             .iter()
                             .map(|c| c.name.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
-                    );
+                    ))
+                } else {
+                    img.pinned.clone()
+                };
+                if let Some(why) = why {
                     report
                         .skipped
                         .push(format!("remove {}: not done ({why})", id.short()));

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::docker::{kill_leftover_shims, terminate, unmount_under};
+use super::docker::{kill_leftover_shims, print_log_tail, terminate, unmount_under};
 
 /// Which containerd.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,15 +208,7 @@ impl Containerd {
 impl Drop for Containerd {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let log = self.log();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(30)..];
-            eprintln!(
-                "--- containerd {} log (last {} lines) ---\n{}",
-                self.address(),
-                tail.len(),
-                tail.join("\n")
-            );
+            print_log_tail(&format!("containerd {}", self.address()), &self.log());
         }
         self.stop();
         if let Some(dir) = self.dir.take() {

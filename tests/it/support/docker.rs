@@ -372,6 +372,17 @@ pub(super) fn terminate(mut child: Child) {
     }
 }
 
+/// The last 30 lines of a daemon's log, for a failed test's output.
+pub(super) fn print_log_tail(what: &str, log: &str) {
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(30)..];
+    eprintln!(
+        "--- {what} log (last {} lines) ---\n{}",
+        tail.len(),
+        tail.join("\n")
+    );
+}
+
 /// Lazily unmounts every mount point under `root`, deepest first (overlay snapshots, shm).
 pub(super) fn unmount_under(root: &Path) {
     let mut mounts = String::new();
@@ -393,15 +404,7 @@ pub(super) fn unmount_under(root: &Path) {
 impl Drop for Dockerd {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let log = self.log();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(30)..];
-            eprintln!(
-                "--- dockerd {} log (last {} lines) ---\n{}",
-                self.host(),
-                tail.len(),
-                tail.join("\n")
-            );
+            print_log_tail(&format!("dockerd {}", self.host()), &self.log());
         }
         self.stop();
         if let Some(dir) = self.dir.take() {
