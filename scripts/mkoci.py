@@ -9,10 +9,13 @@ Subcommands (LAYOUT is created when missing; refs are `org.opencontainers.image.
 
   many LAYOUT --count N [--prefix img-]      N images sharing one base layer, each with one
                                               small unique layer; refs PREFIX001 ... PREFIXNNN
-  big LAYOUT --ref REF --layers K --layer-mib M
+  big LAYOUT --ref REF --layers K --layer-mib M [--content random|usr]
                                               one image of K layers, each a tar holding one
-                                              file of M MiB of random data (stored
-                                              uncompressed inside the gzip stream)
+                                              file of M MiB: random data (stored
+                                              uncompressed inside the gzip stream), or
+                                              the bytes of this host's /usr files, which
+                                              compress like ordinary image content (about 2:1)
+                                              (gzip -6)
   multiarch LAYOUT --ref REF                  an image index with linux/amd64 and
                                               linux/arm64/v8 images that differ
   single LAYOUT --ref REF [--text TEXT]       one small image whose /hello.txt holds TEXT
@@ -71,6 +74,50 @@ class RandomReader:
         return os.urandom(n)
 
 
+class UsrReader:
+    """A readable file object yielding `size` bytes of this host's /usr files, in path order
+    and resumed where the previous reader stopped: ordinary content (binaries, libraries,
+    text) that gzip compresses about 2:1, and no two layers alike."""
+
+    files = None
+    position = 0
+
+    def __init__(self, size):
+        self.left = size
+        self.current = None
+        if UsrReader.files is None:
+            UsrReader.files = []
+            for top in ("/usr/lib", "/usr/share", "/usr/bin"):
+                for root, dirs, names in os.walk(top):
+                    dirs.sort()
+                    for n in sorted(names):
+                        path = os.path.join(root, n)
+                        if os.path.isfile(path) and not os.path.islink(path):
+                            UsrReader.files.append(path)
+
+    def read(self, n=-1):
+        if n is None or n < 0 or n > self.left:
+            n = self.left
+        n = min(n, 1 << 20)
+        out = b""
+        while len(out) < n:
+            if self.current is None:
+                path = UsrReader.files[UsrReader.position % len(UsrReader.files)]
+                UsrReader.position += 1
+                try:
+                    self.current = open(path, "rb")
+                except OSError:
+                    continue
+            chunk = self.current.read(n - len(out))
+            if not chunk:
+                self.current.close()
+                self.current = None
+                continue
+            out += chunk
+        self.left -= len(out)
+        return out
+
+
 class Layout:
     def __init__(self, path):
         self.path = path
@@ -103,8 +150,8 @@ class Layout:
     def put_json(self, obj):
         return self.put_bytes(json.dumps(obj, separators=(",", ":"), sort_keys=True).encode())
 
-    def put_layer(self, entries):
-        """entries: list of (name, bytes | int size of random data). Returns (digest, size, diff_id)."""
+    def put_layer(self, entries, filler=RandomReader):
+        """entries: list of (name, bytes | int size of `filler` data). Returns (digest, size, diff_id)."""
         fd, tmp = tempfile.mkstemp(dir=self.blobs, prefix=".layer-")
         with os.fdopen(fd, "wb") as out:
             compressed = HashingWriter(out)
@@ -128,7 +175,7 @@ class Layout:
                     info.mtime = MTIME
                     if isinstance(content, int):
                         info.size = content
-                        tar.addfile(info, RandomReader(content))
+                        tar.addfile(info, filler(content))
                     else:
                         info.size = len(content)
                         tar.addfile(info, io.BytesIO(content))
@@ -204,11 +251,15 @@ def cmd_many(a):
 
 def cmd_big(a):
     layout = Layout(a.layout)
-    # Random data does not compress: store it (gzip level 0), which is valid gzip and fast.
-    layout.gzip_level = 0
+    filler = RandomReader
+    if a.content == "usr":
+        filler = UsrReader
+    else:
+        # Random data does not compress: store it (gzip level 0), which is valid gzip and fast.
+        layout.gzip_level = 0
     layers = []
     for i in range(a.layers):
-        layers.append(layout.put_layer([("data/blob%d.bin" % i, a.layer_mib << 20)]))
+        layers.append(layout.put_layer([("data/blob%d.bin" % i, a.layer_mib << 20)], filler))
     digest, size = layout.put_image(layers, label=a.ref)
     layout.tag(a.ref, digest, size)
     layout.save()
@@ -255,6 +306,7 @@ def main():
     s.add_argument("--ref", default="big")
     s.add_argument("--layers", type=int, default=4)
     s.add_argument("--layer-mib", type=int, default=128)
+    s.add_argument("--content", choices=("random", "usr"), default="random")
     s.set_defaults(func=cmd_big)
     s = sub.add_parser("multiarch")
     s.add_argument("layout")

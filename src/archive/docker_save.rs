@@ -289,7 +289,7 @@ fn decoded(store: &dyn BlobRead, layer: &Descriptor) -> Result<Box<dyn Read + Se
     layer_reader(&layer.media_type, raw).map_err(|e| decode_error(layer, e))
 }
 
-fn decode_error(layer: &Descriptor, e: io::Error) -> ArchiveError {
+pub(super) fn decode_error(layer: &Descriptor, e: io::Error) -> ArchiveError {
     ArchiveError::Malformed {
         entry: format!("stored layer {}", layer.digest),
         reason: format!("cannot decode it as {}: {e}", layer.media_type),
@@ -323,12 +323,92 @@ impl<R: Read> Read for HashRead<R> {
     }
 }
 
-/// Write the docker-archive entries of `images`, each layer once.
+/// One `<diff_id>/layer.tar` entry of a docker-archive: where its bytes come from and
+/// what they must hash to.
+pub(super) struct LayerEntry<'a> {
+    /// The tar entry's path.
+    pub path: String,
+    /// The stored layer blob.
+    pub layer: &'a Descriptor,
+    /// Its diff_id (what the written bytes must hash to).
+    pub id: &'a Digest,
+    /// The entry's size.
+    pub size: u64,
+    /// Whether `size` came from a gzip trailer.
+    pub guessed: bool,
+    /// Its position in the image, for messages.
+    pub index: usize,
+    /// Decode the stored blob (docker format) or copy it as stored (the Engine's).
+    pub decode: bool,
+}
+
+impl LayerEntry<'_> {
+    /// The bytes the entry holds (at most `size`; fewer is caught by [`Self::verify`]).
+    pub(super) fn reader(
+        &self,
+        store: &dyn BlobRead,
+    ) -> Result<Box<dyn Read + Send>, ArchiveError> {
+        let raw: Box<dyn Read + Send> = if self.decode {
+            decoded(store, self.layer)?
+        } else {
+            store.open_blob(&self.layer.digest)?
+        };
+        Ok(Box::new(raw.take(self.size)))
+    }
+
+    /// Refuse bytes that are not the layer's diff_id: the archive would be unusable.
+    pub(super) fn verify(&self, actual: Digest, n: u64) -> Result<(), ArchiveError> {
+        if !self.decode || (actual == *self.id && n == self.size) {
+            return Ok(());
+        }
+        if self.guessed {
+            return Err(ArchiveError::TrailerSizeWrong {
+                layer: self.layer.digest.clone(),
+            });
+        }
+        // The blob changed since it was checked.
+        Err(ArchiveError::DiffIdMismatch {
+            entry: self.path.clone(),
+            index: self.index,
+            expected: self.id.clone(),
+            actual,
+        })
+    }
+}
+
+/// Where a docker-archive's layer data goes: inline in the stream, or (a file) into a
+/// gap left for it, filled later on every core.
+pub(super) trait LayerSink<W: Write> {
+    /// Write `entry` (header and data, or header and a gap) at the builder's position.
+    fn put(
+        &mut self,
+        builder: &mut tar::Builder<W>,
+        entry: LayerEntry<'_>,
+    ) -> Result<(), ArchiveError>;
+}
+
+/// Layers written in stream order, decoded and hashed as they go.
+pub(super) struct Inline<'s>(pub &'s dyn BlobRead);
+
+impl<W: Write> LayerSink<W> for Inline<'_> {
+    fn put(
+        &mut self,
+        builder: &mut tar::Builder<W>,
+        entry: LayerEntry<'_>,
+    ) -> Result<(), ArchiveError> {
+        let mut r = HashRead::new(entry.reader(self.0)?);
+        append_file(builder, &entry.path, entry.size, &mut r)?;
+        let (actual, n) = r.finish();
+        entry.verify(actual, n)
+    }
+}
+
+/// Write the docker-archive entries of `images`, each layer once, its data through `sink`.
 pub(super) fn write<W: Write>(
-    store: &dyn BlobRead,
     images: &[Prepared],
     format: Format,
     builder: &mut tar::Builder<W>,
+    sink: &mut dyn LayerSink<W>,
 ) -> Result<(), ArchiveError> {
     let mut written: BTreeSet<Digest> = BTreeSet::new();
     let mut manifest = Vec::new();
@@ -348,29 +428,18 @@ pub(super) fn write<W: Write>(
                 }
                 let v1 = serde_json::to_vec(&v1).expect("JSON serializes");
                 append_file(builder, &format!("{hex}/json"), v1.len() as u64, &v1[..])?;
-                if format == Format::DockerEngine {
-                    let blob = store.open_blob(&layer.digest)?.take(*size);
-                    append_file(builder, &format!("{hex}/layer.tar"), *size, blob)?;
-                    parent = Some(hex);
-                    continue;
-                }
-                let mut r = HashRead::new(decoded(store, layer)?.take(*size));
-                append_file(builder, &format!("{hex}/layer.tar"), *size, &mut r)?;
-                let (actual, n) = r.finish();
-                if (actual != *id || n != *size) && image.guessed.contains(&layer.digest) {
-                    return Err(ArchiveError::TrailerSizeWrong {
-                        layer: layer.digest.clone(),
-                    });
-                }
-                if actual != *id || n != *size {
-                    // The blob changed since it was checked: the archive is unusable.
-                    return Err(ArchiveError::DiffIdMismatch {
-                        entry: format!("{hex}/layer.tar"),
+                sink.put(
+                    builder,
+                    LayerEntry {
+                        path: format!("{hex}/layer.tar"),
+                        layer,
+                        id,
+                        size: *size,
+                        guessed: image.guessed.contains(&layer.digest),
                         index: layer_paths.len() - 1,
-                        expected: id.clone(),
-                        actual,
-                    });
-                }
+                        decode: format != Format::DockerEngine,
+                    },
+                )?;
             }
             parent = Some(hex);
         }

@@ -16,6 +16,7 @@ mod load;
 mod oci_load;
 mod oci_save;
 mod pgzip;
+mod placed;
 mod safe_tar;
 
 pub use codec::Codec;
@@ -249,14 +250,55 @@ pub fn save(
     let enc = compress::Encoder::new(out, compression).map_err(ArchiveError::Write)?;
     let mut builder = tar::Builder::new(enc);
     match format {
-        Format::Docker | Format::DockerEngine => {
-            docker_save::write(store, &prepared, format, &mut builder)?
-        }
+        Format::Docker | Format::DockerEngine => docker_save::write(
+            &prepared,
+            format,
+            &mut builder,
+            &mut docker_save::Inline(store),
+        )?,
         Format::Oci => oci_save::write(store, &prepared, &mut builder)?,
     }
     let enc = builder.into_inner().map_err(ArchiveError::Write)?;
     enc.finish().map_err(ArchiveError::Write)?;
     Ok(())
+}
+
+/// [`save`] into a file: a plain docker-archive's layers are decoded on every core at
+/// once, each written at its place in the file; other archives stream into it. The file
+/// is written from its start and is unusable when this fails.
+pub fn save_file(
+    store: &(dyn BlobRead + Sync),
+    images: &[SaveImage],
+    format: Format,
+    compression: Compression,
+    platform: Option<&Platform>,
+    sizes: SizeMode,
+    file: &std::fs::File,
+) -> Result<(), ArchiveError> {
+    if format != Format::Docker || compression != Compression::None {
+        let mut w = io::BufWriter::with_capacity(1 << 20, file);
+        save(store, images, format, compression, platform, sizes, &mut w)?;
+        return w.flush().map_err(ArchiveError::Write);
+    }
+    let prepared = docker_save::prepare(store, images, format, platform, sizes)?;
+    let mut builder = tar::Builder::new(placed::PositionedWriter::new(file));
+    let mut gaps = placed::Gaps::default();
+    docker_save::write(&prepared, format, &mut builder, &mut gaps)?;
+    builder
+        .into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(ArchiveError::Write)?;
+    gaps.fill(store, file)
+}
+
+/// The header of a regular file entry (mode 0644, time 0), before its path is set.
+fn file_header(size: u64) -> tar::Header {
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header
 }
 
 /// Append one regular file to the tar being written.
@@ -266,11 +308,7 @@ fn append_file<W: Write>(
     size: u64,
     data: impl Read,
 ) -> Result<(), ArchiveError> {
-    let mut header = tar::Header::new_ustar();
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_size(size);
-    header.set_mode(0o644);
-    header.set_mtime(0);
+    let mut header = file_header(size);
     builder
         .append_data(&mut header, name, data)
         .map_err(ArchiveError::Write)

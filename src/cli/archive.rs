@@ -115,15 +115,14 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
                     file.set_len(0)
                         .and_then(|()| file.seek(std::io::SeekFrom::Start(0)).map(drop))
                         .with_context(|| format!("writing {}", path.display()))?;
-                    let mut w = BufWriter::with_capacity(1 << 20, file);
-                    match archive::save(
+                    match archive::save_file(
                         &*content,
                         &images,
                         format,
                         compression,
                         platform.as_ref(),
                         sizes,
-                        &mut w,
+                        file,
                     ) {
                         Err(ArchiveError::TrailerSizeWrong { layer }) => {
                             tracing::info!(%layer, "gzip trailer size was wrong; saving again with exact sizes");
@@ -131,8 +130,6 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
                         }
                         r => r?,
                     }
-                    w.flush()
-                        .with_context(|| format!("writing {}", path.display()))?;
                     break;
                 }
                 // A temporary file is private (0600); an archive is an ordinary file.

@@ -869,3 +869,48 @@ fn multi_platform_images() {
     );
     assert!(!dir.join("no.tar").exists());
 }
+
+/// `save -o` decodes layers in parallel into their places in the file and still checks each
+/// against the config's diff_ids: a layer that is not what the config says fails the save in
+/// one line naming it, for a file and for a pipe, and leaves no file behind.
+#[test]
+fn save_refuses_a_layer_that_is_not_its_diff_id() {
+    let good = Layer::random("a.bin", 1_500_000, 21);
+    let other = Layer::random("c.bin", 1_000_000, 23);
+    let liar = Layer {
+        diff_id: other.diff_id.clone(),
+        ..Layer::random("b.bin", 2_000_000, 22)
+    };
+    let claimed = other.diff_id.clone();
+    let image = ImageBuilder::new()
+        .layer(good)
+        .layer(liar)
+        .layer(other)
+        .build();
+    let reg = Registry::start();
+    let src = pulled(&reg, &[(&image, "demo/liar:1")]);
+    let r = reg.reference("demo/liar:1");
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("liar.tar");
+
+    let out = std_imagectl(&src)
+        .args(["save", "-o", file.to_str().unwrap(), &r])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("layer 1 hashes to") && err.contains("rootfs.diff_ids says"),
+        "{err}"
+    );
+    assert!(err.contains(fixtures::hex_of(&claimed)), "{err}");
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        0,
+        "neither the archive nor a temp file is left"
+    );
+    let out = std_imagectl(&src).args(["save", &r]).output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("layer 1 hashes to"), "{err}");
+}
