@@ -96,6 +96,7 @@ pub(super) async fn prepare_in(
     let inventory = store.inventory().await?;
     let desired = expand(&client, policy, &inventory).await;
     let mut actual = actual_state(&inventory, &store.content_sizes(&inventory).await?);
+    actual.leftover_bytes = store.leftovers().await?;
     if !desired.replicas.is_empty() {
         actual.replicas = observe_replicas(&client, &replica_targets(&desired)).await;
     }

@@ -167,6 +167,7 @@ pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
             .filter(|(d, _)| !referenced.contains(d))
             .map(|(_, s)| s)
             .sum(),
+        leftover_bytes: 0,
         replicas: Vec::new(),
         pushed: Vec::new(),
     }
@@ -432,6 +433,19 @@ async fn remove(
     let changed = !report.removed.is_empty() || !report.untagged.is_empty();
     report.pruned = prune_all;
     let started = Instant::now();
+    // A pull or tag of this run, as the store's first writer, may have removed what killed
+    // runs left already: those bytes count as this run's too.
+    let planned_leftovers: u64 = work
+        .iter()
+        .map(|a| match a {
+            Action::PruneBlobs { leftovers, .. } => *leftovers,
+            _ => 0,
+        })
+        .sum();
+    if planned_leftovers > 0 {
+        let still = store.leftovers().await?;
+        report.bytes_reclaimed += planned_leftovers.saturating_sub(still);
+    }
     let freed = if prune_all || changed {
         store.collect_garbage(prune_all).await?
     } else {
@@ -443,8 +457,9 @@ async fn remove(
     report.bytes_reclaimed += if store.content().is_some() {
         freed
     } else {
+        // A daemon frees its content itself; `freed` is what its staging space gave back.
         let after = store.inventory().await?;
-        bytes_before.saturating_sub(content_bytes(store, &after).await?)
+        bytes_before.saturating_sub(content_bytes(store, &after).await?) + freed
     };
     Ok(())
 }

@@ -207,9 +207,10 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
     out.actions.extend(tags);
     out.actions.extend(untags);
     out.actions.extend(removes);
-    if desired.prune.dangling && actual.unreferenced_bytes > 0 {
+    if desired.prune.dangling && actual.unreferenced_bytes + actual.leftover_bytes > 0 {
         out.actions.push(Action::PruneBlobs {
             bytes: actual.unreferenced_bytes,
+            leftovers: actual.leftover_bytes,
         });
     }
     if let Some(budget) = desired.prune.max_disk {

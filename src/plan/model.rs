@@ -72,6 +72,8 @@ pub struct Actual {
     pub images: Vec<ActualImage>,
     /// Bytes of blobs no image references.
     pub unreferenced_bytes: u64,
+    /// Bytes that killed writers left in the store's temporary space.
+    pub leftover_bytes: u64,
     /// What the replica tags point at now (looked up for the run).
     pub replicas: Vec<ReplicaObservation>,
     /// The tags imagectl pushed to replicas in earlier runs.
@@ -213,10 +215,12 @@ pub enum Action {
         /// Why.
         reason: String,
     },
-    /// Delete blobs no image references.
+    /// Delete blobs no image references, and what killed writers left behind.
     PruneBlobs {
-        /// Bytes freed, as far as known at plan time.
+        /// Bytes of unused blobs freed, as far as known at plan time.
         bytes: u64,
+        /// Bytes of killed writers' temporary files freed.
+        leftovers: u64,
     },
 }
 

@@ -77,13 +77,21 @@ pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
                     size(*bytes)
                 ));
             }
-            Action::PruneBlobs { bytes } => {
+            Action::PruneBlobs { bytes, leftovers } => {
                 prune = true;
-                freed += bytes;
-                out.push_str(&format!(
-                    "- prune   blobs no image uses (frees {})\n",
-                    size(*bytes)
-                ));
+                freed += bytes + leftovers;
+                if *bytes > 0 {
+                    out.push_str(&format!(
+                        "- prune   blobs no image uses (frees {})\n",
+                        size(*bytes)
+                    ));
+                }
+                if *leftovers > 0 {
+                    out.push_str(&format!(
+                        "- prune   temporary files of killed imagectl runs (frees {})\n",
+                        size(*leftovers)
+                    ));
+                }
             }
         }
     }

@@ -18,6 +18,7 @@ pub fn simulate(plan: &Plan, actual: &Actual, now: Timestamp) -> Actual {
     let mut images = actual.images.clone();
     let removing = plan.removal_limit.is_none();
     let mut unreferenced = actual.unreferenced_bytes;
+    let mut leftovers = actual.leftover_bytes;
     for action in &plan.actions {
         match action {
             Action::Pull {
@@ -66,7 +67,7 @@ pub fn simulate(plan: &Plan, actual: &Actual, now: Timestamp) -> Actual {
                     !(&i.target == target && i.names.iter().all(|n| names.contains(&n.name)))
                 });
             }
-            Action::PruneBlobs { .. } if removing => unreferenced = 0,
+            Action::PruneBlobs { .. } if removing => (unreferenced, leftovers) = (0, 0),
             _ => {}
         }
     }
@@ -74,6 +75,7 @@ pub fn simulate(plan: &Plan, actual: &Actual, now: Timestamp) -> Actual {
     Actual {
         images,
         unreferenced_bytes: unreferenced,
+        leftover_bytes: leftovers,
         replicas: actual.replicas.clone(),
         pushed: actual.pushed.clone(),
     }

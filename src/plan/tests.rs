@@ -86,6 +86,7 @@ fn keep_newest_three_pulls_new_and_removes_oldest() {
             image(9, &[("h.io/app:latest", Some(9))], 100),
         ],
         unreferenced_bytes: 0,
+        leftover_bytes: 0,
         ..Default::default()
     };
     let desired = Desired {
@@ -122,6 +123,7 @@ fn failed_entry_protects_its_repository() {
     let actual = Actual {
         images: vec![image(1, &[("h.io/app:1.0.0", Some(1))], 100)],
         unreferenced_bytes: 0,
+        leftover_bytes: 0,
         ..Default::default()
     };
     let mut e = entry("h.io/app", &[], &["1.0.0"]);
@@ -184,6 +186,7 @@ fn keep_within_protects_and_limit_refuses() {
             image(3, &[("h.io/c:1", Some(3))], 100),
         ],
         unreferenced_bytes: 5,
+        leftover_bytes: 0,
         ..Default::default()
     };
     let desired = Desired {
@@ -209,6 +212,7 @@ fn moved_tag_replaces_and_removes_dangling_old_image() {
     let actual = Actual {
         images: vec![image(1, &[("h.io/app:latest", Some(1))], 100)],
         unreferenced_bytes: 0,
+        leftover_bytes: 0,
         ..Default::default()
     };
     let desired = Desired {
@@ -247,6 +251,7 @@ fn also_tag_retags_once() {
             100,
         )],
         unreferenced_bytes: 0,
+        leftover_bytes: 0,
         ..Default::default()
     };
     let mut e = entry(
@@ -404,7 +409,7 @@ prop_compose! {
                 images[holder].names.push(ActualName { name: r(&name(i / 4, i % 4)), source_digest: src.map(d) });
             }
         }
-        Actual { images, unreferenced_bytes: unreferenced, replicas: Vec::new(), pushed: Vec::new() }
+        Actual { images, unreferenced_bytes: unreferenced, leftover_bytes: 0, replicas: Vec::new(), pushed: Vec::new() }
     }
 }
 

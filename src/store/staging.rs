@@ -45,6 +45,14 @@ pub fn leftovers() -> Result<u64, StoreError> {
     super::scratch::leftovers(&base())
 }
 
+/// Remove what staging directories of killed processes hold; returns the bytes freed.
+/// Off the async runtime: the leftovers of a killed load can be gigabytes.
+pub async fn reap() -> Result<u64, StoreError> {
+    tokio::task::spawn_blocking(|| super::scratch::reap(&base(), None))
+        .await
+        .expect("reaping task panicked")
+}
+
 /// What a staging layout holds, read off the async runtime.
 pub async fn staged_inventory(layout: &Arc<LayoutStore>) -> Result<Inventory, StoreError> {
     let layout = layout.clone();

@@ -111,17 +111,72 @@ fn bytes_under(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// Runs `imagectl ARGS` on `env` and kills it with SIGKILL after growing delays until a kill
+/// lands mid-write, leaving partial files in the store's temporary directory; returns their
+/// bytes. A run that completed first is undone (the store removed) and tried again.
+fn kill_until_leftovers(env: &TestEnv, args: &[&str], done: &str) -> u64 {
+    let tmp = env.store.join(".imagectl/tmp");
+    for i in 0..12u64 {
+        let mut child = std::process::Command::new(imagectl_bin())
+            .arg("--store")
+            .arg(&env.store)
+            .args(args)
+            .env("HOME", &env.home)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(60 + 40 * (i % 6)));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let left = bytes_under(&tmp);
+        if left > 0 {
+            return left;
+        }
+        if store_refs_if_any(&env.store).iter().any(|r| r == done) {
+            std::fs::remove_dir_all(&env.store).unwrap();
+        }
+    }
+    panic!("no kill of imagectl {args:?} landed mid-write: nothing to reclaim");
+}
+
+/// `df --format json`'s document.
+fn df_json(env: &TestEnv) -> serde_json::Value {
+    serde_json::from_slice(
+        &env.imagectl()
+            .args(["df", "--format", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+}
+
+/// Pushes an image of 4 x `mib` MiB random layers; returns its reference.
+fn big_image(reg: &Registry, mib: usize, seed: u64) -> String {
+    let mut builder = ImageBuilder::new().layer(fixtures::base_layer());
+    for i in 0..4 {
+        builder = builder.layer(Layer::random(&format!("data/{i}"), mib << 20, seed + i));
+    }
+    fixtures::push_image(reg, &builder.build(), "demo/big:1", MediaFormat::Oci);
+    reg.reference("demo/big:1")
+}
+
+/// Nothing is left in the store's temporary directory.
+fn assert_no_leftovers(env: &TestEnv) {
+    let rest: Vec<_> = std::fs::read_dir(env.store.join(".imagectl/tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(rest.is_empty(), "left in .imagectl/tmp: {rest:?}");
+}
+
 /// Loads killed with SIGKILL leave partial files behind; `df` counts them as reclaimable
 /// on a line of their own, and the next writer removes them all (no `prune` needed).
 #[test]
 fn killed_loads_leave_nothing_after_the_next_writer() {
     let reg = Registry::start();
-    let mut builder = ImageBuilder::new().layer(fixtures::base_layer());
-    for i in 0..4 {
-        builder = builder.layer(Layer::random(&format!("data/{i}"), 12 << 20, 200 + i));
-    }
-    fixtures::push_image(&reg, &builder.build(), "demo/big:1", MediaFormat::Oci);
-    let r = reg.reference("demo/big:1");
+    let r = big_image(&reg, 12, 200);
     let source = TestEnv::new();
     source
         .imagectl()
@@ -136,38 +191,8 @@ fn killed_loads_leave_nothing_after_the_next_writer() {
         .success();
 
     let env = TestEnv::new();
-    let tmp = env.store.join(".imagectl/tmp");
-    let mut left = 0;
-    for i in 0..12u64 {
-        let mut child = std::process::Command::new(imagectl_bin())
-            .arg("--store")
-            .arg(&env.store)
-            .args(["load", "-q", "-i", archive.to_str().unwrap()])
-            .env("HOME", &env.home)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(60 + 40 * (i % 6)));
-        let _ = child.kill();
-        child.wait().unwrap();
-        left = bytes_under(&tmp);
-        if left > 0 {
-            break;
-        }
-        if store_refs_if_any(&env.store).contains(&r) {
-            std::fs::remove_dir_all(&env.store).unwrap();
-        }
-    }
-    assert!(left > 0, "no kill landed mid-load: nothing to reclaim");
-    let df: serde_json::Value = serde_json::from_slice(
-        &env.imagectl()
-            .args(["df", "--format", "json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let left = kill_until_leftovers(&env, &["load", "-q", "-i", archive.to_str().unwrap()], &r);
+    let df = df_json(&env);
     assert_eq!(df["Leftovers"].as_u64(), Some(left), "{df}");
     assert!(df["Reclaimable"].as_u64().unwrap() >= left, "{df}");
     let text = env.imagectl().arg("df").output().unwrap();
@@ -181,11 +206,88 @@ fn killed_loads_leave_nothing_after_the_next_writer() {
         .args(["load", "-q", "-i", archive.to_str().unwrap()])
         .assert()
         .success();
-    let rest: Vec<_> = std::fs::read_dir(&tmp)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(rest.is_empty(), "left in .imagectl/tmp: {rest:?}");
+    assert_no_leftovers(&env);
+    env.imagectl().arg("fsck").assert().success();
+    assert_eq!(store_refs(&env.store), vec![r]);
+}
+
+/// Pulls killed mid-download leave partial blobs; `df` counts them, and the next pull
+/// removes them and leaves nothing of its own.
+#[test]
+fn killed_pulls_leave_nothing_after_the_next_writer() {
+    let reg = Registry::start();
+    let r = big_image(&reg, 12, 300);
+    let env = TestEnv::new();
+    let left = kill_until_leftovers(&env, &["pull", "-q", &r], &r);
+    assert_eq!(df_json(&env)["Leftovers"].as_u64(), Some(left));
+    env.imagectl().args(["pull", "-q", &r]).assert().success();
+    assert_no_leftovers(&env);
+    assert_eq!(df_json(&env)["Leftovers"].as_u64(), Some(0));
+    env.imagectl().arg("fsck").assert().success();
+    assert_eq!(store_refs(&env.store), vec![r]);
+}
+
+/// With `prune: { dangling: true }` the plan lists what killed runs left, and apply removes
+/// it and counts it in what it reclaimed, even when the store holds every wanted image.
+#[test]
+fn apply_with_prune_dangling_removes_and_reports_leftovers() {
+    let reg = Registry::start();
+    let r = big_image(&reg, 12, 400);
+    let env = TestEnv::new();
+    env.imagectl().args(["pull", "-q", &r]).assert().success();
+    // Kill pulls into a second store, then move its partial files into this one's
+    // temporary directory: what a killed run of this store would have left.
+    let other = TestEnv::new();
+    let left = kill_until_leftovers(&other, &["pull", "-q", &r], &r);
+    let tmp = env.store.join(".imagectl/tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    for e in std::fs::read_dir(other.store.join(".imagectl/tmp")).unwrap() {
+        let e = e.unwrap();
+        std::fs::rename(e.path(), tmp.join(e.file_name())).unwrap();
+    }
+    let policy = env.root.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version: 1\nimages:\n  - name: {}\n    tags: [\"1\"]\nprune:\n  dangling: true\n",
+            reg.reference("demo/big")
+        ),
+    )
+    .unwrap();
+    let plan = env
+        .imagectl()
+        .args(["plan", "-f", policy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(
+        plan.contains("- prune   temporary files of killed imagectl runs (frees"),
+        "{plan}"
+    );
+    let out = env
+        .imagectl()
+        .args([
+            "apply",
+            "--yes",
+            "--format",
+            "json",
+            "-f",
+            policy.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["report"]["bytes_reclaimed"].as_u64(),
+        Some(left),
+        "{doc}"
+    );
+    assert_no_leftovers(&env);
     env.imagectl().arg("fsck").assert().success();
     assert_eq!(store_refs(&env.store), vec![r]);
 }

@@ -254,10 +254,13 @@ impl ImageStore for ContainerdStore {
         crate::store::staging::leftovers()
     }
 
-    async fn collect_garbage(&self, _temporary: bool) -> Result<u64, StoreError> {
+    async fn collect_garbage(&self, temporary: bool) -> Result<u64, StoreError> {
         // containerd collects content and snapshots no record or lease refers to itself,
-        // after every deletion made with `sync`.
-        Ok(0)
+        // after every deletion made with `sync`; what imagectl stages is its to clean.
+        match temporary {
+            true => crate::store::staging::reap().await,
+            false => Ok(0),
+        }
     }
 
     async fn content_sizes(&self, inventory: &Inventory) -> Result<Vec<(Digest, u64)>, StoreError> {

@@ -172,8 +172,12 @@ impl ImageStore for DockerStore {
         crate::store::staging::leftovers()
     }
 
-    async fn collect_garbage(&self, _temporary: bool) -> Result<u64, StoreError> {
-        Ok(0)
+    async fn collect_garbage(&self, temporary: bool) -> Result<u64, StoreError> {
+        // The Engine collects its own layers; what imagectl stages is its to clean.
+        match temporary {
+            true => crate::store::staging::reap().await,
+            false => Ok(0),
+        }
     }
 
     async fn content_sizes(&self, inventory: &Inventory) -> Result<Vec<(Digest, u64)>, StoreError> {

@@ -1,0 +1,65 @@
+//! The decode floor of a docker-archive save: every gzip layer given decoded at once, one
+//! thread each, with the inflate implementation imagectl uses (flate2 on zlib-rs, the
+//! same features), output discarded. A second pass also hashes (sha256), which the save
+//! must do for its diff_id check. Prints `decode SECONDS` and `decode+sha256 SECONDS`.
+//!
+//!   cargo bench --bench inflate_floor -- LAYER.gz...
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+fn decode_all(paths: &[String], hash: bool) -> io::Result<u64> {
+    std::thread::scope(|scope| {
+        let jobs: Vec<_> = paths
+            .iter()
+            .map(|p| {
+                scope.spawn(move || -> io::Result<u64> {
+                    let file = BufReader::with_capacity(1 << 20, File::open(p)?);
+                    let mut d = flate2::read::MultiGzDecoder::new(file);
+                    let mut buf = vec![0u8; 1 << 20];
+                    let mut sha = Sha256::new();
+                    let mut total = 0;
+                    loop {
+                        let n = d.read(&mut buf)?;
+                        if n == 0 {
+                            break;
+                        }
+                        if hash {
+                            sha.update(&buf[..n]);
+                        }
+                        total += n as u64;
+                    }
+                    std::hint::black_box(sha.finalize());
+                    Ok(total)
+                })
+            })
+            .collect();
+        jobs.into_iter()
+            .map(|j| j.join().expect("a decoding thread panicked"))
+            .sum()
+    })
+}
+
+fn main() -> io::Result<()> {
+    let paths: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if paths.is_empty() {
+        eprintln!("usage: cargo bench --bench inflate_floor -- LAYER.gz...");
+        std::process::exit(2);
+    }
+    for (label, hash) in [("decode", false), ("decode+sha256", true)] {
+        let start = Instant::now();
+        let bytes = decode_all(&paths, hash)?;
+        println!(
+            "{label} {:.2} ({} layers, {bytes} bytes out)",
+            start.elapsed().as_secs_f64(),
+            paths.len()
+        );
+    }
+    Ok(())
+}
