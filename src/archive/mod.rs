@@ -15,6 +15,7 @@ mod docker_save;
 mod load;
 mod oci_load;
 mod oci_save;
+mod output;
 mod pgzip;
 mod placed;
 mod safe_tar;
@@ -22,6 +23,7 @@ mod safe_tar;
 pub use codec::Codec;
 pub use compress::{BOMB_FLOOR, BOMB_RATIO, Compression, is_bomb};
 pub use load::{Loaded, load};
+pub use output::OutputFile;
 
 use std::io::{self, Read, Write};
 

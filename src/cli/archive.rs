@@ -100,21 +100,15 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
         }
         match output {
             Some(path) => {
-                let dir = path
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(std::path::Path::new("."));
-                let mut tmp = tempfile::Builder::new()
-                    .prefix(".imagectl-save-")
-                    .tempfile_in(dir)
-                    .with_context(|| format!("creating {}", path.display()))?;
+                let written = |e| anyhow::Error::new(e).context(format!("writing {}", path.display()));
+                let mut out = archive::OutputFile::create(&path).map_err(written)?;
                 // A file can be written again, so layer sizes may come from gzip trailers
                 // (no counting pass); the rare wrong trailer means one more, exact, try.
                 for sizes in [SizeMode::GzipTrailer, SizeMode::Exact] {
-                    let file = tmp.as_file_mut();
+                    let file = out.file_mut();
                     file.set_len(0)
                         .and_then(|()| file.seek(std::io::SeekFrom::Start(0)).map(drop))
-                        .with_context(|| format!("writing {}", path.display()))?;
+                        .map_err(written)?;
                     match archive::save_file(
                         &*content,
                         &images,
@@ -132,16 +126,7 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
                     }
                     break;
                 }
-                // A temporary file is private (0600); an archive is an ordinary file.
-                use std::os::unix::fs::PermissionsExt;
-                tmp.as_file()
-                    .set_permissions(std::fs::Permissions::from_mode(0o644))
-                    .with_context(|| format!("writing {}", path.display()))?;
-                // Renamed into place only when complete, so no reader sees half an archive.
-                // Not fsynced: like `docker save`, the archive's durability is the page
-                // cache's (an fsync doubled the time of a 1 GiB save here).
-                tmp.persist(&path)
-                    .with_context(|| format!("writing {}", path.display()))?;
+                out.persist().map_err(written)?;
             }
             None => {
                 let stdout = std::io::stdout();

@@ -14,6 +14,7 @@ mod budget;
 mod crash;
 mod discovery;
 mod docker_errors;
+mod kill_anywhere;
 
 mod commands;
 mod containerd;
