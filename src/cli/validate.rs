@@ -6,13 +6,25 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
+use super::args::ValidateFormat;
 use super::format::print_json;
 use crate::policy;
 
 /// Checks a policy file or directory: one summary line on success, every problem as its
 /// own `error:` line on stderr (exit 1) otherwise, so CI shows them all in one run.
-pub(super) fn validate(file: &Path, json: bool) -> Result<ExitCode> {
+pub(super) fn validate(file: &Path, format: ValidateFormat) -> Result<ExitCode> {
     let outcome = policy::load(file);
+    let json = format == ValidateFormat::Json;
+    if format == ValidateFormat::Github {
+        return Ok(match &outcome {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(errors) => {
+                let text: String = errors.0.iter().map(github_annotation).collect();
+                print_stdout(text.trim_end())?;
+                ExitCode::FAILURE
+            }
+        });
+    }
     if json {
         let (ok, images, registries, errors) = match &outcome {
             Ok(p) => (true, p.images.len(), p.registries.len(), &[][..]),
@@ -56,6 +68,27 @@ pub(super) fn error_json(e: &policy::PolicyError) -> serde_json::Value {
         "key": e.key,
         "message": e.message,
     })
+}
+
+/// A policy problem as a GitHub Actions workflow command, which GitHub shows on the
+/// file's line in the pull request. Values are escaped as the runner's `escapeData` and
+/// `escapeProperty` do (`%`, CR, LF; in properties also `:` and `,`).
+pub(super) fn github_annotation(e: &policy::PolicyError) -> String {
+    let data = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let property = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+    let mut props = format!("file={}", property(&e.file.display().to_string()));
+    if e.line > 0 {
+        props.push_str(&format!(",line={},col={}", e.line, e.column));
+    }
+    props.push_str(&format!(
+        ",title={}",
+        property(&format!("imagectl: {}", e.key))
+    ));
+    format!("::error {props}::{}\n", data(&e.message))
 }
 
 /// Prints the policy format's JSON Schema, for `# yaml-language-server: $schema=…`.

@@ -25,6 +25,7 @@ mod pull;
 mod purity;
 mod registries;
 mod replicate;
+mod review;
 mod run;
 mod secrets;
 mod stores;
