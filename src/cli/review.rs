@@ -129,7 +129,7 @@ pub(super) async fn plan(cli: &Cli, args: &PlanArgs, policy: &Policy) -> Result<
 pub(super) fn print_store_plan_markdown(planned: &Planned) {
     let label = planned.store.location();
     let warnings = host_warnings(&label, &planned.plan, &[]);
-    println!(
+    print!(
         "{}",
         plan_markdown(&planned.plan, &label, &warnings, &human_size)
     );
@@ -177,7 +177,7 @@ pub(super) async fn diff(cli: &Cli, args: &DiffArgs) -> Result<ExitCode> {
             value["new"] = serde_json::json!(args.new);
             print_json(&value)?;
         }
-        ReviewFormat::Markdown => println!("{}", diff_markdown(&diff, &human_size)),
+        ReviewFormat::Markdown => print!("{}", diff_markdown(&diff, &human_size)),
         ReviewFormat::Text => print!("{}", render_diff_text(&diff, &human_size)),
     }
     Ok(exit_code(failed, !diff.is_empty()))

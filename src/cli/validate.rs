@@ -104,3 +104,27 @@ fn print_stdout(text: &str) -> Result<ExitCode> {
         _ => Ok(ExitCode::SUCCESS),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Newlines and `%` in a message and `:`/`,` in a path are escaped as the runner
+    /// expects, so one problem stays one annotation on the right file.
+    #[test]
+    fn github_annotation_escapes_as_the_runner_does() {
+        let e = policy::PolicyError {
+            file: "pol:a,b.yaml".into(),
+            line: 3,
+            column: 7,
+            key: "images[0].keep".into(),
+            message: "100% wrong\nsecond line".into(),
+        };
+        assert_eq!(
+            github_annotation(&e),
+            "::error file=pol%3Aa%2Cb.yaml,line=3,col=7,title=imagectl%3A images[0].keep::100%25 wrong%0Asecond line\n"
+        );
+        let whole = policy::PolicyError { line: 0, ..e };
+        assert!(github_annotation(&whole).starts_with("::error file=pol%3Aa%2Cb.yaml,title="));
+    }
+}

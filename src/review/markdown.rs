@@ -116,7 +116,7 @@ pub fn diff_markdown(diff: &PolicyDiff, size: &dyn Fn(u64) -> String) -> String 
             detail.push_str(&format!(
                 "| `{}` | {} | {} | {}{} |\n",
                 h.location,
-                h.reported_at,
+                h.reported_at.strftime("%Y-%m-%d %H:%M UTC"),
                 h.pulls,
                 h.removals,
                 if h.removal_limit.is_some() {
@@ -205,8 +205,10 @@ pub fn plan_markdown(
         out.push_str("\n**Removals**\n\n");
         out.extend(removals);
     }
-    let text = render_text(plan, size);
-    fold(&format!("```diff\n{text}```\n"), "Plan", &mut out);
+    if !plan.is_empty() {
+        let text = render_text(plan, size);
+        fold(&format!("```diff\n{text}```\n"), "Plan", &mut out);
+    }
     out
 }
 
@@ -229,6 +231,7 @@ fn warning_block(alerts: &[String], out: &mut String) {
 
 /// `detail` as is when short, folded when long.
 fn fold(detail: &str, title: &str, out: &mut String) {
+    let detail = detail.trim_start_matches('\n');
     if detail.is_empty() {
         return;
     }

@@ -402,3 +402,83 @@ fn validate_github_annotations() {
         "{stdout}"
     );
 }
+
+/// A change that drops an image a container uses on a reported Docker host is flagged,
+/// naming the container, in the diff and in the plan against that host's report; the
+/// report carries the in-use information from the Engine.
+#[test]
+fn dropping_an_image_a_reported_host_runs_is_a_warning() {
+    use crate::support::docker::runnable_image;
+    use crate::support::stores::{Kind, Under};
+    let under = Under::new(Kind::DockerClassic);
+    let reg = Registry::start();
+    push_image_http(&reg, "demo/run", "1", &runnable_image("in-use"));
+    push_image_http(&reg, "demo/other", "1", &app_image("o", MediaFormat::Oci));
+    let dir = under.env.root.path();
+    let policy = |repo: &str| {
+        format!(
+            "version: 1\nimages:\n  - name: {}\n    tags: [\"1\"]\nprune:\n  unmanaged: remove\n",
+            reg.reference(repo)
+        )
+    };
+    let old = write(dir, "old.yaml", &policy("demo/run"));
+    let new = write(dir, "new.yaml", &policy("demo/other"));
+    let report = dir.join("last-run.json");
+    let old_s = old.to_str().unwrap();
+    under.ok(&["apply", "-f", old_s, "--yes"]);
+    under.docker().docker_ok(&[
+        "create",
+        "--name",
+        "keeper",
+        &reg.reference("demo/run:1"),
+        "true",
+    ]);
+    under.ok(&[
+        "apply",
+        "-f",
+        old_s,
+        "--yes",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+
+    let out = under.run(&[
+        "diff",
+        old_s,
+        new.to_str().unwrap(),
+        "--state",
+        report.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let v = json(&out);
+    assert_eq!(
+        v["hosts"][0]["in_use"],
+        serde_json::json!([{ "name": reg.reference("demo/run:1"), "containers": ["keeper"] }])
+    );
+    let warning = format!(
+        "{} is no longer wanted but container keeper uses it",
+        reg.reference("demo/run:1")
+    );
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(&warning)),
+        "{v:#}"
+    );
+    let out = under.run(&[
+        "plan",
+        "-f",
+        new.to_str().unwrap(),
+        "--state",
+        report.to_str().unwrap(),
+        "--format",
+        "markdown",
+    ]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("> [!WARNING]"), "{md}");
+    assert!(md.contains(&warning), "{md}");
+}
