@@ -166,7 +166,7 @@ pub(super) async fn diff(cli: &Cli, args: &DiffArgs) -> Result<ExitCode> {
             h.path.clone(),
             h.report.store.location.clone(),
             h.report.finished,
-            state,
+            &state.in_use(),
             &plan,
         );
     }

@@ -10,7 +10,6 @@ use super::settings::{Settings, entry_settings, global_settings};
 use crate::oci::{Digest, Reference};
 use crate::plan::{Desired, Plan, RemovalLimit};
 use crate::policy::Policy;
-use crate::report::HostState;
 
 /// The change from one policy version to another (`imagectl diff --format json`).
 #[derive(Clone, Debug, Default, Serialize)]
@@ -394,17 +393,16 @@ impl PolicyDiff {
         self.summary = s;
     }
 
-    /// Add what the new policy does on a host that reported `state` (`plan`: the new
-    /// policy planned against that state), with its warnings.
+    /// Add what the new policy does on a reported host: `plan` is the new policy planned
+    /// against its reported state, `used` the names of its images that containers use.
     pub fn check_host(
         &mut self,
         report: String,
         location: String,
         reported_at: Timestamp,
-        state: &HostState,
+        used: &BTreeMap<Reference, Vec<String>>,
         plan: &Plan,
     ) {
-        let used = state.in_use();
         let in_use: Vec<InUse> = self
             .repositories
             .iter()
