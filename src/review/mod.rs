@@ -13,3 +13,6 @@ pub use diff::{
 };
 pub use markdown::{diff_markdown, plan_markdown};
 pub use text::render_diff_text;
+
+#[cfg(test)]
+mod tests;
