@@ -277,3 +277,42 @@ fn long_detail_folds() {
     assert!(!diff_markdown(&short, &size).contains("<details>"));
     assert!(diff_markdown(&long, &size).contains("<details><summary>Details ("));
 }
+
+/// Entry settings compare per repository, the rest globally; a setting only one side has
+/// is `null` on the other.
+#[test]
+fn settings_changes() {
+    let mut old_p = policy(Unmanaged::Keep, 50);
+    old_p.images = vec![spec("reg.io/tools", &["a"])];
+    let mut new_p = policy(Unmanaged::Remove, 50);
+    new_p.images = vec![
+        spec("reg.io/tools", &["a", "b"]),
+        spec("reg.io/new", &["1"]),
+    ];
+    new_p.schedule = Some("@daily".into());
+    let diff = run(
+        (&old_p, desired(vec![], &old_p)),
+        (&new_p, desired(vec![], &new_p)),
+    );
+    let repo = |name: &str| {
+        diff.repositories
+            .iter()
+            .find(|x| x.repository == r(name).name())
+            .unwrap_or_else(|| panic!("{name}: {diff:#?}"))
+    };
+    assert_eq!(
+        repo("reg.io/tools").settings,
+        vec![SettingChange {
+            key: "tags".into(),
+            old: Some("a".into()),
+            new: Some("a, b".into())
+        }]
+    );
+    assert_eq!(repo("reg.io/new").settings[0].old, None);
+    let keys: Vec<&str> = diff.settings.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["prune.unmanaged", "schedule"]);
+    assert_eq!(
+        diff.summary.settings,
+        2 + 1 + repo("reg.io/new").settings.len()
+    );
+}
