@@ -102,8 +102,8 @@ fn versions(f: &Fixture, dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// A diff of two policy versions names the new tag with its digest and download size,
-/// the tag retention drops, the moved pin and the changed settings; exits 2; and lists an
-/// entry both versions share once.
+/// the tag retention drops, the moved pin and the changed settings, in JSON, Markdown and
+/// text; exits 2; and asks the registry for an entry both versions share once.
 #[test]
 fn diff_of_two_policy_versions() {
     let f = fixture();
@@ -176,6 +176,16 @@ fn diff_of_two_policy_versions() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     insta::with_settings!({ filters => filters() }, {
         insta::assert_snapshot!("diff_markdown", String::from_utf8_lossy(&out.stdout));
+    });
+
+    let out = env
+        .imagectl()
+        .args(["diff", old.to_str().unwrap(), new.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    insta::with_settings!({ filters => filters() }, {
+        insta::assert_snapshot!("diff_text", String::from_utf8_lossy(&out.stdout));
     });
 }
 
