@@ -415,7 +415,8 @@ fn validate_github_annotations() {
 
 /// A change that drops an image a container uses on a reported Docker host is flagged,
 /// naming the container, in the diff and in the plan against that host's report; the
-/// report carries the in-use information from the Engine.
+/// report carries the in-use information from the Engine, and the plan from it equals the
+/// plan against the Engine.
 #[test]
 fn dropping_an_image_a_reported_host_runs_is_a_warning() {
     use crate::support::docker::runnable_image;
@@ -491,4 +492,22 @@ fn dropping_an_image_a_reported_host_runs_is_a_warning() {
     let md = String::from_utf8_lossy(&out.stdout);
     assert!(md.contains("> [!WARNING]"), "{md}");
     assert!(md.contains(&warning), "{md}");
+
+    // On a daemon too, the plan from the report is the plan from the store: the image
+    // is protected for its container in both.
+    let store_plan = json(&under.run(&["plan", "-f", new.to_str().unwrap(), "--format", "json"]));
+    let state_plan = json(&under.run(&[
+        "plan",
+        "-f",
+        new.to_str().unwrap(),
+        "--state",
+        report.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(state_plan["hosts"][0]["plan"], store_plan);
+    assert!(
+        store_plan["protected"].to_string().contains("keeper"),
+        "{store_plan:#}"
+    );
 }
