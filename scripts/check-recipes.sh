@@ -48,6 +48,27 @@ fi
 log "kubernetes-validate --strict examples/kubernetes/*.yaml"
 kubernetes-validate --strict --quiet examples/kubernetes/*.yaml
 
+# The policy repository's CI examples: each against its platform's workflow schema (the
+# ones check-jsonschema vendors, offline), and the review script they call, end to end.
+log "CI examples: check-jsonschema, examples/ci/imagectl-review.sh"
+command -v check-jsonschema >/dev/null || python3 -m pip install --quiet check-jsonschema
+check-jsonschema --builtin-schema vendor.github-workflows examples/ci/github-actions.yml
+check-jsonschema --builtin-schema vendor.gitlab-ci examples/ci/gitlab-ci.yml
+mkdir -p "$WORK/review/hosts"
+printf 'version: 1\nimages: []\n' >"$WORK/review/base.yaml"
+printf 'version: 1\nimages: []\nprune:\n  max_removals: 5\n' >"$WORK/review/head.yaml"
+"$IMAGECTL" --store "$WORK/review/store" apply -f "$WORK/review/base.yaml" --yes \
+    --report "$WORK/review/hosts/host.json" >/dev/null
+IMAGECTL=$IMAGECTL bash examples/ci/imagectl-review.sh "$WORK/review/base.yaml" \
+    "$WORK/review/head.yaml" "$WORK/review/hosts" >"$WORK/review.md"
+for want in '^### imagectl diff' 'prune.max_removals: 50 → 5' '^### imagectl plan'; do
+    grep -q "$want" "$WORK/review.md" || {
+        cat "$WORK/review.md"
+        echo "examples/ci/imagectl-review.sh: no '$want' in its comment (above)" >&2
+        exit 1
+    }
+done
+
 log "Prometheus rules: examples/prometheus/imagectl.rules.yml"
 if command -v promtool >/dev/null; then
     promtool check rules examples/prometheus/imagectl.rules.yml

@@ -54,6 +54,11 @@ ensure_packages() {
         log "installing kubernetes-validate (PyPI)"
         python3 -m pip install --quiet kubernetes-validate
     fi
+    # The CI examples are validated offline against the workflow schemas it vendors (PyPI).
+    if [[ ${1:-} == --tests ]] && ! command -v check-jsonschema >/dev/null; then
+        log "installing check-jsonschema (PyPI)"
+        python3 -m pip install --quiet check-jsonschema
+    fi
     if ((${#missing[@]})); then
         log "installing ${missing[*]}"
         # Keep the packages' services (a system registry, a system dockerd) from starting

@@ -18,5 +18,6 @@ pub mod plan;
 pub mod policy;
 pub mod registry;
 pub mod report;
+pub mod review;
 pub mod schedule;
 pub mod store;

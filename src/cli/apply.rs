@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 
-use super::args::{ApplyArgs, Cli, PlanArgs};
+use super::args::{ApplyArgs, Cli, PlanArgs, ReviewFormat};
 use super::format::human_size;
 use super::progress::Progress;
 use super::run::record::{self, RunParts};
@@ -18,12 +18,12 @@ use crate::exec::{
     ApplyReport, Copier, PullObserver, ReplicationReport, actual_state, apply as run_apply, expand,
     load_ledger, observe_replicas, replicate,
 };
-use crate::oci::Reference;
-use crate::plan::{Plan, plan as make_plan, render_text, replica_targets};
+use crate::oci::{Digest, Reference};
+use crate::plan::{Plan, ReplicaRecord, plan as make_plan, render_text, replica_targets};
 use crate::policy::{Policy, StoreSpec as PolicyStore, load};
 use crate::registry::RegistryClient;
-use crate::report::{Metrics, PolicyStatus};
-use crate::store::{self, ContainerdSpec, ImageStore, PullPath, StoreSpec};
+use crate::report::{HostState, Metrics, PolicyStatus};
+use crate::store::{self, ContainerdSpec, ImageStore, Inventory, PullPath, StoreSpec};
 
 /// A policy planned against a store.
 pub(super) struct Planned {
@@ -89,18 +89,70 @@ pub(super) async fn prepare_in(
     policy: &Policy,
     store: Arc<dyn ImageStore>,
 ) -> Result<Planned> {
-    let client = RegistryClient::new(super::registries::client_config(
+    let client = policy_client(cli, policy)?;
+    let inventory = store.inventory().await?;
+    let view = StoreView {
+        content: store.content_sizes(&inventory).await?,
+        inventory,
+        pushed: load_ledger(&*store).await?,
+        leftovers: store.leftovers().await?,
+    };
+    let (plan, wanted) = plan_view(&client, policy, &view).await;
+    Ok(Planned {
+        store,
+        client,
+        plan,
+        wanted,
+    })
+}
+
+/// The registry client for a policy's registries.
+pub(super) fn policy_client(cli: &Cli, policy: &Policy) -> Result<RegistryClient> {
+    Ok(RegistryClient::new(super::registries::client_config(
         cli,
         Some(&policy.registries),
-    )?)?;
-    let inventory = store.inventory().await?;
-    let desired = expand(&client, policy, &inventory).await;
-    let mut actual = actual_state(&inventory, &store.content_sizes(&inventory).await?);
-    actual.leftover_bytes = store.leftovers().await?;
-    if !desired.replicas.is_empty() {
-        actual.replicas = observe_replicas(&client, &replica_targets(&desired)).await;
+    )?)?)
+}
+
+/// What the planner reads of a store: read from the store, or from a host's run report
+/// (`plan --state`), which is why it is plain data and planning from it writes nothing.
+pub(super) struct StoreView {
+    pub(super) inventory: Inventory,
+    /// Every blob with its size.
+    pub(super) content: Vec<(Digest, u64)>,
+    /// The replication ledger.
+    pub(super) pushed: Vec<ReplicaRecord>,
+    /// Bytes killed writers left in temporary space (not in reports: a host's own next
+    /// writer removes them).
+    pub(super) leftovers: u64,
+}
+
+impl StoreView {
+    /// The store state a host reported.
+    pub(super) fn of_report(state: &HostState) -> Self {
+        Self {
+            inventory: state.inventory(),
+            content: state.content(),
+            pushed: state.pushed.clone(),
+            leftovers: 0,
+        }
     }
-    actual.pushed = load_ledger(&*store).await?;
+}
+
+/// Expand `policy` against the registries and plan it against `view`, now; also every
+/// name the resolved entries want.
+pub(super) async fn plan_view(
+    client: &RegistryClient,
+    policy: &Policy,
+    view: &StoreView,
+) -> (Plan, Vec<Reference>) {
+    let desired = expand(client, policy, &view.inventory).await;
+    let mut actual = actual_state(&view.inventory, &view.content);
+    actual.leftover_bytes = view.leftovers;
+    if !desired.replicas.is_empty() {
+        actual.replicas = observe_replicas(client, &replica_targets(&desired)).await;
+    }
+    actual.pushed = view.pushed.clone();
     let plan = make_plan(&desired, &actual, Timestamp::now());
     let wanted = desired
         .entries
@@ -109,12 +161,7 @@ pub(super) async fn prepare_in(
         .flatten()
         .flat_map(|w| std::iter::once(w.name.clone()).chain(w.also_tag.iter().cloned()))
         .collect();
-    Ok(Planned {
-        store,
-        client,
-        plan,
-        wanted,
-    })
+    (plan, wanted)
 }
 
 /// Carry out a plan: the executor, then replication.
@@ -161,11 +208,15 @@ pub(super) async fn plan(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
     let Some(policy) = load_policy(&args.policy.file)? else {
         return Ok(ExitCode::FAILURE);
     };
+    if !args.state.is_empty() {
+        return super::review::plan(cli, args, &policy).await;
+    }
     let planned = prepare(cli, &policy).await?;
-    if args.json || args.output.json() {
-        println!("{}", serde_json::to_string_pretty(&planned.plan)?);
-    } else {
-        print!("{}", render_text(&planned.plan, &human_size));
+    match args.format {
+        _ if args.json => println!("{}", serde_json::to_string_pretty(&planned.plan)?),
+        ReviewFormat::Json => println!("{}", serde_json::to_string_pretty(&planned.plan)?),
+        ReviewFormat::Markdown => super::review::print_store_plan_markdown(&planned),
+        ReviewFormat::Text => print!("{}", render_text(&planned.plan, &human_size)),
     }
     Ok(if planning_failed(&planned.plan) {
         ExitCode::FAILURE

@@ -192,14 +192,18 @@ pub enum Command {
         /// The policy.
         #[command(flatten)]
         policy: PolicyFile,
-        /// Text or JSON.
-        #[command(flatten)]
-        output: OutputArg,
+        /// `text`, `json`, or `github` (annotations on the files in a pull request).
+        #[arg(long = "format", value_enum, default_value_t, value_name = "FORMAT")]
+        format: ValidateFormat,
     },
     /// Print the JSON Schema of the policy format (for editors' YAML language servers).
     Schema,
     /// Show what `apply` would do: pulls, retags, removals, with sizes.
     Plan(PlanArgs),
+    /// Show what a change of the policy does: names newly wanted (with digests and
+    /// sizes), no longer wanted, moved, and changed settings. Exit 0: no change, 2: changes,
+    /// 1: error.
+    Diff(DiffArgs),
     /// Make the store match the policy: pull, retag, remove, prune.
     Apply(ApplyArgs),
     /// Apply the policy periodically: re-read it, plan and apply on a cron schedule, with
@@ -372,9 +376,54 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Text or JSON.
-    #[command(flatten)]
-    pub output: OutputArg,
+    /// `text`, `json` or `markdown` (a pull-request comment).
+    #[arg(long = "format", value_enum, default_value_t, value_name = "FORMAT")]
+    pub format: ReviewFormat,
+    /// Plan against the store state a host reported in its run report (`imagectl run`'s
+    /// last-run.json, `apply --report`) instead of a store; repeat for several hosts.
+    /// Reads nothing but the report and the registries, writes nothing.
+    #[arg(long = "state", value_name = "REPORT")]
+    pub state: Vec<PathBuf>,
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The policy before the change (file or directory, e.g. the base branch's checkout).
+    pub old: PathBuf,
+    /// The policy after it.
+    pub new: PathBuf,
+    /// Also plan the new policy against the store state these hosts reported, warning
+    /// when it would remove more than max_removals there or drop an image in use there.
+    #[arg(long = "state", value_name = "REPORT")]
+    pub state: Vec<PathBuf>,
+    /// `text`, `json` or `markdown` (a pull-request comment).
+    #[arg(long = "format", value_enum, default_value_t, value_name = "FORMAT")]
+    pub format: ReviewFormat,
+}
+
+/// `--format` of the commands a review reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReviewFormat {
+    /// Lines for a terminal.
+    #[default]
+    Text,
+    /// One JSON document (see the README's *JSON output*).
+    Json,
+    /// A pull-request comment: counts, warnings, removals, then folded detail.
+    Markdown,
+}
+
+/// `--format` of `validate`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ValidateFormat {
+    /// `error:` lines on stderr.
+    #[default]
+    Text,
+    /// One JSON document.
+    Json,
+    /// GitHub Actions annotations (`::error file=…,line=…,col=…::…`) on stdout.
+    Github,
 }
 
 /// Arguments of `apply`.

@@ -17,6 +17,7 @@ mod maintenance;
 mod progress;
 mod pull;
 mod registries;
+mod review;
 mod run;
 mod validate;
 
@@ -161,9 +162,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             maintenance::prune(&cli, *all, *force, output.json()).await
         }
         Command::Fsck { output } => maintenance::fsck(&cli, output.json()).await,
-        Command::Validate { policy, output } => validate::validate(&policy.file, output.json()),
+        Command::Validate { policy, format } => validate::validate(&policy.file, *format),
         Command::Schema => validate::schema(),
         Command::Plan(args) => apply::plan(&cli, args).await,
+        Command::Diff(args) => review::diff(&cli, args).await,
         Command::Apply(args) => apply::apply(&cli, args).await,
         Command::Run(args) => run::run(&cli, args).await,
         Command::Status { file, output } => run::status(&cli, file.as_deref(), output.json()).await,

@@ -35,6 +35,7 @@ pub async fn expand(client: &RegistryClient, policy: &Policy, inventory: &Invent
         .map(|(mut entry, blobs)| {
             if let Ok(wanted) = &mut entry.wanted {
                 for (w, blobs) in wanted.iter_mut().zip(blobs) {
+                    w.size = blobs.as_ref().map(|list| list.iter().map(|(_, s)| s).sum());
                     w.download = blobs.map(|list| {
                         list.into_iter()
                             .filter(|(d, _)| counted.insert(d.clone()))
@@ -125,6 +126,7 @@ async fn expand_entry(
                 digest,
                 also_tag: if single { also_tag.clone() } else { Vec::new() },
                 download: None,
+                size: None,
             });
         }
         Ok::<_, String>((out, blobs))

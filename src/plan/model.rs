@@ -61,8 +61,12 @@ pub struct WantedImage {
     pub digest: Digest,
     /// Other names the image must also have.
     pub also_tag: Vec<Reference>,
-    /// Bytes a pull would download (blobs the store lacks), when the expander looked.
+    /// Bytes a pull would download (blobs the store lacks), when the expander looked;
+    /// blobs shared with an image listed before it count there, not here.
     pub download: Option<u64>,
+    /// Bytes of the blobs the store lacks for this image alone, shared or not: what a
+    /// review shows for a newly wanted name.
+    pub size: Option<u64>,
 }
 
 /// What the store holds, reduced to what the planner needs.

@@ -265,6 +265,7 @@ mod tests {
                             digest: d(c),
                             also_tag: Vec::new(),
                             download: None,
+                            size: None,
                         })
                         .collect()
                 }),

@@ -56,6 +56,7 @@ fn entry(repo: &str, wanted: &[(&str, u8)], scope: &[&str]) -> DesiredEntry {
                 digest: d(*digest),
                 also_tag: vec![],
                 download: Some(10),
+                size: Some(10),
             })
             .collect()),
         scope: scope.iter().map(|s| s.to_string()).collect(),
@@ -430,7 +431,7 @@ prop_compose! {
                     repository: r(REPOS[repo]).name(),
                     wanted: Ok((0..4)
                         .filter_map(|t| wanted[repo * 4 + t].map(|dg| WantedImage {
-                            name: r(&name(repo, t)), digest: d(dg), also_tag: vec![], download: None,
+                            name: r(&name(repo, t)), digest: d(dg), also_tag: vec![], download: None, size: None,
                         }))
                         .collect()),
                     scope: (0..4).filter(|t| scope[repo * 4 + t]).map(|t| TAGS[t].to_string()).collect(),

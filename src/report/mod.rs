@@ -3,6 +3,7 @@
 
 mod metrics;
 mod run;
+mod state;
 mod usage;
 
 pub use metrics::{Metrics, MetricsError, write_atomically};
@@ -10,4 +11,5 @@ pub use run::{
     ActionRecord, NameCounts, PolicyStatus, REPORT_VERSION, RequestCount, RunReport, RunResult,
     StoreStatus,
 };
+pub use state::{BlobSize, HostState, ReportedContainer, ReportedImage};
 pub use usage::{DiskUsage, ImageUsage, disk_usage};

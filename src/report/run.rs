@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::state::HostState;
 use crate::exec::{ApplyReport, Outcome, ReplicationReport};
 use crate::registry::stats::RequestStats;
 
@@ -77,6 +78,10 @@ pub struct RunReport {
     pub rate_limit_remaining: BTreeMap<String, u64>,
     /// When the daemon runs next (`null` for a one-shot run).
     pub next_run: Option<Timestamp>,
+    /// The store after the run, as the planner reads it (`plan --state` plans against
+    /// it); absent in reports of older versions and when the store could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<HostState>,
 }
 
 /// The policy behind a run.

@@ -26,6 +26,7 @@ mod pull;
 mod purity;
 mod registries;
 mod replicate;
+mod review;
 mod run;
 mod secrets;
 mod stores;

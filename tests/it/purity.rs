@@ -76,6 +76,19 @@ fn planner_is_pure() {
     assert!(check("plan", &[]) >= 4);
 }
 
+/// Review (policy diffs, their renderings) is computed from expansions and plans passed
+/// in: no I/O, no clock, no store or registry.
+#[test]
+fn review_is_pure() {
+    assert!(
+        check_for(
+            "review",
+            &[],
+            &[&FORBIDDEN[..], &["crate::report"]].concat()
+        ) >= 4
+    );
+}
+
 /// The policy module reads files in load.rs only; validation and tag selection are pure.
 #[test]
 fn policy_is_pure_but_for_loading() {

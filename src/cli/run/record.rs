@@ -8,11 +8,11 @@ use anyhow::{Context, Result};
 use jiff::Timestamp;
 
 use super::super::apply::Planned;
-use crate::exec::{ApplyReport, ReplicationReport};
+use crate::exec::{ApplyReport, ReplicationReport, load_ledger};
 use crate::registry::stats::RequestStats;
 use crate::report::{
-    Metrics, NameCounts, PolicyStatus, REPORT_VERSION, RunReport, RunResult, StoreStatus,
-    disk_usage, write_atomically,
+    HostState, Metrics, NameCounts, PolicyStatus, REPORT_VERSION, RunReport, RunResult,
+    StoreStatus, disk_usage, write_atomically,
 };
 use crate::store::ImageStore;
 
@@ -42,7 +42,7 @@ pub(in crate::cli) async fn build(
     next_run: Option<Timestamp>,
 ) -> RunReport {
     let stats = crate::registry::stats::snapshot().since(before);
-    let (store_status, held) = observe_store(store).await;
+    let (store_status, held, state) = observe_store(store).await;
     let wanted: BTreeSet<String> = parts
         .planned
         .map(|p| p.wanted.iter().map(|n| n.to_string()).collect())
@@ -98,22 +98,31 @@ pub(in crate::cli) async fn build(
         retries: stats.retries.clone(),
         rate_limit_remaining: stats.rate_limit_remaining.clone(),
         next_run,
+        state,
     }
 }
 
-/// The store's size and the names it holds; zeros if it cannot be read now.
-async fn observe_store(store: &dyn ImageStore) -> (StoreStatus, BTreeSet<String>) {
+/// The store's size, the names it holds and its state for `plan --state`; zeros and no
+/// state if it cannot be read now.
+async fn observe_store(
+    store: &dyn ImageStore,
+) -> (StoreStatus, BTreeSet<String>, Option<HostState>) {
     let mut status = StoreStatus {
         location: store.location(),
         ..Default::default()
     };
     let Ok(inventory) = store.inventory().await else {
-        return (status, BTreeSet::new());
+        return (status, BTreeSet::new(), None);
     };
+    let mut state = None;
     if let Ok(blobs) = store.content_sizes(&inventory).await {
         let usage = disk_usage(&inventory, &blobs);
         status.bytes = usage.total_size;
         status.reclaimable_bytes = usage.reclaimable;
+        // A ledger that cannot be read leaves the state out rather than claim no pushes.
+        if let Ok(pushed) = load_ledger(store).await {
+            state = Some(HostState::capture(&inventory, &blobs, pushed));
+        }
     }
     status.images = inventory.images.len() as u64;
     let held = inventory
@@ -121,7 +130,7 @@ async fn observe_store(store: &dyn ImageStore) -> (StoreStatus, BTreeSet<String>
         .iter()
         .flat_map(|i| i.names.iter().map(|n| n.to_string()))
         .collect();
-    (status, held)
+    (status, held, state)
 }
 
 /// One log line per action and one for the run, at info (warn for what failed).
