@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds imagectl's own container image without a Docker daemon or a base image: the
+# release binary (stripped), exactly the shared libraries it links and the loader, the
+# host's CA certificates, an unprivileged default user (65532). Writes an OCI layout and an
+# archive that `imagectl load`, `docker load`, `podman load` and `ctr import` read
+# (scripts/mkimage.py has the details). Reproducible: the same commit gives the same digest.
+#
+#   scripts/build-image.sh [OUT]                      # default OUT: target/image
+#   IMAGE_NAME=registry.example/tools/imagectl:0.1.0 scripts/build-image.sh
+#   IMAGECTL=/path/to/imagectl scripts/build-image.sh  # skip the build
+#
+# Then push it to your registry (as README *Installing* shows):
+#   imagectl --store /tmp/s load -i target/image/imagectl-0.1.0.tar
+#   imagectl --store /tmp/s push imagectl:0.1.0 registry.example/tools/imagectl:0.1.0
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+cd "$ROOT"
+
+started=$(date +%s)
+OUT=${1:-${CARGO_TARGET_DIR:-$ROOT/target}/image}
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+IMAGE_NAME=${IMAGE_NAME:-imagectl:$VERSION}
+IMAGE_SOURCE=${IMAGE_SOURCE:-https://github.com/imagectl/imagectl}
+# The commit's time and hash (a tree with uncommitted changes is marked `-dirty`; its
+# digest still depends only on the bytes that go in).
+REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+if [[ $REVISION != unknown ]] && ! git diff --quiet HEAD 2>/dev/null; then REVISION+=-dirty; fi
+EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+
+ensure_imagectl
+command -v strip >/dev/null || { echo "build-image: strip is missing: apt-get install binutils" >&2; exit 1; }
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+strip -o "$OUT/imagectl" "$IMAGECTL"
+log "writing the image to $OUT"
+python3 "$ROOT/scripts/mkimage.py" --binary "$OUT/imagectl" --out "$OUT" --name "$IMAGE_NAME" \
+    --version "$VERSION" --revision "$REVISION" --source "$IMAGE_SOURCE" --epoch "$EPOCH"
+rm "$OUT/imagectl"
+log "built in $(($(date +%s) - started)) s: $OUT/oci and $OUT/imagectl-$VERSION.tar"
