@@ -4,6 +4,7 @@
 # host's CA certificates, an unprivileged default user (65532). Writes an OCI layout and an
 # archive that `imagectl load`, `docker load`, `podman load` and `ctr import` read
 # (scripts/mkimage.py has the details). Reproducible: the same commit gives the same digest.
+# Prints `NAME DIGEST COMPRESSED_BYTES` last; MAX_COMPRESSED_MIB=N fails a bigger image.
 #
 #   scripts/build-image.sh [OUT]                      # default OUT: target/image
 #   IMAGE_NAME=registry.example/tools/imagectl:0.1.0 scripts/build-image.sh
@@ -37,7 +38,14 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 strip -o "$OUT/imagectl" "$IMAGECTL"
 log "writing the image to $OUT"
-python3 "$ROOT/scripts/mkimage.py" --binary "$OUT/imagectl" --out "$OUT" --name "$IMAGE_NAME" \
-    --version "$VERSION" --revision "$REVISION" --source "$IMAGE_SOURCE" --epoch "$EPOCH"
+read -r _ digest bytes < <(python3 "$ROOT/scripts/mkimage.py" --binary "$OUT/imagectl" \
+    --out "$OUT" --name "$IMAGE_NAME" --version "$VERSION" --revision "$REVISION" \
+    --source "$IMAGE_SOURCE" --epoch "$EPOCH")
 rm "$OUT/imagectl"
-log "built in $(($(date +%s) - started)) s: $OUT/oci and $OUT/imagectl-$VERSION.tar"
+mib=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
+log "built $IMAGE_NAME ($digest, $mib MiB compressed) in $(($(date +%s) - started)) s: $OUT/oci, $OUT/imagectl-$VERSION.tar"
+if [[ -n ${MAX_COMPRESSED_MIB:-} ]] && ((bytes > MAX_COMPRESSED_MIB * 1048576)); then
+    echo "build-image: the image is $mib MiB compressed, more than MAX_COMPRESSED_MIB=$MAX_COMPRESSED_MIB" >&2
+    exit 1
+fi
+echo "$IMAGE_NAME $digest $bytes"

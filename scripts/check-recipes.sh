@@ -37,7 +37,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 log "systemd-analyze verify examples/systemd/*"
 cp examples/systemd/* "$WORK/"
-sed -i "s#/usr/local/bin/imagectl#$IMAGECTL#g" "$WORK"/*.service
+sed -i "s#/usr/bin/imagectl#$IMAGECTL#g" "$WORK"/*.service
 out=$(cd "$WORK" && systemd-analyze verify ./*.service ./*.timer 2>&1) || { echo "$out"; exit 1; }
 if [[ -n $out ]]; then
     echo "$out"

@@ -19,6 +19,7 @@ mod commands;
 mod containerd;
 mod copy;
 mod errors;
+mod own_image;
 mod faults;
 mod policy;
 mod pull;
