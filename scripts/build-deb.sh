@@ -34,7 +34,8 @@ gzip -9n "$assets"/man/*.1
 "$TARGET/release/imagectl" completions zsh >"$assets/completions/_imagectl"
 "$TARGET/release/imagectl" completions fish >"$assets/completions/imagectl.fish"
 
-log "cargo deb --no-build"
-deb=$(cargo deb --no-build --locked)
+log "cargo deb --no-build --strip"
+# Stripped (the release profile keeps line tables for backtraces of local builds).
+deb=$(cargo deb --no-build --locked --strip)
 log "built $deb"
 echo "$deb"

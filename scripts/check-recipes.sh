@@ -4,7 +4,8 @@
 #   - systemd units: `systemd-analyze verify` (Debian package systemd), with ExecStart
 #     pointed at the built binary (verify insists it exists); any complaint fails, since
 #     verify exits 0 on unknown keys;
-#   - Kubernetes manifests: `kubernetes-validate --strict` (PyPI), offline schemas;
+#   - Kubernetes manifests: `kubernetes-validate --strict` (PyPI), offline schemas, and
+#     every imagectl container running the image README's *Installing* pushes;
 #   - the Prometheus rules: `promtool check rules` when promtool is installed, and every
 #     metric they use (and every metric imagectl writes) listed in the README.
 #
@@ -47,6 +48,19 @@ fi
 
 log "kubernetes-validate --strict examples/kubernetes/*.yaml"
 kubernetes-validate --strict --quiet examples/kubernetes/*.yaml
+
+# Every imagectl container in the manifests runs the image the README's *Installing*
+# builds and pushes (scripts/build-image.sh), at this version.
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+want="registry.example/tools/imagectl:$version"
+grep -q " push imagectl:$version $want" README.md ||
+    { echo "README's *Installing* does not push $want" >&2; exit 1; }
+for f in examples/kubernetes/*.yaml; do
+    while read -r image; do
+        [[ $image == "$want" ]] ||
+            { echo "$f runs $image: imagectl's own image is $want (README, Installing)" >&2; exit 1; }
+    done < <(sed -n 's/^ *image: *\([^ ]*imagectl[^ ]*\)$/\1/p' "$f")
+done
 
 log "Prometheus rules: examples/prometheus/imagectl.rules.yml"
 if command -v promtool >/dev/null; then

@@ -125,7 +125,9 @@ fn own_image_is_reproducible_with_its_config_and_labels() {
         .output()
         .unwrap();
     let head = ok(&head, "git rev-parse HEAD");
-    let revision = labels["org.opencontainers.image.revision"].as_str().unwrap();
+    let revision = labels["org.opencontainers.image.revision"]
+        .as_str()
+        .unwrap();
     assert!(revision.starts_with(head.trim()), "{revision} vs {head}");
     assert!(
         labels["org.opencontainers.image.source"]
@@ -203,7 +205,11 @@ fn own_image_loads_into_imagectl_and_pushes_to_a_registry_docker_runs_from() {
         .args(["load", "-i", built.archive().to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(succeeded(&out).contains(FULL_NAME));
+    let loaded = succeeded(&out);
+    assert!(
+        loaded.contains(&format!("Loaded image: {NAME}")),
+        "{loaded}"
+    );
     let target = reg.reference("tools/imagectl:0.1.0");
     let out = env
         .imagectl()
