@@ -54,8 +54,9 @@ VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 log "apt-get install $DEB"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$DEB" >"$WORK/install.log" 2>&1 ||
     fail "apt-get install failed: $(tail -1 "$WORK/install.log")"
-dpkg-deb -f "$DEB" Depends | grep -q 'libc6' || fail "Depends lacks libc6: $(dpkg-deb -f "$DEB" Depends)"
-dpkg-deb -f "$DEB" Depends | grep -q 'ca-certificates' || fail "Depends lacks ca-certificates"
+for dep in libc6 libgcc-s1 ca-certificates; do
+    dpkg-deb -f "$DEB" Depends | grep -qw "$dep" || fail "Depends lacks $dep: $(dpkg-deb -f "$DEB" Depends)"
+done
 
 log "the binary, man pages, completions, docs"
 [[ $(command -v imagectl) == /usr/bin/imagectl ]] || fail "imagectl is not /usr/bin/imagectl on PATH"
