@@ -8,6 +8,7 @@ only. The root filesystem is one layer:
   <each library ldd lists>          at the path ldd prints, the loader included
   /etc/ssl/certs/ca-certificates.crt the host's CA bundle
   /etc/passwd, /etc/group           root and `nonroot` (65532), the default user
+  /etc/nsswitch.conf                /etc/hosts before DNS
   /home/nonroot, /var/lib/imagectl  owned by 65532 (the default store: IMAGECTL_STORE)
   /tmp                              1777 (daemon stores stage in $TMPDIR)
 
@@ -30,6 +31,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import time
 
 NONROOT = 65532
 PATH_ENV = "PATH=/usr/bin:/bin"
@@ -113,8 +115,6 @@ def sha256(data):
 
 
 def rfc3339(epoch):
-    import time
-
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
@@ -153,6 +153,8 @@ def main():
     tree.file("etc/passwd", b"root:x:0:0:root:/root:/usr/sbin/nologin\n"
               b"nonroot:x:65532:65532:nonroot:/home/nonroot:/usr/sbin/nologin\n")
     tree.file("etc/group", b"root:x:0:\nnonroot:x:65532:\n")
+    # Without it glibc asks DNS before /etc/hosts (docker --add-host, Kubernetes hostAliases).
+    tree.file("etc/nsswitch.conf", b"passwd: files\ngroup: files\nhosts: files dns\n")
     tree.dir("root", 0o700)
     tree.dir("home/nonroot", 0o755, NONROOT)
     tree.dir("var/lib/imagectl", 0o755, NONROOT)

@@ -139,7 +139,7 @@ fn own_image_is_reproducible_with_its_config_and_labels() {
 
 /// The tests' dockerd loads the archive and runs it (`--version`), then the image applies a
 /// policy against a registry as its unprivileged user, the store in a named volume that a
-/// second container lists.
+/// second container lists, and reaches a registry named only in /etc/hosts.
 #[test]
 fn own_image_runs_in_dockerd_and_applies_into_a_volume() {
     let built = image();
@@ -191,6 +191,23 @@ fn own_image_runs_in_dockerd_and_applies_into_a_volume() {
         "{{.Repository}}:{{.Tag}}",
     ]);
     assert_eq!(listed.trim(), format!("{app}:1.0"));
+
+    // A registry known by a name only /etc/hosts has (docker --add-host, hostAliases).
+    let named = format!("registry.test:{}", reg.port());
+    let tags = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--add-host",
+        "registry.test:127.0.0.1",
+        NAME,
+        "--insecure-registry",
+        &named,
+        "tags",
+        &format!("{named}/demo/app"),
+    ]);
+    assert_eq!(tags.trim(), "1.0");
 }
 
 /// `imagectl load` reads the archive and `imagectl push` puts it in a registry, from which
