@@ -210,6 +210,62 @@ fn own_image_runs_in_dockerd_and_applies_into_a_volume() {
     assert_eq!(tags.trim(), "1.0");
 }
 
+/// The image verifies a registry's certificate against its CA bundle
+/// (/etc/ssl/certs/ca-certificates.crt): with the registry's CA there, listing tags over
+/// HTTPS works; with the bundle the image ships, the same request is refused.
+#[test]
+fn own_image_verifies_tls_against_its_ca_bundle() {
+    let built = image();
+    let feeder = Registry::start();
+    push_image_http(
+        &feeder,
+        "demo/app",
+        "1.0",
+        &app_image("1.0", MediaFormat::Oci),
+    );
+    let reg = Registry::builder().tls().storage_of(&feeder).start();
+    let d = Dockerd::start();
+    d.load(&built.archive());
+    // HTTPS although the registry is on loopback (`insecure: false`); no ca_file, so only
+    // the bundle decides. Files readable by the image's user.
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        dir.path().join("registries.yaml"),
+        format!("registries:\n  \"{}\": {{ insecure: false }}\n", reg.host()),
+    )
+    .unwrap();
+    fs::copy(&reg.pki().ca, dir.path().join("ca.pem")).unwrap();
+    fs::set_permissions(dir.path().join("ca.pem"), fs::Permissions::from_mode(0o644)).unwrap();
+    let config_mount = format!("{}:/etc/imagectl:ro", dir.path().display());
+    let ca_mount = format!(
+        "{}:/etc/ssl/certs/ca-certificates.crt:ro",
+        dir.path().join("ca.pem").display()
+    );
+    let repo = reg.reference("demo/app");
+    let tags = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", "host", "-v", &config_mount];
+        args.extend_from_slice(extra);
+        args.extend([
+            NAME,
+            "--config",
+            "/etc/imagectl/registries.yaml",
+            "tags",
+            &repo,
+        ]);
+        d.docker_out(&args)
+    };
+    let trusted = tags(&["-v", &ca_mount]);
+    assert_eq!(ok(&trusted, "tags with the CA in the bundle").trim(), "1.0");
+    let untrusted = tags(&[]);
+    let err = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(
+        !untrusted.status.success(),
+        "a certificate no CA in the bundle signed was accepted"
+    );
+    assert!(err.contains("certificate"), "{err}");
+}
+
 /// `imagectl load` reads the archive and `imagectl push` puts it in a registry, from which
 /// the tests' dockerd pulls and runs it: the README's way to a cluster's registry.
 #[test]
