@@ -340,10 +340,9 @@ fn own_image_loads_into_podman() {
 
 /// `ctr images import` of the archive into the tests' containerd, then `ctr run` of it
 /// (the snapshot unpacked, the libraries and loader the binary needs all there).
-#[test]
-fn own_image_runs_under_containerd_with_ctr() {
+fn runs_under_containerd_with_ctr(version: Version) {
     let built = image();
-    let c = Containerd::start(Version::V16);
+    let c = Containerd::start(version);
     let imported = c.ctr_ok(&["images", "import", built.archive().to_str().unwrap()]);
     assert!(imported.contains(FULL_NAME), "{imported}");
     let out = c
@@ -359,4 +358,14 @@ fn own_image_runs_under_containerd_with_ctr() {
         .output()
         .unwrap();
     assert_eq!(ok(&out, "ctr run").trim(), VERSION_LINE);
+}
+
+#[test]
+fn own_image_runs_under_containerd_with_ctr_1_6() {
+    runs_under_containerd_with_ctr(Version::V16)
+}
+
+#[test]
+fn own_image_runs_under_containerd_with_ctr_2() {
+    runs_under_containerd_with_ctr(Version::V2)
 }
