@@ -5,7 +5,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::OnceLock;
 
 use crate::support::cli::{TestEnv, succeeded};
@@ -45,7 +45,7 @@ impl Built {
 /// Runs `scripts/build-image.sh OUT` on the binary under test, asserting it succeeded.
 fn build_image(out: &Path) -> Built {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-image.sh");
-    let result = Command::new("bash")
+    let result = crate::support::tools::tool("bash")
         .arg(&script)
         .arg(out)
         .env("IMAGECTL", crate::support::cli::imagectl_bin())
@@ -120,7 +120,7 @@ fn own_image_is_reproducible_with_its_config_and_labels() {
         labels["org.opencontainers.image.version"],
         env!("CARGO_PKG_VERSION")
     );
-    let head = Command::new("git")
+    let head = crate::support::tools::tool("git")
         .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "HEAD"])
         .output()
         .unwrap();
