@@ -9,6 +9,7 @@
 #   scripts/build-image.sh [OUT]                      # default OUT: target/image
 #   IMAGE_NAME=registry.example/tools/imagectl:0.1.0 scripts/build-image.sh
 #   IMAGECTL=/path/to/imagectl scripts/build-image.sh  # skip the build
+#   IMAGE_SOURCE=https://git.example/imagectl          # the source label (default: origin)
 #
 # Then push it to your registry (as README *Installing* shows):
 #   imagectl --store /tmp/s load -i target/image/imagectl-0.1.0.tar
@@ -24,7 +25,12 @@ started=$(date +%s)
 OUT=${1:-${CARGO_TARGET_DIR:-$ROOT/target}/image}
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 IMAGE_NAME=${IMAGE_NAME:-imagectl:$VERSION}
-IMAGE_SOURCE=${IMAGE_SOURCE:-https://github.com/imagectl/imagectl}
+# org.opencontainers.image.source: IMAGE_SOURCE, else the `origin` remote as an https URL.
+if [[ -z ${IMAGE_SOURCE:-} ]]; then
+    IMAGE_SOURCE=$(git remote get-url origin 2>/dev/null |
+        sed -e 's#^git@\([^:]*\):#https://\1/#' -e 's#^ssh://git@#https://#' -e 's#\.git$##' || true)
+fi
+IMAGE_SOURCE=${IMAGE_SOURCE:-https://example.invalid/imagectl}
 # The commit's time and hash (a tree with uncommitted changes is marked `-dirty`; its
 # digest still depends only on the bytes that go in).
 REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
