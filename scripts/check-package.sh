@@ -35,12 +35,12 @@ fi
 
 WORK=$(mktemp -d -t imagectl-package.XXXXXX)
 made_textfile_dir=0
-[[ -d /var/lib/node_exporter ]] || made_textfile_dir=1
+[[ -d /var/lib/prometheus ]] || made_textfile_dir=1
 cleanup() {
     stop_registry
     DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq imagectl >/dev/null 2>&1 || true
     rm -rf /etc/imagectl /var/lib/imagectl "$WORK"
-    if ((made_textfile_dir)); then rm -rf /var/lib/node_exporter; fi
+    if ((made_textfile_dir)); then rm -rf /var/lib/prometheus; fi
 }
 trap cleanup EXIT
 
@@ -108,7 +108,7 @@ env -i PATH=/usr/bin:/bin "${environment[@]}" "${argv[@]}" >"$WORK/apply.log" 2>
 imagectl --store /var/lib/imagectl images | grep -q "$REG_HOST/demo/package *1.0" ||
     fail "the apply left no $REG_HOST/demo/package:1.0 in /var/lib/imagectl"
 [[ -s /var/lib/imagectl/.imagectl/last-apply.json ]] || fail "the unit's --report file is missing"
-grep -q '^imagectl_last_run_success 1' /var/lib/node_exporter/textfile_collector/imagectl.prom ||
+grep -q '^imagectl_last_run_success 1' /var/lib/prometheus/node-exporter/imagectl.prom ||
     fail "the unit's --metrics-file does not say the run succeeded"
 
 log "apt-get purge keeps the store"
