@@ -210,6 +210,19 @@ fn own_image_runs_in_dockerd_and_applies_into_a_volume() {
     assert_eq!(tags.trim(), "1.0");
 }
 
+/// A newer Engine with the containerd image store (dockerd 26, which reads the archive's OCI
+/// layout) loads and runs the image as well, its ID the manifest digest.
+#[test]
+fn own_image_runs_in_dockerd_with_the_containerd_image_store() {
+    let built = image();
+    let d = Dockerd::builder().containerd_store().start();
+    let loaded = d.load(&built.archive());
+    assert!(loaded.contains(NAME), "{loaded}");
+    assert_eq!(d.image_id(NAME), built.manifest_digest());
+    let out = d.docker_ok(&["run", "--rm", NAME, "--version"]);
+    assert_eq!(out.trim(), VERSION_LINE);
+}
+
 /// The image verifies a registry's certificate against its CA bundle
 /// (/etc/ssl/certs/ca-certificates.crt): with the registry's CA there, listing tags over
 /// HTTPS works; with the bundle the image ships, the same request is refused.
