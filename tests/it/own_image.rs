@@ -65,18 +65,24 @@ fn build_image(out: &Path) -> Built {
     }
 }
 
-/// One build per test process, shared by the tests that only read it.
+/// One build per test process, shared by the tests that only read it: in
+/// `own-image/<pid>` below cargo's temp dir, where the builds of finished processes are
+/// removed first (tens of MiB each).
 fn image() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
         let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("own-image");
         fs::create_dir_all(&base).unwrap();
-        let dir = tempfile::Builder::new()
-            .prefix("build-")
-            .tempdir_in(base)
-            .unwrap()
-            .keep();
-        build_image(&dir)
+        for entry in fs::read_dir(&base).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let gone = name
+                .parse::<u32>()
+                .is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+            if gone {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        build_image(&base.join(std::process::id().to_string()))
     })
 }
 
