@@ -4,7 +4,8 @@
 #   - systemd units: `systemd-analyze verify` (Debian package systemd), with ExecStart
 #     pointed at the built binary (verify insists it exists); any complaint fails, since
 #     verify exits 0 on unknown keys;
-#   - Kubernetes manifests: `kubernetes-validate --strict` (PyPI), offline schemas;
+#   - Kubernetes manifests: `kubernetes-validate --strict` (PyPI), offline schemas, and
+#     every imagectl container running the image README's *Installing* pushes;
 #   - the Prometheus rules: `promtool check rules` when promtool is installed, and every
 #     metric they use (and every metric imagectl writes) listed in the README.
 #
@@ -37,7 +38,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 log "systemd-analyze verify examples/systemd/*"
 cp examples/systemd/* "$WORK/"
-sed -i "s#/usr/local/bin/imagectl#$IMAGECTL#g" "$WORK"/*.service
+sed -i "s#/usr/bin/imagectl#$IMAGECTL#g" "$WORK"/*.service
 out=$(cd "$WORK" && systemd-analyze verify ./*.service ./*.timer 2>&1) || { echo "$out"; exit 1; }
 if [[ -n $out ]]; then
     echo "$out"
@@ -67,6 +68,19 @@ for want in '^### imagectl diff' 'prune.max_removals: 50 → 5' '^### imagectl p
         echo "examples/ci/imagectl-review.sh: no '$want' in its comment (above)" >&2
         exit 1
     }
+done
+
+# Every imagectl container in the manifests runs the image the README's *Installing*
+# builds and pushes (scripts/build-image.sh), at this version.
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+want="registry.example/tools/imagectl:$version"
+grep -q " push imagectl:$version $want" README.md ||
+    { echo "README's *Installing* does not push $want" >&2; exit 1; }
+for f in examples/kubernetes/*.yaml; do
+    while read -r image; do
+        [[ $image == "$want" ]] ||
+            { echo "$f runs $image: imagectl's own image is $want (README, Installing)" >&2; exit 1; }
+    done < <(sed -n 's/^ *image: *\([^ ]*imagectl[^ ]*\)$/\1/p' "$f")
 done
 
 log "Prometheus rules: examples/prometheus/imagectl.rules.yml"

@@ -48,6 +48,9 @@ ensure_packages() {
         command -v podman >/dev/null || missing+=(podman)
         # The metrics tests parse /metrics and textfiles with Prometheus' Python parsers.
         python3 -c 'import prometheus_client' 2>/dev/null || missing+=(python3-prometheus-client)
+        # scripts/check-package.sh reads the installed man pages; build-image.sh strips.
+        command -v man >/dev/null || missing+=(man-db)
+        command -v strip >/dev/null || missing+=(binutils)
     fi
     # The Kubernetes examples are validated offline against the API schemas (PyPI).
     if [[ ${1:-} == --tests ]] && ! command -v kubernetes-validate >/dev/null; then

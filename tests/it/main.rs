@@ -21,6 +21,7 @@ mod containerd;
 mod copy;
 mod errors;
 mod faults;
+mod own_image;
 mod policy;
 mod pull;
 mod purity;
