@@ -35,8 +35,14 @@ RUNS=${RUNS:-3}
 ensure_packages
 ensure_imagectl
 log "cargo bench --bench inflate_floor --no-run (the decode floor)"
-(cd "$ROOT" && cargo bench --bench inflate_floor --no-run)
-floor() { (cd "$ROOT" && cargo bench -q --bench inflate_floor -- "$@" 2>/dev/null); }
+FLOOR=$(cd "$ROOT" && cargo bench --bench inflate_floor --no-run --message-format=json |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "inflate_floor" and m.get("executable"):
+        print(m["executable"])')
+[[ -x $FLOOR ]] || { echo "benches/inflate_floor.rs did not build" >&2; exit 1; }
+floor() { "$FLOOR" "$@"; }
 
 WORK=$(mktemp -d -t imagectl-save.XXXXXX)
 DK=$(mktemp -d /tmp/ictl-sd.XXXXXX)

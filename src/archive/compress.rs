@@ -198,7 +198,7 @@ pub enum Encoder<W: Write> {
     Plain(W),
     /// gzip, compressed on every core (see `pgzip`).
     Gzip(super::pgzip::ParallelGzip<W>),
-    /// zstd.
+    /// zstd, compressed on every core.
     Zstd(zstd::stream::write::Encoder<'static, W>),
     /// xz.
     Xz(liblzma::write::XzEncoder<W>),
@@ -214,7 +214,14 @@ impl<W: Write> Encoder<W> {
             // Level 1, the fastest: chunks that would not shrink (random or already
             // compressed data) are stored instead (see `pgzip`), so nothing grows.
             Compression::Gzip => Self::Gzip(super::pgzip::ParallelGzip::new(out, 1)),
-            Compression::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
+            Compression::Zstd => {
+                // zstd's own worker threads, one per core: the stream stays one frame
+                // sequence any zstd reads.
+                let mut e = zstd::stream::write::Encoder::new(out, 3)?;
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                e.multithread(cores as u32)?;
+                Self::Zstd(e)
+            }
             // xz's default preset 6; multi-threaded xz would need liblzma's parallel build.
             Compression::Xz => Self::Xz(liblzma::write::XzEncoder::new(out, 6)),
             Compression::Bzip2 => Self::Bzip2(bzip2::write::BzEncoder::new(
