@@ -15,8 +15,8 @@ use super::progress::Progress;
 use super::run::record::{self, RunParts};
 use super::store_spec;
 use crate::exec::{
-    ApplyReport, Copier, PullObserver, ReplicationReport, actual_state, apply as run_apply, expand,
-    load_ledger, observe_replicas, replicate,
+    ApplyReport, Copier, Ledgers, PullObserver, ReplicationReport, actual_state,
+    apply as run_apply, expand, observe_replicas, read_ledgers, replicate,
 };
 use crate::oci::Reference;
 use crate::plan::{Plan, plan as make_plan, render_text, replica_targets};
@@ -32,6 +32,16 @@ pub(super) struct Planned {
     pub(super) plan: Plan,
     /// Every name the resolved entries want (tags, pins, `also_tag` names).
     pub(super) wanted: Vec<Reference>,
+    /// The replication targets' ledgers of pushed tags, as read for the plan.
+    pub(super) ledgers: Ledgers,
+}
+
+impl Planned {
+    /// Nothing to carry out: an empty plan, and no records of the store's own ledger
+    /// waiting to move into a target's.
+    pub(super) fn nothing_to_do(&self) -> bool {
+        self.plan.is_empty() && !self.ledgers.migration_pending()
+    }
 }
 
 /// Load the policy, or print every error in it (one `error:` line each) and say so.
@@ -99,7 +109,9 @@ pub(super) async fn prepare_in(
     if !desired.replicas.is_empty() {
         actual.replicas = observe_replicas(&client, &replica_targets(&desired)).await;
     }
-    actual.pushed = load_ledger(&*store).await?;
+    let ledgers = read_ledgers(&client, &*store, &desired.replicas).await?;
+    actual.pushed = ledgers.records();
+    actual.unreadable_ledgers = ledgers.unreadable();
     let plan = make_plan(&desired, &actual, Timestamp::now());
     let wanted = desired
         .entries
@@ -113,6 +125,7 @@ pub(super) async fn prepare_in(
         client,
         plan,
         wanted,
+        ledgers,
     })
 }
 
@@ -125,7 +138,8 @@ pub(super) async fn carry_out(
     let report = run_apply(&planned.client, planned.store.clone(), plan, 8, progress)
         .await
         .with_context(|| format!("applying to the store at {}", planned.store.location()))?;
-    let replication = if plan.replication.actions.is_empty() {
+    let replication = if plan.replication.actions.is_empty() && !planned.ledgers.migration_pending()
+    {
         None
     } else {
         let copier = Arc::new(Copier::new(planned.client.clone(), planned.store.content()));
@@ -135,6 +149,7 @@ pub(super) async fn carry_out(
                 &planned.client,
                 &*planned.store,
                 &plan.replication,
+                &planned.ledgers,
                 REPLICATION_CONCURRENCY,
             )
             .await
@@ -188,7 +203,7 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
         print!("{}", render_text(plan, &human_size));
     }
     let planning_failed = planning_failed(plan);
-    if plan.is_empty() || args.dry_run {
+    if planned.nothing_to_do() || args.dry_run {
         if json {
             println!(
                 "{}",
@@ -206,7 +221,8 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
-    if !args.yes {
+    // Moving ledger records alone is bookkeeping, not a change to ask about.
+    if !args.yes && !plan.is_empty() {
         if !std::io::stdin().is_terminal() {
             bail!(
                 "apply changes the store and nobody can be asked here: re-run with --yes (review first with `imagectl plan`)"

@@ -169,6 +169,7 @@ pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
             .sum(),
         replicas: Vec::new(),
         pushed: Vec::new(),
+        unreadable_ledgers: Vec::new(),
     }
 }
 

@@ -63,6 +63,7 @@ pub async fn expand(client: &RegistryClient, policy: &Policy, inventory: &Invent
                 prefix: r.prefix.clone(),
                 platforms: r.platforms.clone(),
                 prune: r.prune,
+                ledger: r.ledger.clone(),
             })
             .collect(),
     }

@@ -9,6 +9,7 @@ mod desired;
 mod error;
 mod fsck;
 mod ledger;
+mod ledgers;
 mod prune;
 mod pull;
 mod pull_into;
@@ -16,16 +17,19 @@ mod remove;
 mod replicate;
 mod select;
 mod tag;
+mod target_ledger;
 
 pub use apply::{ActionOutcome, ApplyReport, Outcome, actual_state, apply};
 pub use copy::{BLOBS_PER_REGISTRY, Copier, CopyOutcome, CopyRequest};
 pub use desired::{entry_platforms, expand};
 pub use error::ExecError;
 pub use fsck::{FsckReport, fsck};
-pub use ledger::{load_ledger, update_ledger};
+
+pub use ledgers::{Ledgers, read_ledgers};
 pub use prune::{PruneReport, prune, prune_candidates};
 pub use pull::{PullObserver, PullOptions, PullReport, PulledImage, pull};
 pub use pull_into::pull_into;
 pub use remove::remove_images;
 pub use replicate::{ReplicationReport, observe_replicas, replicate};
 pub use tag::tag_image;
+pub use target_ledger::{LEDGER_MEDIA_TYPE, TargetLedgerError};

@@ -1,6 +1,6 @@
 //! Replication to other registries: what each target tag holds now (one HEAD each), then a
 //! plan's pushes (through the [`Copier`]) and deletions, with imagectl's own pushes
-//! recorded in the ledger so that only those are ever deleted.
+//! recorded in each target's ledger so that only those are ever deleted.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::copy::{Copier, CopyRequest};
 use super::error::ExecError;
-use super::ledger::update_ledger;
+use super::ledgers::Ledgers;
 use crate::oci::{Digest, Platform, Reference};
 use crate::plan::{ReplicaAction, ReplicaObservation, ReplicaPlan, ReplicaRecord};
 use crate::registry::{DeleteOutcome, RegistryClient, RegistryError};
@@ -62,12 +62,14 @@ pub async fn observe_replicas(
 }
 
 /// Carry out `plan`: every push (concurrently, `concurrency` images at a time), then the
-/// deletions, except in target repositories where a push of this run failed.
+/// deletions, except in target repositories where a push of this run failed; then the
+/// targets' ledgers (`ledgers`, as read for the plan) record what changed.
 pub async fn replicate(
     copier: Arc<Copier>,
     client: &RegistryClient,
     store: &dyn ImageStore,
     plan: &ReplicaPlan,
+    ledgers: &Ledgers,
     concurrency: usize,
 ) -> Result<ReplicationReport, ExecError> {
     let mut report = ReplicationReport {
@@ -156,17 +158,18 @@ pub async fn replicate(
         match delete_own_tag(client, target, digest).await {
             Ok(Deletion::Deleted) => {
                 report.deleted.push(target.to_string());
-                forgotten.push(target.clone());
+                forgotten.push((target.clone(), digest.clone()));
             }
-            Ok(Deletion::Gone) => forgotten.push(target.clone()),
+            Ok(Deletion::Gone) => forgotten.push((target.clone(), digest.clone())),
             Ok(Deletion::Kept(why)) => {
                 report.kept.push(format!("{target}: {why}"));
-                forgotten.push(target.clone());
+                forgotten.push((target.clone(), digest.clone()));
             }
             Err(e) => report.failures.push(format!("deleting {target}: {e}")),
         }
     }
-    update_ledger(store, &recorded, &forgotten).await?;
+    let failed = ledgers.write(client, store, &recorded, &forgotten).await?;
+    report.failures.extend(failed);
     Ok(report)
 }
 

@@ -76,5 +76,6 @@ pub fn simulate(plan: &Plan, actual: &Actual, now: Timestamp) -> Actual {
         unreferenced_bytes: unreferenced,
         replicas: actual.replicas.clone(),
         pushed: actual.pushed.clone(),
+        unreadable_ledgers: actual.unreadable_ledgers.clone(),
     }
 }

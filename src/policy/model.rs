@@ -40,6 +40,8 @@ pub struct ReplicateSpec {
     pub platforms: Vec<Platform>,
     /// Delete tags imagectl pushed here once the policy stops wanting them.
     pub prune: bool,
+    /// The name of the ledger of pushed tags in the target (a tag, `default` unless set).
+    pub ledger: String,
     /// Where the target is written.
     pub origin: Origin,
 }

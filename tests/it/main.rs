@@ -25,6 +25,7 @@ mod pull;
 mod purity;
 mod registries;
 mod replicate;
+mod replicate_ledger;
 mod run;
 mod secrets;
 mod stores;
