@@ -15,7 +15,7 @@ use super::progress::Progress;
 use super::run::record::{self, RunParts};
 use super::store_spec;
 use crate::exec::{
-    ApplyReport, Copier, Ledgers, PullObserver, ReplicationReport, actual_state,
+    ApplyReport, Copier, Ledgers, PullObserver, ReferrerCopier, ReplicationReport, actual_state,
     apply as run_apply, expand, observe_replicas, read_ledgers, replicate,
 };
 use crate::oci::Reference;
@@ -37,10 +37,18 @@ pub(super) struct Planned {
 }
 
 impl Planned {
-    /// Nothing to carry out: an empty plan, and no records of the store's own ledger
-    /// waiting to move into a target's.
+    /// Nothing to carry out: an empty plan, no records of the store's own ledger waiting
+    /// to move into a target's, no referrers to look for.
     pub(super) fn nothing_to_do(&self) -> bool {
-        self.plan.is_empty() && !self.ledgers.migration_pending()
+        self.plan.is_empty() && !self.replication_due()
+    }
+
+    /// Replication has work beyond the plan's actions: ledger records to move, or
+    /// referrers to look for (new signatures appear for images the target already has).
+    fn replication_due(&self) -> bool {
+        !self.plan.replication.actions.is_empty()
+            || self.ledgers.migration_pending()
+            || !self.plan.replication.referrers.is_empty()
     }
 }
 
@@ -138,11 +146,12 @@ pub(super) async fn carry_out(
     let report = run_apply(&planned.client, planned.store.clone(), plan, 8, progress)
         .await
         .with_context(|| format!("applying to the store at {}", planned.store.location()))?;
-    let replication = if plan.replication.actions.is_empty() && !planned.ledgers.migration_pending()
-    {
+    let replication = if !planned.replication_due() {
         None
     } else {
         let copier = Arc::new(Copier::new(planned.client.clone(), planned.store.content()));
+        let carrier = (!plan.replication.referrers.is_empty())
+            .then(|| ReferrerCopier::new(copier.clone(), planned.client.clone()));
         Some(
             replicate(
                 copier,
@@ -150,6 +159,7 @@ pub(super) async fn carry_out(
                 &*planned.store,
                 &plan.replication,
                 &planned.ledgers,
+                carrier.as_ref(),
                 REPLICATION_CONCURRENCY,
             )
             .await
@@ -197,7 +207,10 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     let json = args.json || args.output.json();
     let started = Timestamp::now();
     let before = crate::registry::stats::snapshot();
-    let planned = prepare(cli, &policy).await?;
+    let mut planned = prepare(cli, &policy).await?;
+    if args.no_referrers {
+        planned.plan.replication.referrers.clear();
+    }
     let plan = &planned.plan;
     if !json {
         print!("{}", render_text(plan, &human_size));

@@ -306,6 +306,10 @@ pub struct CopyArgs {
     /// Copy every platform and the index itself (the default; for scripts that say so).
     #[arg(long, conflicts_with = "platform")]
     pub all_platforms: bool,
+    /// Also copy the image's referrers (signatures, attestations, SBOMs of the index and
+    /// each platform manifest), from the referrers API or the `sha256-<hex>` fallback tags.
+    #[arg(long)]
+    pub referrers: bool,
     /// Text or JSON.
     #[command(flatten)]
     pub output: OutputArg,
@@ -389,6 +393,10 @@ pub struct ApplyArgs {
     /// so apply changes nothing unless --yes is given.
     #[arg(short, long)]
     pub yes: bool,
+    /// Replicate images without their referrers (signatures, attestations, SBOMs), whatever
+    /// the policy's `replicate[].referrers` says.
+    #[arg(long)]
+    pub no_referrers: bool,
     /// The plan and the outcome as JSON. Same as --format json.
     #[arg(long)]
     pub json: bool,

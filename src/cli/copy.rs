@@ -10,7 +10,7 @@ use super::args::{Cli, CopyArgs, PushArgs};
 use super::format::{human_size, print_json};
 use super::{open_store, registry_client};
 use crate::archive;
-use crate::exec::{Copier, CopyOutcome, CopyRequest};
+use crate::exec::{Copier, CopyOutcome, CopyRequest, KnownReferrers, ReferrerCopier};
 use crate::oci::{Platform, Reference};
 use crate::store::{LockMode, Resolved, Store, StoreSpec, resolve};
 
@@ -23,7 +23,7 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
         .map(|p| p.parse::<Platform>())
         .collect::<Result<Vec<_>, _>>()?;
     let client = registry_client(cli)?;
-    let copier = Copier::new(client, local_store(cli).await);
+    let copier = Arc::new(Copier::new(client.clone(), local_store(cli).await));
     let req = CopyRequest {
         source: source.clone(),
         target: target.clone(),
@@ -35,6 +35,16 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
         .copy(&req)
         .await
         .with_context(|| format!("copy {source} -> {target}"))?;
+    let carried = if args.referrers {
+        let carrier = ReferrerCopier::new(copier.clone(), client);
+        let carried = carrier
+            .carry(&source, &done.digest, &target, &KnownReferrers::default())
+            .await
+            .with_context(|| format!("copying the referrers of {source} to {target}"))?;
+        Some(carried)
+    } else {
+        None
+    };
     report(
         "Copied",
         &source.to_string(),
@@ -42,6 +52,16 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
         &done,
         args.output.json(),
     )?;
+    if let Some(c) = carried
+        && !args.output.json()
+    {
+        println!(
+            "Referrers: {} held by the target ({} pushed, {} blobs uploaded)",
+            c.held.manifests.len() + c.held.tags.len(),
+            c.pushed,
+            c.blobs_uploaded
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

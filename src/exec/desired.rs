@@ -64,6 +64,7 @@ pub async fn expand(client: &RegistryClient, policy: &Policy, inventory: &Invent
                 platforms: r.platforms.clone(),
                 prune: r.prune,
                 ledger: r.ledger.clone(),
+                referrers: r.referrers,
             })
             .collect(),
     }

@@ -13,7 +13,9 @@ mod ledgers;
 mod prune;
 mod pull;
 mod pull_into;
+mod referrers;
 mod remove;
+mod replica_referrers;
 mod replicate;
 mod select;
 mod tag;
@@ -29,6 +31,9 @@ pub use ledgers::{Ledgers, read_ledgers};
 pub use prune::{PruneReport, prune, prune_candidates};
 pub use pull::{PullObserver, PullOptions, PullReport, PulledImage, pull};
 pub use pull_into::pull_into;
+pub use referrers::{
+    CarriedReferrers, KnownReferrers, ReferrerCopier, fallback_tag, is_fallback_tag,
+};
 pub use remove::remove_images;
 pub use replicate::{ReplicationReport, observe_replicas, replicate};
 pub use tag::tag_image;

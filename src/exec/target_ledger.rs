@@ -11,6 +11,7 @@
 //! whole PUT-settle-read can still be lost, which a settle far above one request's
 //! latency makes unlikely rather than impossible.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -68,6 +69,10 @@ struct Entry {
     source: Reference,
     source_digest: Digest,
     pushed_digest: Digest,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    referrers: Vec<Digest>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    referrer_tags: BTreeMap<String, Digest>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -192,6 +197,8 @@ pub async fn read_target_ledger(
                 source: e.source,
                 source_digest: e.source_digest,
                 pushed_digest: e.pushed_digest,
+                referrers: e.referrers,
+                referrer_tags: e.referrer_tags,
             })
         })
         .collect::<Result<_, TargetLedgerError>>()?;
@@ -258,6 +265,8 @@ async fn upload_document(
                 source: r.source.clone(),
                 source_digest: r.source_digest.clone(),
                 pushed_digest: r.pushed_digest.clone(),
+                referrers: r.referrers.clone(),
+                referrer_tags: r.referrer_tags.clone(),
             })
             .collect(),
     };
@@ -318,6 +327,8 @@ mod tests {
             source: r(&format!("nginx:{tag}")),
             source_digest: d(c),
             pushed_digest: d(c),
+            referrers: Vec::new(),
+            referrer_tags: BTreeMap::new(),
         }
     }
 

@@ -22,6 +22,8 @@ pub struct ReplicaTarget {
     pub prune: bool,
     /// The tag of this policy's ledger in [`ReplicaTarget::ledger_repository`].
     pub ledger: String,
+    /// Carry each image's referrers (signatures, attestations, SBOMs) along.
+    pub referrers: bool,
 }
 
 impl ReplicaTarget {
@@ -79,6 +81,27 @@ pub struct ReplicaRecord {
     /// What the target tag was made to point at (differs from `source_digest` only when
     /// the target keeps a subset of platforms).
     pub pushed_digest: Digest,
+    /// Referrer manifests imagectl carried to the target with it: deleted with the tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<Digest>,
+    /// Referrer tags imagectl carried with it (cosign's `.sig`, the fallback index) and
+    /// what each held: deleted with the tag.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub referrer_tags: BTreeMap<String, Digest>,
+}
+
+/// An image whose referrers the executor carries to a target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReferrerCarry {
+    /// The source tag or pin.
+    pub source: Reference,
+    /// The source's digest.
+    pub digest: Digest,
+    /// The target tag or pin.
+    pub target: Reference,
+    /// What the target holds when it is already up to date; `None` for an image pushed in
+    /// this run (its pushed digest is known once pushed).
+    pub current: Option<Digest>,
 }
 
 /// What a target tag points at now, as a HEAD found it.
@@ -128,6 +151,10 @@ pub struct ReplicaPlan {
     /// Targets that could not be checked or mapped: nothing is pushed to or deleted from
     /// those tags.
     pub failures: Vec<String>,
+    /// Images whose referrers are carried (pushed or up to date, on targets that carry
+    /// them): the executor asks each source for new referrers.
+    #[serde(skip)]
+    pub referrers: Vec<ReferrerCarry>,
 }
 
 /// What each target lacks and which of imagectl's own pushes to delete.
@@ -239,7 +266,23 @@ fn push_if_needed(
         .is_some_and(|r| r.source_digest == w.digest && current.as_ref() == Some(&r.pushed_digest));
     if current.as_ref() == Some(&w.digest) || ours_and_current {
         out.up_to_date += 1;
+        if target.referrers {
+            out.referrers.push(ReferrerCarry {
+                source: w.name.clone(),
+                digest: w.digest.clone(),
+                target: dest,
+                current,
+            });
+        }
         return;
+    }
+    if target.referrers {
+        out.referrers.push(ReferrerCarry {
+            source: w.name.clone(),
+            digest: w.digest.clone(),
+            target: dest.clone(),
+            current: None,
+        });
     }
     out.actions.push(ReplicaAction::Push {
         source: w.name.clone(),
@@ -283,6 +326,7 @@ mod tests {
             platforms: Vec::new(),
             prune,
             ledger: "default".into(),
+            referrers: true,
         }
     }
     fn desired(wanted: Result<Vec<(&str, char)>, String>, prune: bool) -> Desired {
@@ -313,6 +357,8 @@ mod tests {
             source: r(&format!("nginx:{tag}")),
             source_digest: d(c),
             pushed_digest: d(c),
+            referrers: Vec::new(),
+            referrer_tags: BTreeMap::new(),
         }
     }
 

@@ -42,6 +42,8 @@ pub struct ReplicateSpec {
     pub prune: bool,
     /// The name of the ledger of pushed tags in the target (a tag, `default` unless set).
     pub ledger: String,
+    /// Carry each image's referrers (signatures, attestations, SBOMs) along.
+    pub referrers: bool,
     /// Where the target is written.
     pub origin: Origin,
 }

@@ -71,6 +71,10 @@ pub(crate) struct RawReplicate {
     #[serde(default, deserialize_with = "some")]
     #[schemars(with = "String", extend("default" = "default"))]
     pub ledger: Option<Spanned<String>>,
+    /// Carry each image's referrers (signatures, attestations, SBOMs: the OCI referrers API or the `sha256-<hex>` fallback tags, cosign's `.sig`/`.att` included) to the target (default true).
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "bool", extend("default" = true))]
+    pub referrers: Option<Spanned<bool>>,
 }
 
 /// The store to manage.

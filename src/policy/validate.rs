@@ -172,6 +172,7 @@ fn replicate(
         platforms: list,
         prune,
         ledger,
+        referrers,
     } = r.value;
     let ledger = match ledger {
         None => DEFAULT_LEDGER.to_string(),
@@ -206,6 +207,7 @@ fn replicate(
         platforms,
         prune: prune.is_none_or(|p| p.value),
         ledger,
+        referrers: referrers.is_none_or(|p| p.value),
         origin,
     };
     Some(ctx.located(spec, r.referenced, &base))

@@ -26,6 +26,7 @@ mod purity;
 mod registries;
 mod replicate;
 mod replicate_ledger;
+mod replicate_referrers;
 mod run;
 mod secrets;
 mod stores;

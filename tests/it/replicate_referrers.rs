@@ -1,0 +1,209 @@
+//! Signatures and attestations travel with images (`replicate:` and `copy --referrers`)
+//! between real distribution registries, which have no referrers API: the fallback tag
+//! schema and cosign's `.sig` tags are what moves.
+
+use crate::support::cli::succeeded as ok;
+use crate::support::fixtures::{FixtureIndex, MediaFormat, multi_platform, push_index_http};
+use crate::support::signing::{attach_artifact, cosign_sign, fallback_tag};
+use crate::support::{Registry, TestEnv};
+
+const SIGNATURE: &str = "application/vnd.example.signature.v1+json";
+const SBOM: &str = "application/spdx+json";
+
+/// What signing one release left in the source.
+struct Signed {
+    index: FixtureIndex,
+    /// The artifact signing the index.
+    signature: String,
+    /// The SBOM of the linux/amd64 manifest.
+    sbom: String,
+    /// cosign's `.sig` tag of the index, and its digest.
+    cosign: (String, String),
+}
+
+fn release(reg: &Registry, v: &str) -> Signed {
+    let index = multi_platform(v, MediaFormat::Oci);
+    push_index_http(reg, "team/app", v, &index);
+    let signature = attach_artifact(
+        reg,
+        "team/app",
+        (&index.digest, &index.media_type, index.size),
+        SIGNATURE,
+        format!("signature of {v}").as_bytes(),
+    );
+    let amd64 = index.image("linux/amd64");
+    let sbom = attach_artifact(
+        reg,
+        "team/app",
+        (
+            &amd64.manifest_digest,
+            &amd64.manifest_media_type,
+            amd64.manifest_size,
+        ),
+        SBOM,
+        format!("sbom of {v} amd64").as_bytes(),
+    );
+    let cosign = cosign_sign(reg, "team/app", &index.digest, &format!("MEUC{v}"));
+    Signed {
+        cosign: (format!("{}.sig", fallback_tag(&index.digest)), cosign),
+        index,
+        signature,
+        sbom,
+    }
+}
+
+/// The digests the fallback index `tag` of `repo` lists, sorted.
+fn listed(reg: &Registry, repo: &str, tag: &str) -> Vec<String> {
+    let (_, bytes) = reg.get_manifest(repo, tag);
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut out: Vec<String> = v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Whether `dst` holds every referrer of `s` in `repo` with the source's digests.
+fn carried(dst: &Registry, repo: &str, s: &Signed) -> bool {
+    dst.manifest_digest(repo, &s.signature).as_ref() == Some(&s.signature)
+        && dst.manifest_digest(repo, &s.sbom).as_ref() == Some(&s.sbom)
+        && dst.manifest_digest(repo, &s.cosign.0).as_ref() == Some(&s.cosign.1)
+        && dst
+            .manifest_digest(repo, &fallback_tag(&s.index.digest))
+            .is_some()
+        && listed(dst, repo, &fallback_tag(&s.index.digest)) == [s.signature.clone()]
+        && listed(
+            dst,
+            repo,
+            &fallback_tag(&s.index.image("linux/amd64").manifest_digest),
+        ) == [s.sbom.clone()]
+}
+
+fn writes(reg: &Registry, mark: crate::support::registry::LogMark) -> usize {
+    reg.requests_since(mark)
+        .iter()
+        .filter(|r| matches!(r.method.as_str(), "PUT" | "POST" | "PATCH" | "DELETE"))
+        .count()
+}
+
+/// A replicated signed image carries every referrer to the target, digests preserved; a
+/// second run uploads nothing; a new signature of an old image follows; a tag removed by
+/// retention takes its referrers with it, and only its own.
+#[test]
+fn signed_images_replicate_with_their_referrers() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let r1 = release(&src, "1.0.0");
+    let r2 = release(&src, "1.1.0");
+    let env = TestEnv::new();
+    let path = env.root.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\n    keep: 2\nreplicate:\n  - to: {}/mirror\n",
+            src.host(),
+            dst.host()
+        ),
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let apply = || {
+        ok(&env
+            .imagectl()
+            .args(["apply", "--yes", "-f", file])
+            .output()
+            .unwrap())
+    };
+    let out = apply();
+    assert!(out.contains("Replicated: 2 pushed"), "{out}");
+    for r in [&r1, &r2] {
+        assert!(carried(&dst, "mirror/team/app", r), "{out}");
+    }
+
+    // Nothing new: the target sees one HEAD per tag and the ledger read, nothing written.
+    let mark = dst.mark();
+    let src_mark = src.mark();
+    let out = apply();
+    assert_eq!(writes(&dst, mark), 0, "{out}");
+    let seen = dst.requests_since(mark);
+    assert!(
+        seen.iter().all(|r| r.method == "HEAD"
+            || r.path == "/v2/"
+            || r.path.starts_with("/v2/mirror/imagectl-ledger/")),
+        "{seen:#?}"
+    );
+    assert_eq!(seen.iter().filter(|r| r.method == "HEAD").count(), 2);
+    let at_source = src.requests_since(src_mark);
+    eprintln!("no-op run at the source: {at_source:#?}");
+
+    // A new signature of an old image reaches the target.
+    let late = attach_artifact(
+        &src,
+        "team/app",
+        (&r2.index.digest, &r2.index.media_type, r2.index.size),
+        SIGNATURE,
+        b"second signature of 1.1.0",
+    );
+    apply();
+    assert_eq!(
+        dst.manifest_digest("mirror/team/app", &late).as_ref(),
+        Some(&late)
+    );
+    let mut both = vec![r2.signature.clone(), late.clone()];
+    both.sort();
+    assert_eq!(
+        listed(&dst, "mirror/team/app", &fallback_tag(&r2.index.digest)),
+        both
+    );
+
+    // Retention drops 1.0.0: its referrers leave the target, 1.1.0's stay.
+    let r3 = release(&src, "1.2.0");
+    let out = apply();
+    assert!(out.contains("1 deleted"), "{out}");
+    assert!(carried(&dst, "mirror/team/app", &r3), "{out}");
+    assert!(
+        dst.manifest_digest("mirror/team/app", &r2.signature)
+            .is_some()
+    );
+    for gone in [
+        &r1.signature,
+        &r1.sbom,
+        &r1.cosign.0,
+        &fallback_tag(&r1.index.digest),
+    ] {
+        assert_eq!(dst.manifest_digest("mirror/team/app", gone), None, "{gone}");
+    }
+    let mut tags = dst.tags("mirror/team/app");
+    tags.retain(|t| t.starts_with("sha256-"));
+    assert_eq!(tags.len(), 2 * 3, "{tags:?}");
+}
+
+/// `copy --referrers` carries an image's referrers; a plain `copy` carries none.
+#[test]
+fn copy_carries_referrers_on_request() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let r = release(&src, "1.0.0");
+    let env = TestEnv::new();
+    let from = format!("{}/team/app:1.0.0", src.host());
+    ok(&env
+        .imagectl()
+        .args(["copy", &from, &format!("{}/plain/app:1.0.0", dst.host())])
+        .output()
+        .unwrap());
+    assert_eq!(dst.tags("plain/app"), ["1.0.0"]);
+    let out = ok(&env
+        .imagectl()
+        .args([
+            "copy",
+            "--referrers",
+            &from,
+            &format!("{}/signed/app:1.0.0", dst.host()),
+        ])
+        .output()
+        .unwrap());
+    assert!(carried(&dst, "signed/app", &r), "{out}");
+}
