@@ -526,6 +526,10 @@ pub struct TagsArgs {
     /// `json` (`{"name": …, "tags": […]}`), or a Go template over {{.Name}} {{.Tag}}.
     #[arg(long)]
     pub format: Option<String>,
+    /// Also list the tags that hold referrers rather than images: the fallback schema's
+    /// `sha256-<hex>` indexes and cosign's `sha256-<hex>.sig`/`.att`/`.sbom`.
+    #[arg(short, long)]
+    pub all: bool,
 }
 
 /// Arguments of `search`.

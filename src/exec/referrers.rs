@@ -53,7 +53,8 @@ struct Found {
 pub struct ReferrerCopier {
     copier: Arc<Copier>,
     client: RegistryClient,
-    tags: Mutex<HashMap<String, Arc<Vec<String>>>>,
+    /// One cell per repository, so concurrent carries of one repository list it once.
+    tags: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<Vec<String>>>>>>,
     no_api: Mutex<HashSet<String>>,
 }
 
@@ -305,18 +306,17 @@ impl ReferrerCopier {
 
     /// The source repository's tags, listed once per run.
     async fn source_tags(&self, repo: &Reference) -> Result<Arc<Vec<String>>, ExecError> {
-        let key = repo.name();
-        if let Some(t) = lock(&self.tags).get(&key) {
-            return Ok(t.clone());
-        }
-        let listed = match self.client.list_tags(repo).await {
-            Ok(t) => t,
-            Err(e) if e.is_not_found() => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        let listed = Arc::new(listed);
-        lock(&self.tags).insert(key, listed.clone());
-        Ok(listed)
+        let cell = lock(&self.tags).entry(repo.name()).or_default().clone();
+        let listed = cell
+            .get_or_try_init(|| async {
+                match self.client.list_tags(repo).await {
+                    Ok(t) => Ok(Arc::new(t)),
+                    Err(e) if e.is_not_found() => Ok(Arc::new(Vec::new())),
+                    Err(e) => Err(ExecError::from(e)),
+                }
+            })
+            .await?;
+        Ok(listed.clone())
     }
 }
 

@@ -181,7 +181,8 @@ fn signed_images_replicate_with_their_referrers() {
     assert_eq!(tags.len(), 2 * 3, "{tags:?}");
 }
 
-/// `copy --referrers` carries an image's referrers; a plain `copy` carries none.
+/// `copy --referrers` carries an image's referrers, a plain `copy` carries none, and
+/// `tags` shows their tags only when asked.
 #[test]
 fn copy_carries_referrers_on_request() {
     let src = Registry::start();
@@ -206,4 +207,131 @@ fn copy_carries_referrers_on_request() {
         .output()
         .unwrap());
     assert!(carried(&dst, "signed/app", &r), "{out}");
+    // `tags` lists images; `tags --all` the referrer tags too.
+    let repo = format!("{}/signed/app", dst.host());
+    let out = ok(&env.imagectl().args(["tags", &repo]).output().unwrap());
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["1.0.0"]);
+    let out = ok(&env
+        .imagectl()
+        .args(["tags", "--all", &repo])
+        .output()
+        .unwrap());
+    assert_eq!(out.lines().count(), 4, "{out}");
+}
+
+/// From a source with the referrers API (a real registry behind a proxy that answers the
+/// API's requests, which distribution 2.8 cannot) referrers are found through it, with no
+/// fallback tag at the source; a target without the API gets the fallback index, and a
+/// target with it gets none.
+#[test]
+fn referrers_api_at_the_source_and_the_target() {
+    use crate::support::faults::{Fault, FaultProxy, Rule};
+    use crate::support::signing::{push_artifact, referrers_index};
+
+    let src = Registry::start();
+    let index = multi_platform("api", MediaFormat::Oci);
+    push_index_http(&src, "team/app", "1.0.0", &index);
+    let (sig, sig_desc) = push_artifact(
+        &src,
+        "team/app",
+        (&index.digest, &index.media_type, index.size),
+        SIGNATURE,
+        b"signature via the API",
+    );
+    let arm = index.image("linux/arm64/v8");
+    let (att, att_desc) = push_artifact(
+        &src,
+        "team/app",
+        (
+            &arm.manifest_digest,
+            &arm.manifest_media_type,
+            arm.manifest_size,
+        ),
+        SBOM,
+        b"attestation of arm64 via the API",
+    );
+    let api = |proxy: &FaultProxy, lists: &[(&str, Vec<serde_json::Value>)]| {
+        for (subject, descriptors) in lists {
+            proxy.add(Rule::new(
+                "GET",
+                &format!("/referrers/{subject}"),
+                Fault::Serve(
+                    200,
+                    "application/vnd.oci.image.index.v1+json".into(),
+                    referrers_index(descriptors),
+                ),
+            ));
+        }
+        proxy.add(Rule::new(
+            "GET",
+            "/referrers/",
+            Fault::Serve(
+                200,
+                "application/vnd.oci.image.index.v1+json".into(),
+                referrers_index(&[]),
+            ),
+        ));
+    };
+    let source = FaultProxy::start(&src.host());
+    api(
+        &source,
+        &[
+            (index.digest.as_str(), vec![sig_desc.clone()]),
+            (arm.manifest_digest.as_str(), vec![att_desc.clone()]),
+        ],
+    );
+    assert!(
+        src.tags("team/app")
+            .iter()
+            .all(|t| !t.starts_with("sha256-"))
+    );
+
+    // A target without the API: the artifacts, and fallback indexes listing them.
+    let dst = Registry::start();
+    let env = TestEnv::new();
+    let from = format!("{}/team/app:1.0.0", source.host());
+    ok(&env
+        .imagectl()
+        .args([
+            "copy",
+            "--referrers",
+            &from,
+            &format!("{}/m/app:1.0.0", dst.host()),
+        ])
+        .output()
+        .unwrap());
+    assert!(
+        source
+            .seen_matching("GET", "/referrers/")
+            .iter()
+            .any(|s| s.path.ends_with(&index.digest))
+    );
+    assert_eq!(dst.manifest_digest("m/app", &sig).as_ref(), Some(&sig));
+    assert_eq!(dst.manifest_digest("m/app", &att).as_ref(), Some(&att));
+    assert_eq!(
+        listed(&dst, "m/app", &fallback_tag(&index.digest)),
+        [sig.clone()]
+    );
+    assert_eq!(
+        listed(&dst, "m/app", &fallback_tag(&arm.manifest_digest)),
+        [att.clone()]
+    );
+
+    // A target with the API lists them itself: no fallback tag is written there.
+    let dst2 = Registry::start();
+    let target = FaultProxy::start(&dst2.host());
+    api(&target, &[(index.digest.as_str(), vec![sig_desc])]);
+    ok(&env
+        .imagectl()
+        .args([
+            "copy",
+            "--referrers",
+            &from,
+            &format!("{}/m/app:1.0.0", target.host()),
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(dst2.manifest_digest("m/app", &sig).as_ref(), Some(&sig));
+    assert_eq!(dst2.manifest_digest("m/app", &att).as_ref(), Some(&att));
+    assert_eq!(dst2.tags("m/app"), ["1.0.0"]);
 }

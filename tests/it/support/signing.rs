@@ -27,6 +27,31 @@ pub fn attach_artifact(
     artifact_type: &str,
     payload: &[u8],
 ) -> String {
+    let (digest, descriptor) = push_artifact(reg, repo, subject, artifact_type, payload);
+    let tag = fallback_tag(subject.0);
+    let mut entries = match reg.manifest_digest(repo, &tag) {
+        Some(_) => {
+            let (_, index) = reg.get_manifest(repo, &tag);
+            let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+            index["manifests"].as_array().unwrap().clone()
+        }
+        None => Vec::new(),
+    };
+    entries.push(descriptor);
+    let index = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries });
+    reg.put_manifest(repo, &tag, OCI_INDEX, &serde_json::to_vec(&index).unwrap());
+    digest
+}
+
+/// Push the artifact alone (by digest, in no index): what a registry with the referrers
+/// API needs. Returns its digest and its descriptor as a referrers list names it.
+pub fn push_artifact(
+    reg: &Registry,
+    repo: &str,
+    subject: (&str, &str, u64),
+    artifact_type: &str,
+    payload: &[u8],
+) -> (String, serde_json::Value) {
     let config = reg.put_blob(repo, b"{}");
     let layer = reg.put_blob(repo, payload);
     let manifest = json!({
@@ -41,24 +66,21 @@ pub fn attach_artifact(
     let bytes = serde_json::to_vec(&manifest).unwrap();
     let digest = sha256_digest(&bytes);
     reg.put_manifest(repo, &digest, OCI_MANIFEST, &bytes);
-    let tag = fallback_tag(subject.0);
-    let mut entries = match reg.manifest_digest(repo, &tag) {
-        Some(_) => {
-            let (_, index) = reg.get_manifest(repo, &tag);
-            let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
-            index["manifests"].as_array().unwrap().clone()
-        }
-        None => Vec::new(),
-    };
-    entries.push(json!({
+    let descriptor = json!({
         "mediaType": OCI_MANIFEST,
         "digest": digest,
         "size": bytes.len(),
         "artifactType": artifact_type,
-    }));
-    let index = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries });
-    reg.put_manifest(repo, &tag, OCI_INDEX, &serde_json::to_vec(&index).unwrap());
-    digest
+    });
+    (digest, descriptor)
+}
+
+/// A referrers API answer listing `descriptors`.
+pub fn referrers_index(descriptors: &[serde_json::Value]) -> Vec<u8> {
+    serde_json::to_vec(
+        &json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors }),
+    )
+    .unwrap()
 }
 
 /// Push a cosign-style signature of `subject` as the tag `sha256-<hex>.sig`; returns the
