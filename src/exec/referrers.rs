@@ -48,13 +48,16 @@ struct Found {
     tags: Vec<(String, Digest)>,
 }
 
+/// A repository's tag list, filled by the first carry that needs it.
+type TagCell = Arc<tokio::sync::OnceCell<Arc<Vec<String>>>>;
+
 /// Carries referrers for a run's copies. Shares the run's [`Copier`] and remembers, per
 /// source repository, its tag list, and per registry whether it lacks the referrers API.
 pub struct ReferrerCopier {
     copier: Arc<Copier>,
     client: RegistryClient,
     /// One cell per repository, so concurrent carries of one repository list it once.
-    tags: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<Vec<String>>>>>>,
+    tags: Mutex<HashMap<String, TagCell>>,
     no_api: Mutex<HashSet<String>>,
 }
 

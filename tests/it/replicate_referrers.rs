@@ -310,11 +310,11 @@ fn referrers_api_at_the_source_and_the_target() {
     assert_eq!(dst.manifest_digest("m/app", &att).as_ref(), Some(&att));
     assert_eq!(
         listed(&dst, "m/app", &fallback_tag(&index.digest)),
-        [sig.clone()]
+        [sig.as_str()]
     );
     assert_eq!(
         listed(&dst, "m/app", &fallback_tag(&arm.manifest_digest)),
-        [att.clone()]
+        [att.as_str()]
     );
 
     // A target with the API lists them itself: no fallback tag is written there.
