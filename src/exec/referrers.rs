@@ -4,7 +4,7 @@
 //! cosign's own `sha256-<hex>.sig`/`.att`/`.sbom` tags; copied byte for byte (digests
 //! preserved), and listed at a target without the API by maintaining its fallback tag.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -50,6 +50,8 @@ struct Found {
 
 /// A repository's tag list, filled by the first carry that needs it.
 type TagCell = Arc<tokio::sync::OnceCell<Arc<Vec<String>>>>;
+/// Whether a registry has the referrers API, once known.
+type ApiCell = Arc<tokio::sync::Mutex<Option<bool>>>;
 
 /// Carries referrers for a run's copies. Shares the run's [`Copier`] and remembers, per
 /// source repository, its tag list, and per registry whether it lacks the referrers API.
@@ -58,7 +60,9 @@ pub struct ReferrerCopier {
     client: RegistryClient,
     /// One cell per repository, so concurrent carries of one repository list it once.
     tags: Mutex<HashMap<String, TagCell>>,
-    no_api: Mutex<HashSet<String>>,
+    /// Per registry: whether it has the referrers API (`None`: not asked yet). The first
+    /// query holds the cell, so concurrent carries ask a registry without it once.
+    api: Mutex<HashMap<String, ApiCell>>,
 }
 
 /// The fallback tag of a subject: `sha256-<hex>`.
@@ -81,7 +85,7 @@ impl ReferrerCopier {
             copier,
             client,
             tags: Mutex::default(),
-            no_api: Mutex::default(),
+            api: Mutex::default(),
         }
     }
 
@@ -107,17 +111,29 @@ impl ReferrerCopier {
                 let Some(digest) = descriptor_digest(d) else {
                     continue;
                 };
-                out.held.manifests.insert(digest.clone());
                 if known.manifests.contains(&digest) {
+                    out.held.manifests.insert(digest);
                     continue;
                 }
-                self.copy_one(
-                    &src_repo.with_digest(digest.clone()),
-                    &tgt_repo.with_digest(digest.clone()),
-                    Some(digest.clone()),
-                    &mut out,
-                )
-                .await?;
+                let copied = self
+                    .copy_one(
+                        &src_repo.with_digest(digest.clone()),
+                        &tgt_repo.with_digest(digest.clone()),
+                        Some(digest.clone()),
+                        &mut out,
+                    )
+                    .await;
+                match copied {
+                    Ok(()) => {}
+                    // A fallback index may still list a referrer deleted since: not one
+                    // to carry.
+                    Err(ExecError::Registry(e)) if e.is_not_found() => {
+                        tracing::warn!(%digest, "a referrer listed at {src_repo} is gone there");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+                out.held.manifests.insert(digest);
                 new.push(d.clone());
             }
             let tag = fallback_tag(&f.subject);
@@ -235,7 +251,7 @@ impl ReferrerCopier {
     /// The referrers of `top` and, for an index, of its platform manifests.
     async fn discover(&self, repo: &Reference, top: &Digest) -> Result<Vec<Found>, ExecError> {
         let tags = self.source_tags(repo).await?;
-        let api = !lock(&self.no_api).contains(repo.registry());
+        let api = *self.api_cell(repo).lock().await != Some(false);
         let top_tag = fallback_tag(top);
         let others = tags
             .iter()
@@ -273,15 +289,21 @@ impl ReferrerCopier {
             fallback_index: None,
             tags: Vec::new(),
         };
-        let no_api = lock(&self.no_api).contains(repo.registry());
-        let from_api = if no_api {
-            None
-        } else {
-            let listed = self.client.referrers(repo, subject).await?;
-            if listed.is_none() {
-                lock(&self.no_api).insert(repo.registry().to_string());
+        let cell = self.api_cell(repo);
+        let from_api = {
+            let mut known = cell.lock().await;
+            match *known {
+                Some(false) => None,
+                Some(true) => {
+                    drop(known);
+                    self.client.referrers(repo, subject).await?
+                }
+                None => {
+                    let listed = self.client.referrers(repo, subject).await?;
+                    *known = Some(listed.is_some());
+                    listed
+                }
             }
-            listed
         };
         match from_api {
             Some(list) => found.descriptors = list,
@@ -305,6 +327,13 @@ impl ReferrerCopier {
             }
         }
         Ok(found)
+    }
+
+    fn api_cell(&self, repo: &Reference) -> ApiCell {
+        lock(&self.api)
+            .entry(repo.registry().to_string())
+            .or_default()
+            .clone()
     }
 
     /// The source repository's tags, listed once per run.

@@ -136,8 +136,27 @@ fn signed_images_replicate_with_their_referrers() {
         "{seen:#?}"
     );
     assert_eq!(seen.iter().filter(|r| r.method == "HEAD").count(), 2);
+    // At the source: the expansion's tag list and HEADs, then for the referrers one more
+    // tag list, one referrers query (404: no API, not asked again), and per image one GET
+    // of its index, one of each fallback index (index and amd64) and one HEAD of its
+    // cosign tag.
     let at_source = src.requests_since(src_mark);
-    eprintln!("no-op run at the source: {at_source:#?}");
+    let count = |method: &str, pred: &dyn Fn(&str) -> bool| {
+        at_source
+            .iter()
+            .filter(|r| r.method == method && pred(&r.path))
+            .count()
+    };
+    assert_eq!(
+        count("GET", &|p| p.ends_with("/tags/list")),
+        2,
+        "{at_source:#?}"
+    );
+    assert_eq!(count("GET", &|p| p.contains("/referrers/")), 1);
+    assert_eq!(count("GET", &|p| p.contains("/manifests/sha256-")), 4);
+    assert_eq!(count("GET", &|p| p.contains("/manifests/sha256:")), 2);
+    assert_eq!(count("HEAD", &|p| p.ends_with(".sig")), 2);
+    assert_eq!(at_source.iter().filter(|r| r.path != "/v2/").count(), 13);
 
     // A new signature of an old image reaches the target.
     let late = attach_artifact(
