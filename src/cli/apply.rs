@@ -340,6 +340,12 @@ fn print_replication(r: &ReplicationReport) {
         r.blobs_mounted,
         r.deleted.len(),
     );
+    if r.referrers_pushed + r.referrers_deleted > 0 {
+        println!(
+            "Referrers (signatures, attestations): {} pushed, {} deleted.",
+            r.referrers_pushed, r.referrers_deleted
+        );
+    }
     for k in &r.kept {
         eprintln!("warning: kept {k}");
     }

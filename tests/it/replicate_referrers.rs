@@ -117,8 +117,21 @@ fn signed_images_replicate_with_their_referrers() {
             .output()
             .unwrap())
     };
+    let plan = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    assert!(
+        plan.contains(
+            "Referrers: apply looks up and carries the signatures and attestations of 2 images."
+        ),
+        "{plan}"
+    );
     let out = apply();
     assert!(out.contains("Replicated: 2 pushed"), "{out}");
+    // Per release: the index's signature and fallback index, the SBOM and its fallback
+    // index, the cosign tag.
+    assert!(
+        out.contains("Referrers (signatures, attestations): 10 pushed, 0 deleted."),
+        "{out}"
+    );
     for r in [&r1, &r2] {
         assert!(carried(&dst, "mirror/team/app", r), "{out}");
     }
@@ -182,6 +195,10 @@ fn signed_images_replicate_with_their_referrers() {
     let r3 = release(&src, "1.2.0");
     let out = apply();
     assert!(out.contains("1 deleted"), "{out}");
+    assert!(
+        out.contains("Referrers (signatures, attestations): 5 pushed, 5 deleted."),
+        "{out}"
+    );
     assert!(carried(&dst, "mirror/team/app", &r3), "{out}");
     assert!(
         dst.manifest_digest("mirror/team/app", &r2.signature)
