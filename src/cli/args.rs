@@ -322,6 +322,10 @@ pub struct PushArgs {
     pub image: String,
     /// Where to: registry/name[:tag]; without a tag, IMAGE's tag. Default: IMAGE's name.
     pub target: Option<String>,
+    /// Also copy the image's referrers (signatures, attestations, SBOMs) from the registry
+    /// IMAGE names, when it holds the image with the digest pushed.
+    #[arg(long)]
+    pub referrers: bool,
     /// Text or JSON.
     #[command(flatten)]
     pub output: OutputArg,

@@ -258,12 +258,20 @@ impl ReferrerCopier {
             .any(|t| is_fallback_tag(t) && !t.starts_with(&top_tag));
         let mut subjects = vec![top.clone()];
         if api || others {
-            let m = self
+            // An index of some platforms that imagectl made for the target is not at the
+            // source: its platform manifests' referrers are not looked for.
+            match self
                 .client
                 .get_manifest(&repo.with_digest(top.clone()))
-                .await?;
-            if let Manifest::Index { manifests, .. } = &m.manifest {
-                subjects.extend(manifests.iter().map(|c| c.digest.clone()));
+                .await
+            {
+                Ok(m) => {
+                    if let Manifest::Index { manifests, .. } = &m.manifest {
+                        subjects.extend(manifests.iter().map(|c| c.digest.clone()));
+                    }
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
             }
         }
         let mut out = Vec::new();

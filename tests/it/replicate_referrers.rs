@@ -217,8 +217,8 @@ fn signed_images_replicate_with_their_referrers() {
     assert_eq!(tags.len(), 2 * 3, "{tags:?}");
 }
 
-/// `copy --referrers` carries an image's referrers, a plain `copy` carries none, and
-/// `tags` shows their tags only when asked.
+/// `copy --referrers` carries an image's referrers (for one platform: that manifest's), a
+/// plain `copy` carries none, and `tags` shows their tags only when asked.
 #[test]
 fn copy_carries_referrers_on_request() {
     let src = Registry::start();
@@ -253,6 +253,30 @@ fn copy_carries_referrers_on_request() {
         .output()
         .unwrap());
     assert_eq!(out.lines().count(), 4, "{out}");
+
+    // One platform: its manifest's referrers (the SBOM), not the index's it is not under.
+    ok(&env
+        .imagectl()
+        .args([
+            "copy",
+            "--referrers",
+            "--platform",
+            "linux/amd64",
+            &from,
+            &format!("{}/amd64/app:1.0.0", dst.host()),
+        ])
+        .output()
+        .unwrap());
+    let amd64 = r.index.image("linux/amd64");
+    assert_eq!(
+        dst.manifest_digest("amd64/app", "1.0.0").as_ref(),
+        Some(&amd64.manifest_digest)
+    );
+    assert_eq!(
+        listed(&dst, "amd64/app", &fallback_tag(&amd64.manifest_digest)),
+        [r.sbom.as_str()]
+    );
+    assert_eq!(dst.manifest_digest("amd64/app", &r.signature), None);
 }
 
 /// From a source with the referrers API (a real registry behind a proxy that answers the
@@ -370,4 +394,35 @@ fn referrers_api_at_the_source_and_the_target() {
     assert_eq!(dst2.manifest_digest("m/app", &sig).as_ref(), Some(&sig));
     assert_eq!(dst2.manifest_digest("m/app", &att).as_ref(), Some(&att));
     assert_eq!(dst2.tags("m/app"), ["1.0.0"]);
+}
+
+/// `push --referrers` sends a stored image and copies its referrers from the registry the
+/// image was pulled from.
+#[test]
+fn push_carries_referrers_from_the_image_registry() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let r = release(&src, "1.0.0");
+    let env = TestEnv::new();
+    let name = format!("{}/team/app:1.0.0", src.host());
+    ok(&env
+        .imagectl()
+        .args(["pull", "--all-platforms", &name])
+        .output()
+        .unwrap());
+    let out = ok(&env
+        .imagectl()
+        .args([
+            "push",
+            "--referrers",
+            &name,
+            &format!("{}/pushed/app:1.0.0", dst.host()),
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(
+        dst.manifest_digest("pushed/app", "1.0.0").as_ref(),
+        Some(&r.index.digest)
+    );
+    assert!(carried(&dst, "pushed/app", &r), "{out}");
 }
