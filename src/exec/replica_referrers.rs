@@ -99,9 +99,10 @@ pub async fn carry_referrers(
 }
 
 /// Delete what `record` says imagectl carried with its tag: the referrer tags (only while
-/// they still hold what imagectl put there) and the referrer manifests. Skipped when
-/// another tag of the repository that stays (`others`) points at the same image, whose
-/// referrers they are too.
+/// they still hold what imagectl put there) and the referrer manifests. Skipped while the
+/// image itself is still in the repository (a registry that deletes tags alone, or a tag
+/// someone else points at it) or another tag imagectl keeps (`others`) points at it: the
+/// referrers are that image's too.
 pub async fn delete_referrers(
     client: &RegistryClient,
     record: &ReplicaRecord,
@@ -113,7 +114,12 @@ pub async fn delete_referrers(
             && o.target.name() == record.target.name()
             && o.pushed_digest == record.pushed_digest
     });
-    if shared {
+    if shared
+        || client
+            .head_manifest_at_origin(&repo.with_digest(record.pushed_digest.clone()))
+            .await?
+            .is_some()
+    {
         return Ok(0);
     }
     let mut deleted = 0;
