@@ -103,7 +103,7 @@ impl ReferrerCopier {
         // Bare repositories: a referrer is pushed by digest, never under the image's tag.
         let src_repo = bare(source)?;
         let tgt_repo = bare(target)?;
-        let found = self.discover(&src_repo, top).await?;
+        let found = self.discover(&src_repo, top, &tgt_repo).await?;
         let mut out = CarriedReferrers::default();
         for f in found {
             let mut new = Vec::new();
@@ -248,8 +248,15 @@ impl ReferrerCopier {
         Ok(Some(digest))
     }
 
-    /// The referrers of `top` and, for an index, of its platform manifests.
-    async fn discover(&self, repo: &Reference, top: &Digest) -> Result<Vec<Found>, ExecError> {
+    /// The referrers of `top` and, for an index, of its platform manifests. An index of
+    /// some platforms imagectl made for the target is not at the source: its platform
+    /// manifests are read from the target's copy (`tgt_repo`).
+    async fn discover(
+        &self,
+        repo: &Reference,
+        top: &Digest,
+        tgt_repo: &Reference,
+    ) -> Result<Vec<Found>, ExecError> {
         let tags = self.source_tags(repo).await?;
         let api = *self.api_cell(repo).lock().await != Some(false);
         let top_tag = fallback_tag(top);
@@ -258,20 +265,20 @@ impl ReferrerCopier {
             .any(|t| is_fallback_tag(t) && !t.starts_with(&top_tag));
         let mut subjects = vec![top.clone()];
         if api || others {
-            // An index of some platforms that imagectl made for the target is not at the
-            // source: its platform manifests' referrers are not looked for.
-            match self
+            let index = match self
                 .client
                 .get_manifest(&repo.with_digest(top.clone()))
                 .await
             {
-                Ok(m) => {
-                    if let Manifest::Index { manifests, .. } = &m.manifest {
-                        subjects.extend(manifests.iter().map(|c| c.digest.clone()));
-                    }
+                Err(e) if e.is_not_found() => {
+                    self.client
+                        .get_manifest(&tgt_repo.with_digest(top.clone()))
+                        .await
                 }
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e.into()),
+                other => other,
+            }?;
+            if let Manifest::Index { manifests, .. } = &index.manifest {
+                subjects.extend(manifests.iter().map(|c| c.digest.clone()));
             }
         }
         let mut out = Vec::new();

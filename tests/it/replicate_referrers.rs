@@ -426,3 +426,70 @@ fn push_carries_referrers_from_the_image_registry() {
     );
     assert!(carried(&dst, "pushed/app", &r), "{out}");
 }
+
+/// A copy of two of three platforms is a new index the source never had: the referrers of
+/// the platform manifests in it are carried, the source index's are not.
+#[test]
+fn a_platform_subset_carries_its_platforms_referrers() {
+    use crate::support::fixtures::{ImageBuilder, Layer, Platform, base_layer};
+
+    let src = Registry::start();
+    let dst = Registry::start();
+    let images = ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]
+        .iter()
+        .map(|p| {
+            ImageBuilder::new()
+                .format(MediaFormat::Oci)
+                .platform(Platform::parse(p))
+                .layer(base_layer())
+                .layer(Layer::from_files(&[("etc/platform", *p)]))
+                .build()
+        })
+        .collect();
+    let index = FixtureIndex::new(MediaFormat::Oci, images);
+    push_index_http(&src, "team/app", "1.0.0", &index);
+    let signature = attach_artifact(
+        &src,
+        "team/app",
+        (&index.digest, &index.media_type, index.size),
+        SIGNATURE,
+        b"signature of the whole index",
+    );
+    let arm = index.image("linux/arm64/v8");
+    let sbom = attach_artifact(
+        &src,
+        "team/app",
+        (
+            &arm.manifest_digest,
+            &arm.manifest_media_type,
+            arm.manifest_size,
+        ),
+        SBOM,
+        b"sbom of arm64",
+    );
+    let env = TestEnv::new();
+    ok(&env
+        .imagectl()
+        .args([
+            "copy",
+            "--referrers",
+            "--platform",
+            "linux/amd64",
+            "--platform",
+            "linux/arm64/v8",
+            &format!("{}/team/app:1.0.0", src.host()),
+            &format!("{}/two/app:1.0.0", dst.host()),
+        ])
+        .output()
+        .unwrap());
+    assert_ne!(
+        dst.manifest_digest("two/app", "1.0.0").as_ref(),
+        Some(&index.digest)
+    );
+    assert_eq!(dst.manifest_digest("two/app", &sbom).as_ref(), Some(&sbom));
+    assert_eq!(
+        listed(&dst, "two/app", &fallback_tag(&arm.manifest_digest)),
+        [sbom.as_str()]
+    );
+    assert_eq!(dst.manifest_digest("two/app", &signature), None);
+}
