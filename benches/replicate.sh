@@ -10,6 +10,8 @@
 #   (b) skopeo sync --src yaml --dest docker of the same images and tags to TARGET/mirror
 #   (c) the same imagectl apply again: nothing new
 #   (d) the same skopeo sync again: nothing new
+#   (e) imagectl again with --no-referrers: what looking for new signatures costs a no-op
+#       (skopeo sync looks for none)
 #
 # Prints wall times, the ratios skopeo/imagectl, peak RSS (GNU time's %M), and the CPU time
 # of each tool and of the two registries it talked to (the registries' from /proc).
@@ -120,6 +122,8 @@ log "(c) imagectl apply again: nothing new"
 run c "$TA_PID" "$IMAGECTL" apply --yes -f "$POLICY"
 log "(d) skopeo sync again: nothing new"
 run d "$TB_PID" bash -c sync_b
+log "(e) imagectl apply again without looking for referrers"
+run e "$TA_PID" "$IMAGECTL" apply --yes --no-referrers -f "$POLICY"
 
 # --- sanity: both targets hold every image, digests as at the source -----------------------------
 mkdir -p "$WORK/certs-a"
@@ -144,6 +148,7 @@ grep -q "No changes" "$WORK/c.log" || { cat "$WORK/c.log" >&2; exit 1; }
 read -r a_wall a_rss a_user a_sys <"$WORK/a.time"
 read -r b_wall b_rss b_user b_sys <"$WORK/b.time"
 read -r c_wall c_rss c_user c_sys <"$WORK/c.time"
+read -r e_wall e_rss e_user e_sys <"$WORK/e.time"
 read -r d_wall d_rss d_user d_sys <"$WORK/d.time"
 ratio() { awk -v i="$1" -v s="$2" 'BEGIN { if (i > 0) printf "%.1fx", s / i; else print "n/a" }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
@@ -155,6 +160,8 @@ printf '%-44s %12s %12s %16s %18s %16s\n' "first: $N small + 1x$((BIG_LAYERS * B
     "$a_wall" "$b_wall" "$(ratio "$a_wall" "$b_wall")" "$(mib "$a_rss")" "$(mib "$b_rss")"
 printf '%-44s %12s %12s %16s %18s %16s\n' "again, nothing new" \
     "$c_wall" "$d_wall" "$(ratio "$c_wall" "$d_wall")" "$(mib "$c_rss")" "$(mib "$d_rss")"
+printf '%-44s %12s %12s %16s %18s %16s\n' "again, nothing new, --no-referrers" \
+    "$e_wall" "$d_wall" "$(ratio "$e_wall" "$d_wall")" "$(mib "$e_rss")" "$(mib "$d_rss")"
 echo "(imagectl's first run also pulls every image into its store; skopeo copies registry to registry)"
 echo
 # Where the CPU went. The tool, the source and the target share this machine's cores; the
@@ -170,3 +177,4 @@ cpu_row "imagectl, first run" "$a_user" "$a_sys" "$WORK/a.cpu"
 cpu_row "skopeo, first run" "$b_user" "$b_sys" "$WORK/b.cpu"
 cpu_row "imagectl, nothing new" "$c_user" "$c_sys" "$WORK/c.cpu"
 cpu_row "skopeo, nothing new" "$d_user" "$d_sys" "$WORK/d.cpu"
+cpu_row "imagectl, --no-referrers" "$e_user" "$e_sys" "$WORK/e.cpu"

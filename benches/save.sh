@@ -19,6 +19,7 @@
 #   IMAGECTL=/path/to/imagectl benches/save.sh   # use that binary
 #   LAYERS=8 LAYER_MIB=128 benches/save.sh       # the defaults (1 GiB)
 #   RUNS=3 benches/save.sh                       # best of 3 for each party (default 3)
+#   FLOOR=/path/to/inflate_floor benches/save.sh # the floor program, already built
 #
 # Needs docker-registry, skopeo, docker.io, python3, GNU time; about 5 GiB under $TMPDIR.
 # Not part of the test suite.
@@ -34,6 +35,7 @@ RUNS=${RUNS:-3}
 
 ensure_packages
 ensure_imagectl
+if [[ -z ${FLOOR:-} ]]; then
 log "cargo bench --bench inflate_floor --no-run (the decode floor)"
 FLOOR=$(cd "$ROOT" && cargo bench --bench inflate_floor --no-run --message-format=json |
     python3 -c 'import json, sys
@@ -41,6 +43,7 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "inflate_floor" and m.get("executable"):
         print(m["executable"])')
+fi
 [[ -x $FLOOR ]] || { echo "benches/inflate_floor.rs did not build" >&2; exit 1; }
 floor() { "$FLOOR" "$@"; }
 

@@ -15,8 +15,8 @@ use super::progress::Progress;
 use super::run::record::{self, RunParts};
 use super::store_spec;
 use crate::exec::{
-    ApplyReport, Copier, PullObserver, ReplicationReport, actual_state, apply as run_apply, expand,
-    load_ledger, observe_replicas, replicate,
+    ApplyReport, Copier, Ledgers, PullObserver, ReferrerCopier, ReplicationReport, actual_state,
+    apply as run_apply, expand, load_ledger, observe_replicas, read_ledgers, replicate,
 };
 use crate::oci::{Digest, Reference};
 use crate::plan::{Plan, ReplicaRecord, plan as make_plan, render_text, replica_targets};
@@ -32,6 +32,24 @@ pub(super) struct Planned {
     pub(super) plan: Plan,
     /// Every name the resolved entries want (tags, pins, `also_tag` names).
     pub(super) wanted: Vec<Reference>,
+    /// The replication targets' ledgers of pushed tags, as read for the plan.
+    pub(super) ledgers: Ledgers,
+}
+
+impl Planned {
+    /// Nothing to carry out: an empty plan, no records of the store's own ledger waiting
+    /// to move into a target's, no referrers to look for.
+    pub(super) fn nothing_to_do(&self) -> bool {
+        self.plan.is_empty() && !self.replication_due()
+    }
+
+    /// Replication has work beyond the plan's actions: ledger records to move, or
+    /// referrers to look for (new signatures appear for images the target already has).
+    fn replication_due(&self) -> bool {
+        !self.plan.replication.actions.is_empty()
+            || self.ledgers.migration_pending()
+            || !self.plan.replication.referrers.is_empty()
+    }
 }
 
 /// Load the policy, or print every error in it (one `error:` line each) and say so.
@@ -97,12 +115,13 @@ pub(super) async fn prepare_in(
         pushed: load_ledger(&*store).await?,
         leftovers: store.leftovers().await?,
     };
-    let (plan, wanted) = plan_view(&client, policy, &view).await;
+    let (plan, wanted, ledgers) = plan_view(&client, policy, &view).await;
     Ok(Planned {
         store,
         client,
         plan,
         wanted,
+        ledgers,
     })
 }
 
@@ -120,7 +139,7 @@ pub(super) struct StoreView {
     pub(super) inventory: Inventory,
     /// Every blob with its size.
     pub(super) content: Vec<(Digest, u64)>,
-    /// The replication ledger.
+    /// The store's own replication records (before they move into the targets' ledgers).
     pub(super) pushed: Vec<ReplicaRecord>,
     /// Bytes killed writers left in temporary space (not in reports: a host's own next
     /// writer removes them).
@@ -140,19 +159,21 @@ impl StoreView {
 }
 
 /// Expand `policy` against the registries and plan it against `view`, now; also every
-/// name the resolved entries want.
+/// name the resolved entries want, and the replication ledgers read for the plan.
 pub(super) async fn plan_view(
     client: &RegistryClient,
     policy: &Policy,
     view: &StoreView,
-) -> (Plan, Vec<Reference>) {
+) -> (Plan, Vec<Reference>, Ledgers) {
     let desired = expand(client, policy, &view.inventory).await;
     let mut actual = actual_state(&view.inventory, &view.content);
     actual.leftover_bytes = view.leftovers;
     if !desired.replicas.is_empty() {
         actual.replicas = observe_replicas(client, &replica_targets(&desired)).await;
     }
-    actual.pushed = view.pushed.clone();
+    let ledgers = read_ledgers(client, view.pushed.clone(), &desired.replicas).await;
+    actual.pushed = ledgers.records();
+    actual.unreadable_ledgers = ledgers.unreadable();
     let plan = make_plan(&desired, &actual, Timestamp::now());
     let wanted = desired
         .entries
@@ -161,7 +182,7 @@ pub(super) async fn plan_view(
         .flatten()
         .flat_map(|w| std::iter::once(w.name.clone()).chain(w.also_tag.iter().cloned()))
         .collect();
-    (plan, wanted)
+    (plan, wanted, ledgers)
 }
 
 /// Carry out a plan: the executor, then replication.
@@ -173,16 +194,20 @@ pub(super) async fn carry_out(
     let report = run_apply(&planned.client, planned.store.clone(), plan, 8, progress)
         .await
         .with_context(|| format!("applying to the store at {}", planned.store.location()))?;
-    let replication = if plan.replication.actions.is_empty() {
+    let replication = if !planned.replication_due() {
         None
     } else {
         let copier = Arc::new(Copier::new(planned.client.clone(), planned.store.content()));
+        let carrier = (!plan.replication.referrers.is_empty())
+            .then(|| ReferrerCopier::new(copier.clone(), planned.client.clone()));
         Some(
             replicate(
                 copier,
                 &planned.client,
                 &*planned.store,
                 &plan.replication,
+                &planned.ledgers,
+                carrier.as_ref(),
                 REPLICATION_CONCURRENCY,
             )
             .await
@@ -234,13 +259,16 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     let json = args.json || args.output.json();
     let started = Timestamp::now();
     let before = crate::registry::stats::snapshot();
-    let planned = prepare(cli, &policy).await?;
+    let mut planned = prepare(cli, &policy).await?;
+    if args.no_referrers {
+        planned.plan.replication.referrers.clear();
+    }
     let plan = &planned.plan;
     if !json {
         print!("{}", render_text(plan, &human_size));
     }
     let planning_failed = planning_failed(plan);
-    if plan.is_empty() || args.dry_run {
+    if planned.nothing_to_do() || args.dry_run {
         if json {
             println!(
                 "{}",
@@ -258,7 +286,8 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
-    if !args.yes {
+    // Moving ledger records alone is bookkeeping, not a change to ask about.
+    if !args.yes && !plan.is_empty() {
         if !std::io::stdin().is_terminal() {
             bail!(
                 "apply changes the store and nobody can be asked here: re-run with --yes (review first with `imagectl plan`)"
@@ -363,6 +392,12 @@ fn print_replication(r: &ReplicationReport) {
         r.blobs_mounted,
         r.deleted.len(),
     );
+    if r.referrers_pushed + r.referrers_deleted > 0 {
+        println!(
+            "Referrers (signatures, attestations): {} pushed, {} deleted.",
+            r.referrers_pushed, r.referrers_deleted
+        );
+    }
     for k in &r.kept {
         eprintln!("warning: kept {k}");
     }

@@ -310,6 +310,10 @@ pub struct CopyArgs {
     /// Copy every platform and the index itself (the default; for scripts that say so).
     #[arg(long, conflicts_with = "platform")]
     pub all_platforms: bool,
+    /// Also copy the image's referrers (signatures, attestations, SBOMs of the index and
+    /// each platform manifest), from the referrers API or the `sha256-<hex>` fallback tags.
+    #[arg(long)]
+    pub referrers: bool,
     /// Text or JSON.
     #[command(flatten)]
     pub output: OutputArg,
@@ -322,6 +326,10 @@ pub struct PushArgs {
     pub image: String,
     /// Where to: registry/name[:tag]; without a tag, IMAGE's tag. Default: IMAGE's name.
     pub target: Option<String>,
+    /// Also copy the image's referrers (signatures, attestations, SBOMs) from the registry
+    /// IMAGE names, when it holds the image with the digest pushed.
+    #[arg(long)]
+    pub referrers: bool,
     /// Text or JSON.
     #[command(flatten)]
     pub output: OutputArg,
@@ -438,6 +446,10 @@ pub struct ApplyArgs {
     /// so apply changes nothing unless --yes is given.
     #[arg(short, long)]
     pub yes: bool,
+    /// Replicate images without their referrers (signatures, attestations, SBOMs), whatever
+    /// the policy's `replicate[].referrers` says.
+    #[arg(long)]
+    pub no_referrers: bool,
     /// The plan and the outcome as JSON. Same as --format json.
     #[arg(long)]
     pub json: bool,
@@ -567,6 +579,10 @@ pub struct TagsArgs {
     /// `json` (`{"name": …, "tags": […]}`), or a Go template over {{.Name}} {{.Tag}}.
     #[arg(long)]
     pub format: Option<String>,
+    /// Also list the tags that hold referrers rather than images: the fallback schema's
+    /// `sha256-<hex>` indexes and cosign's `sha256-<hex>.sig`/`.att`/`.sbom`.
+    #[arg(short, long)]
+    pub all: bool,
 }
 
 /// Arguments of `search`.

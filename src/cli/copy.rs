@@ -10,7 +10,9 @@ use super::args::{Cli, CopyArgs, PushArgs};
 use super::format::{human_size, print_json};
 use super::{open_store, registry_client};
 use crate::archive;
-use crate::exec::{Copier, CopyOutcome, CopyRequest};
+use crate::exec::{
+    CarriedReferrers, Copier, CopyOutcome, CopyRequest, KnownReferrers, ReferrerCopier,
+};
 use crate::oci::{Platform, Reference};
 use crate::store::{LockMode, Resolved, Store, StoreSpec, resolve};
 
@@ -23,7 +25,7 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
         .map(|p| p.parse::<Platform>())
         .collect::<Result<Vec<_>, _>>()?;
     let client = registry_client(cli)?;
-    let copier = Copier::new(client, local_store(cli).await);
+    let copier = Arc::new(Copier::new(client.clone(), local_store(cli).await));
     let req = CopyRequest {
         source: source.clone(),
         target: target.clone(),
@@ -35,6 +37,16 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
         .copy(&req)
         .await
         .with_context(|| format!("copy {source} -> {target}"))?;
+    let carried = if args.referrers {
+        let carrier = ReferrerCopier::new(copier.clone(), client);
+        let carried = carrier
+            .carry(&source, &done.digest, &target, &KnownReferrers::default())
+            .await
+            .with_context(|| format!("copying the referrers of {source} to {target}"))?;
+        Some(carried)
+    } else {
+        None
+    };
     report(
         "Copied",
         &source.to_string(),
@@ -42,7 +54,23 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
         &done,
         args.output.json(),
     )?;
+    if let Some(c) = carried {
+        print_carried(&c, args.output.json());
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `--referrers` carried, after the image's line (text only: the JSON document is
+/// the image's).
+fn print_carried(c: &CarriedReferrers, json: bool) {
+    if !json {
+        println!(
+            "Referrers: {} held by the target ({} pushed, {} blobs uploaded)",
+            c.held.manifests.len() + c.held.tags.len(),
+            c.pushed,
+            c.blobs_uploaded
+        );
+    }
 }
 
 /// One line per image: what was sent, or that nothing needed to be.
@@ -90,6 +118,7 @@ pub(super) async fn push(cli: &Cli, args: &PushArgs) -> Result<ExitCode> {
         Resolved::Name(i) => (i, Reference::parse(&args.image).ok()),
         Resolved::Id(hits) => (hits[0], None),
     };
+    let own_named = own_name.is_some();
     let target = match (&args.target, own_name) {
         (Some(t), Some(own)) => target_reference(&own, t)?,
         (Some(t), None) => Reference::parse(t)?,
@@ -112,12 +141,25 @@ pub(super) async fn push(cli: &Cli, args: &PushArgs) -> Result<ExitCode> {
             store.location()
         )
     })?;
-    let copier = Copier::new(registry_client(cli)?, Some(export.content()));
+    let client = registry_client(cli)?;
+    let copier = Arc::new(Copier::new(client.clone(), Some(export.content())));
     let done = copier
         .push_from_store(&staged.target, &target)
         .await
         .with_context(|| format!("push {} -> {target}", args.image))?;
     report("Pushed", &args.image, &target, &done, args.output.json())?;
+    if args.referrers {
+        let Some(source) = Reference::parse(&args.image).ok().filter(|_| own_named) else {
+            anyhow::bail!(
+                "--referrers needs IMAGE by name (the registry it names holds its referrers), not by ID"
+            );
+        };
+        let carried = ReferrerCopier::new(copier, client)
+            .carry(&source, &done.digest, &target, &KnownReferrers::default())
+            .await
+            .with_context(|| format!("copying the referrers of {source} to {target}"))?;
+        print_carried(&carried, args.output.json());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::args::{Cli, SearchArgs, TagsArgs};
 use super::format::{Format, align, ellipsis};
 use super::registry_client;
+use crate::exec::is_fallback_tag;
 use crate::oci::Reference;
 use crate::registry::split_search_term;
 
@@ -33,6 +34,9 @@ pub(super) async fn tags(cli: &Cli, args: &TagsArgs) -> Result<ExitCode> {
         .list_tags(&repo)
         .await
         .with_context(|| format!("list the tags of {}", repo.name()))?;
+    if !args.all {
+        tags.retain(|t| !is_fallback_tag(t));
+    }
     // The distribution spec asks for lexical order but not every registry keeps it.
     tags.sort();
     match format {

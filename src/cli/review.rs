@@ -83,7 +83,7 @@ pub(super) async fn plan(cli: &Cli, args: &PlanArgs, policy: &Policy) -> Result<
     let client = policy_client(cli, policy)?;
     let mut plans = Vec::new();
     for host in &hosts {
-        let (plan, _) = plan_view(&client, policy, &host.view()).await;
+        let (plan, _, _) = plan_view(&client, policy, &host.view()).await;
         plans.push(plan);
     }
     let format = if args.json {
@@ -160,7 +160,7 @@ pub(super) async fn diff(cli: &Cli, args: &DiffArgs) -> Result<ExitCode> {
     let mut failed = !diff.failures.is_empty();
     for h in &hosts {
         let state = h.report.state.as_ref().expect("checked on reading");
-        let (plan, _) = plan_view(&client, &new, &h.view()).await;
+        let (plan, _, _) = plan_view(&client, &new, &h.view()).await;
         failed |= planning_failed(&plan);
         diff.check_host(
             h.path.clone(),

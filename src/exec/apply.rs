@@ -170,6 +170,7 @@ pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
         leftover_bytes: 0,
         replicas: Vec::new(),
         pushed: Vec::new(),
+        unreadable_ledgers: Vec::new(),
     }
 }
 

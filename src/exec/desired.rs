@@ -64,6 +64,8 @@ pub async fn expand(client: &RegistryClient, policy: &Policy, inventory: &Invent
                 prefix: r.prefix.clone(),
                 platforms: r.platforms.clone(),
                 prune: r.prune,
+                ledger: r.ledger.clone(),
+                referrers: r.referrers,
             })
             .collect(),
     }

@@ -10,13 +10,17 @@ mod error;
 mod expand_pair;
 mod fsck;
 mod ledger;
+mod ledgers;
 mod prune;
 mod pull;
 mod pull_into;
+mod referrers;
 mod remove;
+mod replica_referrers;
 mod replicate;
 mod select;
 mod tag;
+mod target_ledger;
 
 pub use apply::{ActionOutcome, ApplyReport, Outcome, actual_state, apply};
 pub use copy::{BLOBS_PER_REGISTRY, Copier, CopyOutcome, CopyRequest};
@@ -24,10 +28,16 @@ pub use desired::{entry_platforms, expand};
 pub use error::ExecError;
 pub use expand_pair::expand_pair;
 pub use fsck::{FsckReport, fsck};
-pub use ledger::{load_ledger, update_ledger};
+
+pub use ledger::load_ledger;
+pub use ledgers::{Ledgers, read_ledgers};
 pub use prune::{PruneReport, prune, prune_candidates};
 pub use pull::{PullObserver, PullOptions, PullReport, PulledImage, pull};
 pub use pull_into::pull_into;
+pub use referrers::{
+    CarriedReferrers, KnownReferrers, ReferrerCopier, fallback_tag, is_fallback_tag,
+};
 pub use remove::remove_images;
 pub use replicate::{ReplicationReport, observe_replicas, replicate};
 pub use tag::tag_image;
+pub use target_ledger::{LEDGER_MEDIA_TYPE, TargetLedgerError};

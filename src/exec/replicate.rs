@@ -1,8 +1,8 @@
 //! Replication to other registries: what each target tag holds now (one HEAD each), then a
 //! plan's pushes (through the [`Copier`]) and deletions, with imagectl's own pushes
-//! recorded in the ledger so that only those are ever deleted.
+//! recorded in each target's ledger so that only those are ever deleted.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures_util::{StreamExt, stream};
@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use super::copy::{Copier, CopyRequest};
 use super::error::ExecError;
-use super::ledger::update_ledger;
+use super::ledgers::Ledgers;
+use super::referrers::ReferrerCopier;
+use super::replica_referrers::{carry_referrers, delete_referrers};
 use crate::oci::{Digest, Platform, Reference};
 use crate::plan::{ReplicaAction, ReplicaObservation, ReplicaPlan, ReplicaRecord};
 use crate::registry::{DeleteOutcome, RegistryClient, RegistryError};
@@ -38,6 +40,10 @@ pub struct ReplicationReport {
     pub blobs_mounted: usize,
     /// Bytes sent.
     pub bytes_uploaded: u64,
+    /// Referrer manifests and tags (signatures, attestations) written to targets.
+    pub referrers_pushed: usize,
+    /// Referrer manifests and tags deleted with the tags they belong to.
+    pub referrers_deleted: usize,
 }
 
 /// HEAD every target tag. A registry that cannot be asked gives an error per tag, which the
@@ -62,12 +68,15 @@ pub async fn observe_replicas(
 }
 
 /// Carry out `plan`: every push (concurrently, `concurrency` images at a time), then the
-/// deletions, except in target repositories where a push of this run failed.
+/// deletions, except in target repositories where a push of this run failed; then the
+/// targets' ledgers (`ledgers`, as read for the plan) record what changed.
 pub async fn replicate(
     copier: Arc<Copier>,
     client: &RegistryClient,
     store: &dyn ImageStore,
     plan: &ReplicaPlan,
+    ledgers: &Ledgers,
+    referrers: Option<&ReferrerCopier>,
     concurrency: usize,
 ) -> Result<ReplicationReport, ExecError> {
     let mut report = ReplicationReport {
@@ -115,23 +124,29 @@ pub async fn replicate(
         .await;
     let mut recorded = Vec::new();
     let mut failed_repos = BTreeSet::new();
+    let mut at_target = BTreeMap::new();
     for (source, digest, target, result) in results {
         match result {
-            Ok(out) if out.up_to_date => report.up_to_date += 1,
+            Ok(out) if out.up_to_date => {
+                report.up_to_date += 1;
+                at_target.insert(target.clone(), (out.digest, None));
+            }
             Ok(out) => {
                 tracing::info!(%target, %source, "replicated");
                 report.pushed.push(format!("{target} ← {source}"));
                 report.blobs_uploaded += out.blobs_uploaded;
                 report.blobs_mounted += out.blobs_mounted;
                 report.bytes_uploaded += out.bytes_uploaded;
-                if target.tag().is_some() {
-                    recorded.push(ReplicaRecord {
-                        target: target.clone(),
-                        source: source.clone(),
-                        source_digest: digest.clone(),
-                        pushed_digest: out.digest,
-                    });
-                }
+                let record = target.tag().is_some().then(|| ReplicaRecord {
+                    target: target.clone(),
+                    source: source.clone(),
+                    source_digest: digest.clone(),
+                    pushed_digest: out.digest.clone(),
+                    referrers: Vec::new(),
+                    referrer_tags: BTreeMap::new(),
+                });
+                recorded.extend(record.clone());
+                at_target.insert(target.clone(), (out.digest, record));
             }
             Err(e) => {
                 failed_repos.insert(target.name());
@@ -142,6 +157,33 @@ pub async fn replicate(
         }
     }
 
+    let earlier = ledgers.records();
+    if let Some(carrier) = referrers {
+        let carried =
+            carry_referrers(carrier, &plan.referrers, &at_target, &earlier, concurrency).await;
+        report.referrers_pushed = carried.pushed;
+        report.blobs_uploaded += carried.blobs_uploaded;
+        report.bytes_uploaded += carried.bytes_uploaded;
+        report.failures.extend(carried.failures);
+        for r in carried.records {
+            recorded.retain(|x| x.target != r.target);
+            recorded.push(r);
+        }
+    }
+
+    let deleting: BTreeSet<&Reference> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            ReplicaAction::DeleteTag { target, .. } => Some(target),
+            ReplicaAction::Push { .. } => None,
+        })
+        .collect();
+    let staying: Vec<&ReplicaRecord> = earlier
+        .iter()
+        .chain(&recorded)
+        .filter(|r| !deleting.contains(&r.target))
+        .collect();
     let mut forgotten = Vec::new();
     for a in &plan.actions {
         let ReplicaAction::DeleteTag { target, digest, .. } = a else {
@@ -153,20 +195,34 @@ pub async fn replicate(
             ));
             continue;
         }
-        match delete_own_tag(client, target, digest).await {
+        let deletion = delete_own_tag(client, target, digest).await;
+        if matches!(deletion, Ok(Deletion::Deleted | Deletion::Gone))
+            && let Some(record) = earlier
+                .iter()
+                .find(|r| r.target == *target && r.pushed_digest == *digest)
+        {
+            match delete_referrers(client, record, &staying).await {
+                Ok(n) => report.referrers_deleted += n,
+                Err(e) => report
+                    .failures
+                    .push(format!("deleting the referrers of {target}: {e}")),
+            }
+        }
+        match deletion {
             Ok(Deletion::Deleted) => {
                 report.deleted.push(target.to_string());
-                forgotten.push(target.clone());
+                forgotten.push((target.clone(), digest.clone()));
             }
-            Ok(Deletion::Gone) => forgotten.push(target.clone()),
+            Ok(Deletion::Gone) => forgotten.push((target.clone(), digest.clone())),
             Ok(Deletion::Kept(why)) => {
                 report.kept.push(format!("{target}: {why}"));
-                forgotten.push(target.clone());
+                forgotten.push((target.clone(), digest.clone()));
             }
             Err(e) => report.failures.push(format!("deleting {target}: {e}")),
         }
     }
-    update_ledger(store, &recorded, &forgotten).await?;
+    let failed = ledgers.write(client, store, &recorded, &forgotten).await?;
+    report.failures.extend(failed);
     Ok(report)
 }
 

@@ -245,7 +245,12 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
             max,
         });
     }
-    out.replication = plan_replicas(desired, &actual.replicas, &actual.pushed);
+    out.replication = plan_replicas(
+        desired,
+        &actual.replicas,
+        &actual.pushed,
+        &actual.unreadable_ledgers,
+    );
     let deletions = out
         .replication
         .actions

@@ -16,8 +16,8 @@ pub use model::{
 };
 pub use render::render_text;
 pub use replica::{
-    ReplicaAction, ReplicaObservation, ReplicaPlan, ReplicaRecord, ReplicaTarget, plan_replicas,
-    replica_targets,
+    ReferrerCarry, ReplicaAction, ReplicaObservation, ReplicaPlan, ReplicaRecord, ReplicaTarget,
+    plan_replicas, replica_targets,
 };
 pub use simulate::simulate;
 

@@ -82,6 +82,8 @@ pub struct Actual {
     pub replicas: Vec<ReplicaObservation>,
     /// The tags imagectl pushed to replicas in earlier runs.
     pub pushed: Vec<ReplicaRecord>,
+    /// Replica targets whose ledger could not be read (label, why): nothing is deleted there.
+    pub unreadable_ledgers: Vec<(String, String)>,
 }
 
 /// One stored image.

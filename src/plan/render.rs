@@ -118,6 +118,12 @@ pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
             r.up_to_date
         ));
     }
+    if !r.referrers.is_empty() {
+        out.push_str(&format!(
+            "Referrers: apply looks up and carries the signatures and attestations of {} images.\n",
+            r.referrers.len()
+        ));
+    }
     if let Some(d) = &plan.disk {
         out.push_str(&disk_line(d));
     }

@@ -20,6 +20,10 @@ pub struct ReplicaTarget {
     pub platforms: Vec<Platform>,
     /// Delete tags imagectl pushed here once no longer wanted.
     pub prune: bool,
+    /// The tag of this policy's ledger in [`ReplicaTarget::ledger_repository`].
+    pub ledger: String,
+    /// Carry each image's referrers (signatures, attestations, SBOMs) along.
+    pub referrers: bool,
 }
 
 impl ReplicaTarget {
@@ -44,6 +48,13 @@ impl ReplicaTarget {
         }
     }
 
+    /// The repository holding the ledgers of pushed tags: `host[:port][/prefix]/imagectl-ledger`,
+    /// beside the replicas so that whoever can push there can keep the ledger, and one name
+    /// no source repository maps to unless it is itself called `imagectl-ledger`.
+    pub fn ledger_repository(&self) -> String {
+        format!("{}/{LEDGER_REPOSITORY}", self.label())
+    }
+
     /// `host[:port][/prefix]`, as the policy writes it.
     pub fn label(&self) -> String {
         if self.prefix.is_empty() {
@@ -53,6 +64,9 @@ impl ReplicaTarget {
         }
     }
 }
+
+/// The last path component of the ledger repository in a target.
+pub const LEDGER_REPOSITORY: &str = "imagectl-ledger";
 
 /// A tag imagectl pushed to a target, remembered so that only its own pushes are ever
 /// deleted there.
@@ -67,6 +81,27 @@ pub struct ReplicaRecord {
     /// What the target tag was made to point at (differs from `source_digest` only when
     /// the target keeps a subset of platforms).
     pub pushed_digest: Digest,
+    /// Referrer manifests imagectl carried to the target with it: deleted with the tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<Digest>,
+    /// Referrer tags imagectl carried with it (cosign's `.sig`, the fallback index) and
+    /// what each held: deleted with the tag.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub referrer_tags: BTreeMap<String, Digest>,
+}
+
+/// An image whose referrers the executor carries to a target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReferrerCarry {
+    /// The source tag or pin.
+    pub source: Reference,
+    /// The source's digest.
+    pub digest: Digest,
+    /// The target tag or pin.
+    pub target: Reference,
+    /// What the target holds when it is already up to date; `None` for an image pushed in
+    /// this run (its pushed digest is known once pushed).
+    pub current: Option<Digest>,
 }
 
 /// What a target tag points at now, as a HEAD found it.
@@ -116,19 +151,31 @@ pub struct ReplicaPlan {
     /// Targets that could not be checked or mapped: nothing is pushed to or deleted from
     /// those tags.
     pub failures: Vec<String>,
+    /// Images whose referrers are carried (pushed or up to date, on targets that carry
+    /// them): the executor asks each source for new referrers.
+    #[serde(skip)]
+    pub referrers: Vec<ReferrerCarry>,
 }
 
 /// What each target lacks and which of imagectl's own pushes to delete.
 ///
 /// A pushed tag is deleted only when its source repository is still declared by an entry
 /// whose expansion succeeded and that no longer wants the tag; a failed or removed entry,
-/// or a target no longer in the policy, keeps everything.
+/// or a target no longer in the policy, keeps everything; so does a target whose ledger
+/// could not be read (`unreadable`: target label and why), as it may list pushes the
+/// planner does not see.
 pub fn plan_replicas(
     desired: &Desired,
     observed: &[ReplicaObservation],
     ledger: &[ReplicaRecord],
+    unreadable: &[(String, String)],
 ) -> ReplicaPlan {
     let mut out = ReplicaPlan::default();
+    for (label, why) in unreadable {
+        out.failures.push(format!(
+            "{label}: its ledger of pushed tags could not be read ({why}), so nothing is deleted there"
+        ));
+    }
     let now: BTreeMap<&Reference, &Result<Option<Digest>, String>> =
         observed.iter().map(|o| (&o.target, &o.digest)).collect();
     let pushed: BTreeMap<&Reference, &ReplicaRecord> =
@@ -161,7 +208,10 @@ pub fn plan_replicas(
         else {
             continue;
         };
-        if !target.prune || wanted_targets.contains(&record.target) {
+        if !target.prune
+            || wanted_targets.contains(&record.target)
+            || unreadable.iter().any(|(label, _)| *label == target.label())
+        {
             continue;
         }
         if declared.get(record.source.name().as_str()) != Some(&true) {
@@ -193,6 +243,14 @@ fn push_if_needed(
         ));
         return;
     };
+    if dest.name() == target.ledger_repository() {
+        out.failures.push(format!(
+            "{} cannot be replicated to {}: {dest} is where imagectl keeps its ledger of pushed tags there",
+            w.name,
+            target.label()
+        ));
+        return;
+    }
     wanted_targets.insert(dest.clone());
     let current = match now.get(&dest) {
         Some(Ok(d)) => d.clone(),
@@ -208,7 +266,23 @@ fn push_if_needed(
         .is_some_and(|r| r.source_digest == w.digest && current.as_ref() == Some(&r.pushed_digest));
     if current.as_ref() == Some(&w.digest) || ours_and_current {
         out.up_to_date += 1;
+        if target.referrers {
+            out.referrers.push(ReferrerCarry {
+                source: w.name.clone(),
+                digest: w.digest.clone(),
+                target: dest,
+                current,
+            });
+        }
         return;
+    }
+    if target.referrers {
+        out.referrers.push(ReferrerCarry {
+            source: w.name.clone(),
+            digest: w.digest.clone(),
+            target: dest.clone(),
+            current: None,
+        });
     }
     out.actions.push(ReplicaAction::Push {
         source: w.name.clone(),
@@ -251,6 +325,8 @@ mod tests {
             prefix: "mirror".into(),
             platforms: Vec::new(),
             prune,
+            ledger: "default".into(),
+            referrers: true,
         }
     }
     fn desired(wanted: Result<Vec<(&str, char)>, String>, prune: bool) -> Desired {
@@ -282,6 +358,8 @@ mod tests {
             source: r(&format!("nginx:{tag}")),
             source_digest: d(c),
             pushed_digest: d(c),
+            referrers: Vec::new(),
+            referrer_tags: BTreeMap::new(),
         }
     }
 
@@ -324,7 +402,7 @@ mod tests {
                 digest: Ok(None),
             },
         ];
-        let p = plan_replicas(&want, &observed, &[]);
+        let p = plan_replicas(&want, &observed, &[], &[]);
         assert_eq!(p.up_to_date, 1);
         assert_eq!(p.actions.len(), 1);
         assert!(
@@ -337,7 +415,7 @@ mod tests {
     fn deletes_only_its_own_unwanted_pushes() {
         let want = desired(Ok(vec![("nginx:1.26", 'b')]), true);
         let ledger = vec![record("1.25", 'a'), record("1.26", 'b')];
-        let p = plan_replicas(&want, &[], &ledger);
+        let p = plan_replicas(&want, &[], &ledger, &[]);
         let deleted: Vec<String> = p
             .actions
             .iter()
@@ -350,12 +428,26 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_ledger_deletes_nothing_and_fails() {
+        let want = desired(Ok(vec![("nginx:1.26", 'b')]), true);
+        let ledger = vec![record("1.25", 'a')];
+        let unreadable = [("10.0.0.1:5000/mirror".to_string(), "HTTP 500".to_string())];
+        let p = plan_replicas(&want, &[], &ledger, &unreadable);
+        assert!(
+            p.actions
+                .iter()
+                .all(|a| matches!(a, ReplicaAction::Push { .. }))
+        );
+        assert_eq!(p.failures.len(), 1, "{:?}", p.failures);
+    }
+
+    #[test]
     fn failures_and_prune_false_keep_everything() {
         let ledger = vec![record("1.25", 'a')];
         let failed = desired(Err("registry down".into()), true);
-        assert!(plan_replicas(&failed, &[], &ledger).actions.is_empty());
+        assert!(plan_replicas(&failed, &[], &ledger, &[]).actions.is_empty());
         let no_prune = desired(Ok(vec![("nginx:1.26", 'b')]), false);
-        let p = plan_replicas(&no_prune, &[], &ledger);
+        let p = plan_replicas(&no_prune, &[], &ledger, &[]);
         assert!(
             p.actions
                 .iter()
@@ -363,7 +455,11 @@ mod tests {
         );
         let mut undeclared = desired(Ok(vec![]), true);
         undeclared.entries[0].repository = "docker.io/library/other".into();
-        assert!(plan_replicas(&undeclared, &[], &ledger).actions.is_empty());
+        assert!(
+            plan_replicas(&undeclared, &[], &ledger, &[])
+                .actions
+                .is_empty()
+        );
     }
 
     #[test]
@@ -375,7 +471,7 @@ mod tests {
             target: rec.target.clone(),
             digest: Ok(Some(d('c'))),
         }];
-        let p = plan_replicas(&want, &observed, &[rec]);
+        let p = plan_replicas(&want, &observed, &[rec], &[]);
         assert_eq!((p.up_to_date, p.actions.len()), (1, 0));
     }
 }

@@ -78,5 +78,6 @@ pub fn simulate(plan: &Plan, actual: &Actual, now: Timestamp) -> Actual {
         leftover_bytes: leftovers,
         replicas: actual.replicas.clone(),
         pushed: actual.pushed.clone(),
+        unreadable_ledgers: actual.unreadable_ledgers.clone(),
     }
 }

@@ -40,6 +40,10 @@ pub struct ReplicateSpec {
     pub platforms: Vec<Platform>,
     /// Delete tags imagectl pushed here once the policy stops wanting them.
     pub prune: bool,
+    /// The name of the ledger of pushed tags in the target (a tag, `default` unless set).
+    pub ledger: String,
+    /// Carry each image's referrers (signatures, attestations, SBOMs) along.
+    pub referrers: bool,
     /// Where the target is written.
     pub origin: Origin,
 }

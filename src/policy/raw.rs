@@ -67,6 +67,14 @@ pub(crate) struct RawReplicate {
     #[serde(default, deserialize_with = "some")]
     #[schemars(with = "bool", extend("default" = true))]
     pub prune: Option<Spanned<bool>>,
+    /// Name of the ledger of pushed tags kept in the target (a tag of `PREFIX/imagectl-ledger`; default `default`). Runs with the same name, from any host or store, share what they pushed; give policies that replicate different image sets to one target different names.
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "String", extend("default" = "default"))]
+    pub ledger: Option<Spanned<String>>,
+    /// Carry each image's referrers (signatures, attestations, SBOMs: the OCI referrers API or the `sha256-<hex>` fallback tags, cosign's `.sig`/`.att` included) to the target (default true).
+    #[serde(default, deserialize_with = "some")]
+    #[schemars(with = "bool", extend("default" = true))]
+    pub referrers: Option<Spanned<bool>>,
 }
 
 /// The store to manage.

@@ -158,6 +158,9 @@ pub(crate) fn fragment(raw: RawPolicy, ctx: &mut Ctx<'_>) -> Fragment {
     }
 }
 
+/// The ledger name of a replication target that names none.
+const DEFAULT_LEDGER: &str = "default";
+
 fn replicate(
     i: usize,
     r: Spanned<RawReplicate>,
@@ -168,7 +171,19 @@ fn replicate(
         to,
         platforms: list,
         prune,
+        ledger,
+        referrers,
     } = r.value;
+    let ledger = match ledger {
+        None => DEFAULT_LEDGER.to_string(),
+        Some(l) => match values::check_ledger_name(&l.value) {
+            Ok(()) => l.value,
+            Err(m) => {
+                ctx.err(l.referenced, &format!("{base}.ledger"), m);
+                return None;
+            }
+        },
+    };
     let platforms = platforms(list, &format!("{base}.platforms"), ctx);
     let Some(to) = to else {
         ctx.err(
@@ -191,6 +206,8 @@ fn replicate(
         prefix,
         platforms,
         prune: prune.is_none_or(|p| p.value),
+        ledger,
+        referrers: referrers.is_none_or(|p| p.value),
         origin,
     };
     Some(ctx.located(spec, r.referenced, &base))

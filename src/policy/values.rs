@@ -160,6 +160,22 @@ pub(crate) fn parse_replica_target(to: &str) -> Result<(String, String), String>
 /// A mirror URL: `http(s)://host[:port][/path-prefix]`, normalized without a trailing
 /// slash. No user info (credentials go in the mirror's own entry), query or fragment, and no
 /// `/v2/` (imagectl adds it).
+/// A ledger name becomes a tag in the target: the tag grammar of the distribution spec.
+pub(crate) fn check_ledger_name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "ledger name {s:?} is not a valid tag: use letters, digits, `_`, `.` and `-` (at most 128, not starting with `.` or `-`)"
+        ))
+    }
+}
+
 pub(crate) fn parse_mirror_url(text: &str) -> Result<String, String> {
     let hint = "write e.g. https://mirror.example or http://10.0.0.5:5000/dockerhub";
     let trimmed = text.trim();

@@ -116,6 +116,15 @@ impl Endpoint {
         )
     }
 
+    /// `…/v2/<prefix><repository>/referrers/<digest>` (OCI distribution 1.1).
+    pub(crate) fn referrers_url(&self, repository: &str, digest: &str) -> String {
+        format!(
+            "{}/v2/{}/referrers/{digest}",
+            self.origin,
+            self.path(repository)
+        )
+    }
+
     /// `…/v2/<prefix><repository>/tags/list`.
     pub(crate) fn tags_url(&self, repository: &str) -> String {
         format!("{}/v2/{}/tags/list", self.origin, self.path(repository))

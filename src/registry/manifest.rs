@@ -85,6 +85,41 @@ impl RegistryClient {
         Ok(fetched)
     }
 
+    /// GET a manifest from the registry itself, never from a mirror or the cache: for a
+    /// document kept under a tag that other writers move (the replication ledger), where a
+    /// stale copy would hide their writes. `None` when it does not exist.
+    pub async fn get_manifest_at_origin(
+        &self,
+        reference: &Reference,
+    ) -> Result<Option<FetchedManifest>, RegistryError> {
+        RegistryError::require_verifiable(reference)?;
+        let endpoint = self.endpoint(reference.registry());
+        match self.fetch_manifest(&endpoint, reference).await {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// HEAD a manifest at the registry itself, never a mirror: what a moving tag points at
+    /// right now. `None` when it does not exist.
+    pub async fn head_manifest_at_origin(
+        &self,
+        reference: &Reference,
+    ) -> Result<Option<Digest>, RegistryError> {
+        RegistryError::require_verifiable(reference)?;
+        let endpoint = self.endpoint(reference.registry());
+        match self.head_manifest_at(&endpoint, reference).await {
+            Ok(h) => Ok(Some(h.digest)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(RegistryError::NoDigestHeader { .. }) => Ok(self
+                .get_manifest_at_origin(reference)
+                .await?
+                .map(|m| m.digest)),
+            Err(e) => Err(e),
+        }
+    }
+
     fn cached_manifest(&self, repository: &str, digest: &Digest) -> Option<FetchedManifest> {
         self.inner
             .manifests

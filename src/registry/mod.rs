@@ -19,6 +19,7 @@ mod login_store;
 mod manifest;
 mod mirrors;
 mod push;
+mod referrers;
 mod retry;
 mod search;
 mod settings;

@@ -167,6 +167,28 @@ impl RegistryClient {
         }
     }
 
+    /// Delete the manifest `repo` pins by digest (and with it every tag on it): for content
+    /// only imagectl names, such as the referrers it carried with a tag it deletes. `false`
+    /// when it was not there.
+    pub async fn delete_manifest_by_digest(&self, repo: &Reference) -> Result<bool, RegistryError> {
+        if repo.digest().is_none() {
+            return Err(RegistryError::Refused {
+                what: format!("deleting {repo}"),
+                status: 0,
+                code: "-".into(),
+                message: "delete_manifest_by_digest needs a digest reference".into(),
+            });
+        }
+        match self.delete_manifest(repo).await? {
+            Deleted::Yes => Ok(true),
+            Deleted::Absent => Ok(false),
+            Deleted::TagFormRefused => Err(RegistryError::DeleteUnsupported {
+                registry: repo.registry().to_string(),
+                repository: repo.repository().to_string(),
+            }),
+        }
+    }
+
     async fn delete_manifest(&self, repo: &Reference) -> Result<Deleted, RegistryError> {
         let endpoint = self.endpoint(repo.registry());
         let url = endpoint.manifest_url(repo.repository(), &repo.manifest_reference());

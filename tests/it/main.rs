@@ -27,6 +27,8 @@ mod pull;
 mod purity;
 mod registries;
 mod replicate;
+mod replicate_ledger;
+mod replicate_referrers;
 mod review;
 mod run;
 mod secrets;

@@ -1,5 +1,5 @@
 //! Policy replication (`replicate:`) against real registries: digests preserved, a no-op
-//! run costs one HEAD per tag, retention deletes imagectl's own pushes from the target and
+//! run costs one HEAD per tag and one ledger read, retention deletes imagectl's own pushes from the target and
 //! never anyone else's.
 
 use crate::support::cli::succeeded as ok;
@@ -74,7 +74,8 @@ fn replicate_keeps_the_target_in_step() {
         );
     }
 
-    // Nothing changed: one HEAD per tag at the target, nothing written anywhere.
+    // Nothing changed: one HEAD per tag at the target and one read of the ledger there
+    // (its manifest and its one layer), nothing written anywhere.
     let mark = dst.mark();
     let out = ok(&env
         .imagectl()
@@ -90,8 +91,15 @@ fn replicate_keeps_the_target_in_step() {
         "{seen:#?}"
     );
     assert_eq!(writes(&dst, mark), 0);
+    let ledger_reads = seen
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/v2/mirror/imagectl-ledger/"))
+        .count();
+    assert_eq!(ledger_reads, 2, "{seen:#?}");
     assert!(
-        seen.iter().all(|r| r.method == "HEAD" || r.path == "/v2/"),
+        seen.iter().all(|r| r.method == "HEAD"
+            || r.path == "/v2/"
+            || r.path.starts_with("/v2/mirror/imagectl-ledger/")),
         "{seen:#?}"
     );
 

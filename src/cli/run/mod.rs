@@ -405,7 +405,7 @@ impl Daemon<'_> {
             "planned {} actions",
             planned.plan.actions.len() + planned.plan.replication.actions.len()
         );
-        if planned.plan.is_empty() {
+        if planned.nothing_to_do() {
             return Work {
                 planned: Some(planned),
                 applied: None,

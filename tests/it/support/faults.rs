@@ -45,6 +45,9 @@ pub enum Fault {
     /// Answer this status with these headers and an empty body (e.g. a 401 with a
     /// `WWW-Authenticate` challenge, as when a registry refuses an expired token).
     Answer(u16, Vec<(String, String)>),
+    /// Answer this status with this `Content-Type` and body, as a registry with a feature
+    /// the real one lacks would (the OCI referrers API).
+    Serve(u16, String, Vec<u8>),
     /// Reset the connection as soon as the request was read, before any response.
     Drop,
     /// Forward unchanged (to record a request, or to let some requests through untouched).
@@ -313,6 +316,15 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
             return answer(&mut client, &format!("{code} Fault"), &headers);
+        }
+        Fault::Serve(code, content_type, body) => {
+            let head = format!(
+                "HTTP/1.1 {code} Served\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            client.write_all(head.as_bytes())?;
+            client.write_all(&body)?;
+            return client.flush();
         }
         Fault::IgnoreRange => req.remove("range"),
         _ => {}

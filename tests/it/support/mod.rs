@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod http;
 pub mod prom;
 pub mod registry;
+pub mod signing;
 pub mod stores;
 pub mod tls;
 pub mod token;

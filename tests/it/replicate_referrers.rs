@@ -1,0 +1,495 @@
+//! Signatures and attestations travel with images (`replicate:` and `copy --referrers`)
+//! between real distribution registries, which have no referrers API: the fallback tag
+//! schema and cosign's `.sig` tags are what moves.
+
+use crate::support::cli::succeeded as ok;
+use crate::support::fixtures::{FixtureIndex, MediaFormat, multi_platform, push_index_http};
+use crate::support::signing::{attach_artifact, cosign_sign, fallback_tag};
+use crate::support::{Registry, TestEnv};
+
+const SIGNATURE: &str = "application/vnd.example.signature.v1+json";
+const SBOM: &str = "application/spdx+json";
+
+/// What signing one release left in the source.
+struct Signed {
+    index: FixtureIndex,
+    /// The artifact signing the index.
+    signature: String,
+    /// The SBOM of the linux/amd64 manifest.
+    sbom: String,
+    /// cosign's `.sig` tag of the index, and its digest.
+    cosign: (String, String),
+}
+
+fn release(reg: &Registry, v: &str) -> Signed {
+    let index = multi_platform(v, MediaFormat::Oci);
+    push_index_http(reg, "team/app", v, &index);
+    let signature = attach_artifact(
+        reg,
+        "team/app",
+        (&index.digest, &index.media_type, index.size),
+        SIGNATURE,
+        format!("signature of {v}").as_bytes(),
+    );
+    let amd64 = index.image("linux/amd64");
+    let sbom = attach_artifact(
+        reg,
+        "team/app",
+        (
+            &amd64.manifest_digest,
+            &amd64.manifest_media_type,
+            amd64.manifest_size,
+        ),
+        SBOM,
+        format!("sbom of {v} amd64").as_bytes(),
+    );
+    let cosign = cosign_sign(reg, "team/app", &index.digest, &format!("MEUC{v}"));
+    Signed {
+        cosign: (format!("{}.sig", fallback_tag(&index.digest)), cosign),
+        index,
+        signature,
+        sbom,
+    }
+}
+
+/// The digests the fallback index `tag` of `repo` lists, sorted.
+fn listed(reg: &Registry, repo: &str, tag: &str) -> Vec<String> {
+    let (_, bytes) = reg.get_manifest(repo, tag);
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut out: Vec<String> = v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Whether `dst` holds every referrer of `s` in `repo` with the source's digests.
+fn carried(dst: &Registry, repo: &str, s: &Signed) -> bool {
+    dst.manifest_digest(repo, &s.signature).as_ref() == Some(&s.signature)
+        && dst.manifest_digest(repo, &s.sbom).as_ref() == Some(&s.sbom)
+        && dst.manifest_digest(repo, &s.cosign.0).as_ref() == Some(&s.cosign.1)
+        && dst
+            .manifest_digest(repo, &fallback_tag(&s.index.digest))
+            .is_some()
+        && listed(dst, repo, &fallback_tag(&s.index.digest)) == [s.signature.clone()]
+        && listed(
+            dst,
+            repo,
+            &fallback_tag(&s.index.image("linux/amd64").manifest_digest),
+        ) == [s.sbom.clone()]
+}
+
+fn writes(reg: &Registry, mark: crate::support::registry::LogMark) -> usize {
+    reg.requests_since(mark)
+        .iter()
+        .filter(|r| matches!(r.method.as_str(), "PUT" | "POST" | "PATCH" | "DELETE"))
+        .count()
+}
+
+/// A replicated signed image carries every referrer to the target, digests preserved; a
+/// second run uploads nothing; a new signature of an old image follows; a tag removed by
+/// retention takes its referrers with it, and only its own.
+#[test]
+fn signed_images_replicate_with_their_referrers() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let r1 = release(&src, "1.0.0");
+    let r2 = release(&src, "1.1.0");
+    let env = TestEnv::new();
+    let path = env.root.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\n    keep: 2\nreplicate:\n  - to: {}/mirror\n",
+            src.host(),
+            dst.host()
+        ),
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let apply = || {
+        ok(&env
+            .imagectl()
+            .args(["apply", "--yes", "-f", file])
+            .output()
+            .unwrap())
+    };
+    let plan = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    assert!(
+        plan.contains(
+            "Referrers: apply looks up and carries the signatures and attestations of 2 images."
+        ),
+        "{plan}"
+    );
+    let out = apply();
+    assert!(out.contains("Replicated: 2 pushed"), "{out}");
+    // Per release: the index's signature and fallback index, the SBOM and its fallback
+    // index, the cosign tag.
+    assert!(
+        out.contains("Referrers (signatures, attestations): 10 pushed, 0 deleted."),
+        "{out}"
+    );
+    for r in [&r1, &r2] {
+        assert!(carried(&dst, "mirror/team/app", r), "{out}");
+    }
+
+    // Nothing new: the target sees one HEAD per tag and the ledger read, nothing written.
+    let mark = dst.mark();
+    let src_mark = src.mark();
+    let out = apply();
+    assert_eq!(writes(&dst, mark), 0, "{out}");
+    let seen = dst.requests_since(mark);
+    assert!(
+        seen.iter().all(|r| r.method == "HEAD"
+            || r.path == "/v2/"
+            || r.path.starts_with("/v2/mirror/imagectl-ledger/")),
+        "{seen:#?}"
+    );
+    assert_eq!(seen.iter().filter(|r| r.method == "HEAD").count(), 2);
+    // At the source: the expansion's tag list and HEADs, then for the referrers one more
+    // tag list, one referrers query (404: no API, not asked again), and per image one GET
+    // of its index, one of each fallback index (index and amd64) and one HEAD of its
+    // cosign tag.
+    let at_source = src.requests_since(src_mark);
+    let count = |method: &str, pred: &dyn Fn(&str) -> bool| {
+        at_source
+            .iter()
+            .filter(|r| r.method == method && pred(&r.path))
+            .count()
+    };
+    assert_eq!(
+        count("GET", &|p| p.ends_with("/tags/list")),
+        2,
+        "{at_source:#?}"
+    );
+    assert_eq!(count("GET", &|p| p.contains("/referrers/")), 1);
+    assert_eq!(count("GET", &|p| p.contains("/manifests/sha256-")), 4);
+    assert_eq!(count("GET", &|p| p.contains("/manifests/sha256:")), 2);
+    assert_eq!(count("HEAD", &|p| p.ends_with(".sig")), 2);
+    assert_eq!(at_source.iter().filter(|r| r.path != "/v2/").count(), 13);
+
+    // A new signature of an old image reaches the target.
+    let late = attach_artifact(
+        &src,
+        "team/app",
+        (&r2.index.digest, &r2.index.media_type, r2.index.size),
+        SIGNATURE,
+        b"second signature of 1.1.0",
+    );
+    apply();
+    assert_eq!(
+        dst.manifest_digest("mirror/team/app", &late).as_ref(),
+        Some(&late)
+    );
+    let mut both = vec![r2.signature.clone(), late.clone()];
+    both.sort();
+    assert_eq!(
+        listed(&dst, "mirror/team/app", &fallback_tag(&r2.index.digest)),
+        both
+    );
+
+    // Retention drops 1.0.0: its referrers leave the target, 1.1.0's stay.
+    let r3 = release(&src, "1.2.0");
+    let out = apply();
+    assert!(out.contains("1 deleted"), "{out}");
+    assert!(
+        out.contains("Referrers (signatures, attestations): 5 pushed, 5 deleted."),
+        "{out}"
+    );
+    assert!(carried(&dst, "mirror/team/app", &r3), "{out}");
+    assert!(
+        dst.manifest_digest("mirror/team/app", &r2.signature)
+            .is_some()
+    );
+    for gone in [
+        &r1.signature,
+        &r1.sbom,
+        &r1.cosign.0,
+        &fallback_tag(&r1.index.digest),
+    ] {
+        assert_eq!(dst.manifest_digest("mirror/team/app", gone), None, "{gone}");
+    }
+    let mut tags = dst.tags("mirror/team/app");
+    tags.retain(|t| t.starts_with("sha256-"));
+    assert_eq!(tags.len(), 2 * 3, "{tags:?}");
+}
+
+/// `copy --referrers` carries an image's referrers (for one platform: that manifest's), a
+/// plain `copy` carries none, and `tags` shows their tags only when asked.
+#[test]
+fn copy_carries_referrers_on_request() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let r = release(&src, "1.0.0");
+    let env = TestEnv::new();
+    let from = format!("{}/team/app:1.0.0", src.host());
+    ok(&env
+        .imagectl()
+        .args(["copy", &from, &format!("{}/plain/app:1.0.0", dst.host())])
+        .output()
+        .unwrap());
+    assert_eq!(dst.tags("plain/app"), ["1.0.0"]);
+    let out = ok(&env
+        .imagectl()
+        .args([
+            "copy",
+            "--referrers",
+            &from,
+            &format!("{}/signed/app:1.0.0", dst.host()),
+        ])
+        .output()
+        .unwrap());
+    assert!(carried(&dst, "signed/app", &r), "{out}");
+    // `tags` lists images; `tags --all` the referrer tags too.
+    let repo = format!("{}/signed/app", dst.host());
+    let out = ok(&env.imagectl().args(["tags", &repo]).output().unwrap());
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["1.0.0"]);
+    let out = ok(&env
+        .imagectl()
+        .args(["tags", "--all", &repo])
+        .output()
+        .unwrap());
+    assert_eq!(out.lines().count(), 4, "{out}");
+
+    // One platform: its manifest's referrers (the SBOM), not the index's it is not under.
+    ok(&env
+        .imagectl()
+        .args([
+            "copy",
+            "--referrers",
+            "--platform",
+            "linux/amd64",
+            &from,
+            &format!("{}/amd64/app:1.0.0", dst.host()),
+        ])
+        .output()
+        .unwrap());
+    let amd64 = r.index.image("linux/amd64");
+    assert_eq!(
+        dst.manifest_digest("amd64/app", "1.0.0").as_ref(),
+        Some(&amd64.manifest_digest)
+    );
+    assert_eq!(
+        listed(&dst, "amd64/app", &fallback_tag(&amd64.manifest_digest)),
+        [r.sbom.as_str()]
+    );
+    assert_eq!(dst.manifest_digest("amd64/app", &r.signature), None);
+}
+
+/// From a source with the referrers API (a real registry behind a proxy that answers the
+/// API's requests, which distribution 2.8 cannot) referrers are found through it, with no
+/// fallback tag at the source; a target without the API gets the fallback index, and a
+/// target with it gets none.
+#[test]
+fn referrers_api_at_the_source_and_the_target() {
+    use crate::support::faults::{Fault, FaultProxy, Rule};
+    use crate::support::signing::{push_artifact, referrers_index};
+
+    let src = Registry::start();
+    let index = multi_platform("api", MediaFormat::Oci);
+    push_index_http(&src, "team/app", "1.0.0", &index);
+    let (sig, sig_desc) = push_artifact(
+        &src,
+        "team/app",
+        (&index.digest, &index.media_type, index.size),
+        SIGNATURE,
+        b"signature via the API",
+    );
+    let arm = index.image("linux/arm64/v8");
+    let (att, att_desc) = push_artifact(
+        &src,
+        "team/app",
+        (
+            &arm.manifest_digest,
+            &arm.manifest_media_type,
+            arm.manifest_size,
+        ),
+        SBOM,
+        b"attestation of arm64 via the API",
+    );
+    let api = |proxy: &FaultProxy, lists: &[(&str, Vec<serde_json::Value>)]| {
+        for (subject, descriptors) in lists {
+            proxy.add(Rule::new(
+                "GET",
+                &format!("/referrers/{subject}"),
+                Fault::Serve(
+                    200,
+                    "application/vnd.oci.image.index.v1+json".into(),
+                    referrers_index(descriptors),
+                ),
+            ));
+        }
+        proxy.add(Rule::new(
+            "GET",
+            "/referrers/",
+            Fault::Serve(
+                200,
+                "application/vnd.oci.image.index.v1+json".into(),
+                referrers_index(&[]),
+            ),
+        ));
+    };
+    let source = FaultProxy::start(&src.host());
+    api(
+        &source,
+        &[
+            (index.digest.as_str(), vec![sig_desc.clone()]),
+            (arm.manifest_digest.as_str(), vec![att_desc.clone()]),
+        ],
+    );
+    assert!(
+        src.tags("team/app")
+            .iter()
+            .all(|t| !t.starts_with("sha256-"))
+    );
+
+    // A target without the API: the artifacts, and fallback indexes listing them.
+    let dst = Registry::start();
+    let env = TestEnv::new();
+    let from = format!("{}/team/app:1.0.0", source.host());
+    ok(&env
+        .imagectl()
+        .args([
+            "copy",
+            "--referrers",
+            &from,
+            &format!("{}/m/app:1.0.0", dst.host()),
+        ])
+        .output()
+        .unwrap());
+    assert!(
+        source
+            .seen_matching("GET", "/referrers/")
+            .iter()
+            .any(|s| s.path.ends_with(&index.digest))
+    );
+    assert_eq!(dst.manifest_digest("m/app", &sig).as_ref(), Some(&sig));
+    assert_eq!(dst.manifest_digest("m/app", &att).as_ref(), Some(&att));
+    assert_eq!(
+        listed(&dst, "m/app", &fallback_tag(&index.digest)),
+        [sig.as_str()]
+    );
+    assert_eq!(
+        listed(&dst, "m/app", &fallback_tag(&arm.manifest_digest)),
+        [att.as_str()]
+    );
+
+    // A target with the API lists them itself: no fallback tag is written there.
+    let dst2 = Registry::start();
+    let target = FaultProxy::start(&dst2.host());
+    api(&target, &[(index.digest.as_str(), vec![sig_desc])]);
+    ok(&env
+        .imagectl()
+        .args([
+            "copy",
+            "--referrers",
+            &from,
+            &format!("{}/m/app:1.0.0", target.host()),
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(dst2.manifest_digest("m/app", &sig).as_ref(), Some(&sig));
+    assert_eq!(dst2.manifest_digest("m/app", &att).as_ref(), Some(&att));
+    assert_eq!(dst2.tags("m/app"), ["1.0.0"]);
+}
+
+/// `push --referrers` sends a stored image and copies its referrers from the registry the
+/// image was pulled from.
+#[test]
+fn push_carries_referrers_from_the_image_registry() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let r = release(&src, "1.0.0");
+    let env = TestEnv::new();
+    let name = format!("{}/team/app:1.0.0", src.host());
+    ok(&env
+        .imagectl()
+        .args(["pull", "--all-platforms", &name])
+        .output()
+        .unwrap());
+    let out = ok(&env
+        .imagectl()
+        .args([
+            "push",
+            "--referrers",
+            &name,
+            &format!("{}/pushed/app:1.0.0", dst.host()),
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(
+        dst.manifest_digest("pushed/app", "1.0.0").as_ref(),
+        Some(&r.index.digest)
+    );
+    assert!(carried(&dst, "pushed/app", &r), "{out}");
+}
+
+/// A copy of two of three platforms is a new index the source never had: the referrers of
+/// the platform manifests in it are carried, the source index's are not.
+#[test]
+fn a_platform_subset_carries_its_platforms_referrers() {
+    use crate::support::fixtures::{ImageBuilder, Layer, Platform, base_layer};
+
+    let src = Registry::start();
+    let dst = Registry::start();
+    let images = ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]
+        .iter()
+        .map(|p| {
+            ImageBuilder::new()
+                .format(MediaFormat::Oci)
+                .platform(Platform::parse(p))
+                .layer(base_layer())
+                .layer(Layer::from_files(&[("etc/platform", *p)]))
+                .build()
+        })
+        .collect();
+    let index = FixtureIndex::new(MediaFormat::Oci, images);
+    push_index_http(&src, "team/app", "1.0.0", &index);
+    let signature = attach_artifact(
+        &src,
+        "team/app",
+        (&index.digest, &index.media_type, index.size),
+        SIGNATURE,
+        b"signature of the whole index",
+    );
+    let arm = index.image("linux/arm64/v8");
+    let sbom = attach_artifact(
+        &src,
+        "team/app",
+        (
+            &arm.manifest_digest,
+            &arm.manifest_media_type,
+            arm.manifest_size,
+        ),
+        SBOM,
+        b"sbom of arm64",
+    );
+    let env = TestEnv::new();
+    ok(&env
+        .imagectl()
+        .args([
+            "copy",
+            "--referrers",
+            "--platform",
+            "linux/amd64",
+            "--platform",
+            "linux/arm64/v8",
+            &format!("{}/team/app:1.0.0", src.host()),
+            &format!("{}/two/app:1.0.0", dst.host()),
+        ])
+        .output()
+        .unwrap());
+    assert_ne!(
+        dst.manifest_digest("two/app", "1.0.0").as_ref(),
+        Some(&index.digest)
+    );
+    assert_eq!(dst.manifest_digest("two/app", &sbom).as_ref(), Some(&sbom));
+    assert_eq!(
+        listed(&dst, "two/app", &fallback_tag(&arm.manifest_digest)),
+        [sbom.as_str()]
+    );
+    assert_eq!(dst.manifest_digest("two/app", &signature), None);
+}
