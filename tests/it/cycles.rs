@@ -1,6 +1,6 @@
 //! No import cycles between source files: a file that imports another (`use crate::…`,
 //! `use super::…`, `use self::…`) never ends up imported by it, directly or through others.
-//! Read from the source text, as `/work/shared/tools/modcycles.py` does: unit-test modules
+//! Read from the source text, as the project's `modcycles.py` check reads it: unit-test modules
 //! (`#[cfg(test)] mod tests`) and comments are left out, imports of a `mod.rs` (a module's
 //! re-exports) are not edges, and `lib.rs`/`main.rs` import nothing here.
 
