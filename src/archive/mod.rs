@@ -9,6 +9,7 @@
 //! failed load leaves the store as it was.
 
 mod codec;
+mod collected;
 mod compress;
 mod docker_load;
 mod docker_save;
@@ -21,8 +22,9 @@ mod placed;
 mod safe_tar;
 
 pub use codec::Codec;
+pub use collected::Loaded;
 pub use compress::{BOMB_FLOOR, BOMB_RATIO, Compression, is_bomb};
-pub use load::{Loaded, load};
+pub use load::load;
 pub use output::OutputFile;
 
 use std::io::{self, Read, Write};

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::ArchiveError;
+use super::collected::{Collected, Loaded, Outcome};
 use super::docker_save::diff_ids;
-use super::load::{Collected, Loaded, Outcome};
 use super::oci_save::CONTAINERD_NAME;
 use crate::oci::{Descriptor, Digest, Manifest, Reference, docker_list_to_oci, media, storable};
 use crate::store::{CatalogEntry, REF_NAME};

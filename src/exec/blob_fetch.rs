@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 
-use super::pull::PullObserver;
+use super::pull_observer::PullObserver;
 use crate::oci::{Digest, Reference};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::store::{BlobSink, StagedBlob, Store, StoreError};

@@ -14,6 +14,7 @@ mod ledgers;
 mod prune;
 mod pull;
 mod pull_into;
+mod pull_observer;
 mod referrers;
 mod remove;
 mod replica_referrers;
@@ -32,8 +33,9 @@ pub use fsck::{FsckReport, fsck};
 pub use ledger::load_ledger;
 pub use ledgers::{Ledgers, read_ledgers};
 pub use prune::{PruneReport, prune, prune_candidates};
-pub use pull::{PullObserver, PullOptions, PullReport, PulledImage, pull};
+pub use pull::{PullOptions, PullReport, pull};
 pub use pull_into::pull_into;
+pub use pull_observer::{PullObserver, PulledImage};
 pub use referrers::{
     CarriedReferrers, KnownReferrers, ReferrerCopier, fallback_tag, is_fallback_tag,
 };

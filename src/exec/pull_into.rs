@@ -7,7 +7,8 @@ use std::sync::Arc;
 use futures_util::{StreamExt, stream};
 
 use super::ExecError;
-use super::pull::{PullObserver, PullOptions, PullReport, PulledImage, pull, stored_name};
+use super::pull::{PullOptions, PullReport, pull, stored_name};
+use super::pull_observer::{PullObserver, PulledImage};
 use crate::oci::{Digest, Reference};
 use crate::registry::RegistryClient;
 use crate::store::{ImageStore, Inventory};

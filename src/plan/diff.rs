@@ -8,7 +8,8 @@ use jiff::Timestamp;
 
 use super::budget::{Evictable, fit_budget};
 use super::model::*;
-use super::replica::{ReplicaAction, plan_replicas};
+use super::replica::plan_replicas;
+use super::replica_model::ReplicaAction;
 use crate::oci::{Digest, Reference};
 
 /// Plan the changes that make `actual` what `desired` says, as of `now`.

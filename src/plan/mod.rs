@@ -7,6 +7,7 @@ mod diff;
 mod model;
 mod render;
 mod replica;
+mod replica_model;
 mod simulate;
 
 pub use diff::plan;
@@ -15,9 +16,9 @@ pub use model::{
     Protected, PruneRules, RemovalLimit, WantedImage,
 };
 pub use render::render_text;
-pub use replica::{
+pub use replica::{plan_replicas, replica_targets};
+pub use replica_model::{
     ReferrerCarry, ReplicaAction, ReplicaObservation, ReplicaPlan, ReplicaRecord, ReplicaTarget,
-    plan_replicas, replica_targets,
 };
 pub use simulate::simulate;
 

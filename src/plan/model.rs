@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use super::replica::{ReplicaObservation, ReplicaPlan, ReplicaRecord, ReplicaTarget};
+use super::replica_model::{ReplicaObservation, ReplicaPlan, ReplicaRecord, ReplicaTarget};
 use crate::oci::{Digest, Platform, Reference};
 
 /// What the policy wants, expanded against the registries.

@@ -2,7 +2,7 @@
 
 use super::budget::human;
 use super::model::{Action, DiskBudget, Plan};
-use super::replica::{ReplicaAction, ReplicaPlan};
+use super::replica_model::{ReplicaAction, ReplicaPlan};
 
 /// Render `plan`; `size` formats byte counts (the CLI passes docker's SI style).
 pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {

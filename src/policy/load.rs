@@ -8,13 +8,15 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::{Error as YamlError, MessageFormatter, UserMessageFormatter};
 
+use super::ctx::Ctx;
 use super::error::{PolicyError, PolicyErrors, ROOT_KEY};
 use super::keypath;
 use super::merge;
 use super::model::Policy;
 use super::model::RegistrySpec;
 use super::raw::{RawConfig, RawPolicy};
-use super::validate::{self, Ctx, Fragment};
+use super::registry_spec::registries;
+use super::validate::{self, Fragment};
 
 /// Largest policy file read; real policies are a few kilobytes.
 const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -127,7 +129,7 @@ pub fn load_registries(file: &Path) -> Result<BTreeMap<String, RegistrySpec>, Po
         file,
         errors: Vec::new(),
     };
-    let entries = validate::registries(raw.registries.0, &mut ctx);
+    let entries = registries(raw.registries.0, &mut ctx);
     if !ctx.errors.is_empty() {
         ctx.errors.sort_by_key(|e| (e.line, e.column));
         return Err(PolicyErrors(ctx.errors));

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use super::ctx::Located;
 use super::error::PolicyError;
 use super::model::{Defaults, Policy, PruneSpec, ReplicateSpec, Unmanaged};
-use super::validate::{Fragment, Located};
+use super::validate::Fragment;
 
 fn conflict<T>(new: &Located<T>, old: &Located<T>, what: &str) -> PolicyError {
     PolicyError {

@@ -38,12 +38,16 @@
 //! unknown last), `by: name` reverse lexicographic (for date-stamped tags). `keep: N` keeps
 //! the first N; without `keep` every candidate is wanted. A digest pin wants no tags.
 
+mod ctx;
 mod error;
+mod image_spec;
 mod keypath;
 mod load;
 mod merge;
 mod model;
+mod platform_list;
 mod raw;
+mod registry_spec;
 mod schema;
 mod select;
 mod store_spec;

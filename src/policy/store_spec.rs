@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use serde_saphyr::{Location, Spanned};
 
+use super::ctx::{Ctx, Located};
 use super::model::StoreSpec;
 use super::raw::{RawContainerd, RawStore};
-use super::validate::{Ctx, Located};
 use super::values;
 
 pub(crate) fn store(s: Spanned<RawStore>, ctx: &mut Ctx<'_>) -> Option<Located<StoreSpec>> {

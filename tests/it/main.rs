@@ -19,6 +19,7 @@ mod kill_anywhere;
 mod commands;
 mod containerd;
 mod copy;
+mod cycles;
 mod errors;
 mod faults;
 mod own_image;

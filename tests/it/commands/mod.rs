@@ -214,3 +214,4 @@ mod inspect;
 mod json;
 mod maintenance;
 mod names;
+mod snapshots;
