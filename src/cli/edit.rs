@@ -54,7 +54,13 @@ pub(super) async fn rmi(cli: &Cli, images: &[String], force: bool, json: bool) -
         }
     }
     for (query, e) in &failures {
-        eprintln!("error: {query}: {e}");
+        // Named once: most errors name the image already ("no such image: nope:1").
+        let e = e.to_string();
+        if e.contains(query.as_str()) {
+            eprintln!("error: {e}");
+        } else {
+            eprintln!("error: {query}: {e}");
+        }
     }
     Ok(if failures.is_empty() {
         ExitCode::SUCCESS
