@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 
-use super::{ArchiveError, Compression, Format, SaveImage, SizeMode, load, save};
+use super::{ArchiveError, Format, SaveImage, SaveOptions, load, save};
 use crate::store::{ArchiveCodec, InventoryImage, Store, StoreError};
 
 /// The one codec.
@@ -39,16 +39,12 @@ impl ArchiveCodec for Codec {
                 target: i.target.clone(),
             })
             .collect();
-        save(
-            content,
-            &images,
-            Format::DockerEngine,
-            Compression::None,
-            None,
-            SizeMode::Exact,
-            out,
-        )
-        .map_err(|e| to_store("writing the archive for the Docker Engine", e))
+        let opts = SaveOptions {
+            format: Format::DockerEngine,
+            ..SaveOptions::default()
+        };
+        save(content, &images, &opts, out)
+            .map_err(|e| to_store("writing the archive for the Docker Engine", e))
     }
 
     fn read_archive(

@@ -237,21 +237,31 @@ pub enum SizeMode {
     GzipTrailer,
 }
 
+/// How to write an archive.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SaveOptions<'a> {
+    /// The layout.
+    pub format: Format,
+    /// The compression of the whole stream.
+    pub compression: Compression,
+    /// Of a multi-platform image, a docker-archive holds this platform (default: this
+    /// host's); an OCI archive holds the whole stored index, or just this platform.
+    pub platform: Option<&'a Platform>,
+    /// Where gzip layers' uncompressed sizes come from (docker format).
+    pub sizes: SizeMode,
+}
+
 /// Write `images` from `store` as one archive to `out`; `out` receives nothing when an
-/// image cannot be saved (unknown blob, layer that does not match its diff_id). Of a
-/// multi-platform image, a docker-archive holds `platform` (default: this host's); an OCI
-/// archive holds the whole stored index, or just `platform` when given.
+/// image cannot be saved (unknown blob, layer that does not match its diff_id).
 pub fn save(
     store: &(dyn BlobRead + Sync),
     images: &[SaveImage],
-    format: Format,
-    compression: Compression,
-    platform: Option<&Platform>,
-    sizes: SizeMode,
+    opts: &SaveOptions<'_>,
     out: &mut dyn Write,
 ) -> Result<(), ArchiveError> {
-    let prepared = docker_save::prepare(store, images, format, platform, sizes)?;
-    let enc = compress::Encoder::new(out, compression).map_err(ArchiveError::Write)?;
+    let format = opts.format;
+    let prepared = docker_save::prepare(store, images, format, opts.platform, opts.sizes)?;
+    let enc = compress::Encoder::new(out, opts.compression).map_err(ArchiveError::Write)?;
     let mut builder = tar::Builder::new(enc);
     match format {
         Format::Docker | Format::DockerEngine => docker_save::write(
@@ -273,18 +283,16 @@ pub fn save(
 pub fn save_file(
     store: &(dyn BlobRead + Sync),
     images: &[SaveImage],
-    format: Format,
-    compression: Compression,
-    platform: Option<&Platform>,
-    sizes: SizeMode,
+    opts: &SaveOptions<'_>,
     file: &std::fs::File,
 ) -> Result<(), ArchiveError> {
-    if format != Format::Docker || compression != Compression::None {
+    let format = opts.format;
+    if format != Format::Docker || opts.compression != Compression::None {
         let mut w = io::BufWriter::with_capacity(1 << 20, file);
-        save(store, images, format, compression, platform, sizes, &mut w)?;
+        save(store, images, opts, &mut w)?;
         return w.flush().map_err(ArchiveError::Write);
     }
-    let prepared = docker_save::prepare(store, images, format, platform, sizes)?;
+    let prepared = docker_save::prepare(store, images, format, opts.platform, opts.sizes)?;
     let mut builder = tar::Builder::new(placed::PositionedWriter::new(file));
     let mut gaps = placed::Gaps::default();
     docker_save::write(&prepared, format, &mut builder, &mut gaps)?;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use super::args::{ArchiveFormat, Cli, CompressArg, LoadArgs, SaveArgs};
 use super::format::print_json;
 use super::open_store;
-use crate::archive::{self, ArchiveError, Compression, Format, SaveImage, SizeMode};
+use crate::archive::{self, ArchiveError, Compression, Format, SaveImage, SaveOptions, SizeMode};
 use crate::oci::{Descriptor, Digest, Platform, Reference};
 use crate::store::{InventoryImage, LockMode, Resolved, resolve};
 
@@ -98,6 +98,12 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
                 }
             }
         }
+        let opts = SaveOptions {
+            format,
+            compression,
+            platform: platform.as_ref(),
+            sizes: SizeMode::Exact,
+        };
         match output {
             Some(path) => {
                 let written = |e| anyhow::Error::new(e).context(format!("writing {}", path.display()));
@@ -109,15 +115,8 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
                     file.set_len(0)
                         .and_then(|()| file.seek(std::io::SeekFrom::Start(0)).map(drop))
                         .map_err(written)?;
-                    match archive::save_file(
-                        &*content,
-                        &images,
-                        format,
-                        compression,
-                        platform.as_ref(),
-                        sizes,
-                        file,
-                    ) {
+                    let opts = SaveOptions { sizes, ..opts };
+                    match archive::save_file(&*content, &images, &opts, file) {
                         Err(ArchiveError::TrailerSizeWrong { layer }) => {
                             tracing::info!(%layer, "gzip trailer size was wrong; saving again with exact sizes");
                             continue;
@@ -131,15 +130,7 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
             None => {
                 let stdout = std::io::stdout();
                 let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
-                archive::save(
-                    &*content,
-                    &images,
-                    format,
-                    compression,
-                    platform.as_ref(),
-                    SizeMode::Exact,
-                    &mut w,
-                )?;
+                archive::save(&*content, &images, &opts, &mut w)?;
                 w.flush().context("writing the archive to stdout")?;
             }
         }
