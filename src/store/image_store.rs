@@ -85,18 +85,29 @@ pub trait ImageStore: Send + Sync {
     /// conflicts on a daemon).
     async fn remove(&self, query: &str, force: bool) -> Result<Vec<RemoveEvent>, StoreError>;
     /// Free what no image needs any more (blobs, leftovers of interrupted writes);
-    /// returns the bytes freed. Daemons collect their own layers: nothing to do.
-    async fn collect_garbage(&self, temporary: bool) -> Result<u64, StoreError>;
-    /// Every piece of content with its size (a daemon: every layer of every image,
-    /// derived from `inventory`), for usage and budgets.
-    async fn content_sizes(&self, inventory: &Inventory) -> Result<Vec<(Digest, u64)>, StoreError>;
+    /// returns the bytes freed. The default is a daemon's, which collects its own layers:
+    /// only what imagectl staged (`temporary`) is left to clean.
+    async fn collect_garbage(&self, temporary: bool) -> Result<u64, StoreError> {
+        match temporary {
+            true => super::staging::reap().await,
+            false => Ok(0),
+        }
+    }
+    /// Every piece of content with its size, for usage and budgets. The default is a
+    /// daemon's: every layer of every image, derived from `inventory`.
+    async fn content_sizes(&self, inventory: &Inventory) -> Result<Vec<(Digest, u64)>, StoreError> {
+        Ok(inventory.blob_sizes())
+    }
     /// A small document imagectl keeps beside the images (replication ledger, source
     /// digests); `None` if never written.
     async fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Replace such a document atomically.
     async fn write_state(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
-    /// The content store behind the images, where the backend has one (blobs by digest).
-    fn content(&self) -> Option<Arc<dyn Store>>;
+    /// The content store behind the images, where the backend has one (blobs by digest);
+    /// a daemon has none.
+    fn content(&self) -> Option<Arc<dyn Store>> {
+        None
+    }
     /// Begin an import: pull and load write into its content; nothing is visible in this
     /// store before [`ImageImport::commit`]. A daemon's import stages into a private
     /// layout and streams it to the daemon as an archive written by `codec`.
@@ -137,9 +148,9 @@ pub trait ImageStore: Send + Sync {
         })
     }
     /// Bytes that writers which died (killed, crashed) left in the store's temporary space;
-    /// the next writer removes them.
+    /// the next writer removes them. The default is a daemon's: its staging directories.
     async fn leftovers(&self) -> Result<u64, StoreError> {
-        Ok(0)
+        super::staging::leftovers()
     }
     /// Bytes the daemon's image filesystem uses for unpacked layers, where it reports them
     /// (containerd: its snapshots' usage, the figure CRI `ImageFsInfo` reports).

@@ -34,8 +34,8 @@ use super::image_store::{
 };
 use super::removal::plan_removal;
 use super::state;
-use super::{Inventory, InventoryImage, LockGuard, LockMode, Store, StoreError};
-use crate::oci::{Digest, Reference};
+use super::{Inventory, InventoryImage, LockGuard, LockMode, StoreError};
+use crate::oci::Reference;
 
 /// The kubelet's default `--minimum-image-ttl-duration`: it never collects a younger
 /// image, and neither does imagectl.
@@ -250,33 +250,12 @@ impl ImageStore for ContainerdStore {
         Ok(removal.events())
     }
 
-    async fn leftovers(&self) -> Result<u64, StoreError> {
-        crate::store::staging::leftovers()
-    }
-
-    async fn collect_garbage(&self, temporary: bool) -> Result<u64, StoreError> {
-        // containerd collects content and snapshots no record or lease refers to itself,
-        // after every deletion made with `sync`; what imagectl stages is its to clean.
-        match temporary {
-            true => crate::store::staging::reap().await,
-            false => Ok(0),
-        }
-    }
-
-    async fn content_sizes(&self, inventory: &Inventory) -> Result<Vec<(Digest, u64)>, StoreError> {
-        Ok(inventory.blob_sizes())
-    }
-
     async fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         state::read(&self.state_dir, name)
     }
 
     async fn write_state(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         state::write(&self.state_dir, name, bytes)
-    }
-
-    fn content(&self) -> Option<Arc<dyn Store>> {
-        None
     }
 
     async fn import(

@@ -22,8 +22,8 @@ use super::image_store::{
     ArchiveCodec, Backend, ImageExport, ImageImport, ImageStore, RemoveEvent,
 };
 use super::state;
-use super::{Inventory, InventoryImage, LockGuard, LockMode, Store, StoreError};
-use crate::oci::{Digest, Reference};
+use super::{Inventory, InventoryImage, LockGuard, LockMode, StoreError};
+use crate::oci::Reference;
 
 /// An Engine reached over its socket.
 pub struct DockerStore {
@@ -168,32 +168,12 @@ impl ImageStore for DockerStore {
         self.delete(query, force).await
     }
 
-    async fn leftovers(&self) -> Result<u64, StoreError> {
-        crate::store::staging::leftovers()
-    }
-
-    async fn collect_garbage(&self, temporary: bool) -> Result<u64, StoreError> {
-        // The Engine collects its own layers; what imagectl stages is its to clean.
-        match temporary {
-            true => crate::store::staging::reap().await,
-            false => Ok(0),
-        }
-    }
-
-    async fn content_sizes(&self, inventory: &Inventory) -> Result<Vec<(Digest, u64)>, StoreError> {
-        Ok(inventory.blob_sizes())
-    }
-
     async fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         state::read(&self.state_dir, name)
     }
 
     async fn write_state(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         state::write(&self.state_dir, name, bytes)
-    }
-
-    fn content(&self) -> Option<Arc<dyn Store>> {
-        None
     }
 
     async fn import(
