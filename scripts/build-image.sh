@@ -25,10 +25,12 @@ started=$(date +%s)
 OUT=${1:-${CARGO_TARGET_DIR:-$ROOT/target}/image}
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 IMAGE_NAME=${IMAGE_NAME:-imagectl:$VERSION}
-# org.opencontainers.image.source: IMAGE_SOURCE, else the `origin` remote as an https URL.
+# org.opencontainers.image.source: IMAGE_SOURCE, else the `origin` remote as an https URL
+# (a clone of a local path has no URL to give: the placeholder below stands in).
 if [[ -z ${IMAGE_SOURCE:-} ]]; then
     IMAGE_SOURCE=$(git remote get-url origin 2>/dev/null |
         sed -e 's#^git@\([^:]*\):#https://\1/#' -e 's#^ssh://git@#https://#' -e 's#\.git$##' || true)
+    [[ $IMAGE_SOURCE == https://* || $IMAGE_SOURCE == http://* ]] || IMAGE_SOURCE=
 fi
 IMAGE_SOURCE=${IMAGE_SOURCE:-https://example.invalid/imagectl}
 # The commit's time and hash (a tree with uncommitted changes is marked `-dirty`; its
