@@ -15,7 +15,7 @@ use super::challenge::Challenge;
 use super::credentials::{self, Credential};
 use super::endpoint::Endpoint;
 use super::error::RegistryError;
-use super::transport::{RawRequest, read_capped, send_retrying};
+use super::raw::{RawRequest, read_capped, send_retrying};
 
 /// Tokens without `expires_in` (and ones claiming less) live this long, per the token spec.
 const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);

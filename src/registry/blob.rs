@@ -11,7 +11,8 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::endpoint::Endpoint;
 use super::error::RegistryError;
-use super::transport::{ApiRequest, brief_reason};
+use super::http_policy::brief_reason;
+use super::transport::ApiRequest;
 use super::{BlobStream, RegistryClient};
 use crate::oci::{Digest, Reference};
 

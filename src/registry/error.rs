@@ -360,7 +360,7 @@ fn refused_hint(code: &str) -> &'static str {
 /// The reason when plain HTTP reached a server that speaks HTTPS.
 pub(crate) const HTTPS_SERVER_REASON: &str =
     "the server speaks HTTPS, not the plain HTTP that was sent";
-/// How a TLS failure's reason starts (see `transport::brief_reason`).
+/// How a TLS failure's reason starts (see `http_policy::brief_reason`).
 pub(crate) const TLS_REASON: &str = "TLS error";
 /// How the reason starts when an HTTPS request met a plain-HTTP server.
 pub(crate) const PLAIN_HTTP_REASON: &str =

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use super::auth::basic_header;
 use super::challenge::Challenge;
 use super::error::RegistryError;
-use super::transport::{RawRequest, send_retrying};
+use super::raw::{RawRequest, send_retrying};
 use super::{BasicCredentials, RegistryClient};
 
 /// How long a login check may take; it is two or three small requests.

@@ -6,7 +6,8 @@ use reqwest::{Method, StatusCode};
 
 use super::endpoint::Endpoint;
 use super::error::RegistryError;
-use super::transport::{ApiRequest, read_capped};
+use super::raw::read_capped;
+use super::transport::ApiRequest;
 use super::{FetchedManifest, ManifestHead, RegistryClient};
 use crate::oci::{Digest, Manifest, Reference, media};
 

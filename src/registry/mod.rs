@@ -13,13 +13,16 @@ mod challenge;
 mod credentials;
 mod endpoint;
 mod error;
+mod http_policy;
 mod limit;
 mod login;
 mod login_store;
 mod manifest;
 mod mirrors;
 mod push;
+mod raw;
 mod referrers;
+mod refusal;
 mod retry;
 mod search;
 mod settings;
@@ -27,6 +30,8 @@ pub mod stats;
 mod tags;
 mod transport;
 mod upload;
+mod upload_body;
+mod upload_url;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -48,7 +53,8 @@ pub use search::{SEARCH_LIMIT_MAX, SearchHit, split_search_term};
 pub use settings::{
     BasicCredentials, ClientIdentity, Mirror, RegistrySettings, normalize_registry,
 };
-pub use upload::{BlobBody, BlobSource, CHUNK_SIZE};
+pub use upload::{BlobSource, CHUNK_SIZE};
+pub use upload_body::BlobBody;
 
 use auth::Auth;
 use credentials::Credential;

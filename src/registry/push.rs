@@ -7,8 +7,9 @@ use reqwest::{Method, StatusCode};
 
 use super::RegistryClient;
 use super::error::RegistryError;
+use super::refusal::{error_code, refused};
 use super::transport::{ApiRequest, Payload};
-use super::upload::{error_code, push_scope, refused};
+use super::upload::push_scope;
 use crate::oci::{Digest, Reference};
 
 /// Pushing one manifest should never take longer.
@@ -207,7 +208,7 @@ impl RegistryClient {
             return Ok(Deleted::Yes);
         }
         let by_tag = repo.digest().is_none();
-        let body = super::transport::read_capped(resp, ERROR_BODY_CAP, &url)
+        let body = super::raw::read_capped(resp, ERROR_BODY_CAP, &url)
             .await
             .ok()
             .flatten()

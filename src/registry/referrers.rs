@@ -6,7 +6,8 @@ use reqwest::{Method, StatusCode};
 use super::RegistryClient;
 use super::error::RegistryError;
 use super::manifest::MANIFEST_SIZE_CAP;
-use super::transport::{ApiRequest, read_capped};
+use super::raw::read_capped;
+use super::transport::ApiRequest;
 use crate::oci::{Digest, Reference, media};
 
 impl RegistryClient {

@@ -6,8 +6,8 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::error::RegistryError;
+use super::raw::{RawRequest, read_capped, send_retrying};
 use super::tags::PagedList;
-use super::transport::{RawRequest, read_capped, send_retrying};
 use super::{API_TIMEOUT, RegistryClient};
 
 /// Docker Hub's search endpoint; the v2 registry API has no search.

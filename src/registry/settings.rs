@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::error::RegistryError;
-use super::transport;
+use super::http_policy;
 
 /// The registry a reference names when it names none.
 pub(crate) const DOCKER_HUB: &str = "docker.io";
@@ -288,7 +288,7 @@ fn client(
     let mut builder = reqwest::Client::builder()
         .user_agent(user_agent)
         .connect_timeout(super::CONNECT_TIMEOUT)
-        .redirect(transport::redirect_policy());
+        .redirect(http_policy::redirect_policy());
     if let Some(t) = read_timeout {
         builder = builder.read_timeout(t);
     }
@@ -330,14 +330,14 @@ fn client(
                 "registry {registry}: client_cert {} and client_key {} are not a PEM certificate and private key: {}",
                 id.cert.display(),
                 id.key.display(),
-                transport::brief_reason(&e)
+                http_policy::brief_reason(&e)
             ))
         })?;
         builder = builder.identity(identity);
     }
     builder
         .build()
-        .map_err(|e| setup(transport::brief_reason(&e)))
+        .map_err(|e| setup(http_policy::brief_reason(&e)))
 }
 
 #[cfg(test)]

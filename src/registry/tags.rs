@@ -7,7 +7,8 @@ use reqwest::{Method, StatusCode};
 use super::RegistryClient;
 use super::endpoint::Endpoint;
 use super::error::RegistryError;
-use super::transport::{ApiRequest, read_capped};
+use super::raw::read_capped;
+use super::transport::ApiRequest;
 use crate::oci::Reference;
 
 /// A page of tags is JSON; even huge repositories stay far below this per page.

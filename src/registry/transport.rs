@@ -1,5 +1,6 @@
-//! Sending requests to a registry over HTTP: authentication (answering 401 challenges once),
-//! retries with backoff for transient failures, and mapping of transport failures to errors.
+//! Sending requests to a registry's API: authentication (answering 401 challenges once),
+//! retries with backoff for transient failures (through `raw`), and mapping of transport
+//! failures to errors.
 
 use std::time::Duration;
 
@@ -11,152 +12,11 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::auth::Auth;
 use super::challenge::Challenge;
 use super::endpoint::Endpoint;
-use super::error::{HTTPS_SERVER_REASON, PLAIN_HTTP_REASON, RegistryError, TLS_REASON};
+use super::error::{HTTPS_SERVER_REASON, RegistryError};
+use super::http_policy::brief_reason;
 use super::limit::HostLimits;
+use super::raw::{RawRequest, send_retrying_max};
 use super::retry;
-
-/// One request as it is (re)sent on each attempt.
-pub(crate) struct RawRequest<'a> {
-    /// GET, HEAD or (token exchange only) POST.
-    pub(crate) method: Method,
-    /// Where to send it.
-    pub(crate) url: &'a str,
-    /// Headers, including any `Authorization`.
-    pub(crate) headers: HeaderMap,
-    /// A body for POST; cloned per attempt.
-    pub(crate) body: Option<Bytes>,
-    /// Whole-request timeout; `None` for blob bodies, which may take hours.
-    pub(crate) timeout: Option<Duration>,
-}
-
-/// Send `req`, retrying connect failures, timeouts, 5xx and 429 up to [`retry::MAX_RETRIES`]
-/// times. Returns the last response even when its status is an error, so callers can map
-/// statuses in context; only a request that never got a response is an `Err`.
-pub(crate) async fn send_retrying(
-    http: &reqwest::Client,
-    registry: &str,
-    req: &RawRequest<'_>,
-) -> Result<Response, RegistryError> {
-    send_retrying_max(http, registry, req, retry::MAX_RETRIES).await
-}
-
-/// [`send_retrying`] with at most `max_retries` retries (0 for requests that must not be
-/// repeated, such as the steps of an upload).
-pub(crate) async fn send_retrying_max(
-    http: &reqwest::Client,
-    registry: &str,
-    req: &RawRequest<'_>,
-    max_retries: u32,
-) -> Result<Response, RegistryError> {
-    let mut retry = 0;
-    loop {
-        let mut builder = http
-            .request(req.method.clone(), req.url)
-            .headers(req.headers.clone());
-        if let Some(body) = &req.body {
-            builder = builder.body(body.clone());
-        }
-        if let Some(t) = req.timeout {
-            builder = builder.timeout(t);
-        }
-        let wait = match builder.send().await {
-            Ok(resp) => {
-                tracing::debug!("{} {} -> {}", req.method, req.url, resp.status().as_u16());
-                super::stats::record(req.url, Some(resp.status().as_u16()), Some(resp.headers()));
-                if resp.status() == StatusCode::TOO_MANY_REQUESTS {
-                    retry::log_rate_limited(registry, req.url, resp.headers());
-                }
-                if !retry::retryable_status(resp.status()) || retry >= max_retries {
-                    return Ok(resp);
-                }
-                let backoff = retry::backoff(retry);
-                retry::retry_after(resp.headers()).map_or(backoff, |ra| ra.max(backoff))
-            }
-            Err(e) => {
-                let reason = brief_reason(&e);
-                tracing::debug!("{} {} -> {reason}", req.method, req.url);
-                super::stats::record(req.url, None, None);
-                // A certificate or protocol mismatch does not heal by itself: fail at once.
-                let tls = reason.starts_with(TLS_REASON) || reason.starts_with(PLAIN_HTTP_REASON);
-                if tls || !retry::retryable_error(&e) || retry >= max_retries {
-                    return Err(RegistryError::Unreachable {
-                        registry: registry.to_string(),
-                        url: req.url.to_string(),
-                        reason,
-                    });
-                }
-                retry::backoff(retry)
-            }
-        };
-        retry += 1;
-        super::stats::record_retry(req.url);
-        tracing::debug!(
-            "retrying {} {} in {}ms ({retry}/{max_retries})",
-            req.method,
-            req.url,
-            wait.as_millis(),
-        );
-        tokio::time::sleep(wait).await;
-    }
-}
-
-/// The innermost cause of a transport failure in a few words (`connection refused`,
-/// `dns error: …`, the TLS complaint), rather than reqwest's nested Debug chain.
-pub(crate) fn brief_reason(e: &reqwest::Error) -> String {
-    let mut innermost: &dyn std::error::Error = e;
-    let mut io_kind = None;
-    let mut dns = false;
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            io_kind.get_or_insert(io.kind());
-        }
-        dns |= err.to_string().starts_with("dns error");
-        innermost = err;
-        cur = err.source();
-    }
-    let inner = innermost.to_string();
-    match io_kind {
-        Some(std::io::ErrorKind::ConnectionRefused) => return "connection refused".into(),
-        Some(std::io::ErrorKind::ConnectionReset) => return "connection reset by peer".into(),
-        Some(std::io::ErrorKind::TimedOut) => return "timed out".into(),
-        _ => {}
-    }
-    if dns {
-        format!("dns error: {inner}")
-    } else if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_redirect() {
-        format!("redirect refused: {inner}")
-    } else if inner.contains("InvalidContentType") {
-        format!("{PLAIN_HTTP_REASON} ({inner})")
-    } else if inner.to_ascii_lowercase().contains("certificate")
-        || inner.to_ascii_lowercase().contains("handshake")
-        || inner.contains("received fatal alert")
-    {
-        format!("{TLS_REASON}: {inner}")
-    } else {
-        inner
-    }
-}
-
-/// The redirect policy for every request: follow up to 10 hops (blob downloads go to
-/// S3-style storage), never from HTTPS to plain HTTP. reqwest already drops `Authorization`
-/// when a redirect leaves the origin, so tokens never reach the storage host.
-pub(crate) fn redirect_policy() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        if attempt.previous().len() >= 10 {
-            return attempt.error("too many redirects");
-        }
-        let downgrade = attempt.url().scheme() == "http"
-            && attempt.previous().iter().any(|u| u.scheme() == "https");
-        if downgrade {
-            attempt.error("registry redirected from HTTPS to plain HTTP")
-        } else {
-            attempt.follow()
-        }
-    })
-}
 
 /// The body of a request sent with [`Transport::send_with`].
 pub(crate) enum Payload {
@@ -421,36 +281,6 @@ impl Transport {
     }
 }
 
-/// Read a whole response body, refusing more than `cap` bytes (whatever `Content-Length`
-/// claims). `Ok(None)` means the cap was exceeded.
-pub(crate) async fn read_capped(
-    mut resp: Response,
-    cap: u64,
-    url: &str,
-) -> Result<Option<Bytes>, RegistryError> {
-    if resp.content_length().is_some_and(|n| n > cap) {
-        return Ok(None);
-    }
-    let mut buf = bytes::BytesMut::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if buf.len() as u64 + chunk.len() as u64 > cap {
-                    return Ok(None);
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(Some(buf.freeze())),
-            Err(e) => {
-                return Err(RegistryError::Body {
-                    url: url.to_string(),
-                    reason: brief_reason(&e),
-                });
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::TcpListener;
@@ -458,6 +288,8 @@ mod tests {
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
+    use super::super::http_policy::redirect_policy;
+    use super::super::raw::send_retrying;
     use super::*;
 
     fn openssl(dir: &Path, args: &[&str]) {

@@ -8,19 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
-/// The one cycle left, in the registry client: `transport` keeps an `auth::Auth` per
-/// endpoint, `auth` fetches tokens through `transport`'s retrying send for an `endpoint`,
-/// `endpoint` reads mirrors and clients from `settings`, and `settings` builds its HTTP
-/// clients with `transport`'s redirect policy and error wording. Untangling it is registry
-/// work of issue #15; when it is gone, [`import_cycles_are_only_the_known_registry_one`]
-/// fails so that this exception is deleted with it.
-const KNOWN_CYCLE: [&str; 4] = [
-    "registry/auth.rs",
-    "registry/endpoint.rs",
-    "registry/settings.rs",
-    "registry/transport.rs",
-];
-
 /// Every `.rs` file under `dir`, as paths relative to `root` with `/` separators.
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
     for entry in fs::read_dir(dir).unwrap() {
@@ -181,11 +168,9 @@ fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<BTreeSet<String>> {
     out
 }
 
-/// No source file imports another that imports it back (directly or through others), but
-/// for the one known registry cycle, which the test also asserts is still there: once it
-/// is fixed this fails, and `KNOWN_CYCLE` is to be deleted.
+/// No source file imports another that imports it back, directly or through others.
 #[test]
-fn import_cycles_are_only_the_known_registry_one() {
+fn no_import_cycles() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut texts = BTreeMap::new();
     walk(&src, &src, &mut texts);
@@ -209,17 +194,9 @@ fn import_cycles_are_only_the_known_registry_one() {
         texts.len()
     );
 
-    let known: BTreeSet<String> = KNOWN_CYCLE.iter().map(|s| s.to_string()).collect();
-    let found = cycles(&edges);
-    let new: Vec<String> = found
+    let found: Vec<String> = cycles(&edges)
         .iter()
-        .filter(|c| **c != known)
         .map(|c| c.iter().cloned().collect::<Vec<_>>().join(", "))
         .collect();
-    assert!(new.is_empty(), "import cycles between files: {new:#?}");
-    assert!(
-        found.contains(&known),
-        "the known registry cycle {KNOWN_CYCLE:?} is gone (or changed): delete KNOWN_CYCLE \
-         (or name the files still in it); cycles now: {found:?}"
-    );
+    assert!(found.is_empty(), "import cycles between files: {found:#?}");
 }
