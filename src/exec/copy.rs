@@ -5,18 +5,17 @@
 //! last, children before their index, so a tag never points at incomplete content.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
-use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::sync::{OnceCell, Semaphore};
 
 use super::ExecError;
+use super::blob_sources::{RegistrySource, StoreSource};
 use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference, filter_index};
-use crate::registry::{BlobBody, BlobSource, RegistryClient, RegistryError};
+use crate::registry::{RegistryClient, RegistryError};
 use crate::store::{MAX_METADATA_BLOB, Store, StoreError};
 
 /// Blob transfers (HEAD, mount or upload) in flight at once per target registry, across
@@ -24,10 +23,6 @@ use crate::store::{MAX_METADATA_BLOB, Store, StoreError};
 pub const BLOBS_PER_REGISTRY: usize = 8;
 /// Blobs up to this size are uploaded without a HEAD first (see `transfer_permitted`).
 const UPLOAD_WITHOUT_ASKING: u64 = 256 << 10;
-/// Bytes read from the local store per chunk of an upload.
-const STORE_CHUNK: usize = 256 << 10;
-/// Chunks read ahead of the upload: bounds memory per upload to a few hundred KiB.
-const STORE_READ_AHEAD: usize = 4;
 
 /// One image to copy.
 #[derive(Clone, Debug)]
@@ -513,92 +508,6 @@ fn plan_from_store(store: &dyn Store, image: &Descriptor) -> Result<Plan, ExecEr
         top,
         blobs,
     })
-}
-
-/// A blob streamed from the source registry, opened anew for each upload attempt.
-struct RegistrySource {
-    client: RegistryClient,
-    repo: Reference,
-    digest: Digest,
-    size: u64,
-}
-
-impl BlobSource for RegistrySource {
-    fn open(&self) -> BoxFuture<'_, Result<BlobBody, RegistryError>> {
-        async move {
-            let blob = self.client.get_blob(&self.repo, &self.digest).await?;
-            if let Some(n) = blob.content_length
-                && n != self.size
-            {
-                return Err(RegistryError::UploadSource {
-                    digest: self.digest.clone(),
-                    reason: format!(
-                        "{} serves {n} bytes but the manifest says {}",
-                        self.repo.name(),
-                        self.size
-                    ),
-                });
-            }
-            Ok(blob.into_stream())
-        }
-        .boxed()
-    }
-}
-
-/// A blob read from the local store by a blocking reader thread, a few chunks ahead.
-struct StoreSource {
-    store: Arc<dyn Store>,
-    digest: Digest,
-}
-
-impl BlobSource for StoreSource {
-    fn open(&self) -> BoxFuture<'_, Result<BlobBody, RegistryError>> {
-        let store = self.store.clone();
-        let digest = self.digest.clone();
-        async move {
-            let (tx, rx) =
-                tokio::sync::mpsc::channel::<Result<Bytes, RegistryError>>(STORE_READ_AHEAD);
-            tokio::task::spawn_blocking(move || {
-                let failed = |reason: String| RegistryError::UploadSource {
-                    digest: digest.clone(),
-                    reason,
-                };
-                let mut reader = match store.open_blob(&digest) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(failed(e.to_string())));
-                        return;
-                    }
-                };
-                loop {
-                    let mut buf = vec![0u8; STORE_CHUNK];
-                    match reader.read(&mut buf) {
-                        Ok(0) => return,
-                        Ok(n) => {
-                            buf.truncate(n);
-                            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                                return; // the upload was abandoned
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            let _ = tx.blocking_send(Err(failed(format!(
-                                "reading it from {}: {e}",
-                                store.location()
-                            ))));
-                            return;
-                        }
-                    }
-                }
-            });
-            let body: BlobBody = stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|item| (item, rx))
-            })
-            .boxed();
-            Ok(body)
-        }
-        .boxed()
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

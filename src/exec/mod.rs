@@ -4,6 +4,7 @@
 
 mod apply;
 mod blob_fetch;
+mod blob_sources;
 mod copy;
 mod desired;
 mod error;
