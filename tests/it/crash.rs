@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::support::cli::{imagectl_bin, skopeo_ok, store_refs};
+use crate::support::cli::{imagectl_bin, skopeo_ok, store_refs, succeeded};
 use crate::support::fixtures::{self, ImageBuilder, Layer, MediaFormat};
 use crate::support::{Registry, TestEnv};
 
@@ -141,7 +141,7 @@ fn kill_until_leftovers(env: &TestEnv, args: &[&str], done: &str) -> u64 {
 }
 
 /// `df --format json`'s document.
-fn df_json(env: &TestEnv) -> serde_json::Value {
+pub(crate) fn df_json(env: &TestEnv) -> serde_json::Value {
     serde_json::from_slice(
         &env.imagectl()
             .args(["df", "--format", "json"])
@@ -163,7 +163,7 @@ fn big_image(reg: &Registry, mib: usize, seed: u64) -> String {
 }
 
 /// Nothing is left in the store's temporary directory.
-fn assert_no_leftovers(env: &TestEnv) {
+pub(crate) fn assert_no_leftovers(env: &TestEnv) {
     let rest: Vec<_> = std::fs::read_dir(env.store.join(".imagectl/tmp"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -276,12 +276,7 @@ fn apply_with_prune_dangling_removes_and_reports_leftovers() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&succeeded(&out)).unwrap();
     assert_eq!(
         doc["report"]["bytes_reclaimed"].as_u64(),
         Some(left),

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::crash::{assert_no_leftovers, df_json};
 use crate::support::cli::{imagectl_bin, store_refs, succeeded};
 use crate::support::fixtures::{self, FixtureImage, ImageBuilder, Layer, push_image_http};
 use crate::support::{Registry, TestEnv};
@@ -35,13 +36,18 @@ fn timed(env: &TestEnv, args: &[&str]) -> Duration {
 /// Replaces `env`'s store with a copy of `pristine`.
 fn restore(env: &TestEnv, pristine: &Path) {
     std::fs::remove_dir_all(&env.store).unwrap();
+    copy_dir(pristine, &env.store);
+}
+
+/// `cp -a FROM TO`.
+fn copy_dir(from: &Path, to: &Path) {
     let ok = Command::new("cp")
         .arg("-a")
-        .arg(pristine)
-        .arg(&env.store)
+        .arg(from)
+        .arg(to)
         .status()
         .unwrap();
-    assert!(ok.success(), "cp -a {}", pristine.display());
+    assert!(ok.success(), "cp -a {}", from.display());
 }
 
 /// Starts `imagectl --store STORE ARGS` and kills it after `delay` ms; whether it was
@@ -84,14 +90,6 @@ fn assert_sound(env: &TestEnv, what: &str) {
     );
 }
 
-/// Nothing is left in the store's temporary directory.
-fn assert_no_leftovers(store: &Path) {
-    let rest: Vec<_> = std::fs::read_dir(store.join(".imagectl/tmp"))
-        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
-        .unwrap_or_default();
-    assert!(rest.is_empty(), "left in .imagectl/tmp: {rest:?}");
-}
-
 /// A distinct image for `version` with a 3 MiB random layer, so a pull takes a while.
 fn versioned(version: &str, seed: u64) -> FixtureImage {
     ImageBuilder::new()
@@ -121,7 +119,7 @@ fn apply_killed_anywhere_converges() {
         succeeded(&env.imagectl().args(["pull", "-q", &r]).output().unwrap());
     }
     let pristine = env.root.path().join("pristine");
-    restore_from(&env.store, &pristine);
+    copy_dir(&env.store, &pristine);
     let policy = |prefix: &str| {
         let path = env.root.path().join(format!("{prefix}.yaml"));
         std::fs::write(
@@ -186,12 +184,7 @@ fn apply_killed_anywhere_converges() {
     // A converged apply may have had nothing to write (a killed run did it all), and a run
     // killed between making its writer directory and filling it leaves an empty one: no
     // space is lost, and the next write to the store removes it.
-    let df = env
-        .imagectl()
-        .args(["df", "--format", "json"])
-        .output()
-        .unwrap();
-    let df: serde_json::Value = serde_json::from_slice(&df.stdout).unwrap();
+    let df = df_json(&env);
     assert_eq!(df["Leftovers"].as_u64(), Some(0), "{df}");
     let kept = src.reference("team/app:1.5.0");
     succeeded(
@@ -200,18 +193,7 @@ fn apply_killed_anywhere_converges() {
             .output()
             .unwrap(),
     );
-    assert_no_leftovers(&env.store);
-}
-
-/// Copies `store` to `to` (`cp -a`).
-fn restore_from(store: &Path, to: &Path) {
-    let ok = Command::new("cp")
-        .arg("-a")
-        .arg(store)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "cp -a {}", store.display());
+    assert_no_leftovers(&env);
 }
 
 /// copy between registries killed at random moments: the re-run completes with the
