@@ -13,6 +13,7 @@
 pub mod archive;
 pub mod cli;
 pub mod exec;
+pub mod image;
 pub mod oci;
 pub mod plan;
 pub mod policy;
