@@ -33,6 +33,11 @@ impl Node {
         })
     }
 
+    /// Read and parse the manifest `desc` names, as the top of a walk.
+    pub async fn read<S: ImageSource>(source: &S, desc: &Descriptor) -> Result<Self, WalkError<S::Error>> {
+        read_node(source, desc, None).await
+    }
+
     /// The config descriptor of an image manifest.
     pub fn config_desc(&self) -> Option<&Descriptor> {
         match &self.manifest {
