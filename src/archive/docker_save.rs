@@ -37,7 +37,10 @@ pub(super) fn is_plain_tar(media_type: &str) -> bool {
         || media_type == "application/vnd.docker.image.rootfs.diff.tar"
 }
 
-pub(super) fn decoded(store: &dyn BlobRead, layer: &Descriptor) -> Result<Box<dyn Read + Send>, ArchiveError> {
+pub(super) fn decoded(
+    store: &dyn BlobRead,
+    layer: &Descriptor,
+) -> Result<Box<dyn Read + Send>, ArchiveError> {
     let raw = store.open_blob(&layer.digest)?;
     layer_reader(&layer.media_type, raw).map_err(|e| decode_error(layer, e))
 }

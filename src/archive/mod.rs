@@ -18,8 +18,8 @@ mod oci_load;
 mod oci_save;
 mod output;
 mod pgzip;
-mod prepare;
 mod placed;
+mod prepare;
 mod safe_tar;
 
 pub use codec::Codec;

@@ -50,7 +50,12 @@ pub(super) fn write<W: Write>(
         // Names point at the whole index when there is one, else at the manifest.
         let top = &image.tree.top;
         if image.tree.is_index() && written.insert(top.desc.digest.clone()) {
-            blob_entry(builder, &top.desc.digest, top.bytes.len() as u64, &top.bytes[..])?;
+            blob_entry(
+                builder,
+                &top.desc.digest,
+                top.bytes.len() as u64,
+                &top.bytes[..],
+            )?;
         }
         if image.names.is_empty() {
             entries.push(index_entry(&top.desc, None));

@@ -33,7 +33,9 @@ pub(super) struct Prepared {
 impl Prepared {
     /// The config of [`Self::image`].
     pub fn config(&self) -> &Descriptor {
-        self.image.config_desc().expect("a prepared image is an image manifest")
+        self.image
+            .config_desc()
+            .expect("a prepared image is an image manifest")
     }
 
     /// The config's bytes.
@@ -152,11 +154,14 @@ fn read(
     }
     let wanted = platform.cloned().unwrap_or_else(Platform::host);
     if format == Format::Oci && platform.is_none() {
-        let chosen = pick(&top.manifest, &Selection::Available(std::slice::from_ref(&wanted)))
-            .ok()
-            .and_then(|p| p.first().map(|d| d.digest.clone()));
-        let whole = local(ImageTree::below(&content, top, &configs(Selection::All)))
-            .map_err(failed)?;
+        let chosen = pick(
+            &top.manifest,
+            &Selection::Available(std::slice::from_ref(&wanted)),
+        )
+        .ok()
+        .and_then(|p| p.first().map(|d| d.digest.clone()));
+        let whole =
+            local(ImageTree::below(&content, top, &configs(Selection::All))).map_err(failed)?;
         let Manifest::Index { manifests, .. } = &whole.top.manifest else {
             unreachable!("an index stays an index");
         };
@@ -167,8 +172,12 @@ fn read(
         return Ok((whole, chosen));
     }
     let one = std::slice::from_ref(&wanted);
-    let mut tree =
-        local(ImageTree::below(&content, top, &configs(Selection::Each(one)))).map_err(failed)?;
+    let mut tree = local(ImageTree::below(
+        &content,
+        top,
+        &configs(Selection::Each(one)),
+    ))
+    .map_err(failed)?;
     let child = tree.children.pop().expect("one platform picked");
     let chosen = child.desc.digest.clone();
     Ok((
@@ -200,7 +209,12 @@ fn fill_sizes(
 ) -> Result<(), ArchiveError> {
     let unique: BTreeMap<Digest, Descriptor> = out
         .iter()
-        .flat_map(|p| p.image.layers().iter().map(|l| (l.digest.clone(), l.clone())))
+        .flat_map(|p| {
+            p.image
+                .layers()
+                .iter()
+                .map(|l| (l.digest.clone(), l.clone()))
+        })
         .collect();
     let mut guessed = BTreeMap::new();
     let mut exact = Vec::new();
@@ -285,4 +299,3 @@ fn trailer_size(
         .blob_tail(&layer.digest, 4)?
         .map(|tail| u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]))))
 }
-

@@ -236,7 +236,9 @@ impl Copier {
         for child in tree.children {
             let at = target.without_digest().with_digest(child.desc.digest);
             let media_type = child.manifest.media_type();
-            self.client.put_manifest(&at, media_type, child.bytes).await?;
+            self.client
+                .put_manifest(&at, media_type, child.bytes)
+                .await?;
         }
         let media_type = tree.top.manifest.media_type();
         outcome.digest = self
@@ -423,7 +425,11 @@ fn as_pushed(mut tree: ImageTree, platforms: &[Platform]) -> Result<ImageTree, E
         });
     }
     if !tree.whole {
-        let keep: Vec<Digest> = tree.children.iter().map(|c| c.desc.digest.clone()).collect();
+        let keep: Vec<Digest> = tree
+            .children
+            .iter()
+            .map(|c| c.desc.digest.clone())
+            .collect();
         let media_type = tree.top.manifest.media_type().to_string();
         let bytes = Bytes::from(filter_index(&tree.top.bytes, &media_type, &keep)?);
         let desc = Descriptor {

@@ -47,8 +47,10 @@ pub trait ImageSource {
     fn config(&self, desc: &Descriptor) -> impl Future<Output = Result<Bytes, Self::Error>>;
 
     /// The size of the blob `desc` names if the medium holds it, `None` if it does not.
-    fn blob_size(&self, desc: &Descriptor)
-    -> impl Future<Output = Result<Option<u64>, Self::Error>>;
+    fn blob_size(
+        &self,
+        desc: &Descriptor,
+    ) -> impl Future<Output = Result<Option<u64>, Self::Error>>;
 
     /// Whether a read failure means "this image is damaged" (absent or corrupt content),
     /// which a survey records and walks past, rather than a failure of the medium itself.

@@ -34,7 +34,10 @@ impl Node {
     }
 
     /// Read and parse the manifest `desc` names, as the top of a walk.
-    pub async fn read<S: ImageSource>(source: &S, desc: &Descriptor) -> Result<Self, WalkError<S::Error>> {
+    pub async fn read<S: ImageSource>(
+        source: &S,
+        desc: &Descriptor,
+    ) -> Result<Self, WalkError<S::Error>> {
         read_node(source, desc, None).await
     }
 

@@ -49,7 +49,11 @@ impl ImageSource for Remote<'_> {
     type Error = RegistryError;
 
     async fn manifest(&self, desc: &Descriptor) -> Result<Bytes, RegistryError> {
-        Ok(self.client.get_manifest(&self.at(&desc.digest)).await?.bytes)
+        Ok(self
+            .client
+            .get_manifest(&self.at(&desc.digest))
+            .await?
+            .bytes)
     }
 
     async fn config(&self, desc: &Descriptor) -> Result<Bytes, RegistryError> {
@@ -77,7 +81,9 @@ impl ImageSource for Remote<'_> {
         if actual != desc.digest {
             return Err(RegistryError::InvalidResponse {
                 url: reference.to_string(),
-                reason: format!("the config's bytes hash to {actual}: the registry or a proxy altered it"),
+                reason: format!(
+                    "the config's bytes hash to {actual}: the registry or a proxy altered it"
+                ),
             });
         }
         Ok(bytes.freeze())
