@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::ArchiveError;
 use super::collected::{Collected, Loaded, Outcome};
-use super::docker_save::diff_ids;
+use super::layers::diff_ids;
 use super::oci_save::CONTAINERD_NAME;
 use crate::image::{ImageSource, ImageTree, Node, Selection, Walk, WalkError, local, stored_form};
 use crate::oci::{Descriptor, Digest, Manifest, Reference, media};

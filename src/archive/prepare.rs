@@ -8,7 +8,7 @@ use std::io;
 
 use bytes::Bytes;
 
-use super::docker_save::{decode_error, decoded, diff_ids, is_plain_tar};
+use super::layers::{decode_error, decoded, diff_ids, is_plain_tar};
 use super::{ArchiveError, Format, SaveImage, SizeMode};
 use crate::image::{ImageTree, Node, Selection, Walk, WalkError, local, pick};
 use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference};

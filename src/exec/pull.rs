@@ -12,12 +12,12 @@ use super::ExecError;
 use super::blob_fetch::{Downloaded, fetch_blob};
 use super::pull_observer::{PullObserver, PulledImage};
 use super::select::walk_error;
-use crate::image::{ImageTree, Prefer, Selection, StoredForm, Walk, stored_form};
-use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference};
-use crate::registry::{RegistryClient, RegistryError, Remote};
-use crate::store::{
-    CatalogEntry, Content, Inventory, LockMode, MAX_METADATA_BLOB, StagedBlob, Store, set_name,
+use crate::image::{
+    ImageTree, Node, Prefer, Selection, StoredForm, Walk, WalkError, local, stored_form,
 };
+use crate::oci::{Descriptor, Digest, Platform, Reference};
+use crate::registry::{RegistryClient, RegistryError, Remote};
+use crate::store::{CatalogEntry, Content, Inventory, LockMode, StagedBlob, Store, set_name};
 
 /// How to pull.
 #[derive(Clone, Debug)]
@@ -307,9 +307,11 @@ fn stored_id(store: &dyn Store, target: &Descriptor) -> Result<Digest, ExecError
     if crate::oci::media::is_index(&target.media_type) {
         return Ok(target.digest.clone());
     }
-    let bytes = store.read_blob(&target.digest, MAX_METADATA_BLOB)?;
-    match Manifest::parse(&bytes, Some(&target.media_type)) {
-        Ok(Manifest::Image { config, .. }) => Ok(config.digest),
-        _ => Ok(target.digest.clone()),
-    }
+    Ok(match local(Node::read(&Content(store), target)) {
+        Ok(node) => node
+            .config_desc()
+            .map_or(target.digest.clone(), |c| c.digest.clone()),
+        Err(WalkError::Read { error, .. }) => return Err(error.into()),
+        Err(_) => target.digest.clone(),
+    })
 }
