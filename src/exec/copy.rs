@@ -119,35 +119,26 @@ impl Copier {
             req.target.clone()
         };
         let source_digest = match (&req.source_digest, req.source.digest()) {
-            (Some(d), _) | (None, Some(d)) => Some(d.clone()),
-            (None, None) => match self.client.head_manifest(&req.source).await {
-                Ok(Some(h)) => Some(h.digest),
-                Ok(None) => {
-                    return Err(RegistryError::ManifestUnknown {
-                        reference: req.source.to_string(),
-                    }
-                    .into());
-                }
-                // A registry that sends no digest on HEAD gets a GET below.
-                Err(RegistryError::NoDigestHeader { .. }) => None,
-                Err(e) => return Err(e.into()),
-            },
+            (Some(d), _) | (None, Some(d)) => d.clone(),
+            // A registry that sends no digest on HEAD answers a GET, which the client
+            // keeps for the GET by digest below.
+            (None, None) => self
+                .client
+                .current_digest(&req.source)
+                .await?
+                .ok_or_else(|| RegistryError::ManifestUnknown {
+                    reference: req.source.to_string(),
+                })?,
         };
         let mut checked_target = req.target_checked;
-        if !checked_target
-            && req.platforms.is_empty()
-            && let Some(d) = &source_digest
-        {
+        if !checked_target && req.platforms.is_empty() {
             checked_target = true;
-            if let Some(done) = self.up_to_date(&target, d).await? {
+            if let Some(done) = self.up_to_date(&target, &source_digest).await? {
                 return Ok(done);
             }
         }
 
-        let source = match &source_digest {
-            Some(d) => req.source.without_digest().with_digest(d.clone()),
-            None => req.source.clone(),
-        };
+        let source = req.source.without_digest().with_digest(source_digest);
         let top = self.client.get_manifest(&source).await?.into_node();
         // Known from the index alone, so an up-to-date platform selection costs no GET of
         // a platform manifest (Docker Hub counts those against its pull limit).

@@ -109,7 +109,7 @@ async fn expand_entry(
                     let name = repo.with_tag(&tag);
                     async move {
                         let name = name.map_err(|e| e.to_string())?;
-                        let digest = current_digest(client, &name, inventory).await?;
+                        let digest = tag_digest(client, &name, inventory).await?;
                         Ok::<_, String>((name, digest))
                     }
                 })
@@ -202,7 +202,7 @@ async fn wanted_tags(
 /// fetched at once with a GET: the client keeps it by digest for the pull, and the HEAD
 /// that would only have preceded that GET is saved (one request per new image; Docker Hub
 /// counts the GET either way, never the HEAD).
-async fn current_digest(
+async fn tag_digest(
     client: &RegistryClient,
     name: &Reference,
     inventory: &Inventory,
@@ -238,7 +238,7 @@ async fn created_times(
         .map(|tag| async move {
             let created = async {
                 let name = repo.with_tag(&tag).ok()?;
-                let digest = current_digest(client, &name, inventory).await.ok()?;
+                let digest = tag_digest(client, &name, inventory).await.ok()?;
                 if let Some(i) = inventory
                     .images
                     .iter()

@@ -16,7 +16,7 @@ use crate::image::{
     ImageTree, Node, Prefer, Selection, StoredForm, Walk, WalkError, local, stored_form,
 };
 use crate::oci::{Descriptor, Digest, Platform, Reference};
-use crate::registry::{RegistryClient, RegistryError, Remote};
+use crate::registry::{RegistryClient, Remote};
 use crate::store::{CatalogEntry, Content, Inventory, LockMode, StagedBlob, Store, set_name};
 
 /// How to pull.
@@ -55,7 +55,7 @@ pub struct PullReport {
 }
 
 /// A reference resolved to the manifests to store.
-struct Resolved {
+struct ToPull {
     reference: Reference,
     source_digest: Digest,
     /// Set when the store already holds exactly this.
@@ -83,7 +83,7 @@ pub async fn pull(
     };
     let entries = store.entries()?;
 
-    let resolved: Vec<Result<Resolved, ExecError>> = stream::iter(refs)
+    let resolved: Vec<Result<ToPull, ExecError>> = stream::iter(refs)
         .map(|r| resolve(client, &*store, &entries, r, opts))
         .buffered(opts.concurrency.max(1))
         .collect()
@@ -221,25 +221,20 @@ async fn resolve(
     entries: &[CatalogEntry],
     reference: &Reference,
     opts: &PullOptions,
-) -> Result<Resolved, ExecError> {
+) -> Result<ToPull, ExecError> {
     let name = stored_name(reference);
     let existing = entries.iter().find(|e| e.name.as_ref() == Some(&name));
     // An unchanged tag costs one HEAD (which Docker Hub does not count against its rate
     // limit) and a pinned digest already stored costs nothing.
+    let mut known = reference.digest().cloned();
     if let Some(e) = existing.filter(|e| platform_fits(e, opts) && is_complete(store, e))
         && let Some(src) = &e.source_digest
     {
-        let current = match reference.digest() {
-            Some(d) => Some(d.clone()),
-            // A registry that sends no digest on HEAD gets a GET below.
-            None => match client.head_manifest(reference).await {
-                Ok(head) => head.map(|h| h.digest),
-                Err(RegistryError::NoDigestHeader { .. }) => None,
-                Err(e) => return Err(e.into()),
-            },
-        };
-        if current.as_ref() == Some(src) {
-            return Ok(Resolved {
+        if known.is_none() {
+            known = client.current_digest(reference).await?;
+        }
+        if known.as_ref() == Some(src) {
+            return Ok(ToPull {
                 reference: reference.clone(),
                 source_digest: src.clone(),
                 up_to_date: Some(PulledImage {
@@ -254,8 +249,13 @@ async fn resolve(
             });
         }
     }
-
-    let top = client.get_manifest(reference).await?.into_node();
+    // By the digest just learned: the manifest a registry without digests on HEAD sent
+    // for it is in the client's cache, and a tag moving meanwhile changes nothing.
+    let at = match &known {
+        Some(d) => reference.with_digest(d.clone()),
+        None => reference.clone(),
+    };
+    let top = client.get_manifest(&at).await?.into_node();
     let source_digest = top.desc.digest.clone();
     let select = if opts.all_platforms {
         Selection::All
@@ -275,7 +275,7 @@ async fn resolve(
         .await
         .map_err(|e| walk_error(&reference.to_string(), e))?;
     let keep_index = opts.all_platforms || tree.children.len() > 1;
-    Ok(Resolved {
+    Ok(ToPull {
         reference: reference.clone(),
         source_digest,
         up_to_date: None,
