@@ -292,3 +292,171 @@ async fn read_node<S: ImageSource>(
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::image::{local, stored_form};
+    use crate::oci::{Platform, media};
+
+    /// Content by digest; absent digests fail as damage.
+    #[derive(Default)]
+    struct Memory(HashMap<Digest, Bytes>);
+
+    #[derive(Debug, PartialEq)]
+    enum Gone {
+        Absent(Digest),
+        Broken,
+    }
+
+    impl Memory {
+        fn put(&mut self, media_type: &str, json: String) -> Descriptor {
+            let bytes = Bytes::from(json);
+            let digest = Digest::of(&bytes);
+            self.0.insert(digest.clone(), bytes.clone());
+            Descriptor {
+                media_type: media_type.into(),
+                digest,
+                size: bytes.len() as u64,
+                platform: None,
+            }
+        }
+
+        fn get(&self, d: &Descriptor) -> Result<Bytes, Gone> {
+            if d.media_type == "broken" {
+                return Err(Gone::Broken);
+            }
+            self.0
+                .get(&d.digest)
+                .cloned()
+                .ok_or(Gone::Absent(d.digest.clone()))
+        }
+
+        /// An image manifest with its own config (`name`) and one layer.
+        fn image(&mut self, name: &str, layer: &str) -> Descriptor {
+            let cfg = self.put(media::OCI_CONFIG, format!(r#"{{"name":"{name}"}}"#));
+            let layer = Digest::of(layer.as_bytes());
+            self.put(
+                media::OCI_MANIFEST,
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{}","size":{}}},"layers":[{{"mediaType":"{}","digest":"{layer}","size":1}}]}}"#,
+                    media::OCI_MANIFEST,
+                    media::OCI_CONFIG,
+                    cfg.digest,
+                    cfg.size,
+                    media::OCI_LAYER_GZIP
+                ),
+            )
+        }
+
+        fn index(&mut self, entries: &[(&Descriptor, &str)]) -> Descriptor {
+            let list: Vec<String> = entries
+                .iter()
+                .map(|(d, arch)| {
+                    format!(
+                        r#"{{"mediaType":"{}","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"{arch}"}}}}"#,
+                        d.media_type, d.digest, d.size
+                    )
+                })
+                .collect();
+            self.put(
+                media::OCI_INDEX,
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{}]}}"#,
+                    media::OCI_INDEX,
+                    list.join(",")
+                ),
+            )
+        }
+    }
+
+    impl ImageSource for Memory {
+        type Error = Gone;
+        async fn manifest(&self, d: &Descriptor) -> Result<Bytes, Gone> {
+            self.get(d)
+        }
+        async fn config(&self, d: &Descriptor) -> Result<Bytes, Gone> {
+            self.get(d)
+        }
+        async fn blob_size(&self, d: &Descriptor) -> Result<Option<u64>, Gone> {
+            Ok(self.0.get(&d.digest).map(|b| b.len() as u64))
+        }
+        fn is_damage(e: &Gone) -> bool {
+            matches!(e, Gone::Absent(_))
+        }
+    }
+
+    /// A platform selection walks only those entries, reads their configs when asked, and
+    /// lists each blob once; the stored form of a partial index is a new index of them.
+    #[test]
+    fn selection_walks_only_what_it_takes() {
+        let mut m = Memory::default();
+        let amd = m.image("amd", "shared");
+        let arm = m.image("arm", "shared");
+        let index = m.index(&[(&amd, "amd64"), (&arm, "arm64")]);
+        let want = [Platform::new("linux", "arm64", None)];
+        let walk = Walk {
+            select: Selection::Each(&want),
+            configs: true,
+        };
+        let tree = local(ImageTree::read(&m, &index, &walk)).unwrap();
+        assert!(!tree.whole);
+        assert_eq!(tree.children.len(), 1);
+        assert_eq!(tree.children[0].desc.digest, arm.digest);
+        assert!(tree.children[0].config.is_some());
+        assert_eq!(tree.blobs().len(), 2);
+        let stored = stored_form(&tree, true).unwrap();
+        assert_ne!(stored.target.digest, index.digest);
+        assert_eq!(stored.documents.len(), 2);
+        let single = stored_form(&tree, false).unwrap();
+        assert_eq!(single.target.digest, arm.digest);
+
+        let whole = local(ImageTree::read(&m, &index, &Walk::WHOLE)).unwrap();
+        assert!(whole.whole);
+        assert_eq!(
+            stored_form(&whole, true).unwrap().target.digest,
+            index.digest
+        );
+        // Both images share one layer: three blobs, not four.
+        assert_eq!(whole.blobs().len(), 3);
+    }
+
+    /// A survey walks past an absent entry (recording it) and into an index of indexes,
+    /// but stops on a failure of the medium itself; a strict walk refuses both.
+    #[test]
+    fn survey_records_damage_and_stops_only_on_the_medium() {
+        let mut m = Memory::default();
+        let a = m.image("a", "a");
+        let gone = Descriptor {
+            digest: Digest::of(b"not stored"),
+            ..a.clone()
+        };
+        let inner = m.index(&[(&a, "amd64")]);
+        let top = m.index(&[(&inner, "amd64"), (&gone, "arm64")]);
+        let mut damage = Vec::new();
+        let tree = local(ImageTree::survey(&m, &top, &mut damage))
+            .unwrap()
+            .unwrap();
+        assert_eq!(tree.children.len(), 2, "the inner index and its image");
+        assert_eq!(tree.images().count(), 1);
+        assert!(matches!(
+            damage.as_slice(),
+            [WalkError::Read { error: Gone::Absent(d), .. }] if *d == gone.digest
+        ));
+        assert!(matches!(
+            local(ImageTree::read(&m, &top, &Walk::WHOLE)),
+            Err(WalkError::NestedIndex { .. })
+        ));
+        let broken = Descriptor {
+            media_type: "broken".into(),
+            ..a
+        };
+        let top = m.index(&[(&broken, "amd64")]);
+        assert_eq!(
+            local(ImageTree::survey(&m, &top, &mut Vec::new())).unwrap_err(),
+            Gone::Broken
+        );
+    }
+}
