@@ -10,7 +10,7 @@ use serde_json::json;
 use super::ArchiveError;
 use super::collected::{Collected, Loaded, Outcome};
 use super::compress::Compression;
-use super::docker_save::diff_ids;
+use super::layers::diff_ids;
 use super::safe_tar::is_hex;
 use crate::oci::{Descriptor, Digest, Reference, media};
 use crate::store::CatalogEntry;

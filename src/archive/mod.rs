@@ -13,12 +13,14 @@ mod collected;
 mod compress;
 mod docker_load;
 mod docker_save;
+mod layers;
 mod load;
 mod oci_load;
 mod oci_save;
 mod output;
 mod pgzip;
 mod placed;
+mod prepare;
 mod safe_tar;
 
 pub use codec::Codec;
@@ -260,7 +262,7 @@ pub fn save(
     out: &mut dyn Write,
 ) -> Result<(), ArchiveError> {
     let format = opts.format;
-    let prepared = docker_save::prepare(store, images, format, opts.platform, opts.sizes)?;
+    let prepared = prepare::prepare(store, images, format, opts.platform, opts.sizes)?;
     let enc = compress::Encoder::new(out, opts.compression).map_err(ArchiveError::Write)?;
     let mut builder = tar::Builder::new(enc);
     match format {
@@ -292,7 +294,7 @@ pub fn save_file(
         save(store, images, opts, &mut w)?;
         return w.flush().map_err(ArchiveError::Write);
     }
-    let prepared = docker_save::prepare(store, images, format, opts.platform, opts.sizes)?;
+    let prepared = prepare::prepare(store, images, format, opts.platform, opts.sizes)?;
     let mut builder = tar::Builder::new(placed::PositionedWriter::new(file));
     let mut gaps = placed::Gaps::default();
     docker_save::write(&prepared, format, &mut builder, &mut gaps)?;

@@ -4,31 +4,51 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use serde_json::Value;
 
 use super::ArchiveError;
 use super::collected::{Collected, Loaded, Outcome};
-use super::docker_save::diff_ids;
+use super::layers::diff_ids;
 use super::oci_save::CONTAINERD_NAME;
-use crate::oci::{Descriptor, Digest, Manifest, Reference, docker_list_to_oci, media, storable};
+use crate::image::{ImageSource, ImageTree, Node, Selection, Walk, WalkError, local, stored_form};
+use crate::oci::{Descriptor, Digest, Manifest, Reference, media};
 use crate::store::{CatalogEntry, REF_NAME};
 
 fn blob_name(d: &Digest) -> String {
     format!("blobs/sha256/{}", d.hex())
 }
 
-/// A JSON blob of the archive (manifest, index, config), checked against its descriptor.
-fn document<'a>(c: &'a Collected, d: &Descriptor, who: &str) -> Result<&'a [u8], ArchiveError> {
+/// An archive's entries as an image source: a JSON blob (manifest, index, config) is
+/// verified against its entry name as it streams in, and here against the descriptor's
+/// size. Who names a missing entry is added by [`walk_failed`].
+impl ImageSource for Collected {
+    type Error = ArchiveError;
+
+    async fn manifest(&self, desc: &Descriptor) -> Result<Bytes, ArchiveError> {
+        document(self, desc)
+    }
+
+    async fn config(&self, desc: &Descriptor) -> Result<Bytes, ArchiveError> {
+        document(self, desc)
+    }
+
+    async fn blob_size(&self, desc: &Descriptor) -> Result<Option<u64>, ArchiveError> {
+        Ok(self.blob(&blob_name(&desc.digest)).map(|(_, size)| size))
+    }
+}
+
+fn document(c: &Collected, d: &Descriptor) -> Result<Bytes, ArchiveError> {
     let name = blob_name(&d.digest);
     let bytes = c
         .json
         .get(&name)
         .ok_or_else(|| ArchiveError::MissingEntry {
             entry: name.clone(),
-            detail: format!(" ({who} names it)"),
+            detail: String::new(),
         })?;
     check_size(&name, d.size, bytes.len() as u64)?;
-    Ok(bytes)
+    Ok(Bytes::copy_from_slice(bytes))
 }
 
 fn check_size(name: &str, expected: u64, actual: u64) -> Result<(), ArchiveError> {
@@ -41,6 +61,34 @@ fn check_size(name: &str, expected: u64, actual: u64) -> Result<(), ArchiveError
         });
     }
     Ok(())
+}
+
+/// A walk's failure, naming the entry and who names it.
+fn walk_failed(e: WalkError<ArchiveError>) -> ArchiveError {
+    let who = |by: Option<Digest>| by.map_or_else(|| "index.json".to_string(), |d| blob_name(&d));
+    match e {
+        WalkError::Read {
+            named_by,
+            error: ArchiveError::MissingEntry { entry, .. },
+            ..
+        } => ArchiveError::MissingEntry {
+            entry,
+            detail: format!(" ({} names it)", who(named_by)),
+        },
+        WalkError::Read { error, .. } => error,
+        WalkError::Manifest { desc, source, .. } => ArchiveError::Manifest {
+            entry: blob_name(&desc.digest),
+            source,
+        },
+        WalkError::NestedIndex { index } => ArchiveError::Malformed {
+            entry: blob_name(&index),
+            reason: "an index inside an index is not supported".into(),
+        },
+        WalkError::Platform(missing) => ArchiveError::Malformed {
+            entry: "index.json".into(),
+            reason: missing.to_string(),
+        },
+    }
 }
 
 /// Every image `index.json` names, verified against the entries.
@@ -130,99 +178,34 @@ fn add_target(
     desc: &Descriptor,
     out: &mut Outcome,
 ) -> Result<(Descriptor, Digest), ArchiveError> {
-    let bytes = document(c, desc, "index.json")?;
-    let parsed = Manifest::parse(bytes, Some(&desc.media_type)).map_err(|source| {
-        ArchiveError::Manifest {
-            entry: blob_name(&desc.digest),
-            source,
-        }
-    })?;
-    match parsed {
-        Manifest::Image { config, layers, .. } => {
-            add_image(c, &blob_name(&desc.digest), &config, &layers, out)?;
-            let stored = store_manifest(desc, bytes, out)?;
-            Ok((stored, config.digest))
-        }
-        Manifest::Index { manifests, .. } => {
-            let mut converted = HashMap::new();
-            let mut changed = desc.media_type != media::OCI_INDEX;
-            for child in &manifests {
-                let child_bytes = document(c, child, &blob_name(&desc.digest))?;
-                let entry = blob_name(&child.digest);
-                match Manifest::parse(child_bytes, Some(&child.media_type)).map_err(|source| {
-                    ArchiveError::Manifest {
-                        entry: entry.clone(),
-                        source,
-                    }
-                })? {
-                    Manifest::Image { config, layers, .. } => {
-                        add_image(c, &entry, &config, &layers, out)?
-                    }
-                    Manifest::Index { .. } => {
-                        return Err(ArchiveError::Malformed {
-                            entry,
-                            reason: "an index inside an index is not supported".into(),
-                        });
-                    }
-                }
-                let stored = store_manifest(child, child_bytes, out)?;
-                changed |= stored.digest != child.digest;
-                converted.insert(child.digest.clone(), (stored.digest, stored.size));
-            }
-            let stored = if changed {
-                let bytes = docker_list_to_oci(bytes, &converted).map_err(|source| {
-                    ArchiveError::Manifest {
-                        entry: blob_name(&desc.digest),
-                        source,
-                    }
-                })?;
-                let d = Descriptor {
-                    media_type: media::OCI_INDEX.to_string(),
-                    digest: Digest::of(&bytes),
-                    size: bytes.len() as u64,
-                    platform: None,
-                };
-                out.documents.push((d.digest.clone(), bytes));
-                d
-            } else {
-                out.documents.push((desc.digest.clone(), bytes.to_vec()));
-                Descriptor {
-                    platform: None,
-                    ..desc.clone()
-                }
-            };
-            let id = stored.digest.clone();
-            Ok((stored, id))
-        }
+    let walk = Walk {
+        select: Selection::All,
+        configs: true,
+    };
+    let tree = local(ImageTree::read(c, desc, &walk)).map_err(walk_failed)?;
+    for node in tree.images() {
+        add_image(c, node, out)?;
     }
-}
-
-fn store_manifest(
-    desc: &Descriptor,
-    bytes: &[u8],
-    out: &mut Outcome,
-) -> Result<Descriptor, ArchiveError> {
-    let (stored, bytes) =
-        storable(desc.clone(), bytes::Bytes::copy_from_slice(bytes)).map_err(|source| {
-            ArchiveError::Manifest {
-                entry: blob_name(&desc.digest),
-                source,
-            }
-        })?;
-    out.documents.push((stored.digest.clone(), bytes.to_vec()));
-    Ok(stored)
+    let stored = stored_form(&tree, true).map_err(|source| ArchiveError::Manifest {
+        entry: blob_name(&desc.digest),
+        source,
+    })?;
+    out.documents.extend(
+        stored
+            .documents
+            .into_iter()
+            .map(|(digest, bytes)| (digest, bytes.to_vec())),
+    );
+    Ok((stored.target, stored.id))
 }
 
 /// Check an image's config and layers are in the archive with the sizes the manifest
 /// says, and that uncompressed layers are the config's diff_ids.
-fn add_image(
-    c: &Collected,
-    manifest: &str,
-    config: &Descriptor,
-    layers: &[Descriptor],
-    out: &mut Outcome,
-) -> Result<(), ArchiveError> {
-    let config_bytes = document(c, config, manifest)?;
+fn add_image(c: &Collected, node: &Node, out: &mut Outcome) -> Result<(), ArchiveError> {
+    let manifest = blob_name(&node.desc.digest);
+    let config = node.config_desc().expect("an image manifest");
+    let config_bytes = node.config.as_ref().expect("the walk read configs");
+    let layers = node.layers();
     out.documents
         .push((config.digest.clone(), config_bytes.to_vec()));
     let ids = diff_ids(config_bytes).map_err(|reason| ArchiveError::Malformed {

@@ -10,7 +10,7 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use super::docker_save::Prepared;
+use super::prepare::Prepared;
 use super::{ArchiveError, append_dir, append_file};
 use crate::oci::{Descriptor, Digest, media};
 use crate::store::{BlobRead, REF_NAME};
@@ -32,60 +32,46 @@ pub(super) fn write<W: Write>(
     let mut entries = Vec::new();
     let mut docker_manifest = Vec::new();
     for image in images {
-        let platforms = std::iter::once((
-            &image.layers,
-            [
-                (&image.config, &image.config_bytes),
-                (&image.manifest, &image.manifest_bytes),
-            ],
-        ))
-        .chain(image.siblings.iter().map(|s| {
-            (
-                &s.layers,
-                [
-                    (&s.config, &s.config_bytes),
-                    (&s.manifest, &s.manifest_bytes),
-                ],
-            )
-        }));
-        for (layers, metadata) in platforms {
-            for layer in layers {
+        for node in image.tree.images() {
+            for layer in node.layers() {
                 if written.insert(layer.digest.clone()) {
                     let blob = store.open_blob(&layer.digest)?;
                     blob_entry(builder, &layer.digest, layer.size, blob)?;
                 }
             }
-            for (d, bytes) in metadata {
+            let config = node.config_desc().expect("an image manifest");
+            let config_bytes = node.config.as_ref().expect("prepare reads configs");
+            for (d, bytes) in [(config, config_bytes), (&node.desc, &node.bytes)] {
                 if written.insert(d.digest.clone()) {
                     blob_entry(builder, &d.digest, bytes.len() as u64, &bytes[..])?;
                 }
             }
         }
         // Names point at the whole index when there is one, else at the manifest.
-        let top = match &image.index {
-            Some((d, bytes)) => {
-                if written.insert(d.digest.clone()) {
-                    blob_entry(builder, &d.digest, bytes.len() as u64, &bytes[..])?;
-                }
-                d
-            }
-            None => &image.manifest,
-        };
+        let top = &image.tree.top;
+        if image.tree.is_index() && written.insert(top.desc.digest.clone()) {
+            blob_entry(
+                builder,
+                &top.desc.digest,
+                top.bytes.len() as u64,
+                &top.bytes[..],
+            )?;
+        }
         if image.names.is_empty() {
-            entries.push(index_entry(top, None));
+            entries.push(index_entry(&top.desc, None));
         }
         let tags = super::repo_tags(&image.names);
         docker_manifest.push(json!({
-            "Config": format!("blobs/sha256/{}", image.config.digest.hex()),
+            "Config": format!("blobs/sha256/{}", image.config().digest.hex()),
             "RepoTags": if tags.is_empty() { Value::Null } else { tags.into() },
             "Layers": image
-                .layers
+                .layers()
                 .iter()
                 .map(|l| format!("blobs/sha256/{}", l.digest.hex()))
                 .collect::<Vec<_>>(),
         }));
         for name in &image.names {
-            entries.push(index_entry(top, Some(&name.to_string())));
+            entries.push(index_entry(&top.desc, Some(&name.to_string())));
         }
     }
     let index = json!({

@@ -196,7 +196,7 @@ fn fill_one(
         }
         let n = r
             .read(buf)
-            .map_err(|e| super::docker_save::decode_error(&gap.layer, e))?;
+            .map_err(|e| super::layers::decode_error(&gap.layer, e))?;
         if n == 0 {
             break;
         }

@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 use super::args::Cli;
 use super::format::{Format, align, ellipsis, execute, human_ago, human_size, template};
 use super::open_store;
-use crate::oci::{Manifest, Reference};
-use crate::store::{InventoryImage, MAX_METADATA_BLOB, Store, resolve_image};
+use crate::image::{Node, WalkError, local};
+use crate::oci::Reference;
+use crate::store::{Content, InventoryImage, Store, resolve_image};
 
 /// The document `docker image inspect` prints for an image.
 fn inspect_doc(image: &InventoryImage) -> Value {
@@ -298,11 +299,10 @@ fn print_history(rows: Vec<HistoryRow>, quiet: bool, format: Option<Format>) -> 
 
 /// Sizes of the image's layers in order (stored, i.e. compressed, sizes).
 fn layer_sizes(store: &dyn Store, image: &InventoryImage) -> Result<Vec<u64>> {
-    let bytes = store.read_blob(&image.target.digest, MAX_METADATA_BLOB)?;
-    Ok(
-        match Manifest::parse(&bytes, Some(&image.target.media_type)) {
-            Ok(Manifest::Image { layers, .. }) => layers.iter().map(|l| l.size).collect(),
-            _ => Vec::new(),
-        },
-    )
+    match local(Node::read(&Content(store), &image.target)) {
+        Ok(node) => Ok(node.layers().iter().map(|l| l.size).collect()),
+        Err(WalkError::Read { error, .. }) => Err(error.into()),
+        // An unusable manifest: history shows no layer sizes rather than failing.
+        Err(_) => Ok(Vec::new()),
+    }
 }

@@ -14,9 +14,11 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use super::ExecError;
 use super::blob_sources::{RegistrySource, StoreSource};
+use super::select::walk_error;
+use crate::image::{ImageTree, Node, Selection, Walk, WalkError, local, pick};
 use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference, filter_index};
-use crate::registry::{RegistryClient, RegistryError};
-use crate::store::{MAX_METADATA_BLOB, Store, StoreError};
+use crate::registry::{RegistryClient, RegistryError, Remote};
+use crate::store::{Content, Store, StoreError};
 
 /// Blob transfers (HEAD, mount or upload) in flight at once per target registry, across
 /// every copy running through one [`Copier`].
@@ -92,14 +94,6 @@ impl std::fmt::Debug for Copier {
     }
 }
 
-/// The manifests a copy pushes, in order: children by digest, then the tag's target.
-struct Plan {
-    children: Vec<(Digest, String, Bytes)>,
-    top_media_type: String,
-    top: Bytes,
-    blobs: Vec<Descriptor>,
-}
-
 impl Copier {
     /// A copier using `client` for both sides and, when given, reading blobs the local
     /// `store` holds from disk instead of the source registry.
@@ -125,46 +119,49 @@ impl Copier {
             req.target.clone()
         };
         let source_digest = match (&req.source_digest, req.source.digest()) {
-            (Some(d), _) | (None, Some(d)) => Some(d.clone()),
-            (None, None) => match self.client.head_manifest(&req.source).await {
-                Ok(Some(h)) => Some(h.digest),
-                Ok(None) => {
-                    return Err(RegistryError::ManifestUnknown {
-                        reference: req.source.to_string(),
-                    }
-                    .into());
-                }
-                // A registry that sends no digest on HEAD gets a GET below.
-                Err(RegistryError::NoDigestHeader { .. }) => None,
-                Err(e) => return Err(e.into()),
-            },
+            (Some(d), _) | (None, Some(d)) => d.clone(),
+            // A registry that sends no digest on HEAD answers a GET, which the client
+            // keeps for the GET by digest below.
+            (None, None) => self
+                .client
+                .current_digest(&req.source)
+                .await?
+                .ok_or_else(|| RegistryError::ManifestUnknown {
+                    reference: req.source.to_string(),
+                })?,
         };
         let mut checked_target = req.target_checked;
-        if !checked_target
-            && req.platforms.is_empty()
-            && let Some(d) = &source_digest
-        {
+        if !checked_target && req.platforms.is_empty() {
             checked_target = true;
-            if let Some(done) = self.up_to_date(&target, d).await? {
+            if let Some(done) = self.up_to_date(&target, &source_digest).await? {
                 return Ok(done);
             }
         }
 
-        let source = match &source_digest {
-            Some(d) => req.source.without_digest().with_digest(d.clone()),
-            None => req.source.clone(),
-        };
-        let top = self.client.get_manifest(&source).await?;
+        let source = req.source.without_digest().with_digest(source_digest);
+        let top = self.client.get_manifest(&source).await?.into_node();
         // Known from the index alone, so an up-to-date platform selection costs no GET of
         // a platform manifest (Docker Hub counts those against its pull limit).
         let digest = tag_target(&source, &top, &req.platforms)?;
         if !checked_target && let Some(done) = self.up_to_date(&target, &digest).await? {
             return Ok(done);
         }
-        let plan = self.plan(&source, top, &req.platforms).await?;
-        debug_assert_eq!(Digest::of(&plan.top), digest);
+        let select = if req.platforms.is_empty() {
+            Selection::All
+        } else {
+            Selection::Each(&req.platforms)
+        };
+        let walk = Walk {
+            select,
+            configs: false,
+        };
+        let tree = ImageTree::below(&Remote::new(&self.client, &source), top, &walk)
+            .await
+            .map_err(|e| walk_error(&source.to_string(), e))?;
+        let tree = as_pushed(tree, &req.platforms)?;
+        debug_assert_eq!(tree.top.desc.digest, digest);
 
-        self.push_plan(Some(&source), &target, plan, digest).await
+        self.push_tree(Some(&source), &target, tree).await
     }
 
     /// Push an image the local store holds (`image`: its manifest or index, as the store's
@@ -186,21 +183,20 @@ impl Copier {
         if let Some(done) = self.up_to_date(&target, &image.digest).await? {
             return Ok(done);
         }
-        let plan = plan_from_store(&*store, image)?;
-        self.push_plan(None, &target, plan, image.digest.clone())
-            .await
+        let tree = local(ImageTree::read(&Content(&*store), image, &Walk::WHOLE))
+            .map_err(|e| walk_error(&image.digest.to_string(), e))?;
+        self.push_tree(None, &target, tree).await
     }
 
     /// Blobs, then children, then the top manifest under the target's tag.
-    async fn push_plan(
+    async fn push_tree(
         &self,
         source: Option<&Reference>,
         target: &Reference,
-        plan: Plan,
-        digest: Digest,
+        tree: ImageTree,
     ) -> Result<CopyOutcome, ExecError> {
         let mut outcome = CopyOutcome {
-            digest,
+            digest: tree.top.desc.digest.clone(),
             up_to_date: false,
             blobs_uploaded: 0,
             blobs_mounted: 0,
@@ -209,8 +205,8 @@ impl Copier {
         };
         // The futures are built before the stream (not by a closure inside it), which
         // keeps the whole copy future Send.
-        let jobs: Vec<_> = plan
-            .blobs
+        let blobs = tree.blobs();
+        let jobs: Vec<_> = blobs
             .iter()
             .map(|blob| self.ensure_blob(source, target, blob))
             .collect();
@@ -228,13 +224,17 @@ impl Copier {
                 }
             }
         }
-        for (child, media_type, bytes) in plan.children {
-            let at = target.without_digest().with_digest(child);
-            self.client.put_manifest(&at, &media_type, bytes).await?;
+        for child in tree.children {
+            let at = target.without_digest().with_digest(child.desc.digest);
+            let media_type = child.manifest.media_type();
+            self.client
+                .put_manifest(&at, media_type, child.bytes)
+                .await?;
         }
+        let media_type = tree.top.manifest.media_type();
         outcome.digest = self
             .client
-            .put_manifest(target, &plan.top_media_type, plan.top)
+            .put_manifest(target, media_type, tree.top.bytes)
             .await?;
         Ok(outcome)
     }
@@ -254,74 +254,6 @@ impl Copier {
             blobs_present: 0,
             bytes_uploaded: 0,
         }))
-    }
-
-    /// What to push for the source manifest `top` and the platforms asked for.
-    async fn plan(
-        &self,
-        source: &Reference,
-        top: crate::registry::FetchedManifest,
-        platforms: &[Platform],
-    ) -> Result<Plan, ExecError> {
-        let manifests = match &top.manifest {
-            Manifest::Image { config, layers, .. } => {
-                return Ok(Plan {
-                    children: Vec::new(),
-                    top_media_type: top.media_type.clone(),
-                    blobs: std::iter::once(config).chain(layers).cloned().collect(),
-                    top: top.bytes,
-                });
-            }
-            Manifest::Index { manifests, .. } => manifests,
-        };
-        let picked: Vec<&Descriptor> = if platforms.is_empty() {
-            manifests.iter().collect()
-        } else {
-            super::select::pick_children(source, &top.manifest, platforms)?
-        };
-        let mut children = Vec::new();
-        let mut blobs: Vec<Descriptor> = Vec::new();
-        for child in &picked {
-            let fetched = self
-                .client
-                .get_manifest(&source.without_digest().with_digest(child.digest.clone()))
-                .await?;
-            match &fetched.manifest {
-                Manifest::Image { config, layers, .. } => {
-                    for b in std::iter::once(config).chain(layers) {
-                        if !blobs.iter().any(|x| x.digest == b.digest) {
-                            blobs.push(b.clone());
-                        }
-                    }
-                }
-                Manifest::Index { .. } => {
-                    return Err(ExecError::NestedIndex(source.to_string()));
-                }
-            }
-            children.push((child.digest.clone(), fetched.media_type, fetched.bytes));
-        }
-        if platforms.len() == 1 && picked.len() == 1 {
-            // One platform: its manifest, unchanged, is what the tag points at.
-            let (_, media_type, bytes) = children.pop().expect("one child");
-            return Ok(Plan {
-                children,
-                top_media_type: media_type,
-                top: bytes,
-                blobs,
-            });
-        }
-        let top_bytes = if picked.len() == manifests.len() {
-            top.bytes
-        } else {
-            let keep: Vec<Digest> = picked.iter().map(|c| c.digest.clone()).collect();
-            Bytes::from(filter_index(&top.bytes, &top.media_type, &keep)?)
-        };
-        Ok(Plan {
-            children,
-            top_media_type: top.media_type,
-            top: top_bytes,
-            blobs,
-        })
     }
 
     /// Make `blob` present in `target`'s repository: known, HEAD, mount, or upload. Each
@@ -446,68 +378,60 @@ impl Copier {
 
 /// The digest the target tag will point at: the source's for a whole image or a single
 /// platform, the filtered index's for several platforms.
-fn tag_target(
-    source: &Reference,
-    top: &crate::registry::FetchedManifest,
-    platforms: &[Platform],
-) -> Result<Digest, ExecError> {
+fn tag_target(source: &Reference, top: &Node, platforms: &[Platform]) -> Result<Digest, ExecError> {
     let Manifest::Index { manifests, .. } = &top.manifest else {
-        return Ok(top.digest.clone());
+        return Ok(top.desc.digest.clone());
     };
     if platforms.is_empty() {
-        return Ok(top.digest.clone());
+        return Ok(top.desc.digest.clone());
     }
-    let picked = super::select::pick_children(source, &top.manifest, platforms)?;
+    let picked = pick(&top.manifest, &Selection::Each(platforms))
+        .map_err(|e| walk_error::<ExecError>(&source.to_string(), WalkError::Platform(e)))?;
     if platforms.len() == 1 && picked.len() == 1 {
         return Ok(picked[0].digest.clone());
     }
     if picked.len() == manifests.len() {
-        return Ok(top.digest.clone());
+        return Ok(top.desc.digest.clone());
     }
     let keep: Vec<Digest> = picked.iter().map(|c| c.digest.clone()).collect();
     Ok(Digest::of(&filter_index(
         &top.bytes,
-        &top.media_type,
+        top.manifest.media_type(),
         &keep,
     )?))
 }
 
-/// What to push for an image the store holds: its manifest (or index and children) as
-/// stored, and their blobs.
-fn plan_from_store(store: &dyn Store, image: &Descriptor) -> Result<Plan, ExecError> {
-    let read = |d: &Descriptor| -> Result<(Bytes, Manifest), ExecError> {
-        let bytes = Bytes::from(store.read_blob(&d.digest, MAX_METADATA_BLOB)?);
-        let manifest = Manifest::parse(&bytes, Some(&d.media_type))?;
-        Ok((bytes, manifest))
-    };
-    let (top, manifest) = read(image)?;
-    let mut children = Vec::new();
-    let mut blobs: Vec<Descriptor> = Vec::new();
-    let mut add = |m: &Manifest| {
-        for b in m.blobs() {
-            if !blobs.iter().any(|x| x.digest == b.digest) {
-                blobs.push(b.clone());
-            }
-        }
-    };
-    if let Manifest::Index { manifests, .. } = &manifest {
-        for child in manifests {
-            let (bytes, m) = read(child)?;
-            if matches!(m, Manifest::Index { .. }) {
-                return Err(ExecError::NestedIndex(image.digest.to_string()));
-            }
-            add(&m);
-            children.push((child.digest.clone(), m.media_type().to_string(), bytes));
-        }
-    } else {
-        add(&manifest);
+/// The image as the target gets it: one platform asked for is that platform's manifest,
+/// unchanged, under the tag; several are an index of just those.
+fn as_pushed(mut tree: ImageTree, platforms: &[Platform]) -> Result<ImageTree, ExecError> {
+    if !tree.is_index() || platforms.is_empty() {
+        return Ok(tree);
     }
-    Ok(Plan {
-        children,
-        top_media_type: manifest.media_type().to_string(),
-        top,
-        blobs,
-    })
+    if platforms.len() == 1 && tree.children.len() == 1 {
+        let top = tree.children.pop().expect("one child");
+        return Ok(ImageTree {
+            top,
+            children: Vec::new(),
+            whole: true,
+        });
+    }
+    if !tree.whole {
+        let keep: Vec<Digest> = tree
+            .children
+            .iter()
+            .map(|c| c.desc.digest.clone())
+            .collect();
+        let media_type = tree.top.manifest.media_type().to_string();
+        let bytes = Bytes::from(filter_index(&tree.top.bytes, &media_type, &keep)?);
+        let desc = Descriptor {
+            media_type,
+            digest: Digest::of(&bytes),
+            size: bytes.len() as u64,
+            platform: None,
+        };
+        tree.top = Node::parse(desc, bytes)?;
+    }
+    Ok(tree)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

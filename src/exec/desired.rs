@@ -8,11 +8,12 @@ use std::collections::BTreeSet;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use jiff::Timestamp;
 
-use crate::oci::{Digest, Manifest, Platform, Reference};
+use crate::image::{ImageTree, Selection, Walk};
+use crate::oci::{Digest, Platform, Reference};
 use crate::plan::{Desired, DesiredEntry, PruneRules, ReplicaTarget, WantedImage};
 use crate::policy::{ImageSpec, Order, Policy, Unmanaged, select_tags};
-use crate::registry::RegistryClient;
-use crate::store::{Inventory, MAX_METADATA_BLOB};
+use crate::registry::{RegistryClient, Remote};
+use crate::store::Inventory;
 
 /// Per wanted image, the blobs a pull would fetch (`None`: not pulled, or unknown).
 type MissingBlobs = Option<Vec<(Digest, u64)>>;
@@ -108,7 +109,7 @@ async fn expand_entry(
                     let name = repo.with_tag(&tag);
                     async move {
                         let name = name.map_err(|e| e.to_string())?;
-                        let digest = current_digest(client, &name, inventory).await?;
+                        let digest = tag_digest(client, &name, inventory).await?;
                         Ok::<_, String>((name, digest))
                     }
                 })
@@ -201,7 +202,7 @@ async fn wanted_tags(
 /// fetched at once with a GET: the client keeps it by digest for the pull, and the HEAD
 /// that would only have preceded that GET is saved (one request per new image; Docker Hub
 /// counts the GET either way, never the HEAD).
-async fn current_digest(
+async fn tag_digest(
     client: &RegistryClient,
     name: &Reference,
     inventory: &Inventory,
@@ -237,7 +238,7 @@ async fn created_times(
         .map(|tag| async move {
             let created = async {
                 let name = repo.with_tag(&tag).ok()?;
-                let digest = current_digest(client, &name, inventory).await.ok()?;
+                let digest = tag_digest(client, &name, inventory).await.ok()?;
                 if let Some(i) = inventory
                     .images
                     .iter()
@@ -245,30 +246,15 @@ async fn created_times(
                 {
                     return i.created;
                 }
-                let m = client.get_manifest(&name.with_digest(digest)).await.ok()?;
-                let manifest = match m.manifest {
-                    Manifest::Index { manifests, .. } => {
-                        let first = manifests.first()?;
-                        client
-                            .get_manifest(&repo.with_digest(first.digest.clone()))
-                            .await
-                            .ok()?
-                            .manifest
-                    }
-                    image => image,
+                let top = client.get_manifest(&name.with_digest(digest)).await.ok()?;
+                let walk = Walk {
+                    select: Selection::First,
+                    configs: true,
                 };
-                let Manifest::Image { config, .. } = manifest else {
-                    return None;
-                };
-                let body = client.get_blob(repo, &config.digest).await.ok()?;
-                let mut bytes = Vec::new();
-                let mut stream = body.into_stream();
-                while let Some(chunk) = stream.try_next().await.ok()? {
-                    bytes.extend_from_slice(&chunk);
-                    if bytes.len() as u64 > MAX_METADATA_BLOB {
-                        return None;
-                    }
-                }
+                let tree = ImageTree::below(&Remote::new(client, repo), top.into_node(), &walk)
+                    .await
+                    .ok()?;
+                let bytes = tree.images().next()?.config.clone()?;
                 let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
                 v.get("created")?.as_str()?.parse().ok()
             }
@@ -306,32 +292,18 @@ async fn missing_blobs(
         .get_manifest(&name.without_digest().with_digest(digest.clone()))
         .await
         .ok()?;
-    let mut images = Vec::new();
-    match &top.manifest {
-        Manifest::Index { .. } => {
-            let mut seen = BTreeSet::new();
-            for p in platforms {
-                if let Some(child) = top.manifest.select(p).first()
-                    && seen.insert(child.digest.clone())
-                {
-                    let m = client
-                        .get_manifest(&name.without_digest().with_digest(child.digest.clone()))
-                        .await
-                        .ok()?;
-                    images.push(m.manifest);
-                }
-            }
-        }
-        image => images.push(image.clone()),
-    }
-    let mut seen = BTreeSet::new();
-    let mut missing = Vec::new();
-    for m in &images {
-        for b in m.blobs() {
-            if !present.contains(&b.digest) && seen.insert(b.digest.clone()) {
-                missing.push((b.digest.clone(), b.size));
-            }
-        }
-    }
+    let walk = Walk {
+        select: Selection::Available(platforms),
+        configs: false,
+    };
+    let tree = ImageTree::below(&Remote::new(client, name), top.into_node(), &walk)
+        .await
+        .ok()?;
+    let missing = tree
+        .blobs()
+        .into_iter()
+        .filter(|b| !present.contains(&b.digest))
+        .map(|b| (b.digest, b.size))
+        .collect();
     Some(missing)
 }

@@ -6,19 +6,18 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 
 use super::ExecError;
 use super::blob_fetch::{Downloaded, fetch_blob};
 use super::pull_observer::{PullObserver, PulledImage};
-use crate::oci::{
-    Descriptor, Digest, Manifest, Platform, Reference, docker_list_to_oci, media, storable,
+use super::select::walk_error;
+use crate::image::{
+    ImageTree, Node, Prefer, Selection, StoredForm, Walk, WalkError, local, stored_form,
 };
-use crate::registry::{RegistryClient, RegistryError};
-use crate::store::{
-    CatalogEntry, Inventory, LockMode, MAX_METADATA_BLOB, StagedBlob, Store, set_name,
-};
+use crate::oci::{Descriptor, Digest, Platform, Reference};
+use crate::registry::{RegistryClient, Remote};
+use crate::store::{CatalogEntry, Content, Inventory, LockMode, StagedBlob, Store, set_name};
 
 /// How to pull.
 #[derive(Clone, Debug)]
@@ -56,19 +55,15 @@ pub struct PullReport {
 }
 
 /// A reference resolved to the manifests to store.
-struct Resolved {
+struct ToPull {
     reference: Reference,
     source_digest: Digest,
     /// Set when the store already holds exactly this.
     up_to_date: Option<PulledImage>,
-    /// The entry's target: the image manifest, or the index with --all-platforms.
-    target: Descriptor,
-    /// Manifest documents to write (children first, then the index if kept).
-    documents: Vec<(Digest, Bytes)>,
-    /// Blobs the stored images need, with the repository to fetch them from.
+    /// The image as the store will keep it (nothing, when up to date).
+    stored: Option<StoredForm>,
+    /// Blobs the stored image needs, fetched from the reference's repository.
     blobs: Vec<Descriptor>,
-    /// The config digest of the target image (the image ID), or the index digest.
-    id: Digest,
 }
 
 /// Pull `refs` into `store`. Per-reference failures are reported in the result and do not
@@ -88,7 +83,7 @@ pub async fn pull(
     };
     let entries = store.entries()?;
 
-    let resolved: Vec<Result<Resolved, ExecError>> = stream::iter(refs)
+    let resolved: Vec<Result<ToPull, ExecError>> = stream::iter(refs)
         .map(|r| resolve(client, &*store, &entries, r, opts))
         .buffered(opts.concurrency.max(1))
         .collect()
@@ -169,7 +164,8 @@ pub async fn pull(
                     blob.publish()?;
                 }
             }
-            for (digest, bytes) in &r.documents {
+            let stored = r.stored.expect("an image not up to date has a stored form");
+            for (digest, bytes) in &stored.documents {
                 if store.blob_size(digest)? != Some(bytes.len() as u64) {
                     store.put_blob(digest, bytes)?;
                 }
@@ -177,13 +173,13 @@ pub async fn pull(
             let name = stored_name(&r.reference);
             new_entries.push(CatalogEntry::new(
                 Some(name.clone()),
-                r.target.clone(),
+                stored.target.clone(),
                 Some(r.source_digest.clone()),
             ));
             Ok(PulledImage {
                 name,
-                target: r.target.digest,
-                id: r.id,
+                target: stored.target.digest,
+                id: stored.id,
                 source_digest: r.source_digest,
                 up_to_date: false,
             })
@@ -225,126 +221,67 @@ async fn resolve(
     entries: &[CatalogEntry],
     reference: &Reference,
     opts: &PullOptions,
-) -> Result<Resolved, ExecError> {
+) -> Result<ToPull, ExecError> {
     let name = stored_name(reference);
     let existing = entries.iter().find(|e| e.name.as_ref() == Some(&name));
     // An unchanged tag costs one HEAD (which Docker Hub does not count against its rate
     // limit) and a pinned digest already stored costs nothing.
+    let mut known = reference.digest().cloned();
     if let Some(e) = existing.filter(|e| platform_fits(e, opts) && is_complete(store, e))
         && let Some(src) = &e.source_digest
     {
-        let current = match reference.digest() {
-            Some(d) => Some(d.clone()),
-            // A registry that sends no digest on HEAD gets a GET below.
-            None => match client.head_manifest(reference).await {
-                Ok(head) => head.map(|h| h.digest),
-                Err(RegistryError::NoDigestHeader { .. }) => None,
-                Err(e) => return Err(e.into()),
-            },
-        };
-        if current.as_ref() == Some(src) {
-            let id = stored_id(store, &e.target)?;
-            return Ok(Resolved {
+        if known.is_none() {
+            known = client.current_digest(reference).await?;
+        }
+        if known.as_ref() == Some(src) {
+            return Ok(ToPull {
                 reference: reference.clone(),
                 source_digest: src.clone(),
                 up_to_date: Some(PulledImage {
                     name,
                     target: e.target.digest.clone(),
-                    id: id.clone(),
+                    id: stored_id(store, &e.target)?,
                     source_digest: src.clone(),
                     up_to_date: true,
                 }),
-                target: e.target.clone(),
-                documents: Vec::new(),
+                stored: None,
                 blobs: Vec::new(),
-                id,
             });
         }
     }
-
-    let top = client.get_manifest(reference).await?;
-    let top_desc = Descriptor {
-        media_type: top.media_type.clone(),
-        digest: top.digest.clone(),
-        size: top.bytes.len() as u64,
-        platform: None,
+    // By the digest just learned: the manifest a registry without digests on HEAD sent
+    // for it is in the client's cache, and a tag moving meanwhile changes nothing.
+    let at = match &known {
+        Some(d) => reference.with_digest(d.clone()),
+        None => reference.clone(),
     };
-    match &top.manifest {
-        Manifest::Image { config, layers, .. } => {
-            let (target, bytes) = storable(top_desc, top.bytes.clone())?;
-            Ok(Resolved {
-                reference: reference.clone(),
-                source_digest: top.digest.clone(),
-                up_to_date: None,
-                documents: vec![(target.digest.clone(), bytes)],
-                target,
-                blobs: std::iter::once(config).chain(layers).cloned().collect(),
-                id: config.digest.clone(),
-            })
-        }
-        Manifest::Index { manifests, .. } => {
-            let children: Vec<&Descriptor> = if opts.all_platforms {
-                manifests.iter().collect()
-            } else {
-                super::select::pick_children(reference, &top.manifest, &opts.platforms)?
-            };
-            let keep_index = opts.all_platforms || children.len() > 1;
-            let mut documents = Vec::new();
-            let mut blobs = Vec::new();
-            let mut first_config = None;
-            let mut stored_children = Vec::new();
-            for child in &children {
-                let (bytes, manifest) = child_manifest(client, store, reference, child).await?;
-                let (stored, bytes) = storable((*child).clone(), bytes)?;
-                match &manifest {
-                    Manifest::Image { config, layers, .. } => {
-                        first_config.get_or_insert_with(|| config.digest.clone());
-                        blobs.extend(std::iter::once(config).chain(layers).cloned());
-                    }
-                    Manifest::Index { .. } => {
-                        return Err(ExecError::NestedIndex(reference.to_string()));
-                    }
-                }
-                documents.push((stored.digest.clone(), bytes));
-                stored_children.push((child.digest.clone(), stored));
-            }
-            let (target, id) = if keep_index {
-                let converted: HashMap<Digest, (Digest, u64)> = stored_children
-                    .iter()
-                    .map(|(orig, d)| (orig.clone(), (d.digest.clone(), d.size)))
-                    .collect();
-                let changed = stored_children.len() < manifests.len()
-                    || stored_children.iter().any(|(orig, d)| *orig != d.digest);
-                let (desc, bytes) = if changed || top.media_type != media::OCI_INDEX {
-                    let bytes = Bytes::from(docker_list_to_oci(&top.bytes, &converted)?);
-                    let desc = Descriptor {
-                        media_type: media::OCI_INDEX.to_string(),
-                        digest: Digest::of(&bytes),
-                        size: bytes.len() as u64,
-                        platform: None,
-                    };
-                    (desc, bytes)
-                } else {
-                    (top_desc, top.bytes.clone())
-                };
-                documents.push((desc.digest.clone(), bytes));
-                let id = desc.digest.clone();
-                (desc, id)
-            } else {
-                let (_, stored) = stored_children.swap_remove(0);
-                (stored, first_config.expect("one child was resolved"))
-            };
-            Ok(Resolved {
-                reference: reference.clone(),
-                source_digest: top.digest.clone(),
-                up_to_date: None,
-                target,
-                documents,
-                blobs,
-                id,
-            })
-        }
-    }
+    let top = client.get_manifest(&at).await?.into_node();
+    let source_digest = top.desc.digest.clone();
+    let select = if opts.all_platforms {
+        Selection::All
+    } else {
+        Selection::Each(&opts.platforms)
+    };
+    // Manifests the store already has are read from disk.
+    let source = Prefer {
+        first: Content(store),
+        then: Remote::new(client, reference),
+    };
+    let walk = Walk {
+        select,
+        configs: false,
+    };
+    let tree = ImageTree::below(&source, top, &walk)
+        .await
+        .map_err(|e| walk_error(&reference.to_string(), e))?;
+    let keep_index = opts.all_platforms || tree.children.len() > 1;
+    Ok(ToPull {
+        reference: reference.clone(),
+        source_digest,
+        up_to_date: None,
+        blobs: tree.blobs(),
+        stored: Some(stored_form(&tree, keep_index)?),
+    })
 }
 
 /// Whether every blob the entry needs is present (a few local reads and stats), so a
@@ -370,27 +307,11 @@ fn stored_id(store: &dyn Store, target: &Descriptor) -> Result<Digest, ExecError
     if crate::oci::media::is_index(&target.media_type) {
         return Ok(target.digest.clone());
     }
-    let bytes = store.read_blob(&target.digest, MAX_METADATA_BLOB)?;
-    match Manifest::parse(&bytes, Some(&target.media_type)) {
-        Ok(Manifest::Image { config, .. }) => Ok(config.digest),
-        _ => Ok(target.digest.clone()),
-    }
-}
-
-/// A child manifest of an index: from the store when present (verified), else fetched.
-async fn child_manifest(
-    client: &RegistryClient,
-    store: &dyn Store,
-    reference: &Reference,
-    child: &Descriptor,
-) -> Result<(Bytes, Manifest), ExecError> {
-    if let Ok(bytes) = store.read_blob(&child.digest, MAX_METADATA_BLOB)
-        && let Ok(m) = Manifest::parse(&bytes, Some(&child.media_type))
-    {
-        return Ok((Bytes::from(bytes), m));
-    }
-    let fetched = client
-        .get_manifest(&reference.without_digest().with_digest(child.digest.clone()))
-        .await?;
-    Ok((fetched.bytes, fetched.manifest))
+    Ok(match local(Node::read(&Content(store), target)) {
+        Ok(node) => node
+            .config_desc()
+            .map_or(target.digest.clone(), |c| c.digest.clone()),
+        Err(WalkError::Read { error, .. }) => return Err(error.into()),
+        Err(_) => target.digest.clone(),
+    })
 }

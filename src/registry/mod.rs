@@ -23,6 +23,7 @@ mod push;
 mod raw;
 mod referrers;
 mod refusal;
+mod remote;
 mod retry;
 mod search;
 mod settings;
@@ -49,6 +50,7 @@ pub use login::LoginCheck;
 pub use login_store::{CredentialLocation, erase_credentials, server_key, store_credentials};
 pub use manifest::MANIFEST_SIZE_CAP;
 pub use push::DeleteOutcome;
+pub use remote::Remote;
 pub use search::{SEARCH_LIMIT_MAX, SearchHit, split_search_term};
 pub use settings::{
     BasicCredentials, ClientIdentity, Mirror, RegistrySettings, normalize_registry,

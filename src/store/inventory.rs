@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 
-use super::{BlobRead, Catalog, CatalogEntry, StoreError};
-use crate::oci::{Descriptor, Digest, Manifest, Platform, Reference};
+use super::{BlobRead, Catalog, CatalogEntry, Content, StoreError};
+use crate::image::{ImageSource, ImageTree, WalkError, local};
+use crate::oci::{Descriptor, Digest, Platform, Reference};
 
 /// Manifests and configs are small; anything larger is refused as damage.
 pub const MAX_METADATA_BLOB: u64 = 8 << 20;
@@ -221,99 +222,99 @@ fn build_image(
         containers: Vec::new(),
         pinned: None,
     };
-    walk(store, &target, &mut image, true)?;
+    walk(store, &target, &mut image)?;
     Ok(image)
 }
 
-/// Record the blobs under `desc`; `top` says whether this is the entry's own target.
+/// Record the blobs under `target` and what is damaged. Every blob an image still has is
+/// counted, damaged or not, since the garbage collector keeps exactly what is counted.
 fn walk(
     store: &(impl BlobRead + ?Sized),
-    desc: &Descriptor,
+    target: &Descriptor,
     image: &mut InventoryImage,
-    top: bool,
 ) -> Result<(), StoreError> {
-    let bytes = match store.read_blob(&desc.digest, MAX_METADATA_BLOB) {
-        Ok(b) => b,
-        Err(StoreError::MissingBlob(d)) => {
-            // An index is only ever stored with all its children (`--all-platforms`), so
-            // a missing child is damage just like a missing top-level manifest.
-            image.damage.push(format!("manifest {d} is missing"));
-            return Ok(());
-        }
-        Err(e @ (StoreError::Corrupt { .. } | StoreError::TooLarge { .. })) => {
-            image.damage.push(e.to_string());
-            return Ok(());
-        }
-        Err(e) => return Err(e),
+    let content = Content(store);
+    let mut damage = Vec::new();
+    let tree = local(ImageTree::survey(&content, target, &mut damage))?;
+    image.damage.extend(damage.into_iter().map(damage_text));
+    let Some(tree) = tree else {
+        return Ok(());
     };
-    image.blobs.insert(desc.digest.clone(), bytes.len() as u64);
-    let manifest = match Manifest::parse(&bytes, Some(&desc.media_type)) {
-        Ok(m) => m,
-        Err(source) => {
-            image.damage.push(
-                StoreError::Manifest {
-                    digest: desc.digest.clone(),
-                    source,
+    for node in std::iter::once(&tree.top).chain(&tree.children) {
+        image
+            .blobs
+            .insert(node.desc.digest.clone(), node.bytes.len() as u64);
+    }
+    for node in tree.images() {
+        let top = std::ptr::eq(node, &tree.top);
+        for layer in node.layers() {
+            match store.blob_size(&layer.digest)? {
+                Some(size) => {
+                    image.blobs.insert(layer.digest.clone(), size);
                 }
-                .to_string(),
-            );
-            return Ok(());
-        }
-    };
-    match manifest {
-        Manifest::Index { manifests, .. } => {
-            for child in &manifests {
-                walk(store, child, image, false)?;
+                None => image
+                    .damage
+                    .push(format!("layer {} is missing", layer.digest)),
             }
         }
-        Manifest::Image { config, layers, .. } => {
-            for layer in &layers {
-                match store.blob_size(&layer.digest)? {
-                    Some(size) => {
-                        image.blobs.insert(layer.digest.clone(), size);
-                    }
-                    None => image
-                        .damage
-                        .push(format!("layer {} is missing", layer.digest)),
-                }
+        let config = node.config_desc().expect("an image manifest has a config");
+        match local(content.config(config)) {
+            Ok(cfg) => {
+                image.blobs.insert(config.digest.clone(), cfg.len() as u64);
+                read_config(image, config, &cfg, top);
             }
-            match store.read_blob(&config.digest, MAX_METADATA_BLOB) {
-                Ok(cfg) => {
-                    image.blobs.insert(config.digest.clone(), cfg.len() as u64);
-                    let value: serde_json::Value = serde_json::from_slice(&cfg).unwrap_or_default();
-                    let created = value
-                        .get("created")
-                        .and_then(|c| c.as_str())
-                        .and_then(|c| c.parse::<Timestamp>().ok());
-                    if top {
-                        image.id = config.digest.clone();
-                        image.created = created;
-                        if image.platform.is_none() {
-                            let s = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or("");
-                            if !s("os").is_empty() {
-                                image.platform = Some(Platform::new(
-                                    s("os"),
-                                    s("architecture"),
-                                    value.get("variant").and_then(|v| v.as_str()),
-                                ));
-                            }
-                        }
-                        image.config = Some(value);
-                    } else {
-                        image.created = image.created.max(created);
-                    }
-                }
-                Err(StoreError::MissingBlob(d)) => {
-                    image.damage.push(format!("config {d} is missing"))
-                }
-                Err(e @ (StoreError::Corrupt { .. } | StoreError::TooLarge { .. })) => {
-                    image.damage.push(e.to_string())
-                }
-                Err(e) => return Err(e),
-            }
+            Err(StoreError::MissingBlob(d)) => image.damage.push(format!("config {d} is missing")),
+            Err(e) if Content::<dyn BlobRead>::is_damage(&e) => image.damage.push(e.to_string()),
+            Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// Creation time (newest of an index's images), and for the entry's own image manifest
+/// its ID, platform and config document.
+fn read_config(image: &mut InventoryImage, config: &Descriptor, bytes: &[u8], top: bool) {
+    let value: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+    let created = value
+        .get("created")
+        .and_then(|c| c.as_str())
+        .and_then(|c| c.parse::<Timestamp>().ok());
+    if !top {
+        image.created = image.created.max(created);
+        return;
+    }
+    image.id = config.digest.clone();
+    image.created = created;
+    if image.platform.is_none() {
+        let s = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or("");
+        if !s("os").is_empty() {
+            image.platform = Some(Platform::new(
+                s("os"),
+                s("architecture"),
+                value.get("variant").and_then(|v| v.as_str()),
+            ));
+        }
+    }
+    image.config = Some(value);
+}
+
+/// How the inventory words what a survey walked past.
+fn damage_text(e: WalkError<StoreError>) -> String {
+    match e {
+        // An index is only ever stored with all its children (`--all-platforms`), so a
+        // missing child is damage just like a missing top-level manifest.
+        WalkError::Read {
+            error: StoreError::MissingBlob(d),
+            ..
+        } => format!("manifest {d} is missing"),
+        WalkError::Read { error, .. } => error.to_string(),
+        WalkError::Manifest { desc, source, .. } => StoreError::Manifest {
+            digest: desc.digest,
+            source,
+        }
+        .to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// How a query matched.

@@ -4,6 +4,7 @@
 //! that picks a backend.
 
 mod containerd;
+mod content;
 mod docker;
 mod embedded;
 mod error;
@@ -17,6 +18,7 @@ mod scratch;
 mod staging;
 mod state;
 
+pub use content::Content;
 pub use error::StoreError;
 pub use image_store::{ArchiveCodec, Backend, ImageExport, ImageImport, ImageStore, RemoveEvent};
 pub use inventory::{

@@ -70,6 +70,19 @@ fn oci_module_imports_no_io() {
     assert!(check("oci", &[]) >= 5);
 }
 
+/// The image walker knows media only through the `ImageSource` trait: no registry, store,
+/// archive or I/O of its own, so a new medium is one trait impl.
+#[test]
+fn image_walker_knows_no_medium() {
+    assert!(
+        check_for(
+            "image",
+            &[],
+            &[&FORBIDDEN[..], &["crate::archive"]].concat()
+        ) >= 4
+    );
+}
+
 /// The planner is a pure function: no I/O and no clock reads (time is passed in).
 #[test]
 fn planner_is_pure() {
