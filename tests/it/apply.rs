@@ -6,21 +6,8 @@ use std::process::Output;
 
 use crate::errors::fingerprint;
 use crate::support::fixtures::{FixtureImage, MediaFormat, app_image, push_image_http};
-use crate::support::{Registry, TestEnv};
-
-fn out_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn write_policy(env: &TestEnv, yaml: &str) -> std::path::PathBuf {
-    let path = env.root.path().join("policy.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path
-}
+use crate::support::output::text as out_text;
+use crate::support::{Registry, StoreProbe, TestEnv};
 
 fn tags_in_store(store: &Path, repo: &str) -> Vec<String> {
     let mut tags: Vec<String> = crate::support::cli::store_refs(store)
@@ -50,13 +37,6 @@ fn push_versions(reg: &Registry, n: usize) -> Vec<FixtureImage> {
     images
 }
 
-fn blob_present(store: &Path, digest: &str) -> bool {
-    store
-        .join("blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"))
-        .exists()
-}
-
 /// keep: 3 over twelve semver tags keeps exactly the three newest; the next apply is a
 /// no-op within one tag listing plus one HEAD per kept tag and writes nothing; a newly
 /// pushed version is pulled with one manifest GET and the oldest of the three removed with
@@ -67,9 +47,7 @@ fn keep_newest_three_then_noop_then_roll_forward() {
     let images = push_versions(&reg, 12);
     let env = TestEnv::new();
     let repo = reg.reference("demo/app");
-    let policy = write_policy(
-        &env,
-        &format!(
+    let policy = env.write_policy(&format!(
             "version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n    keep: 3\nprune:\n  dangling: true\n"
         ),
     );
@@ -165,11 +143,11 @@ fn keep_newest_three_then_noop_then_roll_forward() {
         vec!["1.10.0", "1.11.0", "1.12.0"]
     );
     assert!(
-        !blob_present(&env.store, &images[9].layers[1].digest),
+        !StoreProbe::new(&env.store).has_blob(&images[9].layers[1].digest),
         "1.9.0's own layer is gone"
     );
     assert!(
-        blob_present(&env.store, &images[9].layers[0].digest),
+        StoreProbe::new(&env.store).has_blob(&images[9].layers[0].digest),
         "the shared base layer stays"
     );
     env.imagectl().arg("fsck").assert().success();
@@ -189,7 +167,7 @@ fn plan_and_apply_count_untags_apart_from_removals() {
     assert!(out.status.success(), "{}", out_text(&out));
     assert_eq!(tags_in_store(&env.store, &repo), vec!["1.0.0", "1.1.0"]);
 
-    let policy = write_policy(&env, &semver_policy(&repo, "    keep: 1\n"));
+    let policy = env.write_policy(&semver_policy(&repo, "    keep: 1\n"));
     let p = policy.to_str().unwrap();
     let out = env.imagectl().args(["plan", "-f", p]).output().unwrap();
     let text = out_text(&out);
@@ -215,7 +193,7 @@ fn plan_and_apply_count_untags_apart_from_removals() {
 
 /// `apply -f POLICY --yes` with `yaml` written as the policy.
 fn apply_policy(env: &TestEnv, yaml: &str) -> Output {
-    let policy = write_policy(env, yaml);
+    let policy = env.write_policy(yaml);
     env.imagectl()
         .args(["apply", "-f", policy.to_str().unwrap(), "--yes"])
         .output()
@@ -286,9 +264,7 @@ fn plan_json_and_unattended_apply() {
     push_versions(&reg, 2);
     let env = TestEnv::new();
     let repo = reg.reference("demo/app");
-    let policy = write_policy(
-        &env,
-        &format!(
+    let policy = env.write_policy(&format!(
             "version: 1\nimages:\n  - name: {repo}\n    tags: [\"1.0.0\"]\n    also_tag: [\"local/app:stable\"]\n"
         ),
     );
@@ -339,9 +315,7 @@ fn policy_credentials_from_environment() {
     crate::support::fixtures::push_image(&reg, &img, "demo/app:1.0.0", MediaFormat::Oci);
     let env = TestEnv::new();
     let repo = reg.reference("demo/app");
-    let policy = write_policy(
-        &env,
-        &format!(
+    let policy = env.write_policy(&format!(
             "version: 1\nregistries:\n  \"{}\":\n    username: ci\n    password_env: REG_PW\nimages:\n  - name: {repo}\n    tags: [\"1.0.0\"]\n",
             reg.host()
         ),
@@ -369,9 +343,7 @@ fn policy_credentials_from_environment() {
     assert_eq!(tags_in_store(&env.store, &repo), vec!["1.0.0"]);
 
     // Another registry's unreadable password does not stop work with this one.
-    let other = write_policy(
-        &env,
-        &format!(
+    let other = env.write_policy(&format!(
             "version: 1\nregistries:\n  \"{}\":\n    username: ci\n    password_env: REG_PW\n  \"other.example:5000\":\n    username: x\n    password_file: /nonexistent/pw\nimages:\n  - name: {repo}\n    tags: [\"1.0.0\"]\n",
             reg.host()
         ),

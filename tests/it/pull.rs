@@ -4,15 +4,8 @@ use std::path::Path;
 
 use crate::support::cli::{skopeo_inspect_store, skopeo_ok, store_refs};
 use crate::support::fixtures::{MediaFormat, Standard};
-use crate::support::{Registry, TestEnv};
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use crate::support::output::{stderr, stdout};
+use crate::support::{Registry, StoreProbe, TestEnv};
 
 /// Runs `imagectl fsck` and asserts the store is sound.
 pub fn assert_fsck_clean(env: &TestEnv) {
@@ -24,13 +17,6 @@ pub fn assert_fsck_clean(env: &TestEnv) {
         stderr(&out)
     );
     assert!(stdout(&out).contains("no problems"), "{}", stdout(&out));
-}
-
-fn blob_exists(store: &Path, digest: &str) -> bool {
-    store
-        .join("blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"))
-        .exists()
 }
 
 /// OCI and Docker schema2 images pulled into the store are readable by skopeo and umoci
@@ -230,7 +216,7 @@ fn multi_platform_selection() {
         // RepoDigests name what the tag resolved to: the index.
         assert!(line.trim_end().ends_with(&served_index), "{tag}: {line}");
         assert!(
-            !blob_exists(&env.store, &amd.config_digest),
+            !StoreProbe::new(&env.store).has_blob(&amd.config_digest),
             "the amd64 image was not fetched"
         );
 
@@ -285,7 +271,7 @@ fn multi_platform_selection() {
         }
         for img in [&arm, &amd] {
             assert!(
-                blob_exists(&all.store, &img.config_digest),
+                StoreProbe::new(&all.store).has_blob(&img.config_digest),
                 "{tag}: {}",
                 img.config_digest
             );
@@ -425,13 +411,13 @@ fn moved_tag_leaves_dangling_image_until_prune() {
         stdout(&out)
     );
     assert!(
-        !blob_exists(&env.store, &fx.app_v1.layers[1].digest),
+        !StoreProbe::new(&env.store).has_blob(&fx.app_v1.layers[1].digest),
         "v1's own layer went"
     );
     assert!(
-        blob_exists(&env.store, &fx.app_v1.layers[0].digest),
+        StoreProbe::new(&env.store).has_blob(&fx.app_v1.layers[0].digest),
         "the shared base layer stays"
     );
-    assert!(!blob_exists(&env.store, &fx.app_v1.manifest_digest));
+    assert!(!StoreProbe::new(&env.store).has_blob(&fx.app_v1.manifest_digest));
     assert_fsck_clean(&env);
 }

@@ -101,6 +101,17 @@ impl TestEnv {
         .unwrap();
     }
 
+    /// Writes the policy file `ROOT/policy.yaml` and returns its path. The file is replaced
+    /// atomically, as a git checkout or a ConfigMap update does, so a running
+    /// `imagectl run` never reads half of it.
+    pub fn write_policy(&self, yaml: &str) -> PathBuf {
+        let path = self.root.path().join("policy.yaml");
+        let tmp = self.root.path().join(".policy.yaml.tmp");
+        std::fs::write(&tmp, yaml).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        path
+    }
+
     /// The store's `index.json`.
     pub fn store_index(&self) -> serde_json::Value {
         store_index(&self.store)

@@ -83,7 +83,7 @@ impl Scenario {
             Some(reg) => yaml.replace("{registry}", &reg.host()),
             None => yaml.to_string(),
         };
-        self.policy = Some(self.write("policy.yaml", &yaml));
+        self.policy = Some(self.env.write_policy(&yaml));
         self
     }
 
