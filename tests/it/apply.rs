@@ -53,11 +53,7 @@ fn keep_newest_three_then_noop_then_roll_forward() {
     );
     let p = policy.to_str().unwrap();
 
-    let out = env
-        .imagectl()
-        .args(["plan", "-f", p, "--detailed-exitcode"])
-        .output()
-        .unwrap();
+    let out = env.run(&["plan", "-f", p, "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "{}", out_text(&out));
     assert!(
         out_text(&out).contains(&format!("+ pull    {repo}:1.11.0")),
@@ -65,11 +61,7 @@ fn keep_newest_three_then_noop_then_roll_forward() {
         out_text(&out)
     );
 
-    let out = env
-        .imagectl()
-        .args(["apply", "-f", p, "--yes"])
-        .output()
-        .unwrap();
+    let out = env.run(&["apply", "-f", p, "--yes"]);
     assert!(out.status.success(), "{}", out_text(&out));
     assert_eq!(
         tags_in_store(&env.store, &repo),
@@ -79,11 +71,7 @@ fn keep_newest_three_then_noop_then_roll_forward() {
     // Nothing changed upstream: one tag listing, one HEAD per kept tag, no GET, no write.
     let before = fingerprint(&env.store);
     let mark = reg.mark();
-    let out = env
-        .imagectl()
-        .args(["apply", "-f", p, "--yes"])
-        .output()
-        .unwrap();
+    let out = env.run(&["apply", "-f", p, "--yes"]);
     assert!(out.status.success(), "{}", out_text(&out));
     assert!(out_text(&out).contains("No changes"), "{}", out_text(&out));
     let requests = reg.requests_since(mark);
@@ -103,22 +91,14 @@ fn keep_newest_three_then_noop_then_roll_forward() {
         before,
         "a no-op apply writes nothing"
     );
-    let out = env
-        .imagectl()
-        .args(["plan", "-f", p, "--detailed-exitcode"])
-        .output()
-        .unwrap();
+    let out = env.run(&["plan", "-f", p, "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", out_text(&out));
 
     // A new version: pulled, and 1.9.0 goes with the blobs only it used.
     let v12 = app_image("1.12.0", MediaFormat::Oci);
     push_image_http(&reg, "demo/app", "1.12.0", &v12);
     let mark = reg.mark();
-    let out = env
-        .imagectl()
-        .args(["apply", "-f", p, "--yes"])
-        .output()
-        .unwrap();
+    let out = env.run(&["apply", "-f", p, "--yes"]);
     assert!(out.status.success(), "{}", out_text(&out));
     // The kept tags the store has cost a HEAD each; the new one a single GET by tag,
     // whose body the pull reuses (no HEAD before it, no second GET by digest).
@@ -169,17 +149,13 @@ fn plan_and_apply_count_untags_apart_from_removals() {
 
     let policy = env.write_policy(&semver_policy(&repo, "    keep: 1\n"));
     let p = policy.to_str().unwrap();
-    let out = env.imagectl().args(["plan", "-f", p]).output().unwrap();
+    let out = env.run(&["plan", "-f", p]);
     let text = out_text(&out);
     assert!(
         text.contains("Plan: 0 to pull (0B), 0 to tag, 1 to untag, 0 to remove (frees 0B)."),
         "{text}"
     );
-    let out = env
-        .imagectl()
-        .args(["apply", "-f", p, "--yes"])
-        .output()
-        .unwrap();
+    let out = env.run(&["apply", "-f", p, "--yes"]);
     let text = out_text(&out);
     assert!(out.status.success(), "{text}");
     assert!(
@@ -194,10 +170,7 @@ fn plan_and_apply_count_untags_apart_from_removals() {
 /// `apply -f POLICY --yes` with `yaml` written as the policy.
 fn apply_policy(env: &TestEnv, yaml: &str) -> Output {
     let policy = env.write_policy(yaml);
-    env.imagectl()
-        .args(["apply", "-f", policy.to_str().unwrap(), "--yes"])
-        .output()
-        .unwrap()
+    env.run(&["apply", "-f", policy.to_str().unwrap(), "--yes"])
 }
 
 /// A policy of one semver selector on `repo`, with `more` appended (keep, prune, …).
@@ -269,11 +242,7 @@ fn plan_json_and_unattended_apply() {
         ),
     );
     let p = policy.to_str().unwrap();
-    let out = env
-        .imagectl()
-        .args(["plan", "-f", p, "--json"])
-        .output()
-        .unwrap();
+    let out = env.run(&["plan", "-f", p, "--json"]);
     assert!(out.status.success(), "{}", out_text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["actions"][0]["action"], "pull");
@@ -281,7 +250,7 @@ fn plan_json_and_unattended_apply() {
     assert_eq!(v["actions"][1]["action"], "tag");
     assert_eq!(v["actions"][1]["target"], "docker.io/local/app:stable");
 
-    let out = env.imagectl().args(["apply", "-f", p]).output().unwrap();
+    let out = env.run(&["apply", "-f", p]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out_text(&out).contains("--yes"), "{}", out_text(&out));
     assert!(
@@ -289,20 +258,12 @@ fn plan_json_and_unattended_apply() {
         "nothing was written"
     );
 
-    let out = env
-        .imagectl()
-        .args(["apply", "-f", p, "--yes", "--json"])
-        .output()
-        .unwrap();
+    let out = env.run(&["apply", "-f", p, "--yes", "--json"]);
     assert!(out.status.success(), "{}", out_text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["report"]["pulled"][0], format!("{repo}:1.0.0"));
     assert_eq!(v["report"]["tagged"][0], "docker.io/local/app:stable");
-    let inspect = env
-        .imagectl()
-        .args(["inspect", "-f", "{{.Id}}", "local/app:stable"])
-        .output()
-        .unwrap();
+    let inspect = env.run(&["inspect", "-f", "{{.Id}}", "local/app:stable"]);
     assert!(inspect.status.success());
 }
 
@@ -321,7 +282,7 @@ fn policy_credentials_from_environment() {
         ),
     );
     let p = policy.to_str().unwrap();
-    let out = env.imagectl().args(["plan", "-f", p]).output().unwrap();
+    let out = env.run(&["plan", "-f", p]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         out_text(&out).contains("environment variable REG_PW (password_env) is not set"),

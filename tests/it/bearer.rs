@@ -83,16 +83,12 @@ fn traced_pull(env: &TestEnv, refs: &[String]) -> Output {
 fn pull_one_blob_at_a_time(proxy: &FaultProxy) -> TestEnv {
     let env = TestEnv::new();
     env.docker_login(&proxy.host(), USER, PASSWORD);
-    let out = env
-        .imagectl()
-        .args([
-            "pull",
-            "--concurrency",
-            "1",
-            &format!("{}/demo/app:1.0", proxy.host()),
-        ])
-        .output()
-        .unwrap();
+    let out = env.run(&[
+        "pull",
+        "--concurrency",
+        "1",
+        &format!("{}/demo/app:1.0", proxy.host()),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     env
 }

@@ -142,14 +142,7 @@ fn kill_until_leftovers(env: &TestEnv, args: &[&str], done: &str) -> u64 {
 
 /// `df --format json`'s document.
 pub(crate) fn df_json(env: &TestEnv) -> serde_json::Value {
-    serde_json::from_slice(
-        &env.imagectl()
-            .args(["df", "--format", "json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
+    serde_json::from_slice(&env.run(&["df", "--format", "json"]).stdout).unwrap()
 }
 
 /// Pushes an image of 4 x `mib` MiB random layers; returns its reference.
@@ -254,28 +247,20 @@ fn apply_with_prune_dangling_removes_and_reports_leftovers() {
         ),
     )
     .unwrap();
-    let plan = env
-        .imagectl()
-        .args(["plan", "-f", policy.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let plan = env.run(&["plan", "-f", policy.to_str().unwrap()]);
     let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
     assert!(
         plan.contains("- prune   temporary files of killed imagectl runs (frees"),
         "{plan}"
     );
-    let out = env
-        .imagectl()
-        .args([
-            "apply",
-            "--yes",
-            "--format",
-            "json",
-            "-f",
-            policy.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = env.run(&[
+        "apply",
+        "--yes",
+        "--format",
+        "json",
+        "-f",
+        policy.to_str().unwrap(),
+    ]);
     let doc: serde_json::Value = serde_json::from_str(&succeeded(&out)).unwrap();
     assert_eq!(
         doc["report"]["bytes_reclaimed"].as_u64(),

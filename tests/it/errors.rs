@@ -69,7 +69,7 @@ fn invalid_references() {
         ("a//b", "bad repository path component"),
         ("host:port/app", "bad registry host"),
     ] {
-        let out = env.imagectl().args(["pull", input]).output().unwrap();
+        let out = env.run(&["pull", input]);
         let line = error_line(&out);
         assert!(
             line.contains("invalid reference format") || line.contains("invalid digest"),
@@ -82,17 +82,9 @@ fn invalid_references() {
         );
     }
     assert!(!env.store.exists());
-    let out = env
-        .imagectl()
-        .args(["tag", "x", "Bad/Name"])
-        .output()
-        .unwrap();
+    let out = env.run(&["tag", "x", "Bad/Name"]);
     assert!(error_line(&out).contains("must be lowercase"));
-    let out = env
-        .imagectl()
-        .args(["pull", "--platform", "linux", "busybox"])
-        .output()
-        .unwrap();
+    let out = env.run(&["pull", "--platform", "linux", "busybox"]);
     assert!(error_line(&out).contains("invalid platform \"linux\""));
 }
 
@@ -102,14 +94,9 @@ fn unknown_images() {
     let (reg, _fx, env) = populated();
     let before = fingerprint(&env.store);
     let nope = reg.reference("demo/nope:1.0");
-    let line = error_line(&env.imagectl().args(["pull", &nope]).output().unwrap());
+    let line = error_line(&env.run(&["pull", &nope]));
     assert!(line.contains(&nope) && line.contains("not found"), "{line}");
-    let line = error_line(
-        &env.imagectl()
-            .args(["pull", &reg.reference("demo/app:9.9")])
-            .output()
-            .unwrap(),
-    );
+    let line = error_line(&env.run(&["pull", &reg.reference("demo/app:9.9")]));
     assert!(
         line.contains("demo/app:9.9") && line.contains("not found"),
         "{line}"
@@ -135,7 +122,7 @@ fn unreachable_registry() {
     let before = fingerprint(&env.store);
     let port = crate::support::registry::free_port();
     let r = format!("127.0.0.1:{port}/demo/app:1.0");
-    let line = error_line(&env.imagectl().args(["pull", &r]).output().unwrap());
+    let line = error_line(&env.run(&["pull", &r]));
     assert!(
         line.contains(&format!("cannot reach registry 127.0.0.1:{port}")),
         "{line}"
@@ -188,14 +175,14 @@ fn registry_credentials() {
     let r = reg.reference("demo/app:1.0");
 
     let env = TestEnv::new();
-    let line = error_line(&env.imagectl().args(["pull", &r]).output().unwrap());
+    let line = error_line(&env.run(&["pull", &r]));
     assert!(
         line.contains("requires authentication") && line.contains("docker login"),
         "{line}"
     );
 
     env.docker_login(&reg.host(), "alice", "wrong-pw");
-    let out = env.imagectl().args(["-vv", "pull", &r]).output().unwrap();
+    let out = env.run(&["-vv", "pull", &r]);
     let line = error_line(&out);
     assert!(line.contains("rejected the credentials"), "{line}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("wrong-pw"));
@@ -205,7 +192,7 @@ fn registry_credentials() {
     );
 
     env.docker_login(&reg.host(), "alice", "s3cret-pw");
-    let out = env.imagectl().args(["-vv", "pull", &r]).output().unwrap();
+    let out = env.run(&["-vv", "pull", &r]);
     assert!(
         out.status.success(),
         "{}",
@@ -241,12 +228,7 @@ fn digest_mismatch_from_registry() {
     bytes[last] ^= 0xff;
     std::fs::write(&data, &bytes).unwrap();
 
-    let line = error_line(
-        &env.imagectl()
-            .args(["pull", &reg.reference("demo/app:2.0")])
-            .output()
-            .unwrap(),
-    );
+    let line = error_line(&env.run(&["pull", &reg.reference("demo/app:2.0")]));
     assert!(line.contains(own_layer.as_str()), "names the blob: {line}");
     assert!(line.contains("failed verification"), "{line}");
     assert_eq!(
@@ -270,12 +252,7 @@ fn manifest_digest_mismatch_from_registry() {
     let text = std::fs::read_to_string(&data).unwrap();
     // Same JSON, one space more: a different digest.
     std::fs::write(&data, text.replacen("{", "{ ", 1)).unwrap();
-    let line = error_line(
-        &env.imagectl()
-            .args(["pull", &reg.reference("demo/app:2.0")])
-            .output()
-            .unwrap(),
-    );
+    let line = error_line(&env.run(&["pull", &reg.reference("demo/app:2.0")]));
     assert!(line.to_lowercase().contains("digest"), "{line}");
     assert!(line.contains("demo/app:2.0"), "{line}");
     assert_eq!(fingerprint(&env.store), before);
@@ -365,12 +342,7 @@ fn refuses_a_directory_that_is_not_a_store() {
     std::fs::create_dir_all(&env.store).unwrap();
     std::fs::write(env.store.join("notes.txt"), "mine").unwrap();
     let before = fingerprint(&env.store);
-    let line = error_line(
-        &env.imagectl()
-            .args(["pull", "127.0.0.1:1/x:1"])
-            .output()
-            .unwrap(),
-    );
+    let line = error_line(&env.run(&["pull", "127.0.0.1:1/x:1"]));
     assert!(
         line.contains("is not an OCI image layout") && line.contains("--store"),
         "{line}"

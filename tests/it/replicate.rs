@@ -50,18 +50,14 @@ fn replicate_keeps_the_target_in_step() {
     let file = policy(&env, &src, &dst);
     let file = file.to_str().unwrap();
 
-    let out = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    let out = ok(&env.run(&["plan", "-f", file]));
     assert!(out.contains("> push"), "{out}");
     assert!(
         out.contains("Replication: 2 to push, 0 to delete, 0 up to date."),
         "{out}"
     );
 
-    let out = ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", file])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&["apply", "--yes", "-f", file]));
     assert!(out.contains("Replicated: 2 pushed"), "{out}");
     let mut tags = dst.tags("mirror/team/app");
     tags.sort();
@@ -77,11 +73,7 @@ fn replicate_keeps_the_target_in_step() {
     // Nothing changed: one HEAD per tag at the target and one read of the ledger there
     // (its manifest and its one layer), nothing written anywhere.
     let mark = dst.mark();
-    let out = ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", file])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&["apply", "--yes", "-f", file]));
     assert!(out.contains("No changes"), "{out}");
     assert!(out.contains("2 up to date"), "{out}");
     let seen = dst.requests_since(mark);
@@ -105,11 +97,7 @@ fn replicate_keeps_the_target_in_step() {
 
     // A new version: pulled and pushed; the oldest kept one leaves the store and the target.
     push_version(&src, "1.3.0");
-    let out = ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", file])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&["apply", "--yes", "-f", file]));
     assert!(out.contains("1 deleted"), "{out}");
     let mut tags = dst.tags("mirror/team/app");
     tags.sort();
@@ -123,11 +111,7 @@ fn replicate_keeps_the_target_in_step() {
         "1.2.0",
         &app_image("other", MediaFormat::Oci),
     );
-    let out = ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", file])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&["apply", "--yes", "-f", file]));
     assert!(out.contains("no longer imagectl's to delete"), "{out}");
     let mut tags = dst.tags("mirror/team/app");
     tags.sort();
@@ -151,11 +135,7 @@ fn unreachable_target_fails_cleanly() {
         ),
     )
     .unwrap();
-    let out = env
-        .imagectl()
-        .args(["apply", "--yes", "-f", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = env.run(&["apply", "--yes", "-f", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");

@@ -313,11 +313,7 @@ fn sigterm_mid_pull_leaves_a_clean_store() {
     assert_eq!(report["result"], "interrupted");
 
     proxy.clear();
-    let out = env
-        .imagectl()
-        .args(["run", "--once", "-f", policy.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = env.run(&["run", "--once", "-f", policy.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",

@@ -140,11 +140,7 @@ fn imagectl_save_loads_in_docker_and_runs() {
 
     let work = tempfile::tempdir().unwrap();
     let archive = work.path().join("run.tar");
-    let out = env
-        .imagectl()
-        .args(["save", "-o", &archive.display().to_string(), &name])
-        .output()
-        .unwrap();
+    let out = env.run(&["save", "-o", &archive.display().to_string(), &name]);
     ok(&out, "imagectl save");
     assert!(out.stdout.is_empty(), "nothing on stdout with -o");
 

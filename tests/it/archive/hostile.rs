@@ -115,10 +115,7 @@ fn refused(file_name: &str, archive: &[u8], keywords: &[&str]) -> String {
                 .output()
                 .unwrap()
         } else {
-            env.imagectl()
-                .args(["load", "-i", &path.display().to_string()])
-                .output()
-                .unwrap()
+            env.run(&["load", "-i", &path.display().to_string()])
         };
         line = error_line(&out, &what);
         let lower = line.to_lowercase();
@@ -189,11 +186,7 @@ fn crafted_archives_load() {
             stdout.contains("Loaded image: demo/hostile:1"),
             "{file}: {stdout}"
         );
-        let id = env
-            .imagectl()
-            .args(["inspect", "-f", "{{.Id}}", "demo/hostile:1"])
-            .output()
-            .unwrap();
+        let id = env.run(&["inspect", "-f", "{{.Id}}", "demo/hostile:1"]);
         assert_eq!(
             String::from_utf8_lossy(&id.stdout).trim(),
             img.config_digest,

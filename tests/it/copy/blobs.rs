@@ -249,11 +249,7 @@ fn push_from_the_store() {
     let (s1, s2) = (src.reference("demo/app:1.0"), src.reference("demo/app:2.0"));
     env.imagectl().args(["pull", &s1, &s2]).assert().success();
 
-    let out = env
-        .imagectl()
-        .args(["push", &s1, &dst.reference("pushed/app")])
-        .output()
-        .unwrap();
+    let out = env.run(&["push", &s1, &dst.reference("pushed/app")]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains("3 blobs uploaded"),
@@ -262,11 +258,7 @@ fn push_from_the_store() {
     );
     assert_eq!(dst.manifest_digest("pushed/app", "1.0"), Some(oci.clone()));
 
-    let out = env
-        .imagectl()
-        .args(["push", &s2, &dst.reference("pushed/app:2.0")])
-        .output()
-        .unwrap();
+    let out = env.run(&["push", &s2, &dst.reference("pushed/app:2.0")]);
     assert!(out.status.success(), "{}", stderr(&out));
     let pushed = dst.manifest_digest("pushed/app", "2.0").unwrap();
     assert_ne!(pushed, docker);
@@ -277,19 +269,11 @@ fn push_from_the_store() {
     skopeo_reads(&dst.reference("pushed/app:2.0"), false);
 
     let mark = dst.mark();
-    let out = env
-        .imagectl()
-        .args(["push", &s1, &dst.reference("pushed/app:1.0")])
-        .output()
-        .unwrap();
+    let out = env.run(&["push", &s1, &dst.reference("pushed/app:1.0")]);
     assert!(stdout(&out).contains("is up to date"), "{}", stdout(&out));
     assert_eq!(dst.requests_since(mark).len(), 1);
 
-    let out = env
-        .imagectl()
-        .args(["push", "nothere:1", &dst.reference("x/y:1")])
-        .output()
-        .unwrap();
+    let out = env.run(&["push", "nothere:1", &dst.reference("x/y:1")]);
     let err = assert_one_error(&out);
     assert!(err.contains("no such image"), "{err}");
 }

@@ -108,11 +108,7 @@ fn scheme_mismatches_give_clear_errors() {
     let (feeder, reg, _) = tls_registry_with_image();
     let env = TestEnv::new();
     // No settings: loopback means plain HTTP, which the TLS registry refuses.
-    let out = env
-        .imagectl()
-        .args(["pull", &reg.reference("demo/app:1.0")])
-        .output()
-        .unwrap();
+    let out = env.run(&["pull", &reg.reference("demo/app:1.0")]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     let line = single_error_line(&err);

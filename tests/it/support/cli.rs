@@ -88,6 +88,11 @@ impl TestEnv {
         imagectl_with_home(&self.store, &self.home)
     }
 
+    /// Runs `imagectl ARGS` on this env's store, whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.imagectl().args(args).output().expect("start imagectl")
+    }
+
     /// Writes `HOME/.docker/config.json` granting basic auth `user:pass` for `host`.
     pub fn docker_login(&self, host: &str, user: &str, pass: &str) {
         let dir = self.home.join(".docker");

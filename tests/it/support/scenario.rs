@@ -14,11 +14,14 @@
 //! Images are pushed with plain HTTP, so the registry serves exactly the fixture's bytes
 //! and digests (skopeo, which may rewrite a manifest, stays for format conversions).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use super::cli::{TestEnv, succeeded};
-use super::fixtures::{FixtureImage, FixtureIndex, push_image_http, push_index_http};
+use super::fixtures::{
+    FixtureImage, FixtureIndex, MediaFormat, Standard, push_image_http, push_index_http,
+};
 use super::output::RunExt as _;
 use super::probe::StoreProbe;
 use super::registry::Registry;
@@ -28,6 +31,9 @@ pub struct Scenario {
     env: TestEnv,
     registry: Option<Registry>,
     policy: Option<PathBuf>,
+    fx: Option<Standard>,
+    /// The digest the registry served for each `repo:tag` pushed here.
+    digests: BTreeMap<String, String>,
 }
 
 impl Default for Scenario {
@@ -43,6 +49,8 @@ impl Scenario {
             env: TestEnv::new(),
             registry: None,
             policy: None,
+            fx: None,
+            digests: BTreeMap::new(),
         }
     }
 
@@ -58,17 +66,55 @@ impl Scenario {
     }
 
     /// Pushes `image` as `repo:tag` (exact bytes); the digest is `image.manifest_digest`.
-    pub fn image(self, repo_and_tag: &str, image: &FixtureImage) -> Self {
+    pub fn image(mut self, repo_and_tag: &str, image: &FixtureImage) -> Self {
         let (repo, tag) = split(repo_and_tag);
-        push_image_http(self.reg(), repo, tag, image);
+        let digest = push_image_http(self.reg(), repo, tag, image);
+        self.digests.insert(repo_and_tag.to_string(), digest);
         self
     }
 
     /// Pushes a multi-platform `index` as `repo:tag` (exact bytes, every platform).
-    pub fn index(self, repo_and_tag: &str, index: &FixtureIndex) -> Self {
+    pub fn index(mut self, repo_and_tag: &str, index: &FixtureIndex) -> Self {
         let (repo, tag) = split(repo_and_tag);
-        push_index_http(self.reg(), repo, tag, index);
+        let digest = push_index_http(self.reg(), repo, tag, index);
+        self.digests.insert(repo_and_tag.to_string(), digest);
         self
+    }
+
+    /// Builds the standard fixtures ([`Standard`]: `app-v1`, `app-v2`, `multi`).
+    pub fn standard(mut self) -> Self {
+        self.fx = Some(Standard::new());
+        self
+    }
+
+    /// Pushes the standard fixture `ref_name` as `repo:tag` with skopeo, which converts to
+    /// `format` and, without `all_platforms`, reduces an index to linux/amd64
+    /// ([`Standard::push`]).
+    pub fn pushed(
+        mut self,
+        ref_name: &str,
+        repo_and_tag: &str,
+        format: MediaFormat,
+        all_platforms: bool,
+    ) -> Self {
+        let digest = self
+            .fx()
+            .push(self.reg(), ref_name, repo_and_tag, format, all_platforms);
+        self.digests.insert(repo_and_tag.to_string(), digest);
+        self
+    }
+
+    /// The standard fixtures ([`Scenario::standard`] must have been called).
+    pub fn fx(&self) -> &Standard {
+        self.fx.as_ref().expect("Scenario::standard() first")
+    }
+
+    /// The digest the registry served when `repo:tag` was pushed here.
+    pub fn digest(&self, repo_and_tag: &str) -> String {
+        self.digests
+            .get(repo_and_tag)
+            .unwrap_or_else(|| panic!("{repo_and_tag} was not pushed by this scenario"))
+            .clone()
     }
 
     /// `imagectl pull REGISTRY/repo:tag` into the store, asserting it succeeded.
