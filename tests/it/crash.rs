@@ -238,15 +238,10 @@ fn apply_with_prune_dangling_removes_and_reports_leftovers() {
         let e = e.unwrap();
         std::fs::rename(e.path(), tmp.join(e.file_name())).unwrap();
     }
-    let policy = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "version: 1\nimages:\n  - name: {}\n    tags: [\"1\"]\nprune:\n  dangling: true\n",
-            reg.reference("demo/big")
-        ),
-    )
-    .unwrap();
+    let policy = env.write_policy(&format!(
+        "version: 1\nimages:\n  - name: {}\n    tags: [\"1\"]\nprune:\n  dangling: true\n",
+        reg.reference("demo/big")
+    ));
     let plan = env.run(&["plan", "-f", policy.to_str().unwrap()]);
     let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
     assert!(

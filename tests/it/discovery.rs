@@ -4,16 +4,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::errors::error_line;
 use crate::support::fixtures::{MediaFormat, Standard};
+use crate::support::output::stdout_ok as stdout;
 use crate::support::{Registry, TestEnv};
-
-fn stdout(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Every tag in the registry's order; JSON and templates; a tag or unknown repository is a
 /// one-line error.

@@ -7,17 +7,11 @@ use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
 use crate::support::{Registry, TestEnv};
 
 fn policy(env: &TestEnv, src: &Registry, dst: &Registry) -> std::path::PathBuf {
-    let path = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "version: 1\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\n    keep: 2\nreplicate:\n  - to: {}/mirror\n",
-            src.host(),
-            dst.host()
-        ),
-    )
-    .unwrap();
-    path
+    env.write_policy(&format!(
+        "version: 1\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\n    keep: 2\nreplicate:\n  - to: {}/mirror\n",
+        src.host(),
+        dst.host()
+    ))
 }
 
 fn push_version(reg: &Registry, v: &str) {
@@ -126,15 +120,10 @@ fn unreachable_target_fails_cleanly() {
     push_version(&src, "1.0.0");
     let env = TestEnv::new();
     let port = crate::support::registry::free_port();
-    let path = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &path,
-        format!(
+    let path = env.write_policy(&format!(
             "version: 1\nimages:\n  - name: {}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: 127.0.0.1:{port}/mirror\n",
             src.host()
-        ),
-    )
-    .unwrap();
+        ));
     let out = env.run(&["apply", "--yes", "-f", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);

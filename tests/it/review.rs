@@ -7,15 +7,8 @@ use std::process::Output;
 
 use crate::support::cli::succeeded;
 use crate::support::fixtures::{FixtureImage, MediaFormat, app_image, push_image_http};
+use crate::support::output::text;
 use crate::support::{Registry, TestEnv};
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn write(dir: &Path, name: &str, yaml: &str) -> PathBuf {
     let path = dir.join(name);

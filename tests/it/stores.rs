@@ -9,15 +9,8 @@ use std::process::Stdio;
 use crate::support::Registry;
 use crate::support::docker::runnable_image;
 use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
+use crate::support::output::text;
 use crate::support::stores::{Kind, Under};
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A registry holding demo/a:1.0 and demo/b:1.0 (distinct images sharing a base layer).
 fn registry_with_two() -> (Registry, String, String) {
