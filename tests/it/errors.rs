@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::support::fixtures::{self, ImageBuilder, Layer, MediaFormat, Standard};
-use crate::support::{Registry, TestEnv};
+use crate::support::{Registry, Scenario, TestEnv};
 
 /// Every file under `dir` with a hash of its content (directories as entries too).
 pub fn fingerprint(dir: &Path) -> BTreeMap<String, String> {
@@ -46,16 +46,12 @@ pub(crate) fn error_line(out: &Output) -> String {
 }
 
 /// A store holding one pulled image, and its registry.
-fn populated() -> (Registry, Standard, TestEnv) {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let env = TestEnv::new();
-    env.imagectl()
-        .args(["pull", "-q", &reg.reference("demo/app:1.0")])
-        .assert()
-        .success();
-    (reg, fx, env)
+fn populated() -> Scenario {
+    Scenario::new()
+        .registry()
+        .standard()
+        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
+        .pulled("demo/app:1.0")
 }
 
 /// Malformed references are refused before anything is touched; the store is not even created.
@@ -91,7 +87,8 @@ fn invalid_references() {
 /// Unknown images: remote (404 manifest) and local (rmi, inspect, tag, history).
 #[test]
 fn unknown_images() {
-    let (reg, _fx, env) = populated();
+    let sc = populated();
+    let (reg, env) = (sc.reg(), sc.env());
     let before = fingerprint(&env.store);
     let nope = reg.reference("demo/nope:1.0");
     let line = error_line(&env.run(&["pull", &nope]));
@@ -118,7 +115,8 @@ fn unknown_images() {
 /// A registry nobody listens on: one line naming it, and nothing written.
 #[test]
 fn unreachable_registry() {
-    let (_reg, _fx, env) = populated();
+    let sc = populated();
+    let env = sc.env();
     let before = fingerprint(&env.store);
     let port = crate::support::registry::free_port();
     let r = format!("127.0.0.1:{port}/demo/app:1.0");
@@ -214,7 +212,8 @@ fn registry_credentials() {
 /// them, imagectl rejects them by digest, and nothing of that image becomes visible.
 #[test]
 fn digest_mismatch_from_registry() {
-    let (reg, fx, env) = populated();
+    let sc = populated();
+    let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     let before = fingerprint(&env.store);
     fx.push(&reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
     let own_layer = &fx.app_v2.layers[1].digest;
@@ -241,7 +240,8 @@ fn digest_mismatch_from_registry() {
 /// A manifest whose bytes do not match the digest the registry announces is refused.
 #[test]
 fn manifest_digest_mismatch_from_registry() {
-    let (reg, fx, env) = populated();
+    let sc = populated();
+    let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     let before = fingerprint(&env.store);
     let digest = fx.push(&reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
     let hex = digest.trim_start_matches("sha256:");
@@ -262,7 +262,8 @@ fn manifest_digest_mismatch_from_registry() {
 /// with a line saying the store is not writable, and the store is untouched.
 #[test]
 fn read_only_store() {
-    let (reg, fx, env) = populated();
+    let sc = populated();
+    let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     fx.push(&reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
     let before = fingerprint(&env.store);
     let store = env.store.display().to_string();
@@ -290,7 +291,14 @@ fn read_only_store() {
 /// saying the disk is full, and the store on that disk is byte-for-byte as before.
 #[test]
 fn disk_full_while_pulling() {
-    let (reg, fx, env) = populated();
+    let reg = Registry::start();
+    let fx = Standard::new();
+    fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
+    let env = TestEnv::new();
+    env.imagectl()
+        .args(["pull", "-q", &reg.reference("demo/app:1.0")])
+        .assert()
+        .success();
     let big = ImageBuilder::new()
         .layer(fixtures::base_layer())
         .layer(Layer::random("data/blob", 3 << 20, 7))

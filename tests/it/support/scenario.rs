@@ -117,9 +117,9 @@ impl Scenario {
             .clone()
     }
 
-    /// `imagectl pull REGISTRY/repo:tag` into the store, asserting it succeeded.
+    /// `imagectl pull -q REGISTRY/repo:tag` into the store, asserting it succeeded.
     pub fn pulled(self, repo_and_tag: &str) -> Self {
-        self.ok(&["pull", &self.reference(repo_and_tag)]);
+        self.ok(&["pull", "-q", &self.reference(repo_and_tag)]);
         self
     }
 
