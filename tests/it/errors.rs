@@ -215,7 +215,7 @@ fn digest_mismatch_from_registry() {
     let sc = populated();
     let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     let before = fingerprint(&env.store);
-    fx.push(&reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
+    fx.push(reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
     let own_layer = &fx.app_v2.layers[1].digest;
     let hex = own_layer.trim_start_matches("sha256:");
     let data = reg.storage_dir().join(format!(
@@ -243,7 +243,7 @@ fn manifest_digest_mismatch_from_registry() {
     let sc = populated();
     let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     let before = fingerprint(&env.store);
-    let digest = fx.push(&reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
+    let digest = fx.push(reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
     let hex = digest.trim_start_matches("sha256:");
     let data = reg.storage_dir().join(format!(
         "docker/registry/v2/blobs/sha256/{}/{hex}/data",
@@ -264,7 +264,7 @@ fn manifest_digest_mismatch_from_registry() {
 fn read_only_store() {
     let sc = populated();
     let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
-    fx.push(&reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
+    fx.push(reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
     let before = fingerprint(&env.store);
     let store = env.store.display().to_string();
     let out = crate::support::tools::tool("unshare")

@@ -83,7 +83,7 @@ fn pulled_images_are_readable_by_skopeo_and_umoci() {
     assert!(ls.status.success(), "{}", stderr(&ls));
     let listed = stdout(&ls);
     assert!(listed.contains(&r1) && listed.contains(&r2), "{listed}");
-    assert_fsck_clean(&env);
+    assert_fsck_clean(env);
 }
 
 /// A second pull of the same images downloads no blob and GETs no manifest: one HEAD per
@@ -161,7 +161,7 @@ fn shared_layers_are_downloaded_once() {
         0,
         "all blobs were already in the store"
     );
-    assert_fsck_clean(&env);
+    assert_fsck_clean(env);
 }
 
 /// From a multi-platform index (OCI index and Docker manifest list) pull takes the asked
@@ -339,7 +339,7 @@ fn moved_tag_leaves_dangling_image_until_prune() {
     let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     let r = reg.reference("demo/app:latest");
     env.imagectl().args(["pull", "-q", &r]).assert().success();
-    fx.push(&reg, "app-v2", "demo/app:latest", MediaFormat::Oci, false);
+    fx.push(reg, "app-v2", "demo/app:latest", MediaFormat::Oci, false);
     let out = env.run(&["pull", &r]);
     assert!(
         stdout(&out).contains("Downloaded newer image"),
@@ -382,5 +382,5 @@ fn moved_tag_leaves_dangling_image_until_prune() {
         "the shared base layer stays"
     );
     assert!(!StoreProbe::new(&env.store).has_blob(&fx.app_v1.manifest_digest));
-    assert_fsck_clean(&env);
+    assert_fsck_clean(env);
 }
