@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Lines of test setup per integration test, and the duplication that inflates them.
 
-Usage: scripts/test-setup-lines.py [--rev REV] [DIR]   (DIR defaults to tests/it)
+Usage: scripts/test-setup-lines.py [--rev REV] [--only PATH_PART] [DIR]
+(DIR defaults to tests/it; --only counts the tests of matching files, e.g. --only pull.rs)
 
 Definitions (plain on purpose, so a before/after comparison is easy to check by hand):
 - A test is a `#[test]` function under DIR, outside DIR/support.
@@ -156,6 +157,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir", nargs="?", default="tests/it")
     ap.add_argument("--rev")
+    ap.add_argument("--only", help="count only tests in files whose path contains this")
     args = ap.parse_args()
     files = read_files(args.dir, args.rev)
     code = {path: strip_code(text) for path, text in files.items()}
@@ -186,7 +188,7 @@ def main():
 
     setups, none = [], []
     for path, fl in fns.items():
-        if path.startswith("support/"):
+        if path.startswith("support/") or (args.only and args.only not in path):
             continue
         for name, _, body, is_test in fl:
             if not is_test:
@@ -223,4 +225,7 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # piped into head
+        sys.exit(0)
