@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::apply_failure::ApplyFailure;
 use super::{ExecError, PullObserver, PullOptions, PulledImage, pull_into, tag_image};
 use crate::oci::{Digest, Platform, Reference};
 use crate::plan::{Action, Actual, ActualImage, ActualName, Plan, RemovalLimit};
@@ -36,8 +37,8 @@ pub struct ApplyReport {
     pub store_bytes_before: u64,
     /// Store size after.
     pub store_bytes_after: u64,
-    /// What failed, one line each.
-    pub failures: Vec<String>,
+    /// What failed, one action each (serialised as one line each).
+    pub failures: Vec<ApplyFailure>,
     /// Set when removals were refused for exceeding the limit.
     pub refused: Option<RemovalLimit>,
     /// Removals skipped because their precondition no longer held.
@@ -249,16 +250,21 @@ pub async fn apply(
                 .get(&reference.to_string())
                 .copied()
                 .unwrap_or_else(|| timed.start.elapsed().as_secs_f64());
-            let target = reference.without_digest().to_string();
+            let name = reference.without_digest();
+            let target = name.to_string();
             let error = match result {
                 Ok(img) => {
                     report.pulled.push(img.name.to_string());
                     None
                 }
-                Err(e) => {
+                Err(error) => {
                     failed_repos.insert(reference.name());
-                    report.failures.push(format!("pull {target}: {e}"));
-                    Some(e.to_string())
+                    let line = error.to_string();
+                    report.failures.push(ApplyFailure::Pull {
+                        target: name,
+                        error,
+                    });
+                    Some(line)
                 }
             };
             report.actions.push(ActionOutcome {
@@ -283,9 +289,13 @@ pub async fn apply(
                     report.tagged.push(target.to_string());
                     None
                 }
-                Err(e) => {
-                    report.failures.push(format!("tag {target}: {e}"));
-                    Some((Outcome::Failed, e.to_string()))
+                Err(error) => {
+                    let line = error.to_string();
+                    report.failures.push(ApplyFailure::Tag {
+                        target: target.clone(),
+                        error,
+                    });
+                    Some((Outcome::Failed, line))
                 }
             };
             report.outcome("tag", target.to_string(), started, error);
@@ -407,9 +417,13 @@ async fn remove(
                 report.untagged.push(name.to_string());
                 None
             }
-            Err(e) => {
-                report.failures.push(format!("untag {name}: {e}"));
-                Some((Outcome::Failed, e.to_string()))
+            Err(error) => {
+                let line = error.to_string();
+                report.failures.push(ApplyFailure::Untag {
+                    name: name.clone(),
+                    error,
+                });
+                Some((Outcome::Failed, line))
             }
         };
         report.outcome("untag", name.to_string(), started, error);

@@ -22,18 +22,29 @@ pub(crate) const MAX_BLOB_ATTEMPTS: u32 = 5;
 /// Bytes fetched over the network and the verified, not yet visible blob.
 pub(super) type Downloaded = (u64, Box<dyn StagedBlob>);
 
+/// Why one blob could not be downloaded. Every image that needs the blob fails with it;
+/// the pull keeps the error itself (not its text) so a caller can still ask what kind of
+/// failure it was.
 #[derive(Debug, thiserror::Error)]
-enum BlobError {
+pub enum BlobError {
+    /// The registry refused or failed the request (after the client's own retries).
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The store could not take the bytes, or they did not verify.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The transfer kept breaking mid-body; resumes stopped after `attempts`.
     #[error("{error} (gave up after {attempts} attempts)")]
-    GaveUp { error: RegistryError, attempts: u32 },
+    GaveUp {
+        /// The last broken transfer.
+        error: RegistryError,
+        /// Attempts made, the first included.
+        attempts: u32,
+    },
 }
 
 /// Download one blob into the store, verified, resuming after transient failures up to
-/// [`MAX_BLOB_ATTEMPTS`] times. The error is one line for the user.
+/// [`MAX_BLOB_ATTEMPTS`] times. The error displays as one line for the user.
 pub(super) async fn fetch_blob(
     client: &RegistryClient,
     store: Arc<dyn Store>,
@@ -41,7 +52,7 @@ pub(super) async fn fetch_blob(
     digest: &Digest,
     size: u64,
     observer: &dyn PullObserver,
-) -> Result<Downloaded, String> {
+) -> Result<Downloaded, BlobError> {
     observer.blob_started(digest, size);
     loop {
         let mut tally = Tally::default();
@@ -55,7 +66,7 @@ pub(super) async fn fetch_blob(
                 }
                 observer.blob_restarted(digest);
             }
-            other => return other.map_err(|e| e.to_string()),
+            other => return other,
         }
     }
 }

@@ -10,9 +10,9 @@ use jiff::Timestamp;
 
 use crate::image::{ImageTree, Selection, Walk};
 use crate::oci::{Digest, Platform, Reference};
-use crate::plan::{Desired, DesiredEntry, PruneRules, ReplicaTarget, WantedImage};
+use crate::plan::{Desired, DesiredEntry, EntryError, PruneRules, ReplicaTarget, WantedImage};
 use crate::policy::{ImageSpec, Order, Policy, Unmanaged, select_tags};
-use crate::registry::{RegistryClient, Remote};
+use crate::registry::{RegistryClient, RegistryError, Remote};
 use crate::store::Inventory;
 
 /// Per wanted image, the blobs a pull would fetch (`None`: not pulled, or unknown).
@@ -108,9 +108,11 @@ async fn expand_entry(
                 .map(|tag| {
                     let name = repo.with_tag(&tag);
                     async move {
-                        let name = name.map_err(|e| e.to_string())?;
+                        let name = name.map_err(|e| EntryError::InvalidTag {
+                            reason: e.to_string(),
+                        })?;
                         let digest = tag_digest(client, &name, inventory).await?;
-                        Ok::<_, String>((name, digest))
+                        Ok::<_, EntryError>((name, digest))
                     }
                 })
                 .buffered(CONCURRENCY)
@@ -132,7 +134,7 @@ async fn expand_entry(
                 size: None,
             });
         }
-        Ok::<_, String>((out, blobs))
+        Ok::<_, EntryError>((out, blobs))
     }
     .await;
     match result {
@@ -154,11 +156,11 @@ async fn wanted_tags(
     repo: &Reference,
     inventory: &Inventory,
     scope: &mut BTreeSet<String>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, EntryError> {
     let Some(selector) = &spec.selector else {
         return Ok(spec.tags.clone());
     };
-    let available = client.list_tags(repo).await.map_err(|e| e.to_string())?;
+    let available = client.list_tags(repo).await.map_err(unanswered)?;
     // The selector's scope covers tags that only the store still has (deleted upstream):
     // they are superseded like any other.
     let local: Vec<String> = inventory
@@ -206,7 +208,7 @@ async fn tag_digest(
     client: &RegistryClient,
     name: &Reference,
     inventory: &Inventory,
-) -> Result<Digest, String> {
+) -> Result<Digest, EntryError> {
     if !inventory
         .images
         .iter()
@@ -214,14 +216,21 @@ async fn tag_digest(
     {
         return match client.get_manifest(name).await {
             Ok(m) => Ok(m.digest),
-            Err(e) if e.is_not_found() => Err(format!("{name} not found in the registry")),
-            Err(e) => Err(e.to_string()),
+            Err(e) if e.is_not_found() => Err(EntryError::NotFound { name: name.clone() }),
+            Err(e) => Err(unanswered(e)),
         };
     }
     match client.current_digest(name).await {
         Ok(Some(digest)) => Ok(digest),
-        Ok(None) => Err(format!("{name} not found in the registry")),
-        Err(e) => Err(e.to_string()),
+        Ok(None) => Err(EntryError::NotFound { name: name.clone() }),
+        Err(e) => Err(unanswered(e)),
+    }
+}
+
+/// A registry failure as the pure plan keeps it.
+fn unanswered(e: RegistryError) -> EntryError {
+    EntryError::Registry {
+        reason: e.to_string(),
     }
 }
 

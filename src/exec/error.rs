@@ -35,8 +35,10 @@ pub enum ExecError {
         reference: String,
         /// The blob.
         digest: Digest,
-        /// Why (the first failure of that blob).
-        reason: String,
+        /// Why (the first failure of that blob), shared by every image that needs it. Not
+        /// a `#[source]`: the message already quotes it, and its own causes stay out of
+        /// the one-line error as before.
+        reason: std::sync::Arc<super::BlobError>,
     },
     /// `rmi` of an image with several names without `-f`.
     #[error(

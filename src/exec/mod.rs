@@ -3,6 +3,7 @@
 //! operations (tag, remove, prune, fsck).
 
 mod apply;
+mod apply_failure;
 mod blob_fetch;
 mod blob_sources;
 mod copy;
@@ -25,6 +26,8 @@ mod tag;
 mod target_ledger;
 
 pub use apply::{ActionOutcome, ApplyReport, Outcome, actual_state, apply};
+pub use apply_failure::ApplyFailure;
+pub use blob_fetch::BlobError;
 pub use copy::{BLOBS_PER_REGISTRY, Copier, CopyOutcome, CopyRequest};
 pub use desired::{entry_platforms, expand};
 pub use error::ExecError;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures_util::{StreamExt, stream};
 
 use super::ExecError;
-use super::blob_fetch::{Downloaded, fetch_blob};
+use super::blob_fetch::{BlobError, Downloaded, fetch_blob};
 use super::pull_observer::{PullObserver, PulledImage};
 use super::select::walk_error;
 use crate::image::{
@@ -114,20 +114,21 @@ pub async fn pull(
         ..Default::default()
     };
 
-    let outcomes: Vec<(Digest, Result<Downloaded, String>)> = stream::iter(wanted)
+    let outcomes: Vec<(Digest, Result<Downloaded, BlobError>)> = stream::iter(wanted)
         .map(|(digest, (size, repo))| {
             let store = store.clone();
             let observer = observer.clone();
             async move {
                 let res = fetch_blob(client, store, &repo, &digest, size, &*observer).await;
-                observer.blob_finished(&digest, res.as_ref().err().map(String::as_str));
+                let error = res.as_ref().err().map(ToString::to_string);
+                observer.blob_finished(&digest, error.as_deref());
                 (digest, res)
             }
         })
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
-    let mut failed: HashMap<Digest, String> = HashMap::new();
+    let mut failed: HashMap<Digest, Arc<BlobError>> = HashMap::new();
     // Verified but invisible until an image that needs them is complete; what is left
     // here at the end is deleted when dropped.
     let mut staged: HashMap<Digest, Box<dyn StagedBlob>> = HashMap::new();
@@ -139,7 +140,7 @@ pub async fn pull(
                 staged.insert(digest, blob);
             }
             Err(reason) => {
-                failed.insert(digest, reason);
+                failed.insert(digest, Arc::new(reason));
             }
         }
     }

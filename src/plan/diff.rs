@@ -41,7 +41,7 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
                 out.failures.push(EntryFailure {
                     entry: entry.label.clone(),
                     repository: entry.repository.clone(),
-                    error: error.clone(),
+                    error: error.to_string(),
                 });
                 continue;
             }

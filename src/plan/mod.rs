@@ -12,8 +12,8 @@ mod simulate;
 
 pub use diff::plan;
 pub use model::{
-    Action, Actual, ActualImage, ActualName, Desired, DesiredEntry, DiskBudget, EntryFailure, Plan,
-    Protected, PruneRules, RemovalLimit, WantedImage,
+    Action, Actual, ActualImage, ActualName, Desired, DesiredEntry, DiskBudget, EntryError,
+    EntryFailure, Plan, Protected, PruneRules, RemovalLimit, WantedImage,
 };
 pub use render::render_text;
 pub use replica::{plan_replicas, replica_targets};

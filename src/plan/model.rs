@@ -44,12 +44,45 @@ pub struct DesiredEntry {
     pub repository: String,
     /// The images wanted; `Err` when the registry could not be asked (then nothing in this
     /// repository is removed).
-    pub wanted: Result<Vec<WantedImage>, String>,
+    pub wanted: Result<Vec<WantedImage>, EntryError>,
     /// Tags of this repository the entry's selector governs: those it matches but does not
     /// keep are superseded and removed. Tags outside every entry's scope are unmanaged.
     pub scope: BTreeSet<String>,
     /// Platforms to keep.
     pub platforms: Vec<Platform>,
+}
+
+/// Why an entry's images could not be determined. The planner treats every kind alike
+/// (the repository is left alone); the kinds let a reader of the plan tell a tag that is
+/// gone from a registry that could not be asked. The pure core holds no registry error
+/// type, so a registry failure is carried as the client's one-line message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    /// The registry answered that a wanted tag (or pinned digest) does not exist.
+    #[error("{name} not found in the registry")]
+    NotFound {
+        /// The wanted name.
+        name: Reference,
+    },
+    /// Listing tags or resolving a tag failed (unreachable, refused, bad answer).
+    #[error("{reason}")]
+    Registry {
+        /// The registry client's message.
+        reason: String,
+    },
+    /// A selected tag does not make a valid reference with the repository.
+    #[error("{reason}")]
+    InvalidTag {
+        /// Why the reference is invalid.
+        reason: String,
+    },
+}
+
+impl EntryError {
+    /// Whether the registry said the name does not exist (rather than failing to answer).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
 }
 
 /// One image the policy wants, as the registry serves it now.

@@ -182,7 +182,7 @@ mod tests {
             referrers: true,
         }
     }
-    fn desired(wanted: Result<Vec<(&str, char)>, String>, prune: bool) -> Desired {
+    fn desired(wanted: Result<Vec<(&str, char)>, crate::plan::EntryError>, prune: bool) -> Desired {
         Desired {
             entries: vec![DesiredEntry {
                 label: "p.yaml:3:5".into(),
@@ -297,7 +297,12 @@ mod tests {
     #[test]
     fn failures_and_prune_false_keep_everything() {
         let ledger = vec![record("1.25", 'a')];
-        let failed = desired(Err("registry down".into()), true);
+        let failed = desired(
+            Err(crate::plan::EntryError::Registry {
+                reason: "registry down".into(),
+            }),
+            true,
+        );
         assert!(plan_replicas(&failed, &[], &ledger, &[]).actions.is_empty());
         let no_prune = desired(Ok(vec![("nginx:1.26", 'b')]), false);
         let p = plan_replicas(&no_prune, &[], &ledger, &[]);

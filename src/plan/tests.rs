@@ -128,7 +128,9 @@ fn failed_entry_protects_its_repository() {
         ..Default::default()
     };
     let mut e = entry("h.io/app", &[], &["1.0.0"]);
-    e.wanted = Err("cannot reach registry h.io".into());
+    e.wanted = Err(crate::plan::EntryError::Registry {
+        reason: "cannot reach registry h.io".into(),
+    });
     let desired = Desired {
         entries: vec![e],
         prune: PruneRules {
@@ -356,7 +358,9 @@ fn disk_budget_respects_the_safety_rules() {
         ..Default::default()
     };
     let mut down = entry("h.io/down", &[], &["1"]);
-    down.wanted = Err("cannot reach registry h.io".into());
+    down.wanted = Err(crate::plan::EntryError::Registry {
+        reason: "cannot reach registry h.io".into(),
+    });
     let desired = Desired {
         entries: vec![entry("h.io/app", &[("h.io/app:1", 1)], &["1"]), down],
         prune: PruneRules {
@@ -437,7 +441,7 @@ prop_compose! {
                     scope: (0..4).filter(|t| scope[repo * 4 + t]).map(|t| TAGS[t].to_string()).collect(),
                     platforms: vec![],
                 };
-                if failed[repo] { e.wanted = Err("registry down".into()); }
+                if failed[repo] { e.wanted = Err(crate::plan::EntryError::Registry { reason: "registry down".into() }); }
                 e
             })
             .collect();

@@ -223,7 +223,7 @@ pub fn diff_policies(old: Side<'_>, new: Side<'_>) -> PolicyDiff {
                     policy: label,
                     entry: e.label.clone(),
                     repository: e.repository.clone(),
-                    error: error.clone(),
+                    error: error.to_string(),
                 });
             }
         }

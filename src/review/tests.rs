@@ -57,7 +57,9 @@ fn entry(repo: &str, names: &[(&str, u8)], scope: &[&str], failed: bool) -> Desi
         label: "p.yaml:1:1".into(),
         repository: r(repo).name(),
         wanted: if failed {
-            Err("registry unreachable".into())
+            Err(crate::plan::EntryError::Registry {
+                reason: "registry unreachable".into(),
+            })
         } else {
             Ok(names
                 .iter()

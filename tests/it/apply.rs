@@ -6,21 +6,8 @@ use std::process::Output;
 
 use crate::errors::fingerprint;
 use crate::support::fixtures::{FixtureImage, MediaFormat, app_image, push_image_http};
-use crate::support::{Registry, TestEnv};
-
-fn out_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn write_policy(env: &TestEnv, yaml: &str) -> std::path::PathBuf {
-    let path = env.root.path().join("policy.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path
-}
+use crate::support::output::text as out_text;
+use crate::support::{Registry, StoreProbe, TestEnv};
 
 fn tags_in_store(store: &Path, repo: &str) -> Vec<String> {
     let mut tags: Vec<String> = crate::support::cli::store_refs(store)
@@ -50,13 +37,6 @@ fn push_versions(reg: &Registry, n: usize) -> Vec<FixtureImage> {
     images
 }
 
-fn blob_present(store: &Path, digest: &str) -> bool {
-    store
-        .join("blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"))
-        .exists()
-}
-
 /// keep: 3 over twelve semver tags keeps exactly the three newest; the next apply is a
 /// no-op within one tag listing plus one HEAD per kept tag and writes nothing; a newly
 /// pushed version is pulled with one manifest GET and the oldest of the three removed with
@@ -67,19 +47,13 @@ fn keep_newest_three_then_noop_then_roll_forward() {
     let images = push_versions(&reg, 12);
     let env = TestEnv::new();
     let repo = reg.reference("demo/app");
-    let policy = write_policy(
-        &env,
-        &format!(
+    let policy = env.write_policy(&format!(
             "version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n    keep: 3\nprune:\n  dangling: true\n"
         ),
     );
     let p = policy.to_str().unwrap();
 
-    let out = env
-        .imagectl()
-        .args(["plan", "-f", p, "--detailed-exitcode"])
-        .output()
-        .unwrap();
+    let out = env.run(&["plan", "-f", p, "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "{}", out_text(&out));
     assert!(
         out_text(&out).contains(&format!("+ pull    {repo}:1.11.0")),
@@ -87,11 +61,7 @@ fn keep_newest_three_then_noop_then_roll_forward() {
         out_text(&out)
     );
 
-    let out = env
-        .imagectl()
-        .args(["apply", "-f", p, "--yes"])
-        .output()
-        .unwrap();
+    let out = env.run(&["apply", "-f", p, "--yes"]);
     assert!(out.status.success(), "{}", out_text(&out));
     assert_eq!(
         tags_in_store(&env.store, &repo),
@@ -101,11 +71,7 @@ fn keep_newest_three_then_noop_then_roll_forward() {
     // Nothing changed upstream: one tag listing, one HEAD per kept tag, no GET, no write.
     let before = fingerprint(&env.store);
     let mark = reg.mark();
-    let out = env
-        .imagectl()
-        .args(["apply", "-f", p, "--yes"])
-        .output()
-        .unwrap();
+    let out = env.run(&["apply", "-f", p, "--yes"]);
     assert!(out.status.success(), "{}", out_text(&out));
     assert!(out_text(&out).contains("No changes"), "{}", out_text(&out));
     let requests = reg.requests_since(mark);
@@ -125,22 +91,14 @@ fn keep_newest_three_then_noop_then_roll_forward() {
         before,
         "a no-op apply writes nothing"
     );
-    let out = env
-        .imagectl()
-        .args(["plan", "-f", p, "--detailed-exitcode"])
-        .output()
-        .unwrap();
+    let out = env.run(&["plan", "-f", p, "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", out_text(&out));
 
     // A new version: pulled, and 1.9.0 goes with the blobs only it used.
     let v12 = app_image("1.12.0", MediaFormat::Oci);
     push_image_http(&reg, "demo/app", "1.12.0", &v12);
     let mark = reg.mark();
-    let out = env
-        .imagectl()
-        .args(["apply", "-f", p, "--yes"])
-        .output()
-        .unwrap();
+    let out = env.run(&["apply", "-f", p, "--yes"]);
     assert!(out.status.success(), "{}", out_text(&out));
     // The kept tags the store has cost a HEAD each; the new one a single GET by tag,
     // whose body the pull reuses (no HEAD before it, no second GET by digest).
@@ -165,11 +123,11 @@ fn keep_newest_three_then_noop_then_roll_forward() {
         vec!["1.10.0", "1.11.0", "1.12.0"]
     );
     assert!(
-        !blob_present(&env.store, &images[9].layers[1].digest),
+        !StoreProbe::new(&env.store).has_blob(&images[9].layers[1].digest),
         "1.9.0's own layer is gone"
     );
     assert!(
-        blob_present(&env.store, &images[9].layers[0].digest),
+        StoreProbe::new(&env.store).has_blob(&images[9].layers[0].digest),
         "the shared base layer stays"
     );
     env.imagectl().arg("fsck").assert().success();
@@ -189,19 +147,15 @@ fn plan_and_apply_count_untags_apart_from_removals() {
     assert!(out.status.success(), "{}", out_text(&out));
     assert_eq!(tags_in_store(&env.store, &repo), vec!["1.0.0", "1.1.0"]);
 
-    let policy = write_policy(&env, &semver_policy(&repo, "    keep: 1\n"));
+    let policy = env.write_policy(&semver_policy(&repo, "    keep: 1\n"));
     let p = policy.to_str().unwrap();
-    let out = env.imagectl().args(["plan", "-f", p]).output().unwrap();
+    let out = env.run(&["plan", "-f", p]);
     let text = out_text(&out);
     assert!(
         text.contains("Plan: 0 to pull (0B), 0 to tag, 1 to untag, 0 to remove (frees 0B)."),
         "{text}"
     );
-    let out = env
-        .imagectl()
-        .args(["apply", "-f", p, "--yes"])
-        .output()
-        .unwrap();
+    let out = env.run(&["apply", "-f", p, "--yes"]);
     let text = out_text(&out);
     assert!(out.status.success(), "{text}");
     assert!(
@@ -215,11 +169,8 @@ fn plan_and_apply_count_untags_apart_from_removals() {
 
 /// `apply -f POLICY --yes` with `yaml` written as the policy.
 fn apply_policy(env: &TestEnv, yaml: &str) -> Output {
-    let policy = write_policy(env, yaml);
-    env.imagectl()
-        .args(["apply", "-f", policy.to_str().unwrap(), "--yes"])
-        .output()
-        .unwrap()
+    let policy = env.write_policy(yaml);
+    env.run(&["apply", "-f", policy.to_str().unwrap(), "--yes"])
 }
 
 /// A policy of one semver selector on `repo`, with `more` appended (keep, prune, …).
@@ -286,18 +237,12 @@ fn plan_json_and_unattended_apply() {
     push_versions(&reg, 2);
     let env = TestEnv::new();
     let repo = reg.reference("demo/app");
-    let policy = write_policy(
-        &env,
-        &format!(
+    let policy = env.write_policy(&format!(
             "version: 1\nimages:\n  - name: {repo}\n    tags: [\"1.0.0\"]\n    also_tag: [\"local/app:stable\"]\n"
         ),
     );
     let p = policy.to_str().unwrap();
-    let out = env
-        .imagectl()
-        .args(["plan", "-f", p, "--json"])
-        .output()
-        .unwrap();
+    let out = env.run(&["plan", "-f", p, "--json"]);
     assert!(out.status.success(), "{}", out_text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["actions"][0]["action"], "pull");
@@ -305,7 +250,7 @@ fn plan_json_and_unattended_apply() {
     assert_eq!(v["actions"][1]["action"], "tag");
     assert_eq!(v["actions"][1]["target"], "docker.io/local/app:stable");
 
-    let out = env.imagectl().args(["apply", "-f", p]).output().unwrap();
+    let out = env.run(&["apply", "-f", p]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out_text(&out).contains("--yes"), "{}", out_text(&out));
     assert!(
@@ -313,20 +258,12 @@ fn plan_json_and_unattended_apply() {
         "nothing was written"
     );
 
-    let out = env
-        .imagectl()
-        .args(["apply", "-f", p, "--yes", "--json"])
-        .output()
-        .unwrap();
+    let out = env.run(&["apply", "-f", p, "--yes", "--json"]);
     assert!(out.status.success(), "{}", out_text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["report"]["pulled"][0], format!("{repo}:1.0.0"));
     assert_eq!(v["report"]["tagged"][0], "docker.io/local/app:stable");
-    let inspect = env
-        .imagectl()
-        .args(["inspect", "-f", "{{.Id}}", "local/app:stable"])
-        .output()
-        .unwrap();
+    let inspect = env.run(&["inspect", "-f", "{{.Id}}", "local/app:stable"]);
     assert!(inspect.status.success());
 }
 
@@ -339,15 +276,13 @@ fn policy_credentials_from_environment() {
     crate::support::fixtures::push_image(&reg, &img, "demo/app:1.0.0", MediaFormat::Oci);
     let env = TestEnv::new();
     let repo = reg.reference("demo/app");
-    let policy = write_policy(
-        &env,
-        &format!(
+    let policy = env.write_policy(&format!(
             "version: 1\nregistries:\n  \"{}\":\n    username: ci\n    password_env: REG_PW\nimages:\n  - name: {repo}\n    tags: [\"1.0.0\"]\n",
             reg.host()
         ),
     );
     let p = policy.to_str().unwrap();
-    let out = env.imagectl().args(["plan", "-f", p]).output().unwrap();
+    let out = env.run(&["plan", "-f", p]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         out_text(&out).contains("environment variable REG_PW (password_env) is not set"),
@@ -369,9 +304,7 @@ fn policy_credentials_from_environment() {
     assert_eq!(tags_in_store(&env.store, &repo), vec!["1.0.0"]);
 
     // Another registry's unreadable password does not stop work with this one.
-    let other = write_policy(
-        &env,
-        &format!(
+    let other = env.write_policy(&format!(
             "version: 1\nregistries:\n  \"{}\":\n    username: ci\n    password_env: REG_PW\n  \"other.example:5000\":\n    username: x\n    password_file: /nonexistent/pw\nimages:\n  - name: {repo}\n    tags: [\"1.0.0\"]\n",
             reg.host()
         ),

@@ -9,19 +9,12 @@ use crate::support::TestEnv;
 use crate::support::faults::{Fault, FaultProxy, Rule};
 use crate::support::fixtures::{ImageBuilder, Layer, OciLayout};
 use crate::support::http::base64_encode;
+use crate::support::output::text;
 use crate::support::registry::Registry;
 use crate::support::token::{SERVICE, TokenServer};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "Tok-pw-5e8c-secret";
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A token-auth registry holding `demo/app:1.0` and `demo/other:1.0` (pushed by skopeo,
 /// which goes through the token server too).
@@ -83,16 +76,12 @@ fn traced_pull(env: &TestEnv, refs: &[String]) -> Output {
 fn pull_one_blob_at_a_time(proxy: &FaultProxy) -> TestEnv {
     let env = TestEnv::new();
     env.docker_login(&proxy.host(), USER, PASSWORD);
-    let out = env
-        .imagectl()
-        .args([
-            "pull",
-            "--concurrency",
-            "1",
-            &format!("{}/demo/app:1.0", proxy.host()),
-        ])
-        .output()
-        .unwrap();
+    let out = env.run(&[
+        "pull",
+        "--concurrency",
+        "1",
+        &format!("{}/demo/app:1.0", proxy.host()),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     env
 }

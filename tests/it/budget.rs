@@ -32,11 +32,7 @@ fn max_disk_evicts_the_least_recently_pulled_unwanted_image() {
     }
     let env = TestEnv::new();
     for repo in ["demo/old", "demo/newer"] {
-        ok(&env
-            .imagectl()
-            .args(["pull", "-q", &format!("{}:1", reg.reference(repo))])
-            .output()
-            .unwrap());
+        ok(&env.run(&["pull", "-q", &format!("{}:1", reg.reference(repo))]));
     }
     let policy = env.root.path().join("policy.yaml");
     let write = |budget: &str| {
@@ -51,23 +47,15 @@ fn max_disk_evicts_the_least_recently_pulled_unwanted_image() {
     };
     let p = policy.to_str().unwrap();
     write("");
-    ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", p])
-        .output()
-        .unwrap());
+    ok(&env.run(&["apply", "--yes", "-f", p]));
     let full = store_bytes(&env.store);
     assert_eq!(names(&env).len(), 3);
 
     write(&format!("  max_disk: {}\n", full - 1));
-    let out = ok(&env.imagectl().args(["plan", "-f", p]).output().unwrap());
+    let out = ok(&env.run(&["plan", "-f", p]));
     assert!(out.contains("least recently used"), "{out}");
     assert!(out.contains("1 image evicted"), "{out}");
-    let out = ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", p])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&["apply", "--yes", "-f", p]));
     assert_eq!(
         names(&env),
         [
@@ -80,11 +68,7 @@ fn max_disk_evicts_the_least_recently_pulled_unwanted_image() {
     env.imagectl().arg("fsck").assert().success();
 
     // Within the budget now: nothing more goes.
-    let out = ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", p])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&["apply", "--yes", "-f", p]));
     assert!(out.contains("No changes"), "{out}");
     assert!(out.contains("(prune.max_disk)"), "{out}");
     assert_eq!(names(&env).len(), 2);
@@ -92,11 +76,7 @@ fn max_disk_evicts_the_least_recently_pulled_unwanted_image() {
     // A budget nothing but the wanted image could meet: the rest goes, the wanted one stays,
     // and the plan says the store still does not fit.
     write("  max_disk: 1\n");
-    let out = ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", p])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&["apply", "--yes", "-f", p]));
     assert!(out.contains("exceeds prune.max_disk (1B)"), "{out}");
     assert_eq!(
         names(&env),

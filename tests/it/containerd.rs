@@ -14,15 +14,8 @@ use crate::support::docker::runnable_image;
 use crate::support::fixtures::{
     MediaFormat, app_image, multi_platform, push_image_http, push_index_http,
 };
+use crate::support::output::text;
 use crate::support::stores::{Kind, Under};
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// CRI `ImageStatus` of `image` on the containerd at `socket`: (ID, repo tags, repo digests).
 fn cri_status(socket: &str, image: &str) -> Option<(String, Vec<String>, Vec<String>)> {
@@ -119,15 +112,10 @@ fn what_the_kubelet_needs_stays() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("keeper"), "{}", text(&out));
 
-    let policy = under.env.root.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
+    let policy = under.env.write_policy(&format!(
             "version: 1\nimages:\n  - name: {}/demo/want\n    tags: [\"1\"]\nprune:\n  unmanaged: remove\n",
             reg.host()
-        ),
-    )
-    .unwrap();
+        ));
     let p = policy.to_str().unwrap();
     let plan = under.ok(&["plan", "-f", p]);
     assert!(plan.contains("used by container keeper"), "{plan}");
@@ -192,15 +180,10 @@ fn cri_pull_path() {
     // apply pins each pull to the digest it planned (`repo:tag@digest`), of which CRI keeps
     // only the digest: the tag still ends up on the image.
     push_image_http(&reg, "demo/b", "2.0", &app_image("b2", MediaFormat::Oci));
-    let policy = under.env.root.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "version: 1\nimages:\n  - name: {}/demo/b\n    tags: [\"2.0\"]\n",
-            reg.host()
-        ),
-    )
-    .unwrap();
+    let policy = under.env.write_policy(&format!(
+        "version: 1\nimages:\n  - name: {}/demo/b\n    tags: [\"2.0\"]\n",
+        reg.host()
+    ));
     under.ok(&[
         "--containerd-pull",
         "cri",

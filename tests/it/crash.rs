@@ -142,14 +142,7 @@ fn kill_until_leftovers(env: &TestEnv, args: &[&str], done: &str) -> u64 {
 
 /// `df --format json`'s document.
 pub(crate) fn df_json(env: &TestEnv) -> serde_json::Value {
-    serde_json::from_slice(
-        &env.imagectl()
-            .args(["df", "--format", "json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
+    serde_json::from_slice(&env.run(&["df", "--format", "json"]).stdout).unwrap()
 }
 
 /// Pushes an image of 4 x `mib` MiB random layers; returns its reference.
@@ -245,37 +238,24 @@ fn apply_with_prune_dangling_removes_and_reports_leftovers() {
         let e = e.unwrap();
         std::fs::rename(e.path(), tmp.join(e.file_name())).unwrap();
     }
-    let policy = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "version: 1\nimages:\n  - name: {}\n    tags: [\"1\"]\nprune:\n  dangling: true\n",
-            reg.reference("demo/big")
-        ),
-    )
-    .unwrap();
-    let plan = env
-        .imagectl()
-        .args(["plan", "-f", policy.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let policy = env.write_policy(&format!(
+        "version: 1\nimages:\n  - name: {}\n    tags: [\"1\"]\nprune:\n  dangling: true\n",
+        reg.reference("demo/big")
+    ));
+    let plan = env.run(&["plan", "-f", policy.to_str().unwrap()]);
     let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
     assert!(
         plan.contains("- prune   temporary files of killed imagectl runs (frees"),
         "{plan}"
     );
-    let out = env
-        .imagectl()
-        .args([
-            "apply",
-            "--yes",
-            "--format",
-            "json",
-            "-f",
-            policy.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = env.run(&[
+        "apply",
+        "--yes",
+        "--format",
+        "json",
+        "-f",
+        policy.to_str().unwrap(),
+    ]);
     let doc: serde_json::Value = serde_json::from_str(&succeeded(&out)).unwrap();
     assert_eq!(
         doc["report"]["bytes_reclaimed"].as_u64(),

@@ -4,16 +4,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::errors::error_line;
 use crate::support::fixtures::{MediaFormat, Standard};
+use crate::support::output::stdout_ok as stdout;
 use crate::support::{Registry, TestEnv};
-
-fn stdout(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Every tag in the registry's order; JSON and templates; a tag or unknown repository is a
 /// one-line error.
@@ -32,15 +24,10 @@ fn tags_lists_every_tag() {
     }
     let env = TestEnv::new();
     let repo = reg.reference("team/app");
-    let out = stdout(&env.imagectl().args(["tags", &repo]).output().unwrap());
+    let out = stdout(&env.run(&["tags", &repo]));
     assert_eq!(out, "1.0\n1.1\n2.0\nlatest\n");
 
-    let out = stdout(
-        &env.imagectl()
-            .args(["tags", &repo, "--format", "json"])
-            .output()
-            .unwrap(),
-    );
+    let out = stdout(&env.run(&["tags", &repo, "--format", "json"]));
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["name"], repo);
     assert_eq!(
@@ -48,27 +35,12 @@ fn tags_lists_every_tag() {
         serde_json::json!(["1.0", "1.1", "2.0", "latest"])
     );
 
-    let out = stdout(
-        &env.imagectl()
-            .args(["tags", &repo, "--format", "{{.Name}}:{{.Tag}}"])
-            .output()
-            .unwrap(),
-    );
+    let out = stdout(&env.run(&["tags", &repo, "--format", "{{.Name}}:{{.Tag}}"]));
     assert_eq!(out.lines().nth(2), Some(format!("{repo}:2.0").as_str()));
 
-    let line = error_line(
-        &env.imagectl()
-            .args(["tags", &format!("{repo}:1.0")])
-            .output()
-            .unwrap(),
-    );
+    let line = error_line(&env.run(&["tags", &format!("{repo}:1.0")]));
     assert!(line.contains("without :tag"), "{line}");
-    let line = error_line(
-        &env.imagectl()
-            .args(["tags", &reg.reference("team/nothing")])
-            .output()
-            .unwrap(),
-    );
+    let line = error_line(&env.run(&["tags", &reg.reference("team/nothing")]));
     assert!(line.contains("team/nothing"), "{line}");
 }
 
@@ -88,7 +60,7 @@ fn search_filters_the_catalog() {
     }
     let env = TestEnv::new();
     let term = format!("{}/team", reg.host());
-    let out = stdout(&env.imagectl().args(["search", &term]).output().unwrap());
+    let out = stdout(&env.run(&["search", &term]));
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("NAME"), "{out}");
     assert_eq!(lines.len(), 3, "{out}");
@@ -101,20 +73,10 @@ fn search_filters_the_catalog() {
         "{out}"
     );
 
-    let out = stdout(
-        &env.imagectl()
-            .args(["search", &term, "--limit", "1", "--format", "{{.Name}}"])
-            .output()
-            .unwrap(),
-    );
+    let out = stdout(&env.run(&["search", &term, "--limit", "1", "--format", "{{.Name}}"]));
     assert_eq!(out, format!("{}/team/app\n", reg.host()));
 
-    let out = stdout(
-        &env.imagectl()
-            .args(["search", &format!("{}/nomatch", reg.host())])
-            .output()
-            .unwrap(),
-    );
+    let out = stdout(&env.run(&["search", &format!("{}/nomatch", reg.host())]));
     assert_eq!(out.lines().count(), 1, "only the header: {out}");
 }
 
@@ -157,36 +119,16 @@ fn login_pull_logout() {
         crate::support::http::base64_encode(b"alice:s3cret-pw")
     );
 
-    stdout(
-        &env.imagectl()
-            .args(["pull", &reg.reference("demo/app:1.0")])
-            .output()
-            .unwrap(),
-    );
+    stdout(&env.run(&["pull", &reg.reference("demo/app:1.0")]));
 
-    let out = stdout(
-        &env.imagectl()
-            .args(["logout", &reg.host()])
-            .output()
-            .unwrap(),
-    );
+    let out = stdout(&env.run(&["logout", &reg.host()]));
     assert!(
         out.starts_with(&format!("Removing login credentials for {}", reg.host())),
         "{out}"
     );
-    let out = stdout(
-        &env.imagectl()
-            .args(["logout", &reg.host()])
-            .output()
-            .unwrap(),
-    );
+    let out = stdout(&env.run(&["logout", &reg.host()]));
     assert!(out.starts_with("Not logged in"), "{out}");
-    let line = error_line(
-        &env.imagectl()
-            .args(["pull", &reg.reference("demo/app:2.0")])
-            .output()
-            .unwrap(),
-    );
+    let line = error_line(&env.run(&["pull", &reg.reference("demo/app:2.0")]));
     assert!(line.contains("requires authentication"), "{line}");
 }
 

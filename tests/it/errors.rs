@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::support::fixtures::{self, ImageBuilder, Layer, MediaFormat, Standard};
-use crate::support::{Registry, TestEnv};
+use crate::support::{Registry, Scenario, TestEnv};
 
 /// Every file under `dir` with a hash of its content (directories as entries too).
 pub fn fingerprint(dir: &Path) -> BTreeMap<String, String> {
@@ -46,16 +46,12 @@ pub(crate) fn error_line(out: &Output) -> String {
 }
 
 /// A store holding one pulled image, and its registry.
-fn populated() -> (Registry, Standard, TestEnv) {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let env = TestEnv::new();
-    env.imagectl()
-        .args(["pull", "-q", &reg.reference("demo/app:1.0")])
-        .assert()
-        .success();
-    (reg, fx, env)
+fn populated() -> Scenario {
+    Scenario::new()
+        .registry()
+        .standard()
+        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
+        .pulled("demo/app:1.0")
 }
 
 /// Malformed references are refused before anything is touched; the store is not even created.
@@ -69,7 +65,7 @@ fn invalid_references() {
         ("a//b", "bad repository path component"),
         ("host:port/app", "bad registry host"),
     ] {
-        let out = env.imagectl().args(["pull", input]).output().unwrap();
+        let out = env.run(&["pull", input]);
         let line = error_line(&out);
         assert!(
             line.contains("invalid reference format") || line.contains("invalid digest"),
@@ -82,34 +78,22 @@ fn invalid_references() {
         );
     }
     assert!(!env.store.exists());
-    let out = env
-        .imagectl()
-        .args(["tag", "x", "Bad/Name"])
-        .output()
-        .unwrap();
+    let out = env.run(&["tag", "x", "Bad/Name"]);
     assert!(error_line(&out).contains("must be lowercase"));
-    let out = env
-        .imagectl()
-        .args(["pull", "--platform", "linux", "busybox"])
-        .output()
-        .unwrap();
+    let out = env.run(&["pull", "--platform", "linux", "busybox"]);
     assert!(error_line(&out).contains("invalid platform \"linux\""));
 }
 
 /// Unknown images: remote (404 manifest) and local (rmi, inspect, tag, history).
 #[test]
 fn unknown_images() {
-    let (reg, _fx, env) = populated();
+    let sc = populated();
+    let (reg, env) = (sc.reg(), sc.env());
     let before = fingerprint(&env.store);
     let nope = reg.reference("demo/nope:1.0");
-    let line = error_line(&env.imagectl().args(["pull", &nope]).output().unwrap());
+    let line = error_line(&env.run(&["pull", &nope]));
     assert!(line.contains(&nope) && line.contains("not found"), "{line}");
-    let line = error_line(
-        &env.imagectl()
-            .args(["pull", &reg.reference("demo/app:9.9")])
-            .output()
-            .unwrap(),
-    );
+    let line = error_line(&env.run(&["pull", &reg.reference("demo/app:9.9")]));
     assert!(
         line.contains("demo/app:9.9") && line.contains("not found"),
         "{line}"
@@ -131,11 +115,12 @@ fn unknown_images() {
 /// A registry nobody listens on: one line naming it, and nothing written.
 #[test]
 fn unreachable_registry() {
-    let (_reg, _fx, env) = populated();
+    let sc = populated();
+    let env = sc.env();
     let before = fingerprint(&env.store);
     let port = crate::support::registry::free_port();
     let r = format!("127.0.0.1:{port}/demo/app:1.0");
-    let line = error_line(&env.imagectl().args(["pull", &r]).output().unwrap());
+    let line = error_line(&env.run(&["pull", &r]));
     assert!(
         line.contains(&format!("cannot reach registry 127.0.0.1:{port}")),
         "{line}"
@@ -188,14 +173,14 @@ fn registry_credentials() {
     let r = reg.reference("demo/app:1.0");
 
     let env = TestEnv::new();
-    let line = error_line(&env.imagectl().args(["pull", &r]).output().unwrap());
+    let line = error_line(&env.run(&["pull", &r]));
     assert!(
         line.contains("requires authentication") && line.contains("docker login"),
         "{line}"
     );
 
     env.docker_login(&reg.host(), "alice", "wrong-pw");
-    let out = env.imagectl().args(["-vv", "pull", &r]).output().unwrap();
+    let out = env.run(&["-vv", "pull", &r]);
     let line = error_line(&out);
     assert!(line.contains("rejected the credentials"), "{line}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("wrong-pw"));
@@ -205,7 +190,7 @@ fn registry_credentials() {
     );
 
     env.docker_login(&reg.host(), "alice", "s3cret-pw");
-    let out = env.imagectl().args(["-vv", "pull", &r]).output().unwrap();
+    let out = env.run(&["-vv", "pull", &r]);
     assert!(
         out.status.success(),
         "{}",
@@ -227,9 +212,10 @@ fn registry_credentials() {
 /// them, imagectl rejects them by digest, and nothing of that image becomes visible.
 #[test]
 fn digest_mismatch_from_registry() {
-    let (reg, fx, env) = populated();
+    let sc = populated();
+    let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     let before = fingerprint(&env.store);
-    fx.push(&reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
+    fx.push(reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
     let own_layer = &fx.app_v2.layers[1].digest;
     let hex = own_layer.trim_start_matches("sha256:");
     let data = reg.storage_dir().join(format!(
@@ -241,12 +227,7 @@ fn digest_mismatch_from_registry() {
     bytes[last] ^= 0xff;
     std::fs::write(&data, &bytes).unwrap();
 
-    let line = error_line(
-        &env.imagectl()
-            .args(["pull", &reg.reference("demo/app:2.0")])
-            .output()
-            .unwrap(),
-    );
+    let line = error_line(&env.run(&["pull", &reg.reference("demo/app:2.0")]));
     assert!(line.contains(own_layer.as_str()), "names the blob: {line}");
     assert!(line.contains("failed verification"), "{line}");
     assert_eq!(
@@ -259,9 +240,10 @@ fn digest_mismatch_from_registry() {
 /// A manifest whose bytes do not match the digest the registry announces is refused.
 #[test]
 fn manifest_digest_mismatch_from_registry() {
-    let (reg, fx, env) = populated();
+    let sc = populated();
+    let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     let before = fingerprint(&env.store);
-    let digest = fx.push(&reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
+    let digest = fx.push(reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
     let hex = digest.trim_start_matches("sha256:");
     let data = reg.storage_dir().join(format!(
         "docker/registry/v2/blobs/sha256/{}/{hex}/data",
@@ -270,12 +252,7 @@ fn manifest_digest_mismatch_from_registry() {
     let text = std::fs::read_to_string(&data).unwrap();
     // Same JSON, one space more: a different digest.
     std::fs::write(&data, text.replacen("{", "{ ", 1)).unwrap();
-    let line = error_line(
-        &env.imagectl()
-            .args(["pull", &reg.reference("demo/app:2.0")])
-            .output()
-            .unwrap(),
-    );
+    let line = error_line(&env.run(&["pull", &reg.reference("demo/app:2.0")]));
     assert!(line.to_lowercase().contains("digest"), "{line}");
     assert!(line.contains("demo/app:2.0"), "{line}");
     assert_eq!(fingerprint(&env.store), before);
@@ -285,8 +262,9 @@ fn manifest_digest_mismatch_from_registry() {
 /// with a line saying the store is not writable, and the store is untouched.
 #[test]
 fn read_only_store() {
-    let (reg, fx, env) = populated();
-    fx.push(&reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
+    let sc = populated();
+    let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
+    fx.push(reg, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
     let before = fingerprint(&env.store);
     let store = env.store.display().to_string();
     let out = crate::support::tools::tool("unshare")
@@ -313,7 +291,14 @@ fn read_only_store() {
 /// saying the disk is full, and the store on that disk is byte-for-byte as before.
 #[test]
 fn disk_full_while_pulling() {
-    let (reg, fx, env) = populated();
+    let reg = Registry::start();
+    let fx = Standard::new();
+    fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
+    let env = TestEnv::new();
+    env.imagectl()
+        .args(["pull", "-q", &reg.reference("demo/app:1.0")])
+        .assert()
+        .success();
     let big = ImageBuilder::new()
         .layer(fixtures::base_layer())
         .layer(Layer::random("data/blob", 3 << 20, 7))
@@ -365,12 +350,7 @@ fn refuses_a_directory_that_is_not_a_store() {
     std::fs::create_dir_all(&env.store).unwrap();
     std::fs::write(env.store.join("notes.txt"), "mine").unwrap();
     let before = fingerprint(&env.store);
-    let line = error_line(
-        &env.imagectl()
-            .args(["pull", "127.0.0.1:1/x:1"])
-            .output()
-            .unwrap(),
-    );
+    let line = error_line(&env.run(&["pull", "127.0.0.1:1/x:1"]));
     assert!(
         line.contains("is not an OCI image layout") && line.contains("--store"),
         "{line}"

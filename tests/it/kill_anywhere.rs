@@ -116,7 +116,7 @@ fn apply_killed_anywhere_converges() {
     // The store holds the five oldest, so the apply removes three and pulls one.
     for v in &versions[..5] {
         let r = src.reference(&format!("team/app:{v}"));
-        succeeded(&env.imagectl().args(["pull", "-q", &r]).output().unwrap());
+        succeeded(&env.run(&["pull", "-q", &r]));
     }
     let pristine = env.root.path().join("pristine");
     copy_dir(&env.store, &pristine);
@@ -147,17 +147,8 @@ fn apply_killed_anywhere_converges() {
         }
     }
     assert!(landed > 0, "no kill landed mid-apply");
-    succeeded(
-        &env.imagectl()
-            .args(["apply", "--yes", "-f", &last])
-            .output()
-            .unwrap(),
-    );
-    let again = env
-        .imagectl()
-        .args(["plan", "--detailed-exitcode", "-f", &last])
-        .output()
-        .unwrap();
+    succeeded(&env.run(&["apply", "--yes", "-f", &last]));
+    let again = env.run(&["plan", "--detailed-exitcode", "-f", &last]);
     assert_eq!(
         again.status.code(),
         Some(0),
@@ -187,12 +178,7 @@ fn apply_killed_anywhere_converges() {
     let df = df_json(&env);
     assert_eq!(df["Leftovers"].as_u64(), Some(0), "{df}");
     let kept = src.reference("team/app:1.5.0");
-    succeeded(
-        &env.imagectl()
-            .args(["tag", &kept, "local/app:kept"])
-            .output()
-            .unwrap(),
-    );
+    succeeded(&env.run(&["tag", &kept, "local/app:kept"]));
     assert_no_leftovers(&env);
 }
 
@@ -219,7 +205,7 @@ fn copy_killed_anywhere_then_completes() {
     assert!(landed > 0, "no kill landed mid-copy");
     for i in 0..8 {
         let to = dst.reference(&format!("copy{i}/big:1"));
-        succeeded(&env.imagectl().args(["copy", &from, &to]).output().unwrap());
+        succeeded(&env.run(&["copy", &from, &to]));
         assert_eq!(
             dst.manifest_digest(&format!("copy{i}/big"), "1"),
             src.manifest_digest("team/big", "1")
@@ -240,7 +226,7 @@ fn save_killed_anywhere_leaves_no_partial_archive() {
     push_image_http(&reg, "team/big", "1", &builder.build());
     let r = reg.reference("team/big:1");
     let env = TestEnv::new();
-    succeeded(&env.imagectl().args(["pull", "-q", &r]).output().unwrap());
+    succeeded(&env.run(&["pull", "-q", &r]));
     let out_dir = tempfile::tempdir().unwrap();
     let target = out_dir.path().join("big.tar");
     let t = target.to_str().unwrap();
@@ -261,20 +247,14 @@ fn save_killed_anywhere_leaves_no_partial_archive() {
         partial_seen |= std::fs::read_dir(out_dir.path()).unwrap().count() > 0;
     }
     assert!(partial_seen, "no kill landed mid-save");
-    succeeded(&env.imagectl().args(["save", "-o", t, &r]).output().unwrap());
+    succeeded(&env.run(&["save", "-o", t, &r]));
     let names: Vec<_> = std::fs::read_dir(out_dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, vec!["big.tar".to_string()]);
     let other = TestEnv::new();
-    succeeded(
-        &other
-            .imagectl()
-            .args(["load", "-q", "-i", t])
-            .output()
-            .unwrap(),
-    );
+    succeeded(&other.run(&["load", "-q", "-i", t]));
     assert_eq!(store_refs(&other.store), vec![r]);
     assert_sound(&other, "the loaded store");
 }

@@ -292,22 +292,14 @@ fn own_image_loads_into_imagectl_and_pushes_to_a_registry_docker_runs_from() {
     let built = image();
     let reg = Registry::start();
     let env = TestEnv::new();
-    let out = env
-        .imagectl()
-        .args(["load", "-i", built.archive().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = env.run(&["load", "-i", built.archive().to_str().unwrap()]);
     let loaded = succeeded(&out);
     assert!(
         loaded.contains(&format!("Loaded image: {NAME}")),
         "{loaded}"
     );
     let target = reg.reference("tools/imagectl:0.1.0");
-    let out = env
-        .imagectl()
-        .args(["push", NAME, &target])
-        .output()
-        .unwrap();
+    let out = env.run(&["push", NAME, &target]);
     succeeded(&out);
     assert_eq!(
         reg.manifest_digest("tools/imagectl", "0.1.0"),

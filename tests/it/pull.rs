@@ -3,16 +3,9 @@
 use std::path::Path;
 
 use crate::support::cli::{skopeo_inspect_store, skopeo_ok, store_refs};
-use crate::support::fixtures::{MediaFormat, Standard};
-use crate::support::{Registry, TestEnv};
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use crate::support::fixtures::MediaFormat;
+use crate::support::output::{stderr, stdout};
+use crate::support::{Scenario, StoreProbe, TestEnv};
 
 /// Runs `imagectl fsck` and asserts the store is sound.
 pub fn assert_fsck_clean(env: &TestEnv) {
@@ -26,32 +19,21 @@ pub fn assert_fsck_clean(env: &TestEnv) {
     assert!(stdout(&out).contains("no problems"), "{}", stdout(&out));
 }
 
-fn blob_exists(store: &Path, digest: &str) -> bool {
-    store
-        .join("blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"))
-        .exists()
-}
-
 /// OCI and Docker schema2 images pulled into the store are readable by skopeo and umoci
 /// with the digests the registry serves, under their full normalized names.
 #[test]
 fn pulled_images_are_readable_by_skopeo_and_umoci() {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    let oci = fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let docker = fx.push(
-        &reg,
-        "app-v2",
-        "demo/app:2.0-docker",
-        MediaFormat::Docker,
-        false,
-    );
-    let env = TestEnv::new();
+    let sc = Scenario::new()
+        .registry()
+        .standard()
+        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
+        .pushed("app-v2", "demo/app:2.0-docker", MediaFormat::Docker, false);
+    let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
+    let (oci, docker) = (sc.digest("demo/app:1.0"), sc.digest("demo/app:2.0-docker"));
 
     let r1 = reg.reference("demo/app:1.0");
     let r2 = reg.reference("demo/app:2.0-docker");
-    let out = env.imagectl().args(["pull", &r1, &r2]).output().unwrap();
+    let out = env.run(&["pull", &r1, &r2]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains(&format!("{r1}: Downloaded newer image")),
@@ -72,11 +54,7 @@ fn pulled_images_are_readable_by_skopeo_and_umoci() {
     let v = skopeo_inspect_store(&env.store, &r2);
     assert_ne!(v["Digest"], docker.as_str());
     assert_eq!(v["Layers"], serde_json::json!(fx.app_v2.layer_digests()));
-    let out = env
-        .imagectl()
-        .args(["inspect", "-f", "{{.Id}} {{json .RepoDigests}}", &r2])
-        .output()
-        .unwrap();
+    let out = env.run(&["inspect", "-f", "{{.Id}} {{json .RepoDigests}}", &r2]);
     assert_eq!(
         stdout(&out).trim(),
         format!(
@@ -105,18 +83,19 @@ fn pulled_images_are_readable_by_skopeo_and_umoci() {
     assert!(ls.status.success(), "{}", stderr(&ls));
     let listed = stdout(&ls);
     assert!(listed.contains(&r1) && listed.contains(&r2), "{listed}");
-    assert_fsck_clean(&env);
+    assert_fsck_clean(env);
 }
 
 /// A second pull of the same images downloads no blob and GETs no manifest: one HEAD per
 /// tag; the -v summary says so too.
 #[test]
 fn second_pull_transfers_no_blob() {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    fx.push(&reg, "app-v2", "demo/app:2.0", MediaFormat::Docker, false);
-    let env = TestEnv::new();
+    let sc = Scenario::new()
+        .registry()
+        .standard()
+        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
+        .pushed("app-v2", "demo/app:2.0", MediaFormat::Docker, false);
+    let (reg, env) = (sc.reg(), sc.env());
     let refs = [reg.reference("demo/app:1.0"), reg.reference("demo/app:2.0")];
 
     env.imagectl().arg("pull").args(&refs).assert().success();
@@ -150,12 +129,13 @@ fn second_pull_transfers_no_blob() {
 /// third image later reuses it from the store.
 #[test]
 fn shared_layers_are_downloaded_once() {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    fx.push(&reg, "app-v2", "demo/other:2.0", MediaFormat::Oci, false);
-    fx.push(&reg, "app-v2", "demo/third:2.0", MediaFormat::Oci, false);
-    let env = TestEnv::new();
+    let sc = Scenario::new()
+        .registry()
+        .standard()
+        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
+        .pushed("app-v2", "demo/other:2.0", MediaFormat::Oci, false)
+        .pushed("app-v2", "demo/third:2.0", MediaFormat::Oci, false);
+    let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     let base = &fx.app_v1.layers[0].digest;
     assert_eq!(base, &fx.app_v2.layers[0].digest);
 
@@ -181,23 +161,19 @@ fn shared_layers_are_downloaded_once() {
         0,
         "all blobs were already in the store"
     );
-    assert_fsck_clean(&env);
+    assert_fsck_clean(env);
 }
 
 /// From a multi-platform index (OCI index and Docker manifest list) pull takes the asked
 /// platform's image; --all-platforms keeps the index and every platform.
 #[test]
 fn multi_platform_selection() {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    fx.push(&reg, "multi", "demo/multi:oci", MediaFormat::Oci, true);
-    fx.push(
-        &reg,
-        "multi",
-        "demo/multi:docker",
-        MediaFormat::Docker,
-        true,
-    );
+    let sc = Scenario::new()
+        .registry()
+        .standard()
+        .pushed("multi", "demo/multi:oci", MediaFormat::Oci, true)
+        .pushed("multi", "demo/multi:docker", MediaFormat::Docker, true);
+    let (reg, fx) = (sc.reg(), sc.fx());
     let arm = fx.multi.image("linux/arm64/v8").clone();
     let amd = fx.multi.image("linux/amd64").clone();
 
@@ -206,22 +182,14 @@ fn multi_platform_selection() {
         let r = reg.reference(&format!("demo/multi:{tag}"));
         let served_index = reg.manifest_digest("demo/multi", tag).unwrap();
 
-        let out = env
-            .imagectl()
-            .args(["pull", "--platform", "linux/arm64", &r])
-            .output()
-            .unwrap();
+        let out = env.run(&["pull", "--platform", "linux/arm64", &r]);
         assert!(out.status.success(), "{}", stderr(&out));
-        let id = env
-            .imagectl()
-            .args([
-                "inspect",
-                "-f",
-                "{{.Id}} {{.Architecture}} {{index .RepoDigests 0}}",
-                &r,
-            ])
-            .output()
-            .unwrap();
+        let id = env.run(&[
+            "inspect",
+            "-f",
+            "{{.Id}} {{.Architecture}} {{index .RepoDigests 0}}",
+            &r,
+        ]);
         let line = stdout(&id);
         assert!(
             line.starts_with(&format!("{} arm64 ", arm.config_digest)),
@@ -230,7 +198,7 @@ fn multi_platform_selection() {
         // RepoDigests name what the tag resolved to: the index.
         assert!(line.trim_end().ends_with(&served_index), "{tag}: {line}");
         assert!(
-            !blob_exists(&env.store, &amd.config_digest),
+            !StoreProbe::new(&env.store).has_blob(&amd.config_digest),
             "the amd64 image was not fetched"
         );
 
@@ -239,12 +207,7 @@ fn multi_platform_selection() {
             .args(["pull", "-q", "--platform", "linux/amd64", &r])
             .assert()
             .success();
-        let line = stdout(
-            &env.imagectl()
-                .args(["inspect", "-f", "{{.Architecture}}", &r])
-                .output()
-                .unwrap(),
-        );
+        let line = stdout(&env.run(&["inspect", "-f", "{{.Architecture}}", &r]));
         assert_eq!(line.trim(), "amd64", "{tag}");
 
         let all = TestEnv::new();
@@ -265,12 +228,7 @@ fn multi_platform_selection() {
                 "a Docker manifest list is stored as an OCI index"
             );
         }
-        let digests = stdout(
-            &all.imagectl()
-                .args(["inspect", "-f", "{{json .RepoDigests}}", &r])
-                .output()
-                .unwrap(),
-        );
+        let digests = stdout(&all.run(&["inspect", "-f", "{{json .RepoDigests}}", &r]));
         assert!(digests.contains(&served_index), "{tag}: {digests}");
         // skopeo reads the stored index and both platform images.
         for arch in ["amd64", "arm64"] {
@@ -285,7 +243,7 @@ fn multi_platform_selection() {
         }
         for img in [&arm, &amd] {
             assert!(
-                blob_exists(&all.store, &img.config_digest),
+                StoreProbe::new(&all.store).has_blob(&img.config_digest),
                 "{tag}: {}",
                 img.config_digest
             );
@@ -297,20 +255,19 @@ fn multi_platform_selection() {
 /// A platform the index lacks is refused with the platforms it has, and nothing is stored.
 #[test]
 fn missing_platform_is_a_clear_error() {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    fx.push(&reg, "multi", "demo/multi:1", MediaFormat::Oci, true);
-    let env = TestEnv::new();
-    let out = env
-        .imagectl()
-        .args([
-            "pull",
-            "--platform",
-            "linux/s390x",
-            &reg.reference("demo/multi:1"),
-        ])
-        .output()
-        .unwrap();
+    let sc = Scenario::new().registry().standard().pushed(
+        "multi",
+        "demo/multi:1",
+        MediaFormat::Oci,
+        true,
+    );
+    let (reg, env) = (sc.reg(), sc.env());
+    let out = env.run(&[
+        "pull",
+        "--platform",
+        "linux/s390x",
+        &reg.reference("demo/multi:1"),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("no image for platform linux/s390x"), "{err}");
@@ -333,10 +290,14 @@ fn store_refs_or_empty(store: &Path) -> Vec<String> {
 /// is stored under the tag.
 #[test]
 fn pull_by_digest() {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    let digest = fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let env = TestEnv::new();
+    let sc = Scenario::new().registry().standard().pushed(
+        "app-v1",
+        "demo/app:1.0",
+        MediaFormat::Oci,
+        false,
+    );
+    let (reg, env) = (sc.reg(), sc.env());
+    let digest = sc.digest("demo/app:1.0");
     let by_digest = format!("{}@{digest}", reg.reference("demo/app"));
     env.imagectl()
         .args(["pull", "-q", &by_digest])
@@ -361,12 +322,7 @@ fn pull_by_digest() {
     let refs = store_refs(&env.store);
     assert!(refs.contains(&reg.reference("demo/app:pinned")), "{refs:?}");
 
-    let table = stdout(
-        &env.imagectl()
-            .args(["images", "--digests"])
-            .output()
-            .unwrap(),
-    );
+    let table = stdout(&env.run(&["images", "--digests"]));
     assert!(table.contains(&digest), "{table}");
 }
 
@@ -374,45 +330,38 @@ fn pull_by_digest() {
 /// until prune removes it together with the blobs only it used.
 #[test]
 fn moved_tag_leaves_dangling_image_until_prune() {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    fx.push(&reg, "app-v1", "demo/app:latest", MediaFormat::Oci, false);
-    let env = TestEnv::new();
+    let sc = Scenario::new().registry().standard().pushed(
+        "app-v1",
+        "demo/app:latest",
+        MediaFormat::Oci,
+        false,
+    );
+    let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     let r = reg.reference("demo/app:latest");
     env.imagectl().args(["pull", "-q", &r]).assert().success();
-    fx.push(&reg, "app-v2", "demo/app:latest", MediaFormat::Oci, false);
-    let out = env.imagectl().args(["pull", &r]).output().unwrap();
+    fx.push(reg, "app-v2", "demo/app:latest", MediaFormat::Oci, false);
+    let out = env.run(&["pull", &r]);
     assert!(
         stdout(&out).contains("Downloaded newer image"),
         "{}",
         stdout(&out)
     );
 
-    let dangling = stdout(
-        &env.imagectl()
-            .args(["images", "-q", "--filter", "dangling=true"])
-            .output()
-            .unwrap(),
-    );
+    let dangling = stdout(&env.run(&["images", "-q", "--filter", "dangling=true"]));
     assert_eq!(dangling.trim(), &fx.app_v1.config_digest[7..19]);
-    let named = stdout(
-        &env.imagectl()
-            .args([
-                "images",
-                "--format",
-                "{{.Repository}}:{{.Tag}} {{.ID}}",
-                "--filter",
-                "dangling=false",
-            ])
-            .output()
-            .unwrap(),
-    );
+    let named = stdout(&env.run(&[
+        "images",
+        "--format",
+        "{{.Repository}}:{{.Tag}} {{.ID}}",
+        "--filter",
+        "dangling=false",
+    ]));
     assert_eq!(
         named.trim(),
         format!("{} {}", r, &fx.app_v2.config_digest[7..19])
     );
 
-    let out = env.imagectl().args(["prune", "-f"]).output().unwrap();
+    let out = env.run(&["prune", "-f"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).contains(&format!("deleted: {}", fx.app_v1.config_digest)),
@@ -425,13 +374,13 @@ fn moved_tag_leaves_dangling_image_until_prune() {
         stdout(&out)
     );
     assert!(
-        !blob_exists(&env.store, &fx.app_v1.layers[1].digest),
+        !StoreProbe::new(&env.store).has_blob(&fx.app_v1.layers[1].digest),
         "v1's own layer went"
     );
     assert!(
-        blob_exists(&env.store, &fx.app_v1.layers[0].digest),
+        StoreProbe::new(&env.store).has_blob(&fx.app_v1.layers[0].digest),
         "the shared base layer stays"
     );
-    assert!(!blob_exists(&env.store, &fx.app_v1.manifest_digest));
-    assert_fsck_clean(&env);
+    assert!(!StoreProbe::new(&env.store).has_blob(&fx.app_v1.manifest_digest));
+    assert_fsck_clean(env);
 }

@@ -7,17 +7,11 @@ use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
 use crate::support::{Registry, TestEnv};
 
 fn policy(env: &TestEnv, src: &Registry, dst: &Registry) -> std::path::PathBuf {
-    let path = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "version: 1\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\n    keep: 2\nreplicate:\n  - to: {}/mirror\n",
-            src.host(),
-            dst.host()
-        ),
-    )
-    .unwrap();
-    path
+    env.write_policy(&format!(
+        "version: 1\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\n    keep: 2\nreplicate:\n  - to: {}/mirror\n",
+        src.host(),
+        dst.host()
+    ))
 }
 
 fn push_version(reg: &Registry, v: &str) {
@@ -50,18 +44,14 @@ fn replicate_keeps_the_target_in_step() {
     let file = policy(&env, &src, &dst);
     let file = file.to_str().unwrap();
 
-    let out = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    let out = ok(&env.run(&["plan", "-f", file]));
     assert!(out.contains("> push"), "{out}");
     assert!(
         out.contains("Replication: 2 to push, 0 to delete, 0 up to date."),
         "{out}"
     );
 
-    let out = ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", file])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&["apply", "--yes", "-f", file]));
     assert!(out.contains("Replicated: 2 pushed"), "{out}");
     let mut tags = dst.tags("mirror/team/app");
     tags.sort();
@@ -77,11 +67,7 @@ fn replicate_keeps_the_target_in_step() {
     // Nothing changed: one HEAD per tag at the target and one read of the ledger there
     // (its manifest and its one layer), nothing written anywhere.
     let mark = dst.mark();
-    let out = ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", file])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&["apply", "--yes", "-f", file]));
     assert!(out.contains("No changes"), "{out}");
     assert!(out.contains("2 up to date"), "{out}");
     let seen = dst.requests_since(mark);
@@ -105,11 +91,7 @@ fn replicate_keeps_the_target_in_step() {
 
     // A new version: pulled and pushed; the oldest kept one leaves the store and the target.
     push_version(&src, "1.3.0");
-    let out = ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", file])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&["apply", "--yes", "-f", file]));
     assert!(out.contains("1 deleted"), "{out}");
     let mut tags = dst.tags("mirror/team/app");
     tags.sort();
@@ -123,11 +105,7 @@ fn replicate_keeps_the_target_in_step() {
         "1.2.0",
         &app_image("other", MediaFormat::Oci),
     );
-    let out = ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", file])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&["apply", "--yes", "-f", file]));
     assert!(out.contains("no longer imagectl's to delete"), "{out}");
     let mut tags = dst.tags("mirror/team/app");
     tags.sort();
@@ -142,20 +120,11 @@ fn unreachable_target_fails_cleanly() {
     push_version(&src, "1.0.0");
     let env = TestEnv::new();
     let port = crate::support::registry::free_port();
-    let path = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &path,
-        format!(
+    let path = env.write_policy(&format!(
             "version: 1\nimages:\n  - name: {}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: 127.0.0.1:{port}/mirror\n",
             src.host()
-        ),
-    )
-    .unwrap();
-    let out = env
-        .imagectl()
-        .args(["apply", "--yes", "-f", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+        ));
+    let out = env.run(&["apply", "--yes", "-f", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");

@@ -7,15 +7,8 @@ use std::process::Output;
 
 use crate::support::cli::succeeded;
 use crate::support::fixtures::{FixtureImage, MediaFormat, app_image, push_image_http};
+use crate::support::output::text;
 use crate::support::{Registry, TestEnv};
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn write(dir: &Path, name: &str, yaml: &str) -> PathBuf {
     let path = dir.join(name);
@@ -178,11 +171,7 @@ fn diff_of_two_policy_versions() {
         insta::assert_snapshot!("diff_markdown", String::from_utf8_lossy(&out.stdout));
     });
 
-    let out = env
-        .imagectl()
-        .args(["diff", old.to_str().unwrap(), new.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = env.run(&["diff", old.to_str().unwrap(), new.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     insta::with_settings!({ filters => filters() }, {
         insta::assert_snapshot!("diff_text", String::from_utf8_lossy(&out.stdout));
@@ -197,7 +186,7 @@ fn diff_exit_codes() {
     let env = TestEnv::new();
     let (old, _) = versions(&f, env.root.path());
     let o = old.to_str().unwrap();
-    let out = env.imagectl().args(["diff", o, o]).output().unwrap();
+    let out = env.run(&["diff", o, o]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("No changes"), "{}", text(&out));
 
@@ -209,11 +198,7 @@ fn diff_exit_codes() {
             f.reg.reference("demo/app")
         ),
     );
-    let out = env
-        .imagectl()
-        .args(["diff", o, missing.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = env.run(&["diff", o, missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("demo/app:9.9.9 not found in the registry"),
@@ -221,11 +206,7 @@ fn diff_exit_codes() {
         text(&out)
     );
 
-    let out = env
-        .imagectl()
-        .args(["diff", o, "/nonexistent/policy.yaml"])
-        .output()
-        .unwrap();
+    let out = env.run(&["diff", o, "/nonexistent/policy.yaml"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("/nonexistent/policy.yaml"),
@@ -250,11 +231,7 @@ fn plan_against_saved_report_equals_plan_against_store() {
             .output()
             .unwrap(),
     );
-    let against_store = env
-        .imagectl()
-        .args(["plan", "-f", new.to_str().unwrap(), "--format", "json"])
-        .output()
-        .unwrap();
+    let against_store = env.run(&["plan", "-f", new.to_str().unwrap(), "--format", "json"]);
     let against_store = json(&against_store);
     assert!(
         !against_store["actions"].as_array().unwrap().is_empty(),
@@ -384,17 +361,13 @@ fn validate_github_annotations() {
         "p.yaml",
         "version: 1\nimages:\n  - name: nginx\n    keep: 2\n    colour: red\n",
     );
-    let out = env
-        .imagectl()
-        .args([
-            "validate",
-            "-f",
-            policy.to_str().unwrap(),
-            "--format",
-            "github",
-        ])
-        .output()
-        .unwrap();
+    let out = env.run(&[
+        "validate",
+        "-f",
+        policy.to_str().unwrap(),
+        "--format",
+        "github",
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();

@@ -97,15 +97,6 @@ fn store_refs(store: &Path) -> Vec<String> {
     }
 }
 
-fn write_policy(env: &TestEnv, yaml: &str) -> PathBuf {
-    let path = env.root.path().join("policy.yaml");
-    // Replace atomically, as a git checkout or a ConfigMap update does.
-    let tmp = env.root.path().join(".policy.yaml.tmp");
-    std::fs::write(&tmp, yaml).unwrap();
-    std::fs::rename(&tmp, &path).unwrap();
-    path
-}
-
 fn policy_for(repo: &str, tag: &str) -> String {
     format!(
         "version: 1\nimages:\n  - name: {repo}\n    tags: [\"{tag}\"]\nprune:\n  unmanaged: remove\n"
@@ -144,7 +135,7 @@ fn two_versions() -> (Registry, String) {
 fn tick_applies_a_policy_change_made_on_disk() {
     let (_reg, repo) = two_versions();
     let env = TestEnv::new();
-    let policy = write_policy(&env, &policy_for(&repo, "1.0.0"));
+    let policy = env.write_policy(&policy_for(&repo, "1.0.0"));
     let daemon = Daemon::start(&env, &policy, &["--schedule", EVERY_SECOND]);
     wait_for(
         "1.0.0 in the store",
@@ -153,7 +144,7 @@ fn tick_applies_a_policy_change_made_on_disk() {
         || store_refs(&env.store).contains(&format!("{repo}:1.0.0")),
     );
 
-    write_policy(&env, &policy_for(&repo, "1.1.0"));
+    env.write_policy(&policy_for(&repo, "1.1.0"));
     wait_for(
         "1.1.0 replacing 1.0.0",
         &daemon,
@@ -181,7 +172,7 @@ fn tick_applies_a_policy_change_made_on_disk() {
 fn invalid_policy_keeps_the_last_good_one_and_shows_in_metrics() {
     let (_reg, repo) = two_versions();
     let env = TestEnv::new();
-    let policy = write_policy(&env, &policy_for(&repo, "1.0.0"));
+    let policy = env.write_policy(&policy_for(&repo, "1.0.0"));
     let port = free_port();
     let textfile = env.root.path().join("imagectl.prom");
     let daemon = Daemon::start(
@@ -216,7 +207,7 @@ fn invalid_policy_keeps_the_last_good_one_and_shows_in_metrics() {
     assert!(prom::value(&first, "imagectl_store_bytes", &[]).unwrap() > 0.0);
 
     // A syntax error and an unknown key: both refused, the store left as it is.
-    write_policy(&env, "version: 1\nimages:\n  - name: [oops\nbogus: 1\n");
+    env.write_policy("version: 1\nimages:\n  - name: [oops\nbogus: 1\n");
     wait_for(
         "the load failure in the metrics",
         &daemon,
@@ -264,7 +255,7 @@ fn invalid_policy_keeps_the_last_good_one_and_shows_in_metrics() {
             .any(|s| s.name == "imagectl_runs_total" && s.kind == "counter")
     );
 
-    write_policy(&env, &policy_for(&repo, "1.1.0"));
+    env.write_policy(&policy_for(&repo, "1.1.0"));
     wait_for(
         "the fixed policy applied",
         &daemon,
@@ -298,7 +289,7 @@ fn sigterm_mid_pull_leaves_a_clean_store() {
     ));
     let repo = format!("{}/demo/big", proxy.host());
     let env = TestEnv::new();
-    let policy = write_policy(&env, &policy_for(&repo, "1"));
+    let policy = env.write_policy(&policy_for(&repo, "1"));
     let mut daemon = Daemon::start(&env, &policy, &["--schedule", YEARLY]);
     wait_for(
         "a stalled blob download",
@@ -322,11 +313,7 @@ fn sigterm_mid_pull_leaves_a_clean_store() {
     assert_eq!(report["result"], "interrupted");
 
     proxy.clear();
-    let out = env
-        .imagectl()
-        .args(["run", "--once", "-f", policy.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = env.run(&["run", "--once", "-f", policy.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -341,12 +328,12 @@ fn sigterm_mid_pull_leaves_a_clean_store() {
 fn sighup_triggers_a_run() {
     let (_reg, repo) = two_versions();
     let env = TestEnv::new();
-    let policy = write_policy(&env, &policy_for(&repo, "1.0.0"));
+    let policy = env.write_policy(&policy_for(&repo, "1.0.0"));
     let daemon = Daemon::start(&env, &policy, &["--schedule", YEARLY]);
     wait_for("the first run", &daemon, Duration::from_secs(30), || {
         last_run(&env).is_some_and(|r| r["result"] == "success")
     });
-    write_policy(&env, &policy_for(&repo, "1.1.0"));
+    env.write_policy(&policy_for(&repo, "1.1.0"));
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
         store_refs(&env.store),
@@ -372,7 +359,7 @@ fn sighup_triggers_a_run() {
 fn second_daemon_says_who_holds_the_store() {
     let (_reg, repo) = two_versions();
     let env = TestEnv::new();
-    let policy = write_policy(&env, &policy_for(&repo, "1.0.0"));
+    let policy = env.write_policy(&policy_for(&repo, "1.0.0"));
     let first = Daemon::start(&env, &policy, &["--schedule", YEARLY]);
     wait_for(
         "the first daemon's run",
@@ -406,7 +393,7 @@ fn jitter_spreads_first_ticks_over_the_window() {
     let daemons: Vec<Daemon> = envs
         .iter()
         .map(|env| {
-            let policy = write_policy(env, &policy_for(&repo, "1.0.0"));
+            let policy = env.write_policy(&policy_for(&repo, "1.0.0"));
             Daemon::start(
                 env,
                 &policy,
@@ -476,7 +463,7 @@ fn jitter_spreads_first_ticks_over_the_window() {
 fn apply_writes_report_and_metrics_and_status_reads_the_last_run() {
     let (reg, repo) = two_versions();
     let env = TestEnv::new();
-    let policy = write_policy(&env, &policy_for(&repo, "1.0.0"));
+    let policy = env.write_policy(&policy_for(&repo, "1.0.0"));
     let report = env.root.path().join("report.json");
     let metrics = env.root.path().join("apply.prom");
     let out = env
@@ -527,7 +514,7 @@ fn apply_writes_report_and_metrics_and_status_reads_the_last_run() {
     let out = env.imagectl().arg("status").output().unwrap();
     assert_eq!(out.status.code(), Some(1), "no daemon ran yet");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no run of `imagectl run` is recorded"));
-    write_policy(&env, &policy_for(&repo, "1.1.0"));
+    env.write_policy(&policy_for(&repo, "1.1.0"));
     env.imagectl()
         .args(["run", "--once", "-f", policy.to_str().unwrap()])
         .assert()
@@ -548,7 +535,7 @@ fn apply_writes_report_and_metrics_and_status_reads_the_last_run() {
 fn failing_runs_back_off_and_the_loop_goes_on() {
     let env = TestEnv::new();
     let repo = format!("127.0.0.1:{}/demo/app", free_port());
-    let policy = write_policy(&env, &policy_for(&repo, "1.0.0"));
+    let policy = env.write_policy(&policy_for(&repo, "1.0.0"));
     let mut daemon = Daemon::start(
         &env,
         &policy,

@@ -7,19 +7,12 @@ use std::process::Output;
 
 use crate::support::fixtures::{MediaFormat, Standard};
 use crate::support::http::base64_encode;
+use crate::support::output::text;
 use crate::support::{Registry, TestEnv};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "Pw-7d1e-hunter2-secret";
 const WRONG: &str = "Wrong-4b9a-not-this-one";
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// Asserts no form of either password is in the output, and that tracing was really on.
 fn assert_no_secrets(what: &str, out: &Output) {
@@ -126,16 +119,11 @@ fn login_stays_out_of_trace_logs() {
 fn policy_password_env_stays_out_of_trace_logs() {
     let (reg, _) = registry();
     let env = TestEnv::new();
-    let policy = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
+    let policy = env.write_policy(&format!(
             "version: 1\nregistries:\n  \"{}\":\n    username: {USER}\n    password_env: REG_PW\nimages:\n  - name: {}\n    match: '1\\..*'\n",
             reg.host(),
             reg.reference("demo/app")
-        ),
-    )
-    .unwrap();
+        ));
     let p = policy.to_str().unwrap();
 
     let out = traced(&env, &["plan", "-f", p], &[("REG_PW", WRONG)]);

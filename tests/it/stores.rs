@@ -9,15 +9,8 @@ use std::process::Stdio;
 use crate::support::Registry;
 use crate::support::docker::runnable_image;
 use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
+use crate::support::output::text;
 use crate::support::stores::{Kind, Under};
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A registry holding demo/a:1.0 and demo/b:1.0 (distinct images sharing a base layer).
 fn registry_with_two() -> (Registry, String, String) {
@@ -27,12 +20,6 @@ fn registry_with_two() -> (Registry, String, String) {
     let a = reg.reference("demo/a:1.0");
     let b = reg.reference("demo/b:1.0");
     (reg, a, b)
-}
-
-fn write_policy(under: &Under, yaml: &str) -> String {
-    let path = under.env.root.path().join("policy.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path.display().to_string()
 }
 
 /// Pulled images get their names; pulling them again costs no manifest GET; tag adds a
@@ -211,17 +198,20 @@ fn policy_converges_then_noop(kind: Kind) {
     let (reg, a, b) = registry_with_two();
     push_image_http(&reg, "demo/a", "0.9", &app_image("a09", MediaFormat::Oci));
     let host = reg.host();
-    let policy = write_policy(
-        &under,
-        &format!(
+    let policy = under.env.write_policy(&format!(
             "version: 1\nimages:\n  - name: {host}/demo/a\n    tags: [\"1.0\"]\n  - name: {host}/demo/b\n    tags: [\"1.0\"]\n    also_tag: [\"local/b:stable\"]\nprune:\n  dangling: true\n  unmanaged: remove\n"
         ),
     );
     under.ok(&["pull", &reg.reference("demo/a:0.9")]);
-    under.ok(&["apply", "-f", &policy, "--yes"]);
+    under.ok(&["apply", "-f", policy.to_str().unwrap(), "--yes"]);
     assert_eq!(under.names(), vec![a, b, "local/b:stable".to_string()]);
     let mark = reg.mark();
-    let out = under.run(&["plan", "-f", &policy, "--detailed-exitcode"]);
+    let out = under.run(&[
+        "plan",
+        "-f",
+        policy.to_str().unwrap(),
+        "--detailed-exitcode",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(reg.count_since(mark, "GET", "/manifests/"), 0);
 }
@@ -232,16 +222,18 @@ fn pinned_digest_converges(kind: Kind) {
     let under = Under::new(kind);
     let reg = Registry::start();
     let digest = push_image_http(&reg, "demo/pin", "1.0", &app_image("p1", MediaFormat::Oci));
-    let policy = write_policy(
-        &under,
-        &format!(
-            "version: 1\nimages:\n  - name: {}/demo/pin@{digest}\nprune:\n  dangling: true\n",
-            reg.host()
-        ),
-    );
-    under.ok(&["apply", "-f", &policy, "--yes"]);
+    let policy = under.env.write_policy(&format!(
+        "version: 1\nimages:\n  - name: {}/demo/pin@{digest}\nprune:\n  dangling: true\n",
+        reg.host()
+    ));
+    under.ok(&["apply", "-f", policy.to_str().unwrap(), "--yes"]);
     assert_eq!(under.image_count(), 1);
-    let out = under.run(&["plan", "-f", &policy, "--detailed-exitcode"]);
+    let out = under.run(&[
+        "plan",
+        "-f",
+        policy.to_str().unwrap(),
+        "--detailed-exitcode",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     under.ok(&["prune", "-f"]);
     assert_eq!(under.image_count(), 1);
@@ -263,17 +255,15 @@ fn containers_pin_images(kind: Kind) {
     assert!(text(&out).contains("container"), "{}", text(&out));
     under.ok(&["prune", "-a", "-f"]);
     assert_eq!(under.names(), vec![name.clone()]);
-    let policy = write_policy(
-        &under,
-        &format!(
+    let policy = under.env.write_policy(&format!(
             "version: 1\nimages:\n  - name: {}/demo/other\n    tags: [\"1\"]\nprune:\n  unmanaged: remove\n",
             reg.host()
         ),
     );
     push_image_http(&reg, "demo/other", "1", &app_image("o", MediaFormat::Oci));
-    let plan = under.ok(&["plan", "-f", &policy]);
+    let plan = under.ok(&["plan", "-f", policy.to_str().unwrap()]);
     assert!(plan.contains("keeper"), "{plan}");
-    under.ok(&["apply", "-f", &policy, "--yes"]);
+    under.ok(&["apply", "-f", policy.to_str().unwrap(), "--yes"]);
     assert!(under.names().contains(&name), "{:?}", under.names());
     // A running container: even -f does not delete its image (docker's rule).
     under.docker().docker_ok(&["rm", "keeper"]);

@@ -59,7 +59,7 @@ pub(in crate::cli) async fn build(
         failures.extend(p.plan.replication.failures.iter().cloned());
     }
     if let Some(a) = parts.apply {
-        failures.extend(a.failures.iter().cloned());
+        failures.extend(a.failures.iter().map(ToString::to_string));
         if let Some(limit) = &a.refused {
             failures.push(format!(
                 "{} removals exceed prune.max_removals ({}): nothing was removed",

@@ -184,7 +184,7 @@ fn save_refuses_a_terminal_and_unknown_images() {
             "no temp file left"
         );
     }
-    let out = env.imagectl().args(["save", "nope:1"]).output().unwrap();
+    let out = env.run(&["save", "nope:1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "nothing on stdout");
 }

@@ -67,15 +67,10 @@ fn apply_help_says_yes_is_needed_without_a_terminal() {
     );
     let t = two();
     let fresh = TestEnv::new();
-    let policy = fresh.root.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "version: 1\nimages:\n  - name: {}\n    tags: [\"1.0\"]\n",
-            t.reg.reference("demo/app")
-        ),
-    )
-    .unwrap();
+    let policy = fresh.write_policy(&format!(
+        "version: 1\nimages:\n  - name: {}\n    tags: [\"1.0\"]\n",
+        t.reg.reference("demo/app")
+    ));
     // Only a pull is planned, yet stdin is not a terminal: nothing happens without --yes.
     let out = run(&fresh, &["apply", "-f", policy.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stderr);

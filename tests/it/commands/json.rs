@@ -100,15 +100,10 @@ fn policy_and_registry_commands_report_json() {
     assert!(v["digest"].as_str().unwrap().starts_with("sha256:"), "{v}");
 
     let fresh = TestEnv::new();
-    let policy = fresh.root.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "version: 1\nimages:\n  - name: {}\n    tags: [\"1.0\"]\n",
-            t.reg.reference("demo/app")
-        ),
-    )
-    .unwrap();
+    let policy = fresh.write_policy(&format!(
+        "version: 1\nimages:\n  - name: {}\n    tags: [\"1.0\"]\n",
+        t.reg.reference("demo/app")
+    ));
     let p = policy.to_str().unwrap();
     let v = json(&fresh, &["plan", "--format", "json", "-f", p]);
     assert_eq!(v["actions"][0]["action"], "pull");

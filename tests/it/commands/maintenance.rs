@@ -20,7 +20,7 @@ fn df_summary_row() {
             "Images".to_string(),
             "2".to_string(),
             "2".to_string(),
-            si(blob_bytes(&t.env.store)),
+            si(StoreProbe::new(&t.env.store).blob_bytes()),
             "0B (0%)".to_string()
         ]
     );
@@ -29,7 +29,7 @@ fn df_summary_row() {
     let rows = table(&ok(&t.env, &["df"]));
     let v1 = &t.fx.app_v1;
     let unique = v1.manifest_size + v1.config_size + v1.layers[1].size;
-    let total = blob_bytes(&t.env.store);
+    let total = StoreProbe::new(&t.env.store).blob_bytes();
     assert_eq!(rows[1][1], "2");
     assert_eq!(rows[1][2], "1");
     assert_eq!(rows[1][3], si(total));
@@ -83,7 +83,10 @@ fn df_json_total_is_the_blob_files() {
     let t = two();
     let stray = drop_blob(&t.env.store, b"a blob no image uses\n");
     let v: Value = serde_json::from_str(&ok(&t.env, &["df", "--format", "json"])).unwrap();
-    assert_eq!(v["TotalSize"], json!(blob_bytes(&t.env.store)));
+    assert_eq!(
+        v["TotalSize"],
+        json!(StoreProbe::new(&t.env.store).blob_bytes())
+    );
     assert_eq!(v["Images"], 2);
     assert_eq!(v["Active"], 2);
     let stray_size = fs::metadata(blob_path(&t.env.store, &stray)).unwrap().len();
@@ -109,7 +112,7 @@ fn prune_without_force_and_no_answer_removes_nothing() {
     let tmp = t.env.store.join(".imagectl/tmp/blob-leftover");
     fs::write(&tmp, b"partial").unwrap();
     let index = fs::read(t.env.store.join("index.json")).unwrap();
-    let blobs = blob_files(&t.env.store);
+    let blobs = StoreProbe::new(&t.env.store).blob_digests();
 
     let out = t
         .env
@@ -126,7 +129,7 @@ fn prune_without_force_and_no_answer_removes_nothing() {
         stdout(&out)
     );
     assert_eq!(fs::read(t.env.store.join("index.json")).unwrap(), index);
-    assert_eq!(blob_files(&t.env.store), blobs);
+    assert_eq!(StoreProbe::new(&t.env.store).blob_digests(), blobs);
     assert!(tmp.exists());
 
     // "n" is no as well.
@@ -138,7 +141,7 @@ fn prune_without_force_and_no_answer_removes_nothing() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(blob_files(&t.env.store), blobs);
+    assert_eq!(StoreProbe::new(&t.env.store).blob_digests(), blobs);
 }
 
 /// `prune -f` removes the dangling image, the blobs only it used, a stray blob and
@@ -176,12 +179,15 @@ fn prune_force_removes_dangling_unreferenced_and_leftovers() {
         si(expected)
     );
     for d in &doomed {
-        assert!(!has_blob(s, d), "{d} still there");
+        assert!(!StoreProbe::new(s).has_blob(d), "{d} still there");
     }
     assert!(!tmp.exists(), "tmp leftover still there");
-    assert!(has_blob(s, &v1.layers[0].digest), "shared base removed");
+    assert!(
+        StoreProbe::new(s).has_blob(&v1.layers[0].digest),
+        "shared base removed"
+    );
     for (d, _) in t.fx.app_v2.blobs() {
-        assert!(has_blob(s, &d), "{d} removed");
+        assert!(StoreProbe::new(s).has_blob(&d), "{d} removed");
     }
     let mut refs = store_refs(s);
     refs.sort();
@@ -210,7 +216,10 @@ fn prune_all_empties_the_store() {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(blob_files(&t.env.store), BTreeSet::new());
+    assert_eq!(
+        StoreProbe::new(&t.env.store).blob_digests(),
+        BTreeSet::new()
+    );
     assert_eq!(ok(&t.env, &["images", "-q"]), "");
     assert_fsck_clean(&t.env);
     // The store is still a layout other tools read.

@@ -10,15 +10,8 @@ use serde_json::{Value, json};
 
 use crate::support::cli::{imagectl_bin, store_index, store_refs};
 use crate::support::fixtures::{MediaFormat, Standard, base_layer, hex_of, sha256_digest};
-use crate::support::{Registry, TestEnv};
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use crate::support::output::{stderr, stdout};
+use crate::support::{Registry, StoreProbe, TestEnv};
 
 /// Runs `imagectl ARGS` in `env` and returns its output, whatever the exit code.
 fn run(env: &TestEnv, args: &[&str]) -> Output {
@@ -91,30 +84,8 @@ fn table(text: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Names of the files in `STORE/blobs/sha256`.
-fn blob_files(store: &Path) -> BTreeSet<String> {
-    match fs::read_dir(store.join("blobs/sha256")) {
-        Ok(entries) => entries
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => BTreeSet::new(),
-    }
-}
-
-/// Sum of the file sizes in `STORE/blobs/sha256`.
-fn blob_bytes(store: &Path) -> u64 {
-    fs::read_dir(store.join("blobs/sha256"))
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
-        .sum()
-}
-
 fn blob_path(store: &Path, digest: &str) -> PathBuf {
     store.join("blobs/sha256").join(hex_of(digest))
-}
-
-fn has_blob(store: &Path, digest: &str) -> bool {
-    blob_path(store, digest).exists()
 }
 
 /// The 12-hex short image ID of a config digest.

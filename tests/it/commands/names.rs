@@ -80,10 +80,10 @@ fn rmi_name_with_other_names_only_untags() {
     let t = two();
     let extra = t.reg.reference("demo/copy:1");
     ok(&t.env, &["tag", &t.r1, &extra]);
-    let blobs = blob_files(&t.env.store);
+    let blobs = StoreProbe::new(&t.env.store).blob_digests();
     let out = ok(&t.env, &["rmi", &extra]);
     assert_eq!(out, format!("Untagged: {extra}\n"));
-    assert_eq!(blob_files(&t.env.store), blobs);
+    assert_eq!(StoreProbe::new(&t.env.store).blob_digests(), blobs);
     let refs = store_refs(&t.env.store);
     assert!(!refs.contains(&extra), "{refs:?}");
     let id = ok(&t.env, &["inspect", "-f", "{{.Id}}", &t.r1]);
@@ -109,20 +109,26 @@ fn rmi_last_name_deletes_image_and_its_unique_blobs() {
         "{out}"
     );
     let s = &t.env.store;
-    assert!(!has_blob(s, &t.fx.app_v1.manifest_digest), "manifest left");
-    assert!(!has_blob(s, &t.fx.app_v1.config_digest), "config left");
     assert!(
-        !has_blob(s, &t.fx.app_v1.layers[1].digest),
+        !StoreProbe::new(s).has_blob(&t.fx.app_v1.manifest_digest),
+        "manifest left"
+    );
+    assert!(
+        !StoreProbe::new(s).has_blob(&t.fx.app_v1.config_digest),
+        "config left"
+    );
+    assert!(
+        !StoreProbe::new(s).has_blob(&t.fx.app_v1.layers[1].digest),
         "app layer left"
     );
     assert!(
-        has_blob(s, &t.fx.app_v1.layers[0].digest),
+        StoreProbe::new(s).has_blob(&t.fx.app_v1.layers[0].digest),
         "shared base gone"
     );
     for (d, _) in t.fx.app_v2.blobs() {
-        assert!(has_blob(s, &d), "app-v2 blob {d} gone");
+        assert!(StoreProbe::new(s).has_blob(&d), "app-v2 blob {d} gone");
     }
-    assert!(has_blob(s, &t.fx.app_v2.manifest_digest));
+    assert!(StoreProbe::new(s).has_blob(&t.fx.app_v2.manifest_digest));
     assert_eq!(store_refs(s), vec![t.r2.clone()]);
     assert_fsck_clean(&t.env);
 }
@@ -135,7 +141,7 @@ fn rmi_id_with_several_names_needs_force() {
     let extra = t.reg.reference("demo/copy:1");
     ok(&t.env, &["tag", &t.r1, &extra]);
     let before = fs::read(t.env.store.join("index.json")).unwrap();
-    let blobs = blob_files(&t.env.store);
+    let blobs = StoreProbe::new(&t.env.store).blob_digests();
     let id = short(&t.fx.app_v1.config_digest);
 
     let out = run(&t.env, &["rmi", &id]);
@@ -146,7 +152,7 @@ fn rmi_id_with_several_names_needs_force() {
     );
     assert_eq!(stdout(&out), "");
     assert_eq!(fs::read(t.env.store.join("index.json")).unwrap(), before);
-    assert_eq!(blob_files(&t.env.store), blobs);
+    assert_eq!(StoreProbe::new(&t.env.store).blob_digests(), blobs);
 
     let out = ok(&t.env, &["rmi", "-f", &id]);
     for name in [&t.r1, &extra] {
@@ -157,8 +163,8 @@ fn rmi_id_with_several_names_needs_force() {
         "{out}"
     );
     assert_eq!(store_refs(&t.env.store), vec![t.r2.clone()]);
-    assert!(!has_blob(&t.env.store, &t.fx.app_v1.config_digest));
-    assert!(has_blob(&t.env.store, &t.fx.app_v1.layers[0].digest));
+    assert!(!StoreProbe::new(&t.env.store).has_blob(&t.fx.app_v1.config_digest));
+    assert!(StoreProbe::new(&t.env.store).has_blob(&t.fx.app_v1.layers[0].digest));
     assert_fsck_clean(&t.env);
 }
 
@@ -216,7 +222,7 @@ fn rmi_unknown_image_fails_but_others_are_processed() {
         stdout(&out)
     );
     assert_eq!(store_refs(&t.env.store), vec![t.r2.clone()]);
-    assert!(!has_blob(&t.env.store, &t.fx.app_v1.config_digest));
+    assert!(!StoreProbe::new(&t.env.store).has_blob(&t.fx.app_v1.config_digest));
 }
 
 /// `rmi REPO@DIGEST` (a name the image resolves by) never claims `Deleted:` for an image
@@ -337,7 +343,8 @@ fn foreign_short_name_is_listed_kept_by_prune_and_removable() {
     ok(&t.env, &["prune", "-f"]);
     assert!(store_refs(&t.env.store).contains(&"other-tool".to_string()));
     assert!(
-        has_blob(&t.env.store, &amd.config_digest) || has_blob(&t.env.store, &t.fx.multi.digest)
+        StoreProbe::new(&t.env.store).has_blob(&amd.config_digest)
+            || StoreProbe::new(&t.env.store).has_blob(&t.fx.multi.digest)
     );
     let out = ok(&t.env, &["rmi", "other-tool"]);
     assert!(out.starts_with("Untagged: other-tool\n"), "{out}");

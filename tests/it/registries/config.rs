@@ -74,7 +74,7 @@ fn config_file_location() {
     );
 
     // No config anywhere: the loopback registry is plain HTTP by default.
-    let out = env.imagectl().args(["pull", &reference]).output().unwrap();
+    let out = env.run(&["pull", &reference]);
     assert!(
         out.status.success(),
         "{}",

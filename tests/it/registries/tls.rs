@@ -108,11 +108,7 @@ fn scheme_mismatches_give_clear_errors() {
     let (feeder, reg, _) = tls_registry_with_image();
     let env = TestEnv::new();
     // No settings: loopback means plain HTTP, which the TLS registry refuses.
-    let out = env
-        .imagectl()
-        .args(["pull", &reg.reference("demo/app:1.0")])
-        .output()
-        .unwrap();
+    let out = env.run(&["pull", &reg.reference("demo/app:1.0")]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     let line = single_error_line(&err);
@@ -151,16 +147,11 @@ fn scheme_mismatches_give_clear_errors() {
 fn policy_registries_configure_tls_and_credentials() {
     let (_feeder, reg, digest) = tls_registry_with_image();
     let env = TestEnv::new();
-    let policy = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
+    let policy = env.write_policy(&format!(
             "version: 1\nregistries:\n  \"{host}\": {{ ca_file: \"{ca}\", username: {USER}, password_env: TLS_PASSWORD }}\nimages:\n  - name: {host}/demo/app\n    tags: [\"1.0\"]\n",
             host = reg.host(),
             ca = reg.pki().ca.display()
-        ),
-    )
-    .unwrap();
+        ));
     let out = env
         .imagectl()
         .env("TLS_PASSWORD", PASS)

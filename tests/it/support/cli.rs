@@ -88,6 +88,11 @@ impl TestEnv {
         imagectl_with_home(&self.store, &self.home)
     }
 
+    /// Runs `imagectl ARGS` on this env's store, whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.imagectl().args(args).output().expect("start imagectl")
+    }
+
     /// Writes `HOME/.docker/config.json` granting basic auth `user:pass` for `host`.
     pub fn docker_login(&self, host: &str, user: &str, pass: &str) {
         let dir = self.home.join(".docker");
@@ -99,6 +104,17 @@ impl TestEnv {
             serde_json::to_vec_pretty(&config).unwrap(),
         )
         .unwrap();
+    }
+
+    /// Writes the policy file `ROOT/policy.yaml` and returns its path. The file is replaced
+    /// atomically, as a git checkout or a ConfigMap update does, so a running
+    /// `imagectl run` never reads half of it.
+    pub fn write_policy(&self, yaml: &str) -> PathBuf {
+        let path = self.root.path().join("policy.yaml");
+        let tmp = self.root.path().join(".policy.yaml.tmp");
+        std::fs::write(&tmp, yaml).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        path
     }
 
     /// The store's `index.json`.

@@ -8,8 +8,11 @@ pub mod docker;
 pub mod faults;
 pub mod fixtures;
 pub mod http;
+pub mod output;
+pub mod probe;
 pub mod prom;
 pub mod registry;
+pub mod scenario;
 pub mod signing;
 pub mod stores;
 pub mod tls;
@@ -20,4 +23,10 @@ pub mod tools;
 pub use cli::{TestEnv, imagectl};
 #[allow(unused_imports)]
 pub use fixtures::{FixtureImage, FixtureIndex, MediaFormat};
+#[allow(unused_imports)]
+pub use output::RunExt;
+#[allow(unused_imports)]
+pub use probe::StoreProbe;
 pub use registry::Registry;
+#[allow(unused_imports)]
+pub use scenario::Scenario;

@@ -17,6 +17,15 @@ use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod access_log;
+mod api;
+
+pub use access_log::{LogMark, Request};
+#[allow(unused_imports)]
+pub use api::ACCEPT_MANIFESTS;
+
+use access_log::{count, parse_access_line};
+
 use super::http::{self, Basic};
 use super::tls::{Pki, https_get_status, make_pki};
 
@@ -106,20 +115,6 @@ impl RegistryBuilder {
         panic!("docker-registry did not start: {last_err}");
     }
 }
-
-/// One request line of the access log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub method: String,
-    /// Path and query, as requested (`/v2/demo/app/manifests/1.0`).
-    pub path: String,
-    pub status: u16,
-    pub user_agent: String,
-}
-
-/// A position in the access log; requests after it are "since" the mark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct LogMark(usize);
 
 /// A running `docker-registry serve` on `127.0.0.1:PORT`.
 pub struct Registry {
@@ -388,153 +383,6 @@ impl Registry {
     pub fn count_since(&self, mark: LogMark, method: &str, path_substring: &str) -> usize {
         count(&self.requests_since(mark), method, path_substring)
     }
-
-    /// HEADs `/v2/REPO/manifests/REFERENCE` accepting every manifest type and returns the
-    /// `Docker-Content-Digest` the registry serves, or None on 404.
-    pub fn manifest_digest(&self, repo: &str, reference: &str) -> Option<String> {
-        let resp = self
-            .call(
-                "HEAD",
-                &format!("/v2/{repo}/manifests/{reference}"),
-                &[("Accept", ACCEPT_MANIFESTS)],
-                &[],
-            )
-            .expect("HEAD manifest");
-        match resp.status {
-            200 => Some(
-                resp.header("docker-content-digest")
-                    .expect("Docker-Content-Digest header")
-                    .to_string(),
-            ),
-            404 => None,
-            s => panic!("HEAD /v2/{repo}/manifests/{reference}: status {s}"),
-        }
-    }
-
-    /// GETs a manifest: (content type, bytes).
-    pub fn get_manifest(&self, repo: &str, reference: &str) -> (String, Vec<u8>) {
-        let resp = self
-            .call(
-                "GET",
-                &format!("/v2/{repo}/manifests/{reference}"),
-                &[("Accept", ACCEPT_MANIFESTS)],
-                &[],
-            )
-            .expect("GET manifest");
-        assert_eq!(
-            resp.status,
-            200,
-            "GET manifest {repo}:{reference}: {}",
-            resp.text()
-        );
-        (
-            resp.header("content-type").unwrap_or_default().to_string(),
-            resp.body,
-        )
-    }
-
-    /// Uploads a blob monolithically (POST then PUT with `?digest=`); returns its digest.
-    pub fn put_blob(&self, repo: &str, data: &[u8]) -> String {
-        let digest = super::fixtures::sha256_digest(data);
-        let resp = self
-            .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], &[])
-            .expect("POST blob upload");
-        assert_eq!(resp.status, 202, "start upload: {}", resp.text());
-        let location = resp
-            .header("location")
-            .expect("upload Location")
-            .to_string();
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let target = format!("{location}{sep}digest={digest}");
-        let resp = self
-            .call(
-                "PUT",
-                &target,
-                &[("Content-Type", "application/octet-stream")],
-                data,
-            )
-            .expect("PUT blob");
-        assert_eq!(resp.status, 201, "finish upload: {}", resp.text());
-        digest
-    }
-
-    /// PUTs a manifest under `reference` (a tag or a digest); returns the digest the
-    /// registry reports.
-    pub fn put_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        media_type: &str,
-        bytes: &[u8],
-    ) -> String {
-        let resp = self
-            .call(
-                "PUT",
-                &format!("/v2/{repo}/manifests/{reference}"),
-                &[("Content-Type", media_type)],
-                bytes,
-            )
-            .expect("PUT manifest");
-        assert_eq!(
-            resp.status,
-            201,
-            "PUT manifest {repo}:{reference}: {}",
-            resp.text()
-        );
-        resp.header("docker-content-digest")
-            .expect("Docker-Content-Digest")
-            .to_string()
-    }
-
-    /// DELETEs a manifest by digest (storage.delete is enabled).
-    pub fn delete_manifest(&self, repo: &str, digest: &str) {
-        let resp = self
-            .call(
-                "DELETE",
-                &format!("/v2/{repo}/manifests/{digest}"),
-                &[],
-                &[],
-            )
-            .expect("DELETE manifest");
-        assert_eq!(resp.status, 202, "DELETE manifest: {}", resp.text());
-    }
-
-    /// The tags of `repo` (`/v2/REPO/tags/list`), empty on 404.
-    pub fn tags(&self, repo: &str) -> Vec<String> {
-        let resp = self
-            .call("GET", &format!("/v2/{repo}/tags/list"), &[], &[])
-            .expect("GET tags");
-        if resp.status == 404 {
-            return Vec::new();
-        }
-        let v: serde_json::Value = serde_json::from_slice(&resp.body).expect("tags json");
-        v["tags"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// One request to this registry, with its credentials if it has any.
-    pub fn call(
-        &self,
-        method: &str,
-        target: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> std::io::Result<http::Response> {
-        http::request(
-            &self.host(),
-            method,
-            target,
-            headers,
-            self.auth.as_ref(),
-            body,
-        )
-    }
 }
 
 impl Drop for Registry {
@@ -557,65 +405,10 @@ impl Drop for Registry {
     }
 }
 
-/// Every manifest media type a registry may serve.
-pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, \
-     application/vnd.oci.image.index.v1+json, \
-     application/vnd.docker.distribution.manifest.v2+json, \
-     application/vnd.docker.distribution.manifest.list.v2+json";
-
-fn count(reqs: &[Request], method: &str, path_substring: &str) -> usize {
-    reqs.iter()
-        .filter(|r| r.method == method && r.path.contains(path_substring))
-        .count()
-}
-
 /// A free loopback port (bind :0, read it, release it).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind 127.0.0.1:0")
         .port()
-}
-
-/// Parses `127.0.0.1 - - [date] "GET /v2/x HTTP/1.1" 200 2 "" "ua"`.
-fn parse_access_line(line: &str) -> Option<Request> {
-    // The user field is always "-": distribution does not log the authenticated user there.
-    let (_, rest) = line.split_once('[')?;
-    let q1 = rest.find('"')?;
-    let rest = &rest[q1 + 1..];
-    let q2 = rest.find('"')?;
-    let mut req = rest[..q2].split_whitespace();
-    let method = req.next()?.to_string();
-    let path = req.next()?.to_string();
-    let after = &rest[q2 + 1..];
-    let status = after.split_whitespace().next()?.parse().ok()?;
-    let user_agent = after
-        .rsplit('"')
-        .nth(1)
-        .map(String::from)
-        .unwrap_or_default();
-    Some(Request {
-        method,
-        path,
-        status,
-        user_agent,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The access-log parser reads method, path, status and user agent.
-    #[test]
-    fn parses_access_log_line() {
-        let r = parse_access_line(
-            r#"127.0.0.1 - - [28/Nov/2026:21:19:05 +0000] "GET /v2/demo/multi/manifests/v2s2 HTTP/1.1" 200 544 "" "skopeo/1.9.3""#,
-        )
-        .unwrap();
-        assert_eq!(r.method, "GET");
-        assert_eq!(r.path, "/v2/demo/multi/manifests/v2s2");
-        assert_eq!(r.status, 200);
-        assert_eq!(r.user_agent, "skopeo/1.9.3");
-    }
 }

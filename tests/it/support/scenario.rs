@@ -1,0 +1,201 @@
+//! A test's world in a few lines: a registry with images in it, a store (the embedded one,
+//! in a temp dir with its own `HOME`), what is already pulled, and a policy file.
+//!
+//! ```ignore
+//! let sc = Scenario::new()
+//!     .registry()
+//!     .image("demo/app:1.0", &app_image("1.0", MediaFormat::Oci))
+//!     .pulled("demo/app:1.0")
+//!     .policy("version: 1\nimages:\n  - name: {registry}/demo/app\n    tags: [\"1.0\"]\n");
+//! let out = sc.run(&["apply", "-f", sc.policy_arg(), "--yes"]);
+//! assert!(sc.probe().has(&sc.reference("demo/app:1.0")));
+//! ```
+//!
+//! Images are pushed with plain HTTP, so the registry serves exactly the fixture's bytes
+//! and digests (skopeo, which may rewrite a manifest, stays for format conversions).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use super::cli::{TestEnv, succeeded};
+use super::fixtures::{
+    FixtureImage, FixtureIndex, MediaFormat, Standard, push_image_http, push_index_http,
+};
+use super::output::RunExt as _;
+use super::probe::StoreProbe;
+use super::registry::Registry;
+
+/// A registry (optional), a store and a policy (optional), built step by step.
+pub struct Scenario {
+    env: TestEnv,
+    registry: Option<Registry>,
+    policy: Option<PathBuf>,
+    fx: Option<Standard>,
+    /// The digest the registry served for each `repo:tag` pushed here.
+    digests: BTreeMap<String, String>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario::new()
+    }
+}
+
+impl Scenario {
+    /// An empty store (not created yet: imagectl creates it) and no registry.
+    pub fn new() -> Scenario {
+        Scenario {
+            env: TestEnv::new(),
+            registry: None,
+            policy: None,
+            fx: None,
+            digests: BTreeMap::new(),
+        }
+    }
+
+    /// Starts an anonymous registry.
+    pub fn registry(self) -> Self {
+        self.with_registry(Registry::start())
+    }
+
+    /// Uses a registry started some other way (authenticated, TLS, a proxy).
+    pub fn with_registry(mut self, reg: Registry) -> Self {
+        self.registry = Some(reg);
+        self
+    }
+
+    /// Pushes `image` as `repo:tag` (exact bytes); the digest is `image.manifest_digest`.
+    pub fn image(mut self, repo_and_tag: &str, image: &FixtureImage) -> Self {
+        let (repo, tag) = split(repo_and_tag);
+        let digest = push_image_http(self.reg(), repo, tag, image);
+        self.digests.insert(repo_and_tag.to_string(), digest);
+        self
+    }
+
+    /// Pushes a multi-platform `index` as `repo:tag` (exact bytes, every platform).
+    pub fn index(mut self, repo_and_tag: &str, index: &FixtureIndex) -> Self {
+        let (repo, tag) = split(repo_and_tag);
+        let digest = push_index_http(self.reg(), repo, tag, index);
+        self.digests.insert(repo_and_tag.to_string(), digest);
+        self
+    }
+
+    /// Builds the standard fixtures ([`Standard`]: `app-v1`, `app-v2`, `multi`).
+    pub fn standard(mut self) -> Self {
+        self.fx = Some(Standard::new());
+        self
+    }
+
+    /// Pushes the standard fixture `ref_name` as `repo:tag` with skopeo, which converts to
+    /// `format` and, without `all_platforms`, reduces an index to linux/amd64
+    /// ([`Standard::push`]).
+    pub fn pushed(
+        mut self,
+        ref_name: &str,
+        repo_and_tag: &str,
+        format: MediaFormat,
+        all_platforms: bool,
+    ) -> Self {
+        let digest = self
+            .fx()
+            .push(self.reg(), ref_name, repo_and_tag, format, all_platforms);
+        self.digests.insert(repo_and_tag.to_string(), digest);
+        self
+    }
+
+    /// The standard fixtures ([`Scenario::standard`] must have been called).
+    pub fn fx(&self) -> &Standard {
+        self.fx.as_ref().expect("Scenario::standard() first")
+    }
+
+    /// The digest the registry served when `repo:tag` was pushed here.
+    pub fn digest(&self, repo_and_tag: &str) -> String {
+        self.digests
+            .get(repo_and_tag)
+            .unwrap_or_else(|| panic!("{repo_and_tag} was not pushed by this scenario"))
+            .clone()
+    }
+
+    /// `imagectl pull -q REGISTRY/repo:tag` into the store, asserting it succeeded.
+    pub fn pulled(self, repo_and_tag: &str) -> Self {
+        self.ok(&["pull", "-q", &self.reference(repo_and_tag)]);
+        self
+    }
+
+    /// Writes the policy file; `{registry}` in `yaml` stands for the registry's `HOST:PORT`.
+    pub fn policy(mut self, yaml: &str) -> Self {
+        let yaml = match &self.registry {
+            Some(reg) => yaml.replace("{registry}", &reg.host()),
+            None => yaml.to_string(),
+        };
+        self.policy = Some(self.env.write_policy(&yaml));
+        self
+    }
+
+    /// The registry ([`Scenario::registry`] must have been called).
+    pub fn reg(&self) -> &Registry {
+        self.registry.as_ref().expect("Scenario::registry() first")
+    }
+
+    /// The store's directory and `HOME`.
+    pub fn env(&self) -> &TestEnv {
+        &self.env
+    }
+
+    /// The store's directory.
+    pub fn store(&self) -> &Path {
+        &self.env.store
+    }
+
+    /// `HOST:PORT/repo:tag` in the registry.
+    pub fn reference(&self, repo_and_tag: &str) -> String {
+        self.reg().reference(repo_and_tag)
+    }
+
+    /// The policy file ([`Scenario::policy`] must have been called).
+    pub fn policy_path(&self) -> &Path {
+        self.policy.as_deref().expect("Scenario::policy() first")
+    }
+
+    /// The policy file as a command argument.
+    pub fn policy_arg(&self) -> &str {
+        self.policy_path().to_str().expect("UTF-8 temp path")
+    }
+
+    /// Writes `text` to `name` below the scenario's temp dir; returns the path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.env.root.path().join(name);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// `imagectl --store STORE` with the scenario's `HOME`; add arguments.
+    pub fn imagectl(&self) -> assert_cmd::Command {
+        self.env.imagectl()
+    }
+
+    /// Runs `imagectl ARGS`, whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.imagectl().args(args).capture()
+    }
+
+    /// Runs `imagectl ARGS`, asserting success; stdout then stderr.
+    pub fn ok(&self, args: &[&str]) -> String {
+        succeeded(&self.run(args))
+    }
+
+    /// What the store holds, read through imagectl's library.
+    pub fn probe(&self) -> StoreProbe {
+        StoreProbe::new(&self.env.store)
+    }
+}
+
+fn split(repo_and_tag: &str) -> (&str, &str) {
+    repo_and_tag
+        .rsplit_once(':')
+        .expect("repo:tag (a tag is needed to push)")
+}
