@@ -19,10 +19,11 @@ mod oci_save;
 mod output;
 mod pgzip;
 mod placed;
+mod referrers;
 mod safe_tar;
 
 pub use codec::Codec;
-pub use collected::Loaded;
+pub use collected::{LoadReport, Loaded};
 pub use compress::{BOMB_FLOOR, BOMB_RATIO, Compression, is_bomb};
 pub use load::load;
 pub use output::OutputFile;
@@ -249,6 +250,8 @@ pub struct SaveOptions<'a> {
     pub platform: Option<&'a Platform>,
     /// Where gzip layers' uncompressed sizes come from (docker format).
     pub sizes: SizeMode,
+    /// Referrer manifests in the store to write beside the images (OCI format only).
+    pub referrers: &'a [Descriptor],
 }
 
 /// Write `images` from `store` as one archive to `out`; `out` receives nothing when an
@@ -270,7 +273,7 @@ pub fn save(
             &mut builder,
             &mut docker_save::Inline(store),
         )?,
-        Format::Oci => oci_save::write(store, &prepared, &mut builder)?,
+        Format::Oci => oci_save::write(store, &prepared, opts.referrers, &mut builder)?,
     }
     let enc = builder.into_inner().map_err(ArchiveError::Write)?;
     enc.finish().map_err(ArchiveError::Write)?;

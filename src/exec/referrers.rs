@@ -161,6 +161,51 @@ impl ReferrerCopier {
         Ok(out)
     }
 
+    /// The referrer manifests of the image `top` of `source`'s repository and of its
+    /// platform manifests, as `(subject, referrer)`, found the way [`Self::carry`] finds
+    /// them; cosign's tags, which have no subject, are not among them.
+    pub async fn list(
+        &self,
+        source: &Reference,
+        top: &Digest,
+    ) -> Result<Vec<(Digest, Digest)>, ExecError> {
+        let repo = bare(source)?;
+        let found = self.discover(&repo, top, &repo).await?;
+        Ok(found
+            .iter()
+            .flat_map(|f| {
+                f.descriptors
+                    .iter()
+                    .filter_map(|d| Some((f.subject.clone(), descriptor_digest(d)?)))
+            })
+            .collect())
+    }
+
+    /// Make `target`'s repository list `new` (referrers just pushed there, as descriptors)
+    /// among the referrers of `subject`: its fallback index, when it has no referrers API.
+    pub async fn list_at(
+        &self,
+        target: &Reference,
+        subject: &Digest,
+        new: &[serde_json::Value],
+    ) -> Result<CarriedReferrers, ExecError> {
+        let tgt_repo = bare(target)?;
+        let found = Found {
+            subject: subject.clone(),
+            descriptors: new.to_vec(),
+            fallback_index: None,
+            tags: Vec::new(),
+        };
+        let mut out = CarriedReferrers::default();
+        if let Some(d) = self
+            .list_at_target(&tgt_repo, &found, new, &mut out)
+            .await?
+        {
+            out.held.tags.insert(fallback_tag(subject), d);
+        }
+        Ok(out)
+    }
+
     async fn copy_one(
         &self,
         source: &Reference,

@@ -3,6 +3,7 @@
 //! `docker` manages a Docker Engine's images through its API. [`open`] is the one place
 //! that picks a backend.
 
+mod attachments;
 mod containerd;
 mod docker;
 mod embedded;
@@ -17,6 +18,9 @@ mod scratch;
 mod staging;
 mod state;
 
+pub use attachments::{
+    SUBJECT, StoredReferrer, drop_orphans, is_referrer, referrer_entry, referrers_of,
+};
 pub use error::StoreError;
 pub use image_store::{ArchiveCodec, Backend, ImageExport, ImageImport, ImageStore, RemoveEvent};
 pub use inventory::{
@@ -203,9 +207,9 @@ impl CatalogEntry {
         self.annotations.get(REF_NAME).map(String::as_str)
     }
 
-    /// Untagged and unnamed by any tool: what `prune` removes.
+    /// Untagged and unnamed by any tool, and no referrer: what `prune` removes.
     pub fn is_dangling(&self) -> bool {
-        self.name.is_none() && self.foreign_name().is_none()
+        self.name.is_none() && self.foreign_name().is_none() && !is_referrer(self)
     }
 }
 

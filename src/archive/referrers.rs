@@ -1,0 +1,210 @@
+//! Referrers in an OCI layout archive (signatures, attestations, SBOMs: manifests with a
+//! `subject`), the way oras and skopeo keep them in a layout: a descriptor in `index.json`
+//! without `ref.name`, the manifest and its blobs under `blobs/sha256/`. Save writes them
+//! after the images; load verifies them like any image content (every blob's digest as it
+//! streams, sizes against the manifest) and keeps them byte for byte.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use super::collected::{Collected, Outcome};
+use super::{ArchiveError, MAX_JSON_ENTRY};
+use crate::oci::{Descriptor, Digest, Manifest};
+use crate::store::{BlobRead, REF_NAME, referrer_entry};
+
+fn blob_name(d: &Digest) -> String {
+    format!("blobs/sha256/{}", d.hex())
+}
+
+/// The subject of a manifest document, if it names one.
+fn subject_of(bytes: &[u8], entry: &str) -> Result<Option<Digest>, ArchiveError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| ArchiveError::Malformed {
+        entry: entry.to_string(),
+        reason: format!("not JSON: {}", crate::oci::json_error_text(&e)),
+    })?;
+    match v.get("subject") {
+        None | Some(Value::Null) => Ok(None),
+        Some(s) => s
+            .get("digest")
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse::<Digest>().ok())
+            .filter(|d| d.verifiable().is_ok())
+            .map(Some)
+            .ok_or_else(|| ArchiveError::Malformed {
+                entry: entry.to_string(),
+                reason: "its subject has no usable sha256 digest".into(),
+            }),
+    }
+}
+
+/// When the `index.json` entry `desc` (raw: `raw`) is a referrer, check it and everything
+/// it names against the archive and add it to `out`; `false` for an image.
+pub(super) fn take(
+    c: &Collected,
+    desc: &Descriptor,
+    raw: &Value,
+    out: &mut Outcome,
+) -> Result<bool, ArchiveError> {
+    let named = raw
+        .get("annotations")
+        .and_then(Value::as_object)
+        .is_some_and(|a| {
+            a.contains_key(REF_NAME) || a.contains_key(super::oci_save::CONTAINERD_NAME)
+        });
+    let name = blob_name(&desc.digest);
+    let Some(bytes) = c.json.get(&name).filter(|_| !named) else {
+        return Ok(false);
+    };
+    let Some(subject) = subject_of(bytes, &name)? else {
+        return Ok(false);
+    };
+    check_size(&name, desc.size, bytes.len() as u64)?;
+    add_manifest(c, desc, bytes, &name, out, 0)?;
+    out.entries.push(referrer_entry(desc.clone(), &subject));
+    out.referrers += 1;
+    Ok(true)
+}
+
+/// Check the manifest `bytes` (`desc`, entry `name`) and its blobs; queue all of them.
+fn add_manifest(
+    c: &Collected,
+    desc: &Descriptor,
+    bytes: &[u8],
+    name: &str,
+    out: &mut Outcome,
+    depth: usize,
+) -> Result<(), ArchiveError> {
+    let parsed = Manifest::parse(bytes, Some(&desc.media_type)).map_err(|source| {
+        ArchiveError::Manifest {
+            entry: name.to_string(),
+            source,
+        }
+    })?;
+    match parsed {
+        Manifest::Index { manifests, .. } => {
+            if depth > 0 {
+                return Err(ArchiveError::Malformed {
+                    entry: name.to_string(),
+                    reason: "an index inside an index is not supported".into(),
+                });
+            }
+            for child in &manifests {
+                let child_name = blob_name(&child.digest);
+                let child_bytes =
+                    c.json
+                        .get(&child_name)
+                        .ok_or_else(|| ArchiveError::MissingEntry {
+                            entry: child_name.clone(),
+                            detail: format!(" (the referrer {name} names it)"),
+                        })?;
+                check_size(&child_name, child.size, child_bytes.len() as u64)?;
+                add_manifest(c, child, child_bytes, &child_name, out, depth + 1)?;
+            }
+        }
+        m => {
+            for b in m.blobs() {
+                let entry = blob_name(&b.digest);
+                let (digest, size) = c.blob(&entry).ok_or_else(|| ArchiveError::MissingEntry {
+                    entry: entry.clone(),
+                    detail: format!(" (the referrer {name} names it)"),
+                })?;
+                check_size(&entry, b.size, size)?;
+                match c.json.get(&entry) {
+                    Some(bytes) => out.documents.push((digest, bytes.clone())),
+                    None => out.blobs.push(digest),
+                }
+            }
+        }
+    }
+    // Byte for byte: a signature's digest is what verifiers look up.
+    out.documents.push((desc.digest.clone(), bytes.to_vec()));
+    Ok(())
+}
+
+fn check_size(name: &str, expected: u64, actual: u64) -> Result<(), ArchiveError> {
+    if expected != actual {
+        return Err(ArchiveError::Mismatch {
+            entry: name.to_string(),
+            what: "size",
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Write the referrers `referrers` (manifests in `store`) and their blobs not `written`
+/// yet, and their `index.json` entries (no name; the `artifactType` a referrers list
+/// would show) into `entries`.
+pub(super) fn write<W: Write>(
+    store: &dyn BlobRead,
+    referrers: &[Descriptor],
+    written: &mut BTreeSet<Digest>,
+    entries: &mut Vec<Value>,
+    builder: &mut tar::Builder<W>,
+) -> Result<(), ArchiveError> {
+    for r in referrers {
+        let bytes = store.read_blob(&r.digest, MAX_JSON_ENTRY)?;
+        let name = blob_name(&r.digest);
+        let manifest = Manifest::parse(&bytes, Some(&r.media_type)).map_err(|source| {
+            ArchiveError::Manifest {
+                entry: name.clone(),
+                source,
+            }
+        })?;
+        let mut children = Vec::new();
+        if let Manifest::Index { manifests, .. } = &manifest {
+            for child in manifests {
+                let child_bytes = store.read_blob(&child.digest, MAX_JSON_ENTRY)?;
+                let m =
+                    Manifest::parse(&child_bytes, Some(&child.media_type)).map_err(|source| {
+                        ArchiveError::Manifest {
+                            entry: blob_name(&child.digest),
+                            source,
+                        }
+                    })?;
+                children.push((child.digest.clone(), child_bytes, m));
+            }
+        }
+        let blobs: Vec<&Descriptor> = std::iter::once(&manifest)
+            .chain(children.iter().map(|(_, _, m)| m))
+            .flat_map(Manifest::blobs)
+            .collect();
+        for b in blobs {
+            if written.insert(b.digest.clone()) {
+                super::oci_save::blob_entry(
+                    builder,
+                    &b.digest,
+                    b.size,
+                    store.open_blob(&b.digest)?,
+                )?;
+            }
+        }
+        for (d, child_bytes, _) in &children {
+            if written.insert(d.clone()) {
+                super::oci_save::blob_entry(
+                    builder,
+                    d,
+                    child_bytes.len() as u64,
+                    &child_bytes[..],
+                )?;
+            }
+        }
+        if written.insert(r.digest.clone()) {
+            super::oci_save::blob_entry(builder, &r.digest, bytes.len() as u64, &bytes[..])?;
+        }
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut entry = json!({
+            "mediaType": manifest.media_type(),
+            "digest": r.digest.to_string(),
+            "size": bytes.len(),
+        });
+        if let Some(t) = v.get("artifactType").and_then(Value::as_str) {
+            entry["artifactType"] = json!(t);
+        }
+        entries.push(entry);
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! Referrers kept in the catalogue beside their images: signatures, attestations and SBOMs
+//! (manifests with a `subject`) that `load` brought from an archive or `save --referrers`
+//! fetched. Each is a catalogue entry without a name, marked with the digest of its subject,
+//! so the layout stays what oras and skopeo write (an `index.json` entry without
+//! `ref.name`) while imagectl tells it from an untagged image: it is never listed or pruned
+//! as one, and lives exactly as long as its subject does.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::inventory::MAX_METADATA_BLOB;
+use super::{BlobRead, Catalog, CatalogEntry, InventoryImage, StoreError};
+use crate::oci::{Descriptor, Digest, Manifest};
+
+/// The annotation that marks a catalogue entry as a referrer of the manifest it names.
+pub const SUBJECT: &str = "io.imagectl.subject";
+
+/// A referrer the store keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReferrer {
+    /// The referrer's manifest.
+    pub target: Descriptor,
+    /// The manifest it refers to: an image's manifest or index, one of an index's
+    /// platform manifests, or another referrer (a signature of an SBOM).
+    pub subject: Digest,
+    /// Its manifest and blobs that are present, with sizes.
+    pub blobs: BTreeMap<Digest, u64>,
+}
+
+/// Whether a catalogue entry is a referrer rather than an image.
+pub fn is_referrer(entry: &CatalogEntry) -> bool {
+    entry.name.is_none() && entry.annotations.contains_key(SUBJECT)
+}
+
+/// The catalogue entry that keeps the referrer `target` of `subject`.
+pub fn referrer_entry(target: Descriptor, subject: &Digest) -> CatalogEntry {
+    let mut entry = CatalogEntry::new(
+        None,
+        Descriptor {
+            platform: None,
+            ..target
+        },
+        None,
+    );
+    entry
+        .annotations
+        .insert(SUBJECT.to_string(), subject.to_string());
+    entry
+}
+
+/// The referrers among `entries` whose subject the store still holds (in `images`, or
+/// itself a kept referrer), with their blobs. Referrers of a removed image are left out,
+/// so garbage collection frees their blobs.
+pub(super) fn attached(
+    store: &(impl BlobRead + ?Sized),
+    entries: Vec<CatalogEntry>,
+    images: &[InventoryImage],
+) -> Result<Vec<StoredReferrer>, StoreError> {
+    let mut live: BTreeSet<Digest> = images
+        .iter()
+        .flat_map(|i| i.blobs.keys().cloned())
+        .collect();
+    let mut pending: Vec<(Descriptor, Digest)> = Vec::new();
+    for e in entries {
+        let subject = e.annotations.get(SUBJECT).and_then(|s| s.parse().ok());
+        if let Some(subject) = subject
+            && !pending.iter().any(|(d, _)| d.digest == e.target.digest)
+        {
+            pending.push((e.target, subject));
+        }
+    }
+    let mut kept = Vec::new();
+    // A referrer of a referrer is kept once its subject is: repeat until nothing moves.
+    loop {
+        let before = pending.len();
+        let mut rest = Vec::new();
+        for (target, subject) in pending {
+            if live.contains(&subject) {
+                live.insert(target.digest.clone());
+                kept.push((target, subject));
+            } else {
+                rest.push((target, subject));
+            }
+        }
+        pending = rest;
+        if pending.len() == before {
+            break;
+        }
+    }
+    kept.into_iter()
+        .map(|(target, subject)| {
+            let mut blobs = BTreeMap::new();
+            collect_blobs(store, &target, &mut blobs)?;
+            Ok(StoredReferrer {
+                target,
+                subject,
+                blobs,
+            })
+        })
+        .collect()
+}
+
+/// The manifest `desc` and what it names, as far as present (a referrer with a missing
+/// blob is damage `fsck` reports through its subject's push, not a reason to fail here).
+fn collect_blobs(
+    store: &(impl BlobRead + ?Sized),
+    desc: &Descriptor,
+    blobs: &mut BTreeMap<Digest, u64>,
+) -> Result<(), StoreError> {
+    let bytes = match store.read_blob(&desc.digest, MAX_METADATA_BLOB) {
+        Ok(b) => b,
+        Err(
+            StoreError::MissingBlob(_) | StoreError::Corrupt { .. } | StoreError::TooLarge { .. },
+        ) => {
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    blobs.insert(desc.digest.clone(), bytes.len() as u64);
+    match Manifest::parse(&bytes, Some(&desc.media_type)) {
+        Ok(Manifest::Index { manifests, .. }) => {
+            for child in &manifests {
+                collect_blobs(store, child, blobs)?;
+            }
+        }
+        Ok(m) => {
+            for b in m.blobs() {
+                if let Some(size) = store.blob_size(&b.digest)? {
+                    blobs.insert(b.digest.clone(), size);
+                }
+            }
+        }
+        Err(_) => {}
+    }
+    Ok(())
+}
+
+/// The stored referrers of `image`: of its manifest or index, its platform manifests,
+/// and, transitively, of those referrers.
+pub fn referrers_of<'a>(
+    referrers: &'a [StoredReferrer],
+    image: &InventoryImage,
+) -> Vec<&'a StoredReferrer> {
+    let mut subjects: BTreeSet<&Digest> = image.blobs.keys().collect();
+    subjects.insert(&image.target.digest);
+    let mut out: Vec<&StoredReferrer> = Vec::new();
+    loop {
+        let before = out.len();
+        for r in referrers {
+            if subjects.contains(&r.subject) && !out.iter().any(|o| o.target == r.target) {
+                out.push(r);
+                subjects.insert(&r.target.digest);
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// Drop the catalogue entries of referrers whose subject is gone (`kept`: the referrers
+/// the inventory still holds), so the catalogue never names a blob garbage collection
+/// frees. Returns how many went.
+pub fn drop_orphans(
+    catalog: &(impl Catalog + ?Sized),
+    kept: &[StoredReferrer],
+) -> Result<usize, StoreError> {
+    let keep: BTreeSet<&Digest> = kept.iter().map(|r| &r.target.digest).collect();
+    let mut dropped = 0;
+    let orphan = |e: &CatalogEntry| is_referrer(e) && !keep.contains(&e.target.digest);
+    if !catalog.entries()?.iter().any(orphan) {
+        return Ok(0);
+    }
+    catalog.update(&mut |entries| {
+        let before = entries.len();
+        entries.retain(|e| !orphan(e));
+        dropped = before - entries.len();
+        Ok(())
+    })?;
+    Ok(dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::media;
+
+    fn digest(b: u8) -> Digest {
+        format!("sha256:{}", format!("{b:02x}").repeat(32))
+            .parse()
+            .unwrap()
+    }
+
+    fn desc(b: u8) -> Descriptor {
+        Descriptor {
+            media_type: media::OCI_MANIFEST.into(),
+            digest: digest(b),
+            size: 1,
+            platform: None,
+        }
+    }
+
+    #[test]
+    fn a_referrer_entry_is_neither_an_image_nor_dangling() {
+        let e = referrer_entry(desc(2), &digest(1));
+        assert!(is_referrer(&e));
+        assert!(!e.is_dangling());
+        assert!(!is_referrer(&CatalogEntry::new(None, desc(3), None)));
+    }
+}
