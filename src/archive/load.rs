@@ -8,7 +8,7 @@ use super::compress::{self, Compression, DiffHasher, Meter};
 use super::safe_tar::{Kind, classify, is_hex};
 use super::{ArchiveError, MAX_JSON_ENTRY, docker_load, oci_load};
 use crate::oci::Digest;
-use crate::store::{LockMode, Store, StoreError, names_target, set_name};
+use crate::store::{LockMode, Store, StoreError, is_referrer, names_target, set_name};
 
 /// Load every image of the archive read from `input` into `store`, with its names.
 /// Nothing becomes visible unless every image in the archive verifies.
@@ -178,6 +178,16 @@ fn commit(store: &dyn Store, mut c: Collected, o: Outcome) -> Result<LoadReport,
     }
     store.update(&mut |entries| {
         for e in &o.entries {
+            if is_referrer(e) {
+                // Kept once, whatever else the store holds.
+                if !entries
+                    .iter()
+                    .any(|x| is_referrer(x) && x.target.digest == e.target.digest)
+                {
+                    entries.push(e.clone());
+                }
+                continue;
+            }
             if e.is_dangling() && names_target(entries, &e.target.digest) {
                 continue;
             }
