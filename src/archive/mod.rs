@@ -250,8 +250,18 @@ pub struct SaveOptions<'a> {
     pub platform: Option<&'a Platform>,
     /// Where gzip layers' uncompressed sizes come from (docker format).
     pub sizes: SizeMode,
-    /// Referrer manifests in the store to write beside the images (OCI format only).
-    pub referrers: &'a [Descriptor],
+    /// Referrers in the store to write beside the images (OCI format only).
+    pub referrers: &'a [SaveReferrer],
+}
+
+/// A referrer to save: its manifest in the store, and the tag it is found under when it
+/// has no `subject` (cosign's `sha256-<hex>.sig`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaveReferrer {
+    /// The referrer's manifest.
+    pub manifest: Descriptor,
+    /// Its cosign-style tag, if that is how it names its image.
+    pub tag: Option<String>,
 }
 
 /// Write `images` from `store` as one archive to `out`; `out` receives nothing when an

@@ -22,7 +22,7 @@ pub(super) const CONTAINERD_NAME: &str = "io.containerd.image.name";
 pub(super) fn write<W: Write>(
     store: &dyn BlobRead,
     images: &[Prepared],
-    referrers: &[Descriptor],
+    referrers: &[super::SaveReferrer],
     builder: &mut tar::Builder<W>,
 ) -> Result<(), ArchiveError> {
     let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;

@@ -1,8 +1,9 @@
 //! Referrers in an OCI layout archive (signatures, attestations, SBOMs: manifests with a
 //! `subject`), the way oras and skopeo keep them in a layout: a descriptor in `index.json`
-//! without `ref.name`, the manifest and its blobs under `blobs/sha256/`. Save writes them
-//! after the images; load verifies them like any image content (every blob's digest as it
-//! streams, sizes against the manifest) and keeps them byte for byte.
+//! without `ref.name`, the manifest and its blobs under `blobs/sha256/`. cosign's tag-named
+//! signatures (no `subject`) carry their tag in an `io.imagectl.referrer.tag` annotation.
+//! Save writes them after the images; load verifies them like any image content (every
+//! blob's digest as it streams, sizes against the manifest) and keeps them byte for byte.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -10,9 +11,9 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use super::collected::{Collected, Outcome};
-use super::{ArchiveError, MAX_JSON_ENTRY};
+use super::{ArchiveError, MAX_JSON_ENTRY, SaveReferrer};
 use crate::oci::{Descriptor, Digest, Manifest};
-use crate::store::{BlobRead, REF_NAME, referrer_entry};
+use crate::store::{BlobRead, REF_NAME, REFERRER_TAG, referrer_entry, subject_of_tag};
 
 fn blob_name(d: &Digest) -> String {
     format!("blobs/sha256/{}", d.hex())
@@ -47,22 +48,34 @@ pub(super) fn take(
     raw: &Value,
     out: &mut Outcome,
 ) -> Result<bool, ArchiveError> {
-    let named = raw
-        .get("annotations")
-        .and_then(Value::as_object)
-        .is_some_and(|a| {
-            a.contains_key(REF_NAME) || a.contains_key(super::oci_save::CONTAINERD_NAME)
-        });
+    let annotations = raw.get("annotations").and_then(Value::as_object);
+    let named = annotations.is_some_and(|a| {
+        a.contains_key(REF_NAME) || a.contains_key(super::oci_save::CONTAINERD_NAME)
+    });
     let name = blob_name(&desc.digest);
     let Some(bytes) = c.json.get(&name).filter(|_| !named) else {
         return Ok(false);
     };
-    let Some(subject) = subject_of(bytes, &name)? else {
+    let tag = annotations
+        .and_then(|a| a.get(REFERRER_TAG))
+        .map(|t| t.as_str().unwrap_or_default());
+    let subject = match tag {
+        Some(t) => Some(subject_of_tag(t).ok_or_else(|| ArchiveError::Malformed {
+            entry: "index.json".into(),
+            reason: format!(
+                "{REFERRER_TAG} of {} is {t:?}, not a tag like sha256-<hex>.sig",
+                desc.digest
+            ),
+        })?),
+        None => subject_of(bytes, &name)?,
+    };
+    let Some(subject) = subject else {
         return Ok(false);
     };
     check_size(&name, desc.size, bytes.len() as u64)?;
     add_manifest(c, desc, bytes, &name, out, 0)?;
-    out.entries.push(referrer_entry(desc.clone(), &subject));
+    out.entries
+        .push(referrer_entry(desc.clone(), &subject, tag));
     out.referrers += 1;
     Ok(true)
 }
@@ -137,15 +150,15 @@ fn check_size(name: &str, expected: u64, actual: u64) -> Result<(), ArchiveError
 
 /// Write the referrers `referrers` (manifests in `store`) and their blobs not `written`
 /// yet, and their `index.json` entries (no name; the `artifactType` a referrers list
-/// would show) into `entries`.
+/// would show, a cosign tag in an annotation) into `entries`.
 pub(super) fn write<W: Write>(
     store: &dyn BlobRead,
-    referrers: &[Descriptor],
+    referrers: &[SaveReferrer],
     written: &mut BTreeSet<Digest>,
     entries: &mut Vec<Value>,
     builder: &mut tar::Builder<W>,
 ) -> Result<(), ArchiveError> {
-    for r in referrers {
+    for SaveReferrer { manifest: r, tag } in referrers {
         let bytes = store.read_blob(&r.digest, MAX_JSON_ENTRY)?;
         let name = blob_name(&r.digest);
         let manifest = Manifest::parse(&bytes, Some(&r.media_type)).map_err(|source| {
@@ -203,6 +216,9 @@ pub(super) fn write<W: Write>(
         });
         if let Some(t) = v.get("artifactType").and_then(Value::as_str) {
             entry["artifactType"] = json!(t);
+        }
+        if let Some(tag) = tag {
+            entry["annotations"] = json!({ REFERRER_TAG: tag });
         }
         entries.push(entry);
     }

@@ -8,8 +8,9 @@ use anyhow::{Context, Result, bail};
 
 use super::args::Cli;
 use super::registry_client;
+use crate::archive::SaveReferrer;
 use crate::exec::fetch_referrers;
-use crate::oci::{Descriptor, Reference};
+use crate::oci::Reference;
 use crate::store::{Backend, ImageStore, Inventory, InventoryImage, Store, referrers_of};
 
 /// The referrer manifests to write beside `images` (query, image, the name its referrers
@@ -21,13 +22,16 @@ pub(super) async fn gather(
     inventory: &Inventory,
     images: &[(&str, &InventoryImage, Option<&Reference>)],
     content: Arc<dyn Store>,
-) -> Result<Vec<Descriptor>> {
-    let mut out: Vec<Descriptor> = Vec::new();
+) -> Result<Vec<SaveReferrer>> {
+    let mut out: Vec<SaveReferrer> = Vec::new();
     let mut client = None;
     for (query, image, name) in images {
         let stored = referrers_of(&inventory.referrers, image);
         let found = if !stored.is_empty() {
-            stored.into_iter().map(|r| r.target.clone()).collect()
+            stored
+                .into_iter()
+                .map(|r| (r.target.clone(), r.tag.clone()))
+                .collect()
         } else {
             let Some(name) = name else {
                 bail!(
@@ -47,9 +51,9 @@ pub(super) async fn gather(
                     )
                 })?
         };
-        for d in found {
-            if !out.iter().any(|o| o.digest == d.digest) {
-                out.push(d);
+        for (manifest, tag) in found {
+            if !out.iter().any(|o| o.manifest.digest == manifest.digest) {
+                out.push(SaveReferrer { manifest, tag });
             }
         }
     }

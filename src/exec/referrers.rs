@@ -161,24 +161,26 @@ impl ReferrerCopier {
         Ok(out)
     }
 
-    /// The referrer manifests of the image `top` of `source`'s repository and of its
-    /// platform manifests, as `(subject, referrer)`, found the way [`Self::carry`] finds
-    /// them; cosign's tags, which have no subject, are not among them.
+    /// The referrers of the image `top` of `source`'s repository and of its platform
+    /// manifests, found the way [`Self::carry`] finds them: `(subject, referrer, tag)`,
+    /// the tag set for cosign's tag-named ones (`sha256-<hex>.sig`).
     pub async fn list(
         &self,
         source: &Reference,
         top: &Digest,
-    ) -> Result<Vec<(Digest, Digest)>, ExecError> {
+    ) -> Result<Vec<(Digest, Digest, Option<String>)>, ExecError> {
         let repo = bare(source)?;
         let found = self.discover(&repo, top, &repo).await?;
-        Ok(found
-            .iter()
-            .flat_map(|f| {
-                f.descriptors
-                    .iter()
-                    .filter_map(|d| Some((f.subject.clone(), descriptor_digest(d)?)))
-            })
-            .collect())
+        let mut out = Vec::new();
+        for f in &found {
+            for d in f.descriptors.iter().filter_map(descriptor_digest) {
+                out.push((f.subject.clone(), d, None));
+            }
+            for (tag, d) in &f.tags {
+                out.push((f.subject.clone(), d.clone(), Some(tag.clone())));
+            }
+        }
+        Ok(out)
     }
 
     /// Make `target`'s repository list `new` (referrers just pushed there, as descriptors)

@@ -23,21 +23,21 @@ impl PullObserver for Quiet {}
 
 /// Fetch the referrers of the image stored as `top` from the repository `source` names
 /// into `store`, each verified (manifest digest, blob digests and sizes) and kept as a
-/// referrer of its subject. Returns their manifests.
+/// referrer of its subject. Returns their manifests, with the tag of a cosign-style one.
 pub async fn fetch_referrers(
     client: &RegistryClient,
     store: Arc<dyn Store>,
     source: &Reference,
     top: &Digest,
-) -> Result<Vec<Descriptor>, ExecError> {
+) -> Result<Vec<(Descriptor, Option<String>)>, ExecError> {
     let carrier = ReferrerCopier::new(
         Arc::new(Copier::new(client.clone(), Some(store.clone()))),
         client.clone(),
     );
     let repo = source.without_digest();
-    let mut kept: Vec<(Descriptor, Digest)> = Vec::new();
-    for (subject, digest) in carrier.list(source, top).await? {
-        if kept.iter().any(|(d, _)| d.digest == digest) {
+    let mut kept: Vec<(Descriptor, Digest, Option<String>)> = Vec::new();
+    for (subject, digest, tag) in carrier.list(source, top).await? {
+        if kept.iter().any(|(d, _, _)| d.digest == digest) {
             continue;
         }
         let at = Reference::parse_loose(&repo.name())
@@ -74,27 +74,27 @@ pub async fn fetch_referrers(
             size: fetched.bytes.len() as u64,
             platform: None,
         };
-        kept.push((desc, subject));
+        kept.push((desc, subject, tag));
     }
     if !kept.is_empty() {
         store.update(&mut |entries| {
-            for (desc, subject) in &kept {
+            for (desc, subject, tag) in &kept {
                 if !entries
                     .iter()
                     .any(|e| is_referrer(e) && e.target.digest == desc.digest)
                 {
-                    entries.push(referrer_entry(desc.clone(), subject));
+                    entries.push(referrer_entry(desc.clone(), subject, tag.as_deref()));
                 }
             }
             Ok(())
         })?;
     }
-    Ok(kept.into_iter().map(|(d, _)| d).collect())
+    Ok(kept.into_iter().map(|(d, _, tag)| (d, tag)).collect())
 }
 
 /// Push `referrers` (kept in the copier's store, subjects first) into `target`'s
 /// repository by digest, and list them there: through the target's referrers API, or in
-/// the fallback index of each subject.
+/// the fallback index of each subject; a cosign-style one goes under its tag.
 pub async fn push_stored_referrers(
     copier: Arc<Copier>,
     client: RegistryClient,
@@ -108,13 +108,22 @@ pub async fn push_stored_referrers(
     let mut out = CarriedReferrers::default();
     let mut by_subject: BTreeMap<Digest, Vec<Value>> = BTreeMap::new();
     for r in referrers {
-        let done = copier
-            .push_from_store(&r.target, &repo.with_digest(r.target.digest.clone()))
-            .await?;
+        let at = match &r.tag {
+            Some(tag) => repo
+                .with_tag(tag)
+                .map_err(|e| invalid(target, e.to_string()))?,
+            None => repo.with_digest(r.target.digest.clone()),
+        };
+        let done = copier.push_from_store(&r.target, &at).await?;
         if !done.up_to_date {
             out.pushed += 1;
             out.blobs_uploaded += done.blobs_uploaded;
             out.bytes_uploaded += done.bytes_uploaded;
+        }
+        if let Some(tag) = &r.tag {
+            // cosign finds it by its tag; no index lists it.
+            out.held.tags.insert(tag.clone(), r.target.digest.clone());
+            continue;
         }
         out.held.manifests.insert(r.target.digest.clone());
         let bytes = store.read_blob(&r.target.digest, MAX_METADATA_BLOB)?;

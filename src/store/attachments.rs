@@ -3,7 +3,9 @@
 //! fetched. Each is a catalogue entry without a name, marked with the digest of its subject,
 //! so the layout stays what oras and skopeo write (an `index.json` entry without
 //! `ref.name`) while imagectl tells it from an untagged image: it is never listed or pruned
-//! as one, and lives exactly as long as its subject does.
+//! as one, and lives exactly as long as its subject does. cosign's signatures and
+//! attestations, which name their image by a tag (`sha256-<hex>.sig`) rather than a
+//! `subject`, are kept the same way with that tag beside them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,6 +15,9 @@ use crate::oci::{Descriptor, Digest, Manifest};
 
 /// The annotation that marks a catalogue entry as a referrer of the manifest it names.
 pub const SUBJECT: &str = "io.imagectl.subject";
+/// The annotation that keeps the tag a referrer is found under at a registry (cosign's
+/// `sha256-<hex>.sig`, `.att`, `.sbom`), for one without a `subject`.
+pub const REFERRER_TAG: &str = "io.imagectl.referrer.tag";
 
 /// A referrer the store keeps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,8 +27,25 @@ pub struct StoredReferrer {
     /// The manifest it refers to: an image's manifest or index, one of an index's
     /// platform manifests, or another referrer (a signature of an SBOM).
     pub subject: Digest,
+    /// The tag it goes under (cosign's `sha256-<hex>.sig`); none for a referrer with a
+    /// `subject`, which is pushed by digest and listed.
+    pub tag: Option<String>,
     /// Its manifest and blobs that are present, with sizes.
     pub blobs: BTreeMap<Digest, u64>,
+}
+
+/// The subject a cosign-style tag names: `sha256-<64 hex>.<suffix>` is a signature,
+/// attestation or SBOM of `sha256:<hex>`.
+pub fn subject_of_tag(tag: &str) -> Option<Digest> {
+    let (hex, suffix) = tag.strip_prefix("sha256-")?.split_once('.')?;
+    let suffix_ok = !suffix.is_empty()
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if hex.len() != 64 || !suffix_ok {
+        return None;
+    }
+    format!("sha256:{hex}").parse().ok()
 }
 
 /// Whether a catalogue entry is a referrer rather than an image.
@@ -31,8 +53,8 @@ pub fn is_referrer(entry: &CatalogEntry) -> bool {
     entry.name.is_none() && entry.annotations.contains_key(SUBJECT)
 }
 
-/// The catalogue entry that keeps the referrer `target` of `subject`.
-pub fn referrer_entry(target: Descriptor, subject: &Digest) -> CatalogEntry {
+/// The catalogue entry that keeps the referrer `target` of `subject` (found under `tag`).
+pub fn referrer_entry(target: Descriptor, subject: &Digest, tag: Option<&str>) -> CatalogEntry {
     let mut entry = CatalogEntry::new(
         None,
         Descriptor {
@@ -44,6 +66,11 @@ pub fn referrer_entry(target: Descriptor, subject: &Digest) -> CatalogEntry {
     entry
         .annotations
         .insert(SUBJECT.to_string(), subject.to_string());
+    if let Some(tag) = tag {
+        entry
+            .annotations
+            .insert(REFERRER_TAG.to_string(), tag.to_string());
+    }
     entry
 }
 
@@ -59,13 +86,14 @@ pub(super) fn attached(
         .iter()
         .flat_map(|i| i.blobs.keys().cloned())
         .collect();
-    let mut pending: Vec<(Descriptor, Digest)> = Vec::new();
+    let mut pending: Vec<(Descriptor, Digest, Option<String>)> = Vec::new();
     for e in entries {
         let subject = e.annotations.get(SUBJECT).and_then(|s| s.parse().ok());
+        let tag = e.annotations.get(REFERRER_TAG).cloned();
         if let Some(subject) = subject
-            && !pending.iter().any(|(d, _)| d.digest == e.target.digest)
+            && !pending.iter().any(|(d, _, _)| d.digest == e.target.digest)
         {
-            pending.push((e.target, subject));
+            pending.push((e.target, subject, tag));
         }
     }
     let mut kept = Vec::new();
@@ -73,12 +101,12 @@ pub(super) fn attached(
     loop {
         let before = pending.len();
         let mut rest = Vec::new();
-        for (target, subject) in pending {
+        for (target, subject, tag) in pending {
             if live.contains(&subject) {
                 live.insert(target.digest.clone());
-                kept.push((target, subject));
+                kept.push((target, subject, tag));
             } else {
-                rest.push((target, subject));
+                rest.push((target, subject, tag));
             }
         }
         pending = rest;
@@ -87,12 +115,13 @@ pub(super) fn attached(
         }
     }
     kept.into_iter()
-        .map(|(target, subject)| {
+        .map(|(target, subject, tag)| {
             let mut blobs = BTreeMap::new();
             collect_blobs(store, &target, &mut blobs)?;
             Ok(StoredReferrer {
                 target,
                 subject,
+                tag,
                 blobs,
             })
         })
@@ -201,9 +230,30 @@ mod tests {
 
     #[test]
     fn a_referrer_entry_is_neither_an_image_nor_dangling() {
-        let e = referrer_entry(desc(2), &digest(1));
+        let e = referrer_entry(desc(2), &digest(1), None);
         assert!(is_referrer(&e));
         assert!(!e.is_dangling());
         assert!(!is_referrer(&CatalogEntry::new(None, desc(3), None)));
+    }
+
+    #[test]
+    fn cosign_tags_name_their_subject() {
+        let hex = "ab".repeat(32);
+        let subject = format!("sha256:{hex}").parse::<Digest>().unwrap();
+        for suffix in ["sig", "att", "sbom"] {
+            assert_eq!(
+                subject_of_tag(&format!("sha256-{hex}.{suffix}")),
+                Some(subject.clone())
+            );
+        }
+        for bad in [
+            format!("sha256-{hex}"),
+            format!("sha256-{hex}."),
+            format!("sha256-{}.sig", &hex[2..]),
+            format!("sha256-{hex}.S/G"),
+            "1.0.0".to_string(),
+        ] {
+            assert_eq!(subject_of_tag(&bad), None, "{bad}");
+        }
     }
 }

@@ -19,7 +19,8 @@ mod staging;
 mod state;
 
 pub use attachments::{
-    SUBJECT, StoredReferrer, drop_orphans, is_referrer, referrer_entry, referrers_of,
+    REFERRER_TAG, SUBJECT, StoredReferrer, drop_orphans, is_referrer, referrer_entry, referrers_of,
+    subject_of_tag,
 };
 pub use error::StoreError;
 pub use image_store::{ArchiveCodec, Backend, ImageExport, ImageImport, ImageStore, RemoveEvent};

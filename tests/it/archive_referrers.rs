@@ -10,7 +10,7 @@ use crate::support::cli::{skopeo_ok, succeeded as ok};
 use crate::support::fixtures::{
     FixtureIndex, MediaFormat, multi_platform, push_index_http, sha256_digest,
 };
-use crate::support::signing::{attach_artifact, fallback_tag};
+use crate::support::signing::{attach_artifact, cosign_sign, fallback_tag};
 use crate::support::stores::{Kind, Under};
 use crate::support::{Registry, TestEnv};
 
@@ -19,11 +19,14 @@ const SBOM: &str = "application/spdx+json";
 const SBOM_PAYLOAD: &[u8] = b"sbom of the amd64 image";
 
 /// A signed two-platform release in `reg`: a signature of the index and an SBOM of the
-/// linux/amd64 manifest, each listed in its subject's fallback index.
+/// linux/amd64 manifest, each listed in its subject's fallback index, and cosign's own
+/// `sha256-<hex>.sig` tag of the index.
 struct Signed {
     index: FixtureIndex,
     signature: String,
     sbom: String,
+    /// The `.sig` tag and its manifest digest.
+    cosign: (String, String),
 }
 
 fn signed_release(reg: &Registry) -> Signed {
@@ -48,7 +51,9 @@ fn signed_release(reg: &Registry) -> Signed {
         SBOM,
         SBOM_PAYLOAD,
     );
+    let cosign = cosign_sign(reg, "team/app", &index.digest, "MEUCsigned");
     Signed {
+        cosign: (format!("{}.sig", fallback_tag(&index.digest)), cosign),
         index,
         signature,
         sbom,
@@ -108,7 +113,8 @@ fn saved(src: &Registry, archive: &Path) -> String {
 
 /// A signed image saved with `--referrers`, loaded into a fresh store with its source
 /// registry gone, and pushed with `--referrers` arrives with every referrer (digests
-/// preserved, listed in the target's fallback indexes); in the store the referrers are
+/// preserved, listed in the target's fallback indexes, cosign's tag under its name); in
+/// the store the referrers are
 /// no images, survive `prune`, count in `df`, and leave with the image's `rmi`.
 #[test]
 fn referrers_cross_an_air_gap_in_an_oci_archive() {
@@ -133,7 +139,7 @@ fn referrers_cross_an_air_gap_in_an_oci_archive() {
         .arg(&archive)
         .output()
         .unwrap());
-    assert!(loaded.contains("Loaded 2 referrers"), "{loaded}");
+    assert!(loaded.contains("Loaded 3 referrers"), "{loaded}");
     assert_eq!(image_ids(&env).len(), 1, "the referrers are no images");
     let before = df(&env);
     assert_eq!(before["Images"], 1, "{before}");
@@ -161,7 +167,7 @@ fn referrers_cross_an_air_gap_in_an_oci_archive() {
         .arg(&again)
         .output()
         .unwrap());
-    assert!(reloaded.contains("Loaded 2 referrers"), "{reloaded}");
+    assert!(reloaded.contains("Loaded 3 referrers"), "{reloaded}");
 
     let dst = Registry::start();
     let target = format!("{}/mirror/app:1.0.0", dst.host());
@@ -171,7 +177,7 @@ fn referrers_cross_an_air_gap_in_an_oci_archive() {
         .output()
         .unwrap());
     assert!(
-        pushed.contains("Referrers: 4 held by the target"),
+        pushed.contains("Referrers: 5 held by the target"),
         "{pushed}"
     );
     let repo = "mirror/app";
@@ -184,6 +190,10 @@ fn referrers_cross_an_air_gap_in_an_oci_archive() {
         Some(s.signature.clone())
     );
     assert_eq!(dst.manifest_digest(repo, &s.sbom), Some(s.sbom.clone()));
+    assert_eq!(
+        dst.manifest_digest(repo, &s.cosign.0),
+        Some(s.cosign.1.clone())
+    );
     assert_eq!(
         listed(&dst, repo, &fallback_tag(&s.index.digest)),
         [s.signature.as_str()]
@@ -310,7 +320,7 @@ fn a_docker_engine_keeps_the_image_and_warns_about_its_referrers() {
     let warnings: Vec<&str> = err.lines().filter(|l| l.contains("referrers")).collect();
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(
-        warnings[0].starts_with("warning: the archive's 2 referrers")
+        warnings[0].starts_with("warning: the archive's 3 referrers")
             && warnings[0].contains("were not kept"),
         "{err}"
     );
