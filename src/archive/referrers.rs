@@ -224,3 +224,130 @@ pub(super) fn write<W: Write>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::super::load;
+    use super::*;
+    use crate::oci::media;
+    use crate::store::layout::LayoutStore;
+    use crate::store::{BlobGc, Catalog};
+
+    /// An OCI layout tar holding one referrer of `subject`: an artifact manifest with an
+    /// empty config and a payload layer; `edit` changes the parts before they are written.
+    fn archive(edit: impl FnOnce(&mut Value, &mut Value, &mut Vec<(String, Vec<u8>)>)) -> Vec<u8> {
+        let payload = b"a signature".to_vec();
+        let subject = Digest::of(b"the signed manifest");
+        let mut manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "artifactType": "application/vnd.example.signature.v1+json",
+            "config": { "mediaType": "application/vnd.oci.empty.v1+json", "digest": Digest::of(b"{}").to_string(), "size": 2 },
+            "layers": [{ "mediaType": "application/vnd.example.signature.v1+json", "digest": Digest::of(&payload).to_string(), "size": payload.len() }],
+            "subject": { "mediaType": media::OCI_MANIFEST, "digest": subject.to_string(), "size": 19 },
+        });
+        let mut entry = json!({});
+        let mut blobs = vec![
+            (blob_name(&Digest::of(b"{}")), b"{}".to_vec()),
+            (blob_name(&Digest::of(&payload)), payload),
+        ];
+        edit(&mut manifest, &mut entry, &mut blobs);
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let d = Digest::of(&bytes);
+        let mut e = json!({ "mediaType": media::OCI_MANIFEST, "digest": d.to_string(), "size": bytes.len() });
+        if let Some(a) = entry.get("annotations") {
+            e["annotations"] = a.clone();
+        }
+        if let Some(size) = entry.get("size") {
+            e["size"] = size.clone();
+        }
+        blobs.push((blob_name(&d), bytes));
+        let index = json!({ "schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": [e] });
+        let mut b = tar::Builder::new(Vec::new());
+        let mut files = vec![
+            (
+                "oci-layout".to_string(),
+                br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+            ),
+            (
+                "index.json".to_string(),
+                serde_json::to_vec(&index).unwrap(),
+            ),
+        ];
+        files.extend(blobs);
+        for (name, data) in files {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, &data[..]).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn load_into(bytes: Vec<u8>) -> (tempfile::TempDir, LayoutStore, Result<usize, ArchiveError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open(dir.path().join("s")).unwrap();
+        let res = load(&store, Box::new(Cursor::new(bytes))).map(|r| r.referrers);
+        (dir, store, res)
+    }
+
+    #[test]
+    fn a_referrer_is_kept_as_one_marked_entry_with_its_blobs() {
+        let (_dir, store, res) = load_into(archive(|_, _, _| {}));
+        assert_eq!(res.unwrap(), 1);
+        let entries = store.entries().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert!(crate::store::is_referrer(&entries[0]));
+        assert_eq!(store.list_blobs().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_referrer_without_its_payload_is_refused_and_nothing_is_kept() {
+        let (_dir, store, res) = load_into(archive(|_, _, blobs| {
+            blobs.remove(1);
+        }));
+        let err = res.unwrap_err();
+        assert!(matches!(err, ArchiveError::MissingEntry { .. }), "{err}");
+        assert!(err.to_string().contains("the referrer"), "{err}");
+        assert!(store.entries().unwrap().is_empty());
+        assert!(store.list_blobs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_payload_of_another_size_than_the_manifest_says_is_refused() {
+        let (_dir, store, res) = load_into(archive(|m, _, _| {
+            m["layers"][0]["size"] = json!(3);
+        }));
+        let err = res.unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::Mismatch { what: "size", .. }),
+            "{err}"
+        );
+        assert!(store.entries().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_referrer_tag_that_names_no_subject_is_refused() {
+        let (_dir, store, res) = load_into(archive(|_, e, _| {
+            e["annotations"] = json!({ REFERRER_TAG: "../../latest" });
+        }));
+        let err = res.unwrap_err();
+        assert!(matches!(err, ArchiveError::Malformed { .. }), "{err}");
+        assert!(err.to_string().contains("sha256-<hex>.sig"), "{err}");
+        assert!(store.entries().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_index_entry_with_the_wrong_size_is_refused() {
+        let (_dir, _store, res) = load_into(archive(|_, e, _| {
+            e["size"] = json!(7);
+        }));
+        assert!(matches!(
+            res.unwrap_err(),
+            ArchiveError::Mismatch { what: "size", .. }
+        ));
+    }
+}

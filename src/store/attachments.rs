@@ -236,6 +236,102 @@ mod tests {
         assert!(!is_referrer(&CatalogEntry::new(None, desc(3), None)));
     }
 
+    /// Put a manifest of `config` and `layers` (with a `subject`, if given) in `store`.
+    fn manifest(
+        store: &crate::store::layout::LayoutStore,
+        config: &[u8],
+        layers: &[&[u8]],
+        subject: Option<&Descriptor>,
+    ) -> Descriptor {
+        use crate::store::BlobWrite;
+        let blob = |b: &[u8]| {
+            let d = Digest::of(b);
+            store.put_blob(&d, b).unwrap();
+            serde_json::json!({ "mediaType": "application/octet-stream", "digest": d.to_string(), "size": b.len() })
+        };
+        let mut m = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "config": blob(config),
+            "layers": layers.iter().map(|l| blob(l)).collect::<Vec<_>>(),
+        });
+        if let Some(s) = subject {
+            m["subject"] = serde_json::json!({ "mediaType": s.media_type, "digest": s.digest.to_string(), "size": s.size });
+        }
+        let bytes = serde_json::to_vec(&m).unwrap();
+        let d = Digest::of(&bytes);
+        store.put_blob(&d, &bytes).unwrap();
+        Descriptor {
+            media_type: media::OCI_MANIFEST.into(),
+            digest: d,
+            size: bytes.len() as u64,
+            platform: None,
+        }
+    }
+
+    #[test]
+    fn referrers_live_as_long_as_their_subject() {
+        use crate::store::{Inventory, layout::LayoutStore};
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open(dir.path().join("s")).unwrap();
+        let image = manifest(&store, br#"{"rootfs":{"diff_ids":[]}}"#, &[b"layer"], None);
+        let signature = manifest(&store, b"{}", &[b"signature"], Some(&image));
+        let sbom_signature = manifest(&store, b"{}", &[b"signature of it"], Some(&signature));
+        let stray = manifest(&store, b"{}", &[b"of nothing stored"], Some(&desc(9)));
+        let name = crate::oci::Reference::parse("example.com/app:1").unwrap();
+        store
+            .update(&mut |entries| {
+                entries.push(CatalogEntry::new(Some(name.clone()), image.clone(), None));
+                for (r, s) in [
+                    (&sbom_signature, &signature),
+                    (&signature, &image),
+                    (&stray, &desc(9)),
+                ] {
+                    entries.push(referrer_entry(r.clone(), &s.digest, None));
+                }
+                Ok(())
+            })
+            .unwrap();
+
+        let inventory = Inventory::load(&store).unwrap();
+        assert_eq!(inventory.images.len(), 1, "referrers are no images");
+        let kept: BTreeSet<&Digest> = inventory
+            .referrers
+            .iter()
+            .map(|r| &r.target.digest)
+            .collect();
+        assert_eq!(
+            kept,
+            BTreeSet::from([&signature.digest, &sbom_signature.digest])
+        );
+        assert_eq!(
+            referrers_of(&inventory.referrers, &inventory.images[0]).len(),
+            2
+        );
+        assert!(
+            inventory
+                .referenced_blobs()
+                .contains(&Digest::of(b"signature of it"))
+        );
+        assert_eq!(drop_orphans(&store, &inventory.referrers).unwrap(), 1);
+
+        store
+            .update(&mut |entries| {
+                entries.retain(|e| e.name.is_none());
+                Ok(())
+            })
+            .unwrap();
+        let inventory = Inventory::load(&store).unwrap();
+        assert!(inventory.referrers.is_empty());
+        assert!(
+            !inventory
+                .referenced_blobs()
+                .contains(&Digest::of(b"signature"))
+        );
+        assert_eq!(drop_orphans(&store, &inventory.referrers).unwrap(), 2);
+        assert!(store.entries().unwrap().is_empty());
+    }
+
     #[test]
     fn cosign_tags_name_their_subject() {
         let hex = "ab".repeat(32);
