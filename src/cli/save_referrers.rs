@@ -42,14 +42,24 @@ pub(super) async fn gather(
                 Some(c) => c,
                 None => client.insert(registry_client(cli)?),
             };
-            fetch_referrers(client, content.clone(), name, &image.target.digest)
+            let fetched = fetch_referrers(client, content.clone(), name, &image.target.digest)
                 .await
                 .with_context(|| {
                     format!(
                         "fetching the referrers of {query} from {} (the store keeps none; save without --referrers to stay offline)",
                         name.registry()
                     )
-                })?
+                })?;
+            if fetched.is_empty() {
+                // Not an error (most images are unsigned), but worth a line on stderr:
+                // stdout may be the archive.
+                eprintln!(
+                    "{query}: {} lists no referrers of {} (saved without any)",
+                    name.registry(),
+                    image.target.digest
+                );
+            }
+            fetched
         };
         for (manifest, tag) in found {
             if !out.iter().any(|o| o.manifest.digest == manifest.digest) {

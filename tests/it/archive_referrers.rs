@@ -326,3 +326,39 @@ fn a_docker_engine_keeps_the_image_and_warns_about_its_referrers() {
     );
     assert_eq!(under.names(), [image]);
 }
+
+/// `save --referrers` of an image nobody signed writes the image, says on stderr that its
+/// registry lists no referrers, and the archive loads without any.
+#[test]
+fn an_unsigned_image_is_saved_with_a_note() {
+    let src = Registry::start();
+    let index = multi_platform("2.0.0", MediaFormat::Oci);
+    push_index_http(&src, "team/plain", "2.0.0", &index);
+    let image = format!("{}/team/plain:2.0.0", src.host());
+    let env = TestEnv::new();
+    ok(&env
+        .imagectl()
+        .args(["pull", "--all-platforms", &image])
+        .output()
+        .unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("plain.tar");
+    let out = env
+        .imagectl()
+        .args(["save", "--format", "oci", "--referrers", "-o"])
+        .arg(&archive)
+        .arg(&image)
+        .output()
+        .unwrap();
+    let err = ok(&out);
+    assert!(err.contains("lists no referrers of"), "{err}");
+    let fresh = TestEnv::new();
+    let loaded = ok(&fresh
+        .imagectl()
+        .args(["load", "-i"])
+        .arg(&archive)
+        .output()
+        .unwrap());
+    assert!(!loaded.contains("referrers"), "{loaded}");
+    assert_eq!(image_ids(&fresh), [index.digest[7..19].to_string()]);
+}
