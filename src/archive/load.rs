@@ -165,7 +165,8 @@ pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<LoadReport
     commit(store, c, outcome)
 }
 
-fn commit(store: &dyn Store, mut c: Collected, o: Outcome) -> Result<LoadReport, ArchiveError> {
+fn commit(store: &dyn Store, mut c: Collected, mut o: Outcome) -> Result<LoadReport, ArchiveError> {
+    super::referrers::without_orphans(store, &mut o)?;
     for d in &o.blobs {
         if let Some(s) = c.staged.remove(d) {
             s.publish()?;

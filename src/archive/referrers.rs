@@ -136,6 +136,55 @@ fn add_manifest(
     Ok(())
 }
 
+/// Leave out of `out` the referrers whose subject is neither in the archive nor in
+/// `store` (a referrer of an image saved with another `--platform`): the catalogue would
+/// only drop them again. Says how many went, in the log.
+pub(super) fn without_orphans(store: &dyn BlobRead, out: &mut Outcome) -> Result<(), ArchiveError> {
+    let mut present: BTreeSet<Digest> = out.documents.iter().map(|(d, _)| d.clone()).collect();
+    let mut pending: Vec<usize> = (0..out.entries.len())
+        .filter(|&i| crate::store::is_referrer(&out.entries[i]))
+        .collect();
+    // Subjects first: a referrer of a referrer is kept when its subject is.
+    loop {
+        let before = pending.len();
+        let mut rest = Vec::new();
+        for i in pending {
+            let subject = out.entries[i]
+                .annotations
+                .get(crate::store::SUBJECT)
+                .and_then(|s| s.parse::<Digest>().ok());
+            let held = match &subject {
+                Some(s) => present.contains(s) || store.blob_size(s)?.is_some(),
+                None => false,
+            };
+            if held {
+                present.insert(out.entries[i].target.digest.clone());
+            } else {
+                rest.push(i);
+            }
+        }
+        pending = rest;
+        if pending.len() == before {
+            break;
+        }
+    }
+    if !pending.is_empty() {
+        tracing::warn!(
+            "{} referrers in the archive refer to nothing it or the store holds; not kept",
+            pending.len()
+        );
+        out.referrers -= pending.len();
+        let entries = std::mem::take(&mut out.entries);
+        out.entries = entries
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !pending.contains(i))
+            .map(|(_, e)| e)
+            .collect();
+    }
+    Ok(())
+}
+
 fn check_size(name: &str, expected: u64, actual: u64) -> Result<(), ArchiveError> {
     if expected != actual {
         return Err(ArchiveError::Mismatch {
@@ -287,9 +336,12 @@ mod tests {
         b.into_inner().unwrap()
     }
 
+    /// Load `bytes` into a store that holds the subject of [`archive`]'s referrer.
     fn load_into(bytes: Vec<u8>) -> (tempfile::TempDir, LayoutStore, Result<usize, ArchiveError>) {
         let dir = tempfile::tempdir().unwrap();
         let store = LayoutStore::open(dir.path().join("s")).unwrap();
+        let subject = b"the signed manifest";
+        crate::store::BlobWrite::put_blob(&store, &Digest::of(subject), subject).unwrap();
         let res = load(&store, Box::new(Cursor::new(bytes))).map(|r| r.referrers);
         (dir, store, res)
     }
@@ -301,7 +353,16 @@ mod tests {
         let entries = store.entries().unwrap();
         assert_eq!(entries.len(), 1);
         assert!(crate::store::is_referrer(&entries[0]));
-        assert_eq!(store.list_blobs().unwrap().len(), 3);
+        assert_eq!(store.list_blobs().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_referrer_of_nothing_held_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open(dir.path().join("s")).unwrap();
+        let loaded = load(&store, Box::new(Cursor::new(archive(|_, _, _| {})))).unwrap();
+        assert_eq!(loaded.referrers, 0);
+        assert!(store.entries().unwrap().is_empty());
     }
 
     #[test]
@@ -313,7 +374,11 @@ mod tests {
         assert!(matches!(err, ArchiveError::MissingEntry { .. }), "{err}");
         assert!(err.to_string().contains("the referrer"), "{err}");
         assert!(store.entries().unwrap().is_empty());
-        assert!(store.list_blobs().unwrap().is_empty());
+        assert_eq!(
+            store.list_blobs().unwrap().len(),
+            1,
+            "the subject, as it was"
+        );
     }
 
     #[test]
