@@ -54,6 +54,12 @@ pub async fn fetch_referrers(
             tracing::warn!(%digest, "a referrer that is an index is not kept");
             continue;
         };
+        // A listing (a fallback index anyone can write) may name a manifest of another
+        // subject: kept only under the subject it names itself.
+        if tag.is_none() && own_subject(&fetched.bytes).as_ref() != Some(&subject) {
+            tracing::warn!(%digest, %subject, "a listed referrer names another subject; not kept");
+            continue;
+        }
         for b in fetched.manifest.blobs() {
             if store.blob_size(&b.digest)? == Some(b.size) {
                 continue;
@@ -138,6 +144,12 @@ pub async fn push_stored_referrers(
         out.held.tags.extend(listed.held.tags);
     }
     Ok(out)
+}
+
+/// The `subject` a manifest names, if any.
+fn own_subject(bytes: &[u8]) -> Option<Digest> {
+    let v: Value = serde_json::from_slice(bytes).ok()?;
+    v.pointer("/subject/digest")?.as_str()?.parse().ok()
 }
 
 /// A referrer as a referrers list names it: with the manifest's `artifactType` (or its
