@@ -128,4 +128,15 @@ pub(super) struct Outcome {
     pub entries: Vec<CatalogEntry>,
     /// What to report.
     pub loaded: Vec<Loaded>,
+    /// Referrers (signatures, attestations) among `entries`.
+    pub referrers: usize,
+}
+
+/// What a load put in the store.
+#[derive(Clone, Debug, Default)]
+pub struct LoadReport {
+    /// The images, one per name.
+    pub images: Vec<Loaded>,
+    /// Referrers kept beside them (signatures, attestations, SBOMs).
+    pub referrers: usize,
 }

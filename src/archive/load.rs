@@ -3,16 +3,16 @@
 
 use std::io::{self, Read, Write};
 
-use super::collected::{Collected, Loaded, Outcome};
+use super::collected::{Collected, LoadReport, Outcome};
 use super::compress::{self, Compression, DiffHasher, Meter};
 use super::safe_tar::{Kind, classify, is_hex};
 use super::{ArchiveError, MAX_JSON_ENTRY, docker_load, oci_load};
 use crate::oci::Digest;
-use crate::store::{LockMode, Store, StoreError, names_target, set_name};
+use crate::store::{LockMode, Store, StoreError, is_referrer, names_target, set_name};
 
 /// Load every image of the archive read from `input` into `store`, with its names.
 /// Nothing becomes visible unless every image in the archive verifies.
-pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded>, ArchiveError> {
+pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<LoadReport, ArchiveError> {
     let _lock = store.lock(LockMode::Shared)?;
     let decoded = compress::open(input).map_err(ArchiveError::Read)?;
     let (comp, meter) = (decoded.compression, decoded.meter.clone());
@@ -165,7 +165,8 @@ pub fn load(store: &dyn Store, input: Box<dyn Read + Send>) -> Result<Vec<Loaded
     commit(store, c, outcome)
 }
 
-fn commit(store: &dyn Store, mut c: Collected, o: Outcome) -> Result<Vec<Loaded>, ArchiveError> {
+fn commit(store: &dyn Store, mut c: Collected, mut o: Outcome) -> Result<LoadReport, ArchiveError> {
+    super::referrers::without_orphans(store, &mut o)?;
     for d in &o.blobs {
         if let Some(s) = c.staged.remove(d) {
             s.publish()?;
@@ -178,6 +179,16 @@ fn commit(store: &dyn Store, mut c: Collected, o: Outcome) -> Result<Vec<Loaded>
     }
     store.update(&mut |entries| {
         for e in &o.entries {
+            if is_referrer(e) {
+                // Kept once, whatever else the store holds.
+                if !entries
+                    .iter()
+                    .any(|x| is_referrer(x) && x.target.digest == e.target.digest)
+                {
+                    entries.push(e.clone());
+                }
+                continue;
+            }
             if e.is_dangling() && names_target(entries, &e.target.digest) {
                 continue;
             }
@@ -192,7 +203,10 @@ fn commit(store: &dyn Store, mut c: Collected, o: Outcome) -> Result<Vec<Loaded>
         }
         Ok(())
     })?;
-    Ok(o.loaded)
+    Ok(LoadReport {
+        images: o.loaded,
+        referrers: o.referrers,
+    })
 }
 
 /// A layer link `<hex>/layer.tar` → `../<other hex>/layer.tar` (docker 20.10, for a layer
@@ -369,7 +383,8 @@ mod tests {
             &store,
             Box::new(io::Cursor::new(reversed_docker_archive(true))),
         )
-        .unwrap();
+        .unwrap()
+        .images;
         assert_eq!(loaded.len(), 1);
         assert_eq!(
             loaded[0].name.as_ref().unwrap().familiar(),

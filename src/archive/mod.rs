@@ -21,10 +21,11 @@ mod output;
 mod pgzip;
 mod placed;
 mod prepare;
+mod referrers;
 mod safe_tar;
 
 pub use codec::Codec;
-pub use collected::Loaded;
+pub use collected::{LoadReport, Loaded};
 pub use compress::{BOMB_FLOOR, BOMB_RATIO, Compression, is_bomb};
 pub use load::load;
 pub use output::OutputFile;
@@ -251,6 +252,18 @@ pub struct SaveOptions<'a> {
     pub platform: Option<&'a Platform>,
     /// Where gzip layers' uncompressed sizes come from (docker format).
     pub sizes: SizeMode,
+    /// Referrers in the store to write beside the images (OCI format only).
+    pub referrers: &'a [SaveReferrer],
+}
+
+/// A referrer to save: its manifest in the store, and the tag it is found under when it
+/// has no `subject` (cosign's `sha256-<hex>.sig`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaveReferrer {
+    /// The referrer's manifest.
+    pub manifest: Descriptor,
+    /// Its cosign-style tag, if that is how it names its image.
+    pub tag: Option<String>,
 }
 
 /// Write `images` from `store` as one archive to `out`; `out` receives nothing when an
@@ -272,7 +285,7 @@ pub fn save(
             &mut builder,
             &mut docker_save::Inline(store),
         )?,
-        Format::Oci => oci_save::write(store, &prepared, &mut builder)?,
+        Format::Oci => oci_save::write(store, &prepared, opts.referrers, &mut builder)?,
     }
     let enc = builder.into_inner().map_err(ArchiveError::Write)?;
     enc.finish().map_err(ArchiveError::Write)?;

@@ -138,6 +138,9 @@ pub(super) fn assemble(c: &Collected) -> Result<Outcome, ArchiveError> {
     // Each target once, however many names point at it.
     let mut done: HashMap<Digest, (Descriptor, Digest)> = HashMap::new();
     for (desc, raw) in manifests.iter().zip(raw_entries) {
+        if super::referrers::take(c, desc, &raw, &mut out)? {
+            continue;
+        }
         let (target, id) = match done.get(&desc.digest) {
             Some(t) => t.clone(),
             None => {

@@ -22,6 +22,7 @@ pub(super) const CONTAINERD_NAME: &str = "io.containerd.image.name";
 pub(super) fn write<W: Write>(
     store: &dyn BlobRead,
     images: &[Prepared],
+    referrers: &[super::SaveReferrer],
     builder: &mut tar::Builder<W>,
 ) -> Result<(), ArchiveError> {
     let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -74,6 +75,7 @@ pub(super) fn write<W: Write>(
             entries.push(index_entry(&top.desc, Some(&name.to_string())));
         }
     }
+    super::referrers::write(store, referrers, &mut written, &mut entries, builder)?;
     let index = json!({
         "schemaVersion": 2,
         "mediaType": media::OCI_INDEX,
@@ -90,7 +92,7 @@ pub(super) fn write<W: Write>(
     )
 }
 
-fn blob_entry<W: Write>(
+pub(super) fn blob_entry<W: Write>(
     builder: &mut tar::Builder<W>,
     digest: &Digest,
     size: u64,

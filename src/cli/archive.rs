@@ -32,6 +32,11 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
             .and_then(|p| Compression::from_file_name(&p.to_string_lossy()))
             .unwrap_or_default(),
     };
+    if args.referrers && format != Format::Oci {
+        bail!(
+            "--referrers needs --format oci: a docker-archive has no place for referrers (signatures, attestations, SBOMs)"
+        );
+    }
     if args.output.is_none() && std::io::stdout().is_terminal() {
         bail!("refusing to write a binary archive to a terminal: give -o FILE or redirect stdout");
     }
@@ -61,6 +66,15 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
         });
     }
     let wanted: Vec<&InventoryImage> = chosen.iter().map(|(_, i, _)| *i).collect();
+    // Where each image's referrers are, when the store keeps none: the registry of the
+    // name it was asked by (or its only name).
+    let chosen_names: Vec<(String, &InventoryImage, Option<Reference>)> = chosen
+        .iter()
+        .map(|(q, i, names)| {
+            let name = names.first().or_else(|| i.names.first()).cloned();
+            (q.to_string(), *i, name)
+        })
+        .collect();
     let export = store
         .export(&wanted, Arc::new(archive::Codec))
         .await
@@ -73,6 +87,15 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
         picked.push((q.to_string(), staged.target, names));
     }
     let content = export.content();
+    let referrers = if args.referrers {
+        let images: Vec<(&str, &InventoryImage, Option<&Reference>)> = chosen_names
+            .iter()
+            .map(|(q, i, n)| (q.as_str(), *i, n.as_ref()))
+            .collect();
+        super::save_referrers::gather(cli, &inventory, &images, content.clone()).await?
+    } else {
+        Vec::new()
+    };
     tokio::task::spawn_blocking(move || -> Result<()> {
         let _export = export;
         // One archive entry per image, with every name asked for.
@@ -103,6 +126,7 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
             compression,
             platform: platform.as_ref(),
             sizes: SizeMode::Exact,
+            referrers: &referrers,
         };
         match output {
             Some(path) => {
@@ -159,14 +183,16 @@ pub(super) async fn load(cli: &Cli, args: &LoadArgs) -> Result<ExitCode> {
     // a byte reaches the daemon.
     let import = store.import(Arc::new(archive::Codec)).await?;
     let content = import.content();
-    let loaded = tokio::task::spawn_blocking(move || archive::load(&*content, input))
+    let report = tokio::task::spawn_blocking(move || archive::load(&*content, input))
         .await
         .context("the load task failed")?
         .with_context(|| format!("loading {what}"))?;
+    let loaded = report.images;
     import
         .commit(&[])
         .await
         .with_context(|| format!("loading {what} into {}", store.location()))?;
+    let kept = super::save_referrers::loaded(&*store, report.referrers);
     if args.output.json() {
         let images: Vec<_> = loaded
             .iter()
@@ -177,7 +203,7 @@ pub(super) async fn load(cli: &Cli, args: &LoadArgs) -> Result<ExitCode> {
                 })
             })
             .collect();
-        print_json(&serde_json::json!({ "loaded": images }))?;
+        print_json(&serde_json::json!({ "loaded": images, "referrers": kept }))?;
         return Ok(ExitCode::SUCCESS);
     }
     for l in &loaded {
@@ -186,6 +212,9 @@ pub(super) async fn load(cli: &Cli, args: &LoadArgs) -> Result<ExitCode> {
             (None, Some(f)) => println!("Loaded image: {f}"),
             (None, None) => println!("Loaded image ID: {}", l.id),
         }
+    }
+    if kept > 0 && !args.quiet {
+        println!("Loaded {kept} referrers (signatures, attestations, SBOMs)");
     }
     Ok(ExitCode::SUCCESS)
 }

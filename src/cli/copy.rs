@@ -12,6 +12,7 @@ use super::{open_store, registry_client};
 use crate::archive;
 use crate::exec::{
     CarriedReferrers, Copier, CopyOutcome, CopyRequest, KnownReferrers, ReferrerCopier,
+    push_stored_referrers,
 };
 use crate::oci::{Platform, Reference};
 use crate::store::{LockMode, Resolved, Store, StoreSpec, resolve};
@@ -148,7 +149,14 @@ pub(super) async fn push(cli: &Cli, args: &PushArgs) -> Result<ExitCode> {
         .await
         .with_context(|| format!("push {} -> {target}", args.image))?;
     report("Pushed", &args.image, &target, &done, args.output.json())?;
-    if args.referrers {
+    let kept = crate::store::referrers_of(&inventory.referrers, image);
+    if args.referrers && !kept.is_empty() {
+        // The store keeps the image's referrers (a loaded archive): no source registry.
+        let carried = push_stored_referrers(copier, client, &*export.content(), &kept, &target)
+            .await
+            .with_context(|| format!("pushing the referrers of {} to {target}", args.image))?;
+        print_carried(&carried, args.output.json());
+    } else if args.referrers {
         let Some(source) = Reference::parse(&args.image).ok().filter(|_| own_named) else {
             anyhow::bail!(
                 "--referrers needs IMAGE by name (the registry it names holds its referrers), not by ID"

@@ -19,6 +19,7 @@ mod pull;
 mod registries;
 mod review;
 mod run;
+mod save_referrers;
 mod validate;
 
 use std::path::PathBuf;

@@ -22,6 +22,7 @@ mod remove;
 mod replica_referrers;
 mod replicate;
 mod select;
+mod stored_referrers;
 mod tag;
 mod target_ledger;
 
@@ -45,5 +46,6 @@ pub use referrers::{
 };
 pub use remove::remove_images;
 pub use replicate::{ReplicationReport, observe_replicas, replicate};
+pub use stored_referrers::{fetch_referrers, push_stored_referrers};
 pub use tag::tag_image;
 pub use target_ledger::{LEDGER_MEDIA_TYPE, TargetLedgerError};

@@ -161,6 +161,53 @@ impl ReferrerCopier {
         Ok(out)
     }
 
+    /// The referrers of the image `top` of `source`'s repository and of its platform
+    /// manifests, found the way [`Self::carry`] finds them: `(subject, referrer, tag)`,
+    /// the tag set for cosign's tag-named ones (`sha256-<hex>.sig`).
+    pub async fn list(
+        &self,
+        source: &Reference,
+        top: &Digest,
+    ) -> Result<Vec<(Digest, Digest, Option<String>)>, ExecError> {
+        let repo = bare(source)?;
+        let found = self.discover(&repo, top, &repo).await?;
+        let mut out = Vec::new();
+        for f in &found {
+            for d in f.descriptors.iter().filter_map(descriptor_digest) {
+                out.push((f.subject.clone(), d, None));
+            }
+            for (tag, d) in &f.tags {
+                out.push((f.subject.clone(), d.clone(), Some(tag.clone())));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Make `target`'s repository list `new` (referrers just pushed there, as descriptors)
+    /// among the referrers of `subject`: its fallback index, when it has no referrers API.
+    pub async fn list_at(
+        &self,
+        target: &Reference,
+        subject: &Digest,
+        new: &[serde_json::Value],
+    ) -> Result<CarriedReferrers, ExecError> {
+        let tgt_repo = bare(target)?;
+        let found = Found {
+            subject: subject.clone(),
+            descriptors: new.to_vec(),
+            fallback_index: None,
+            tags: Vec::new(),
+        };
+        let mut out = CarriedReferrers::default();
+        if let Some(d) = self
+            .list_at_target(&tgt_repo, &found, new, &mut out)
+            .await?
+        {
+            out.held.tags.insert(fallback_tag(subject), d);
+        }
+        Ok(out)
+    }
+
     async fn copy_one(
         &self,
         source: &Reference,

@@ -112,6 +112,7 @@ impl HostState {
                 .map(ReportedImage::to_inventory)
                 .collect(),
             containers_known: self.containers_known,
+            referrers: Vec::new(),
         }
     }
 

@@ -49,6 +49,15 @@ pub struct DiskUsage {
     /// Bytes interrupted writers left behind (part of `reclaimable`): the next pull, load
     /// or apply removes them.
     pub leftovers: u64,
+    /// Bytes only the referrers kept beside images need (signatures, attestations, SBOMs
+    /// from a loaded archive): part of `total_size`, never reclaimable while their image is
+    /// stored. Left out when there are none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub referrers_size: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Compute usage from an inventory and the list of blobs present.
@@ -119,6 +128,7 @@ pub fn disk_usage(inventory: &Inventory, blobs: &[(crate::oci::Digest, u64)]) ->
             per_image,
             image_fs_used: None,
             leftovers: 0,
+            referrers_size: 0,
         };
     }
     DiskUsage {
@@ -130,5 +140,18 @@ pub fn disk_usage(inventory: &Inventory, blobs: &[(crate::oci::Digest, u64)]) ->
         per_image,
         image_fs_used: None,
         leftovers: 0,
+        referrers_size: referrers_size(inventory, &users),
     }
+}
+
+/// Bytes of the kept referrers' blobs that no image needs, each counted once.
+fn referrers_size(
+    inventory: &Inventory,
+    users: &std::collections::BTreeMap<crate::oci::Digest, usize>,
+) -> u64 {
+    let mut own = std::collections::BTreeMap::new();
+    for r in &inventory.referrers {
+        own.extend(r.blobs.iter().filter(|(d, _)| !users.contains_key(*d)));
+    }
+    own.values().copied().sum()
 }

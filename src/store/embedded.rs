@@ -126,7 +126,10 @@ impl ImageStore for EmbeddedStore {
 
     async fn collect_garbage(&self, temporary: bool) -> Result<u64, StoreError> {
         self.blocking(move |s| {
-            let referenced = Inventory::load(s)?.referenced_blobs();
+            let inventory = Inventory::load(s)?;
+            // Referrers of an image removed since go with it, entries and blobs.
+            super::drop_orphans(s, &inventory.referrers)?;
+            let referenced = inventory.referenced_blobs();
             let mut freed = 0;
             for (digest, size) in super::BlobGc::list_blobs(s)? {
                 if !referenced.contains(&digest) {

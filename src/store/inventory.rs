@@ -103,6 +103,8 @@ pub struct Inventory {
     /// The backend knows which containers use which image (a daemon), so "in use"
     /// means used by a container rather than named.
     pub containers_known: bool,
+    /// Referrers kept beside the images (signatures, attestations), never listed as images.
+    pub referrers: Vec<super::StoredReferrer>,
 }
 
 impl Inventory {
@@ -116,6 +118,8 @@ impl Inventory {
         store: &(impl BlobRead + ?Sized),
         entries: Vec<CatalogEntry>,
     ) -> Result<Self, StoreError> {
+        let (attached, entries): (Vec<_>, Vec<_>) =
+            entries.into_iter().partition(super::is_referrer);
         let mut by_target: BTreeMap<Digest, Vec<CatalogEntry>> = BTreeMap::new();
         for e in entries {
             by_target
@@ -127,7 +131,11 @@ impl Inventory {
         for (_, group) in by_target {
             images.push(build_image(store, group)?);
         }
-        Ok(Self::of(images, false))
+        let referrers = super::attachments::attached(store, attached, &images)?;
+        Ok(Self {
+            referrers,
+            ..Self::of(images, false)
+        })
     }
 
     /// An inventory of `images`, in the one order every backend lists: newest created
@@ -142,14 +150,16 @@ impl Inventory {
         Self {
             images,
             containers_known,
+            referrers: Vec::new(),
         }
     }
 
-    /// Every blob some image needs.
+    /// Every blob some image or kept referrer needs.
     pub fn referenced_blobs(&self) -> BTreeSet<Digest> {
         self.images
             .iter()
             .flat_map(|i| i.blobs.keys().cloned())
+            .chain(self.referrers.iter().flat_map(|r| r.blobs.keys().cloned()))
             .collect()
     }
 
@@ -159,6 +169,9 @@ impl Inventory {
         let mut all = BTreeMap::new();
         for image in &self.images {
             all.extend(image.blobs.iter().map(|(d, s)| (d.clone(), *s)));
+        }
+        for r in &self.referrers {
+            all.extend(r.blobs.iter().map(|(d, s)| (d.clone(), *s)));
         }
         all.into_iter().collect()
     }

@@ -3,6 +3,7 @@
 //! `docker` manages a Docker Engine's images through its API. [`open`] is the one place
 //! that picks a backend.
 
+mod attachments;
 mod containerd;
 mod content;
 mod docker;
@@ -18,6 +19,10 @@ mod scratch;
 mod staging;
 mod state;
 
+pub use attachments::{
+    REFERRER_TAG, SUBJECT, StoredReferrer, drop_orphans, is_referrer, referrer_entry, referrers_of,
+    subject_of_tag,
+};
 pub use content::Content;
 pub use error::StoreError;
 pub use image_store::{ArchiveCodec, Backend, ImageExport, ImageImport, ImageStore, RemoveEvent};
@@ -205,9 +210,9 @@ impl CatalogEntry {
         self.annotations.get(REF_NAME).map(String::as_str)
     }
 
-    /// Untagged and unnamed by any tool: what `prune` removes.
+    /// Untagged and unnamed by any tool, and no referrer: what `prune` removes.
     pub fn is_dangling(&self) -> bool {
-        self.name.is_none() && self.foreign_name().is_none()
+        self.name.is_none() && self.foreign_name().is_none() && !is_referrer(self)
     }
 }
 

@@ -9,6 +9,7 @@ mod support;
 
 mod apply;
 mod archive;
+mod archive_referrers;
 mod bearer;
 mod budget;
 mod crash;

@@ -335,8 +335,9 @@ pub struct PushArgs {
     pub image: String,
     /// Where to: registry/name[:tag]; without a tag, IMAGE's tag. Default: IMAGE's name.
     pub target: Option<String>,
-    /// Also copy the image's referrers (signatures, attestations, SBOMs) from the registry
-    /// IMAGE names, when it holds the image with the digest pushed.
+    /// Also push the image's referrers (signatures, attestations, SBOMs): those the store
+    /// keeps (loaded from an archive), else from the registry IMAGE names, when it holds
+    /// the image with the digest pushed.
     #[arg(long)]
     pub referrers: bool,
     /// Text or JSON.
@@ -409,6 +410,11 @@ pub struct SaveArgs {
     /// OCI format default: every stored platform, with the index).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+    /// Also write each image's referrers (signatures, attestations, SBOMs: manifests whose
+    /// `subject` is the image or one of its platform manifests), OCI format only: those the
+    /// store keeps, else fetched from the registry the image's name points at.
+    #[arg(long)]
+    pub referrers: bool,
     /// Names, IDs or ID prefixes; layers shared between them are written once.
     #[arg(required = true)]
     pub images: Vec<String>,

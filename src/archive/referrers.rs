@@ -1,0 +1,418 @@
+//! Referrers in an OCI layout archive (signatures, attestations, SBOMs: manifests with a
+//! `subject`), the way oras and skopeo keep them in a layout: a descriptor in `index.json`
+//! without `ref.name`, the manifest and its blobs under `blobs/sha256/`. cosign's tag-named
+//! signatures (no `subject`) carry their tag in an `io.imagectl.referrer.tag` annotation.
+//! Save writes them after the images; load verifies them like any image content (every
+//! blob's digest as it streams, sizes against the manifest) and keeps them byte for byte.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use super::collected::{Collected, Outcome};
+use super::{ArchiveError, MAX_JSON_ENTRY, SaveReferrer};
+use crate::oci::{Descriptor, Digest, Manifest};
+use crate::store::{BlobRead, REF_NAME, REFERRER_TAG, referrer_entry, subject_of_tag};
+
+fn blob_name(d: &Digest) -> String {
+    format!("blobs/sha256/{}", d.hex())
+}
+
+/// The subject of a manifest document, if it names one.
+fn subject_of(bytes: &[u8], entry: &str) -> Result<Option<Digest>, ArchiveError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| ArchiveError::Malformed {
+        entry: entry.to_string(),
+        reason: format!("not JSON: {}", crate::oci::json_error_text(&e)),
+    })?;
+    match v.get("subject") {
+        None | Some(Value::Null) => Ok(None),
+        Some(s) => s
+            .get("digest")
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse::<Digest>().ok())
+            .filter(|d| d.verifiable().is_ok())
+            .map(Some)
+            .ok_or_else(|| ArchiveError::Malformed {
+                entry: entry.to_string(),
+                reason: "its subject has no usable sha256 digest".into(),
+            }),
+    }
+}
+
+/// When the `index.json` entry `desc` (raw: `raw`) is a referrer, check it and everything
+/// it names against the archive and add it to `out`; `false` for an image.
+pub(super) fn take(
+    c: &Collected,
+    desc: &Descriptor,
+    raw: &Value,
+    out: &mut Outcome,
+) -> Result<bool, ArchiveError> {
+    let annotations = raw.get("annotations").and_then(Value::as_object);
+    let named = annotations.is_some_and(|a| {
+        a.contains_key(REF_NAME) || a.contains_key(super::oci_save::CONTAINERD_NAME)
+    });
+    let name = blob_name(&desc.digest);
+    let Some(bytes) = c.json.get(&name).filter(|_| !named) else {
+        return Ok(false);
+    };
+    let tag = annotations
+        .and_then(|a| a.get(REFERRER_TAG))
+        .map(|t| t.as_str().unwrap_or_default());
+    let subject = match tag {
+        Some(t) => Some(subject_of_tag(t).ok_or_else(|| ArchiveError::Malformed {
+            entry: "index.json".into(),
+            reason: format!(
+                "{REFERRER_TAG} of {} is {t:?}, not a tag like sha256-<hex>.sig",
+                desc.digest
+            ),
+        })?),
+        None => subject_of(bytes, &name)?,
+    };
+    let Some(subject) = subject else {
+        return Ok(false);
+    };
+    check_size(&name, desc.size, bytes.len() as u64)?;
+    add_manifest(c, desc, bytes, &name, out, 0)?;
+    out.entries
+        .push(referrer_entry(desc.clone(), &subject, tag));
+    out.referrers += 1;
+    Ok(true)
+}
+
+/// Check the manifest `bytes` (`desc`, entry `name`) and its blobs; queue all of them.
+fn add_manifest(
+    c: &Collected,
+    desc: &Descriptor,
+    bytes: &[u8],
+    name: &str,
+    out: &mut Outcome,
+    depth: usize,
+) -> Result<(), ArchiveError> {
+    let parsed = Manifest::parse(bytes, Some(&desc.media_type)).map_err(|source| {
+        ArchiveError::Manifest {
+            entry: name.to_string(),
+            source,
+        }
+    })?;
+    match parsed {
+        Manifest::Index { manifests, .. } => {
+            if depth > 0 {
+                return Err(ArchiveError::Malformed {
+                    entry: name.to_string(),
+                    reason: "an index inside an index is not supported".into(),
+                });
+            }
+            for child in &manifests {
+                let child_name = blob_name(&child.digest);
+                let child_bytes =
+                    c.json
+                        .get(&child_name)
+                        .ok_or_else(|| ArchiveError::MissingEntry {
+                            entry: child_name.clone(),
+                            detail: format!(" (the referrer {name} names it)"),
+                        })?;
+                check_size(&child_name, child.size, child_bytes.len() as u64)?;
+                add_manifest(c, child, child_bytes, &child_name, out, depth + 1)?;
+            }
+        }
+        m => {
+            for b in m.blobs() {
+                let entry = blob_name(&b.digest);
+                let (digest, size) = c.blob(&entry).ok_or_else(|| ArchiveError::MissingEntry {
+                    entry: entry.clone(),
+                    detail: format!(" (the referrer {name} names it)"),
+                })?;
+                check_size(&entry, b.size, size)?;
+                match c.json.get(&entry) {
+                    Some(bytes) => out.documents.push((digest, bytes.clone())),
+                    None => out.blobs.push(digest),
+                }
+            }
+        }
+    }
+    // Byte for byte: a signature's digest is what verifiers look up.
+    out.documents.push((desc.digest.clone(), bytes.to_vec()));
+    Ok(())
+}
+
+/// Leave out of `out` the referrers whose subject is neither in the archive nor in
+/// `store` (a referrer of an image saved with another `--platform`): the catalogue would
+/// only drop them again. Says how many went, in the log.
+pub(super) fn without_orphans(store: &dyn BlobRead, out: &mut Outcome) -> Result<(), ArchiveError> {
+    let mut present: BTreeSet<Digest> = out.documents.iter().map(|(d, _)| d.clone()).collect();
+    let mut pending: Vec<usize> = (0..out.entries.len())
+        .filter(|&i| crate::store::is_referrer(&out.entries[i]))
+        .collect();
+    // Subjects first: a referrer of a referrer is kept when its subject is.
+    loop {
+        let before = pending.len();
+        let mut rest = Vec::new();
+        for i in pending {
+            let subject = out.entries[i]
+                .annotations
+                .get(crate::store::SUBJECT)
+                .and_then(|s| s.parse::<Digest>().ok());
+            let held = match &subject {
+                Some(s) => present.contains(s) || store.blob_size(s)?.is_some(),
+                None => false,
+            };
+            if held {
+                present.insert(out.entries[i].target.digest.clone());
+            } else {
+                rest.push(i);
+            }
+        }
+        pending = rest;
+        if pending.len() == before {
+            break;
+        }
+    }
+    if !pending.is_empty() {
+        tracing::warn!(
+            "{} referrers in the archive refer to nothing it or the store holds; not kept",
+            pending.len()
+        );
+        out.referrers -= pending.len();
+        let entries = std::mem::take(&mut out.entries);
+        out.entries = entries
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !pending.contains(i))
+            .map(|(_, e)| e)
+            .collect();
+    }
+    Ok(())
+}
+
+fn check_size(name: &str, expected: u64, actual: u64) -> Result<(), ArchiveError> {
+    if expected != actual {
+        return Err(ArchiveError::Mismatch {
+            entry: name.to_string(),
+            what: "size",
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Write the referrers `referrers` (manifests in `store`) and their blobs not `written`
+/// yet, and their `index.json` entries (no name; the `artifactType` a referrers list
+/// would show, a cosign tag in an annotation) into `entries`.
+pub(super) fn write<W: Write>(
+    store: &dyn BlobRead,
+    referrers: &[SaveReferrer],
+    written: &mut BTreeSet<Digest>,
+    entries: &mut Vec<Value>,
+    builder: &mut tar::Builder<W>,
+) -> Result<(), ArchiveError> {
+    for SaveReferrer { manifest: r, tag } in referrers {
+        let bytes = store.read_blob(&r.digest, MAX_JSON_ENTRY)?;
+        let name = blob_name(&r.digest);
+        let manifest = Manifest::parse(&bytes, Some(&r.media_type)).map_err(|source| {
+            ArchiveError::Manifest {
+                entry: name.clone(),
+                source,
+            }
+        })?;
+        let mut children = Vec::new();
+        if let Manifest::Index { manifests, .. } = &manifest {
+            for child in manifests {
+                let child_bytes = store.read_blob(&child.digest, MAX_JSON_ENTRY)?;
+                let m =
+                    Manifest::parse(&child_bytes, Some(&child.media_type)).map_err(|source| {
+                        ArchiveError::Manifest {
+                            entry: blob_name(&child.digest),
+                            source,
+                        }
+                    })?;
+                children.push((child.digest.clone(), child_bytes, m));
+            }
+        }
+        let blobs: Vec<&Descriptor> = std::iter::once(&manifest)
+            .chain(children.iter().map(|(_, _, m)| m))
+            .flat_map(Manifest::blobs)
+            .collect();
+        for b in blobs {
+            if written.insert(b.digest.clone()) {
+                super::oci_save::blob_entry(
+                    builder,
+                    &b.digest,
+                    b.size,
+                    store.open_blob(&b.digest)?,
+                )?;
+            }
+        }
+        for (d, child_bytes, _) in &children {
+            if written.insert(d.clone()) {
+                super::oci_save::blob_entry(
+                    builder,
+                    d,
+                    child_bytes.len() as u64,
+                    &child_bytes[..],
+                )?;
+            }
+        }
+        if written.insert(r.digest.clone()) {
+            super::oci_save::blob_entry(builder, &r.digest, bytes.len() as u64, &bytes[..])?;
+        }
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut entry = json!({
+            "mediaType": manifest.media_type(),
+            "digest": r.digest.to_string(),
+            "size": bytes.len(),
+        });
+        if let Some(t) = v.get("artifactType").and_then(Value::as_str) {
+            entry["artifactType"] = json!(t);
+        }
+        if let Some(tag) = tag {
+            entry["annotations"] = json!({ REFERRER_TAG: tag });
+        }
+        entries.push(entry);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::super::load;
+    use super::*;
+    use crate::oci::media;
+    use crate::store::layout::LayoutStore;
+    use crate::store::{BlobGc, Catalog};
+
+    /// An OCI layout tar holding one referrer of `subject`: an artifact manifest with an
+    /// empty config and a payload layer; `edit` changes the parts before they are written.
+    fn archive(edit: impl FnOnce(&mut Value, &mut Value, &mut Vec<(String, Vec<u8>)>)) -> Vec<u8> {
+        let payload = b"a signature".to_vec();
+        let subject = Digest::of(b"the signed manifest");
+        let mut manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "artifactType": "application/vnd.example.signature.v1+json",
+            "config": { "mediaType": "application/vnd.oci.empty.v1+json", "digest": Digest::of(b"{}").to_string(), "size": 2 },
+            "layers": [{ "mediaType": "application/vnd.example.signature.v1+json", "digest": Digest::of(&payload).to_string(), "size": payload.len() }],
+            "subject": { "mediaType": media::OCI_MANIFEST, "digest": subject.to_string(), "size": 19 },
+        });
+        let mut entry = json!({});
+        let mut blobs = vec![
+            (blob_name(&Digest::of(b"{}")), b"{}".to_vec()),
+            (blob_name(&Digest::of(&payload)), payload),
+        ];
+        edit(&mut manifest, &mut entry, &mut blobs);
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let d = Digest::of(&bytes);
+        let mut e = json!({ "mediaType": media::OCI_MANIFEST, "digest": d.to_string(), "size": bytes.len() });
+        if let Some(a) = entry.get("annotations") {
+            e["annotations"] = a.clone();
+        }
+        if let Some(size) = entry.get("size") {
+            e["size"] = size.clone();
+        }
+        blobs.push((blob_name(&d), bytes));
+        let index = json!({ "schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": [e] });
+        let mut b = tar::Builder::new(Vec::new());
+        let mut files = vec![
+            (
+                "oci-layout".to_string(),
+                br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+            ),
+            (
+                "index.json".to_string(),
+                serde_json::to_vec(&index).unwrap(),
+            ),
+        ];
+        files.extend(blobs);
+        for (name, data) in files {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, &data[..]).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// Load `bytes` into a store that holds the subject of [`archive`]'s referrer.
+    fn load_into(bytes: Vec<u8>) -> (tempfile::TempDir, LayoutStore, Result<usize, ArchiveError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open(dir.path().join("s")).unwrap();
+        let subject = b"the signed manifest";
+        crate::store::BlobWrite::put_blob(&store, &Digest::of(subject), subject).unwrap();
+        let res = load(&store, Box::new(Cursor::new(bytes))).map(|r| r.referrers);
+        (dir, store, res)
+    }
+
+    #[test]
+    fn a_referrer_is_kept_as_one_marked_entry_with_its_blobs() {
+        let (_dir, store, res) = load_into(archive(|_, _, _| {}));
+        assert_eq!(res.unwrap(), 1);
+        let entries = store.entries().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert!(crate::store::is_referrer(&entries[0]));
+        assert_eq!(store.list_blobs().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_referrer_of_nothing_held_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open(dir.path().join("s")).unwrap();
+        let loaded = load(&store, Box::new(Cursor::new(archive(|_, _, _| {})))).unwrap();
+        assert_eq!(loaded.referrers, 0);
+        assert!(store.entries().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_referrer_without_its_payload_is_refused_and_nothing_is_kept() {
+        let (_dir, store, res) = load_into(archive(|_, _, blobs| {
+            blobs.remove(1);
+        }));
+        let err = res.unwrap_err();
+        assert!(matches!(err, ArchiveError::MissingEntry { .. }), "{err}");
+        assert!(err.to_string().contains("the referrer"), "{err}");
+        assert!(store.entries().unwrap().is_empty());
+        assert_eq!(
+            store.list_blobs().unwrap().len(),
+            1,
+            "the subject, as it was"
+        );
+    }
+
+    #[test]
+    fn a_payload_of_another_size_than_the_manifest_says_is_refused() {
+        let (_dir, store, res) = load_into(archive(|m, _, _| {
+            m["layers"][0]["size"] = json!(3);
+        }));
+        let err = res.unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::Mismatch { what: "size", .. }),
+            "{err}"
+        );
+        assert!(store.entries().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_referrer_tag_that_names_no_subject_is_refused() {
+        let (_dir, store, res) = load_into(archive(|_, e, _| {
+            e["annotations"] = json!({ REFERRER_TAG: "../../latest" });
+        }));
+        let err = res.unwrap_err();
+        assert!(matches!(err, ArchiveError::Malformed { .. }), "{err}");
+        assert!(err.to_string().contains("sha256-<hex>.sig"), "{err}");
+        assert!(store.entries().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_index_entry_with_the_wrong_size_is_refused() {
+        let (_dir, _store, res) = load_into(archive(|_, e, _| {
+            e["size"] = json!(7);
+        }));
+        assert!(matches!(
+            res.unwrap_err(),
+            ArchiveError::Mismatch { what: "size", .. }
+        ));
+    }
+}

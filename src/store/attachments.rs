@@ -1,0 +1,355 @@
+//! Referrers kept in the catalogue beside their images: signatures, attestations and SBOMs
+//! (manifests with a `subject`) that `load` brought from an archive or `save --referrers`
+//! fetched. Each is a catalogue entry without a name, marked with the digest of its subject,
+//! so the layout stays what oras and skopeo write (an `index.json` entry without
+//! `ref.name`) while imagectl tells it from an untagged image: it is never listed or pruned
+//! as one, and lives exactly as long as its subject does. cosign's signatures and
+//! attestations, which name their image by a tag (`sha256-<hex>.sig`) rather than a
+//! `subject`, are kept the same way with that tag beside them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::inventory::MAX_METADATA_BLOB;
+use super::{BlobRead, Catalog, CatalogEntry, InventoryImage, StoreError};
+use crate::oci::{Descriptor, Digest, Manifest};
+
+/// The annotation that marks a catalogue entry as a referrer of the manifest it names.
+pub const SUBJECT: &str = "io.imagectl.subject";
+/// The annotation that keeps the tag a referrer is found under at a registry (cosign's
+/// `sha256-<hex>.sig`, `.att`, `.sbom`), for one without a `subject`.
+pub const REFERRER_TAG: &str = "io.imagectl.referrer.tag";
+
+/// A referrer the store keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReferrer {
+    /// The referrer's manifest.
+    pub target: Descriptor,
+    /// The manifest it refers to: an image's manifest or index, one of an index's
+    /// platform manifests, or another referrer (a signature of an SBOM).
+    pub subject: Digest,
+    /// The tag it goes under (cosign's `sha256-<hex>.sig`); none for a referrer with a
+    /// `subject`, which is pushed by digest and listed.
+    pub tag: Option<String>,
+    /// Its manifest and blobs that are present, with sizes.
+    pub blobs: BTreeMap<Digest, u64>,
+}
+
+/// The subject a cosign-style tag names: `sha256-<64 hex>.<suffix>` is a signature,
+/// attestation or SBOM of `sha256:<hex>`.
+pub fn subject_of_tag(tag: &str) -> Option<Digest> {
+    let (hex, suffix) = tag.strip_prefix("sha256-")?.split_once('.')?;
+    let suffix_ok = !suffix.is_empty()
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if hex.len() != 64 || !suffix_ok {
+        return None;
+    }
+    format!("sha256:{hex}").parse().ok()
+}
+
+/// Whether a catalogue entry is a referrer rather than an image.
+pub fn is_referrer(entry: &CatalogEntry) -> bool {
+    entry.name.is_none() && entry.annotations.contains_key(SUBJECT)
+}
+
+/// The catalogue entry that keeps the referrer `target` of `subject` (found under `tag`).
+pub fn referrer_entry(target: Descriptor, subject: &Digest, tag: Option<&str>) -> CatalogEntry {
+    let mut entry = CatalogEntry::new(
+        None,
+        Descriptor {
+            platform: None,
+            ..target
+        },
+        None,
+    );
+    entry
+        .annotations
+        .insert(SUBJECT.to_string(), subject.to_string());
+    if let Some(tag) = tag {
+        entry
+            .annotations
+            .insert(REFERRER_TAG.to_string(), tag.to_string());
+    }
+    entry
+}
+
+/// The referrers among `entries` whose subject the store still holds (in `images`, or
+/// itself a kept referrer), with their blobs. Referrers of a removed image are left out,
+/// so garbage collection frees their blobs.
+pub(super) fn attached(
+    store: &(impl BlobRead + ?Sized),
+    entries: Vec<CatalogEntry>,
+    images: &[InventoryImage],
+) -> Result<Vec<StoredReferrer>, StoreError> {
+    let mut live: BTreeSet<Digest> = images
+        .iter()
+        .flat_map(|i| i.blobs.keys().cloned())
+        .collect();
+    let mut pending: Vec<(Descriptor, Digest, Option<String>)> = Vec::new();
+    for e in entries {
+        let subject = e.annotations.get(SUBJECT).and_then(|s| s.parse().ok());
+        let tag = e.annotations.get(REFERRER_TAG).cloned();
+        if let Some(subject) = subject
+            && !pending.iter().any(|(d, _, _)| d.digest == e.target.digest)
+        {
+            pending.push((e.target, subject, tag));
+        }
+    }
+    let mut kept = Vec::new();
+    // A referrer of a referrer is kept once its subject is: repeat until nothing moves.
+    loop {
+        let before = pending.len();
+        let mut rest = Vec::new();
+        for (target, subject, tag) in pending {
+            if live.contains(&subject) {
+                live.insert(target.digest.clone());
+                kept.push((target, subject, tag));
+            } else {
+                rest.push((target, subject, tag));
+            }
+        }
+        pending = rest;
+        if pending.len() == before {
+            break;
+        }
+    }
+    kept.into_iter()
+        .map(|(target, subject, tag)| {
+            let mut blobs = BTreeMap::new();
+            collect_blobs(store, &target, &mut blobs)?;
+            Ok(StoredReferrer {
+                target,
+                subject,
+                tag,
+                blobs,
+            })
+        })
+        .collect()
+}
+
+/// The manifest `desc` and what it names, as far as present (a referrer with a missing
+/// blob is damage `fsck` reports through its subject's push, not a reason to fail here).
+fn collect_blobs(
+    store: &(impl BlobRead + ?Sized),
+    desc: &Descriptor,
+    blobs: &mut BTreeMap<Digest, u64>,
+) -> Result<(), StoreError> {
+    let bytes = match store.read_blob(&desc.digest, MAX_METADATA_BLOB) {
+        Ok(b) => b,
+        Err(
+            StoreError::MissingBlob(_) | StoreError::Corrupt { .. } | StoreError::TooLarge { .. },
+        ) => {
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    blobs.insert(desc.digest.clone(), bytes.len() as u64);
+    match Manifest::parse(&bytes, Some(&desc.media_type)) {
+        Ok(Manifest::Index { manifests, .. }) => {
+            for child in &manifests {
+                collect_blobs(store, child, blobs)?;
+            }
+        }
+        Ok(m) => {
+            for b in m.blobs() {
+                if let Some(size) = store.blob_size(&b.digest)? {
+                    blobs.insert(b.digest.clone(), size);
+                }
+            }
+        }
+        Err(_) => {}
+    }
+    Ok(())
+}
+
+/// The stored referrers of `image`: of its manifest or index, its platform manifests,
+/// and, transitively, of those referrers.
+pub fn referrers_of<'a>(
+    referrers: &'a [StoredReferrer],
+    image: &InventoryImage,
+) -> Vec<&'a StoredReferrer> {
+    let mut subjects: BTreeSet<&Digest> = image.blobs.keys().collect();
+    subjects.insert(&image.target.digest);
+    let mut out: Vec<&StoredReferrer> = Vec::new();
+    loop {
+        let before = out.len();
+        for r in referrers {
+            if subjects.contains(&r.subject) && !out.iter().any(|o| o.target == r.target) {
+                out.push(r);
+                subjects.insert(&r.target.digest);
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// Drop the catalogue entries of referrers whose subject is gone (`kept`: the referrers
+/// the inventory still holds), so the catalogue never names a blob garbage collection
+/// frees. Returns how many went.
+pub fn drop_orphans(
+    catalog: &(impl Catalog + ?Sized),
+    kept: &[StoredReferrer],
+) -> Result<usize, StoreError> {
+    let keep: BTreeSet<&Digest> = kept.iter().map(|r| &r.target.digest).collect();
+    let mut dropped = 0;
+    let orphan = |e: &CatalogEntry| is_referrer(e) && !keep.contains(&e.target.digest);
+    if !catalog.entries()?.iter().any(orphan) {
+        return Ok(0);
+    }
+    catalog.update(&mut |entries| {
+        let before = entries.len();
+        entries.retain(|e| !orphan(e));
+        dropped = before - entries.len();
+        Ok(())
+    })?;
+    Ok(dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::media;
+
+    fn digest(b: u8) -> Digest {
+        format!("sha256:{}", format!("{b:02x}").repeat(32))
+            .parse()
+            .unwrap()
+    }
+
+    fn desc(b: u8) -> Descriptor {
+        Descriptor {
+            media_type: media::OCI_MANIFEST.into(),
+            digest: digest(b),
+            size: 1,
+            platform: None,
+        }
+    }
+
+    #[test]
+    fn a_referrer_entry_is_neither_an_image_nor_dangling() {
+        let e = referrer_entry(desc(2), &digest(1), None);
+        assert!(is_referrer(&e));
+        assert!(!e.is_dangling());
+        assert!(!is_referrer(&CatalogEntry::new(None, desc(3), None)));
+    }
+
+    /// Put a manifest of `config` and `layers` (with a `subject`, if given) in `store`.
+    fn manifest(
+        store: &crate::store::layout::LayoutStore,
+        config: &[u8],
+        layers: &[&[u8]],
+        subject: Option<&Descriptor>,
+    ) -> Descriptor {
+        use crate::store::BlobWrite;
+        let blob = |b: &[u8]| {
+            let d = Digest::of(b);
+            store.put_blob(&d, b).unwrap();
+            serde_json::json!({ "mediaType": "application/octet-stream", "digest": d.to_string(), "size": b.len() })
+        };
+        let mut m = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "config": blob(config),
+            "layers": layers.iter().map(|l| blob(l)).collect::<Vec<_>>(),
+        });
+        if let Some(s) = subject {
+            m["subject"] = serde_json::json!({ "mediaType": s.media_type, "digest": s.digest.to_string(), "size": s.size });
+        }
+        let bytes = serde_json::to_vec(&m).unwrap();
+        let d = Digest::of(&bytes);
+        store.put_blob(&d, &bytes).unwrap();
+        Descriptor {
+            media_type: media::OCI_MANIFEST.into(),
+            digest: d,
+            size: bytes.len() as u64,
+            platform: None,
+        }
+    }
+
+    #[test]
+    fn referrers_live_as_long_as_their_subject() {
+        use crate::store::{Inventory, layout::LayoutStore};
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open(dir.path().join("s")).unwrap();
+        let image = manifest(&store, br#"{"rootfs":{"diff_ids":[]}}"#, &[b"layer"], None);
+        let signature = manifest(&store, b"{}", &[b"signature"], Some(&image));
+        let sbom_signature = manifest(&store, b"{}", &[b"signature of it"], Some(&signature));
+        let stray = manifest(&store, b"{}", &[b"of nothing stored"], Some(&desc(9)));
+        let name = crate::oci::Reference::parse("example.com/app:1").unwrap();
+        store
+            .update(&mut |entries| {
+                entries.push(CatalogEntry::new(Some(name.clone()), image.clone(), None));
+                for (r, s) in [
+                    (&sbom_signature, &signature),
+                    (&signature, &image),
+                    (&stray, &desc(9)),
+                ] {
+                    entries.push(referrer_entry(r.clone(), &s.digest, None));
+                }
+                Ok(())
+            })
+            .unwrap();
+
+        let inventory = Inventory::load(&store).unwrap();
+        assert_eq!(inventory.images.len(), 1, "referrers are no images");
+        let kept: BTreeSet<&Digest> = inventory
+            .referrers
+            .iter()
+            .map(|r| &r.target.digest)
+            .collect();
+        assert_eq!(
+            kept,
+            BTreeSet::from([&signature.digest, &sbom_signature.digest])
+        );
+        assert_eq!(
+            referrers_of(&inventory.referrers, &inventory.images[0]).len(),
+            2
+        );
+        assert!(
+            inventory
+                .referenced_blobs()
+                .contains(&Digest::of(b"signature of it"))
+        );
+        assert_eq!(drop_orphans(&store, &inventory.referrers).unwrap(), 1);
+
+        store
+            .update(&mut |entries| {
+                entries.retain(|e| e.name.is_none());
+                Ok(())
+            })
+            .unwrap();
+        let inventory = Inventory::load(&store).unwrap();
+        assert!(inventory.referrers.is_empty());
+        assert!(
+            !inventory
+                .referenced_blobs()
+                .contains(&Digest::of(b"signature"))
+        );
+        assert_eq!(drop_orphans(&store, &inventory.referrers).unwrap(), 2);
+        assert!(store.entries().unwrap().is_empty());
+    }
+
+    #[test]
+    fn cosign_tags_name_their_subject() {
+        let hex = "ab".repeat(32);
+        let subject = format!("sha256:{hex}").parse::<Digest>().unwrap();
+        for suffix in ["sig", "att", "sbom"] {
+            assert_eq!(
+                subject_of_tag(&format!("sha256-{hex}.{suffix}")),
+                Some(subject.clone())
+            );
+        }
+        for bad in [
+            format!("sha256-{hex}"),
+            format!("sha256-{hex}."),
+            format!("sha256-{}.sig", &hex[2..]),
+            format!("sha256-{hex}.S/G"),
+            "1.0.0".to_string(),
+        ] {
+            assert_eq!(subject_of_tag(&bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! Signatures and attestations across an air gap: `save --format oci --referrers` writes an
+//! image's referrers into the archive, `load` keeps them in a fresh store beside the image
+//! (not as images: `images` hides them, `prune` keeps them, `rmi` of the image takes them),
+//! and `push --referrers` sends them from the store to another registry, digests preserved.
+//! The registries are real distribution registries (no referrers API: fallback tags).
+
+use std::path::Path;
+
+use crate::support::cli::{skopeo_ok, succeeded as ok};
+use crate::support::fixtures::{
+    FixtureIndex, MediaFormat, multi_platform, push_index_http, sha256_digest,
+};
+use crate::support::signing::{attach_artifact, cosign_sign, fallback_tag};
+use crate::support::stores::{Kind, Under};
+use crate::support::{Registry, TestEnv};
+
+const SIGNATURE: &str = "application/vnd.example.signature.v1+json";
+const SBOM: &str = "application/spdx+json";
+const SBOM_PAYLOAD: &[u8] = b"sbom of the amd64 image";
+
+/// A signed two-platform release in `reg`: a signature of the index and an SBOM of the
+/// linux/amd64 manifest, each listed in its subject's fallback index, and cosign's own
+/// `sha256-<hex>.sig` tag of the index.
+struct Signed {
+    index: FixtureIndex,
+    signature: String,
+    sbom: String,
+    /// The `.sig` tag and its manifest digest.
+    cosign: (String, String),
+}
+
+fn signed_release(reg: &Registry) -> Signed {
+    let index = multi_platform("1.0.0", MediaFormat::Oci);
+    push_index_http(reg, "team/app", "1.0.0", &index);
+    let signature = attach_artifact(
+        reg,
+        "team/app",
+        (&index.digest, &index.media_type, index.size),
+        SIGNATURE,
+        b"signature of 1.0.0",
+    );
+    let amd64 = index.image("linux/amd64");
+    let sbom = attach_artifact(
+        reg,
+        "team/app",
+        (
+            &amd64.manifest_digest,
+            &amd64.manifest_media_type,
+            amd64.manifest_size,
+        ),
+        SBOM,
+        SBOM_PAYLOAD,
+    );
+    let cosign = cosign_sign(reg, "team/app", &index.digest, "MEUCsigned");
+    Signed {
+        cosign: (format!("{}.sig", fallback_tag(&index.digest)), cosign),
+        index,
+        signature,
+        sbom,
+    }
+}
+
+/// The digests the fallback index `tag` of `repo` lists, sorted.
+fn listed(reg: &Registry, repo: &str, tag: &str) -> Vec<String> {
+    let (_, bytes) = reg.get_manifest(repo, tag);
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut out: Vec<String> = v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// `df --format json` of `env`'s store.
+fn df(env: &TestEnv) -> serde_json::Value {
+    serde_json::from_str(&ok(&env
+        .imagectl()
+        .args(["df", "--format", "json"])
+        .output()
+        .unwrap()))
+    .unwrap()
+}
+
+/// `images -q` of `env`'s store, one ID a line.
+fn image_ids(env: &TestEnv) -> Vec<String> {
+    ok(&env.imagectl().args(["images", "-q"]).output().unwrap())
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Pull the signed release into a store and save it with its referrers to `archive`.
+fn saved(src: &Registry, archive: &Path) -> String {
+    let image = format!("{}/team/app:1.0.0", src.host());
+    let env = TestEnv::new();
+    ok(&env
+        .imagectl()
+        .args(["pull", "--all-platforms", &image])
+        .output()
+        .unwrap());
+    ok(&env
+        .imagectl()
+        .args(["save", "--format", "oci", "--referrers", "-o"])
+        .arg(archive)
+        .arg(&image)
+        .output()
+        .unwrap());
+    image
+}
+
+/// A signed image saved with `--referrers`, loaded into a fresh store with its source
+/// registry gone, and pushed with `--referrers` arrives with every referrer (digests
+/// preserved, listed in the target's fallback indexes, cosign's tag under its name); in
+/// the store the referrers are
+/// no images, survive `prune`, count in `df`, and leave with the image's `rmi`.
+#[test]
+fn referrers_cross_an_air_gap_in_an_oci_archive() {
+    let src = Registry::start();
+    let s = signed_release(&src);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("app.tar");
+    let image = saved(&src, &archive);
+    // An independent reader finds the image by name beside the nameless referrer entries.
+    let raw = skopeo_ok(&[
+        "inspect",
+        "--raw",
+        &format!("oci-archive:{}:{image}", archive.display()),
+    ]);
+    assert_eq!(sha256_digest(raw.trim_end().as_bytes()), s.index.digest);
+    drop(src);
+
+    let env = TestEnv::new();
+    let loaded = ok(&env
+        .imagectl()
+        .args(["load", "-i"])
+        .arg(&archive)
+        .output()
+        .unwrap());
+    assert!(loaded.contains("Loaded 3 referrers"), "{loaded}");
+    assert_eq!(image_ids(&env).len(), 1, "the referrers are no images");
+    let before = df(&env);
+    assert_eq!(before["Images"], 1, "{before}");
+    assert_eq!(before["Unreferenced"], 0, "{before}");
+    assert!(before["ReferrersSize"].as_u64().unwrap() > 0, "{before}");
+    ok(&env.imagectl().args(["prune", "-f"]).output().unwrap());
+    assert_eq!(
+        df(&env)["TotalSize"],
+        before["TotalSize"],
+        "prune kept them"
+    );
+    // Saved again with the registry gone: from the store.
+    let again = dir.path().join("again.tar");
+    ok(&env
+        .imagectl()
+        .args(["save", "--format", "oci", "--referrers", "-o"])
+        .arg(&again)
+        .arg(&image)
+        .output()
+        .unwrap());
+    let third = TestEnv::new();
+    let reloaded = ok(&third
+        .imagectl()
+        .args(["load", "-i"])
+        .arg(&again)
+        .output()
+        .unwrap());
+    assert!(reloaded.contains("Loaded 3 referrers"), "{reloaded}");
+
+    let dst = Registry::start();
+    let target = format!("{}/mirror/app:1.0.0", dst.host());
+    let pushed = ok(&env
+        .imagectl()
+        .args(["push", "--referrers", &image, &target])
+        .output()
+        .unwrap());
+    assert!(
+        pushed.contains("Referrers: 5 held by the target"),
+        "{pushed}"
+    );
+    let repo = "mirror/app";
+    assert_eq!(
+        dst.manifest_digest(repo, "1.0.0"),
+        Some(s.index.digest.clone())
+    );
+    assert_eq!(
+        dst.manifest_digest(repo, &s.signature),
+        Some(s.signature.clone())
+    );
+    assert_eq!(dst.manifest_digest(repo, &s.sbom), Some(s.sbom.clone()));
+    assert_eq!(
+        dst.manifest_digest(repo, &s.cosign.0),
+        Some(s.cosign.1.clone())
+    );
+    assert_eq!(
+        listed(&dst, repo, &fallback_tag(&s.index.digest)),
+        [s.signature.as_str()]
+    );
+    let amd64 = &s.index.image("linux/amd64").manifest_digest;
+    assert_eq!(listed(&dst, repo, &fallback_tag(amd64)), [s.sbom.as_str()]);
+
+    ok(&env.imagectl().args(["rmi", &image]).output().unwrap());
+    let after = df(&env);
+    assert_eq!(
+        after["TotalSize"], 0,
+        "the referrers left with the image: {after}"
+    );
+    assert!(image_ids(&env).is_empty());
+}
+
+/// `save --referrers` in the docker-archive format is refused before anything is written.
+#[test]
+fn referrers_need_the_oci_format() {
+    let env = TestEnv::new();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("app.tar");
+    let out = env
+        .imagectl()
+        .args(["save", "--referrers", "-o"])
+        .arg(&archive)
+        .arg("example.com/app:1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--referrers needs --format oci"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!archive.exists());
+}
+
+/// An archive whose SBOM payload was altered is refused, naming the blob, and the store
+/// gets nothing: not the image, not the referrers, not a blob.
+#[test]
+fn a_tampered_referrer_blob_loads_nothing() {
+    let src = Registry::start();
+    signed_release(&src);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("app.tar");
+    saved(&src, &archive);
+    let payload = format!("blobs/sha256/{}", &sha256_digest(SBOM_PAYLOAD)[7..]);
+    let tampered = dir.path().join("tampered.tar");
+    let mut found = false;
+    let mut out = tar::Builder::new(std::fs::File::create(&tampered).unwrap());
+    let mut input = tar::Archive::new(std::fs::File::open(&archive).unwrap());
+    for entry in input.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        if path == payload {
+            found = true;
+            data[0] ^= 0x20;
+        }
+        out.append_data(&mut header, &path, &data[..]).unwrap();
+    }
+    out.into_inner().unwrap();
+    assert!(found, "the archive holds the SBOM payload {payload}");
+
+    let env = TestEnv::new();
+    let res = env
+        .imagectl()
+        .args(["load", "-i"])
+        .arg(&tampered)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(!res.status.success());
+    assert!(err.contains(&payload) && err.contains("digest"), "{err}");
+    assert!(image_ids(&env).is_empty());
+    assert_eq!(df(&env)["TotalSize"], 0);
+}
+
+/// `save --referrers` of an image whose store keeps no referrers and whose registry is
+/// down fails in one line naming that registry, and writes no archive.
+#[test]
+fn an_unreachable_registry_fails_the_save_in_one_line() {
+    let src = Registry::start();
+    signed_release(&src);
+    let host = src.host();
+    let image = format!("{host}/team/app:1.0.0");
+    let env = TestEnv::new();
+    ok(&env
+        .imagectl()
+        .args(["pull", "--all-platforms", &image])
+        .output()
+        .unwrap());
+    drop(src);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("app.tar");
+    let out = env
+        .imagectl()
+        .args(["save", "--format", "oci", "--referrers", "-o"])
+        .arg(&archive)
+        .arg(&image)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("from {host}")), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!archive.exists());
+}
+
+/// A load into a Docker Engine keeps the image and says in one warning line that the
+/// archive's referrers were not kept, and why.
+#[test]
+fn a_docker_engine_keeps_the_image_and_warns_about_its_referrers() {
+    let src = Registry::start();
+    signed_release(&src);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("app.tar");
+    let image = saved(&src, &archive);
+    let under = Under::new(Kind::DockerClassic);
+    let out = under.run(&["load", "-i", archive.to_str().unwrap()]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("referrers")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].starts_with("warning: the archive's 3 referrers")
+            && warnings[0].contains("were not kept"),
+        "{err}"
+    );
+    assert_eq!(under.names(), [image]);
+}
+
+/// `save --referrers` of an image nobody signed writes the image, says on stderr that its
+/// registry lists no referrers, and the archive loads without any.
+#[test]
+fn an_unsigned_image_is_saved_with_a_note() {
+    let src = Registry::start();
+    let index = multi_platform("2.0.0", MediaFormat::Oci);
+    push_index_http(&src, "team/plain", "2.0.0", &index);
+    let image = format!("{}/team/plain:2.0.0", src.host());
+    let env = TestEnv::new();
+    ok(&env
+        .imagectl()
+        .args(["pull", "--all-platforms", &image])
+        .output()
+        .unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("plain.tar");
+    let out = env
+        .imagectl()
+        .args(["save", "--format", "oci", "--referrers", "-o"])
+        .arg(&archive)
+        .arg(&image)
+        .output()
+        .unwrap();
+    let err = ok(&out);
+    assert!(err.contains("lists no referrers of"), "{err}");
+    let fresh = TestEnv::new();
+    let loaded = ok(&fresh
+        .imagectl()
+        .args(["load", "-i"])
+        .arg(&archive)
+        .output()
+        .unwrap());
+    assert!(!loaded.contains("referrers"), "{loaded}");
+    assert_eq!(image_ids(&fresh), [index.digest[7..19].to_string()]);
+}
