@@ -13,6 +13,7 @@ mod collected;
 mod compress;
 mod docker_load;
 mod docker_save;
+mod entries;
 mod layers;
 mod load;
 mod oci_load;

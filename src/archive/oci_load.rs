@@ -4,92 +4,16 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use serde_json::Value;
 
 use super::ArchiveError;
 use super::collected::{Collected, Loaded, Outcome};
+use super::entries::{blob_name, check_size, walk_failed};
 use super::layers::diff_ids;
 use super::oci_save::CONTAINERD_NAME;
-use crate::image::{ImageSource, ImageTree, Node, Selection, Walk, WalkError, local, stored_form};
+use crate::image::{ImageTree, Node, Selection, Walk, local, stored_form};
 use crate::oci::{Descriptor, Digest, Manifest, Reference, media};
 use crate::store::{CatalogEntry, REF_NAME};
-
-fn blob_name(d: &Digest) -> String {
-    format!("blobs/sha256/{}", d.hex())
-}
-
-/// An archive's entries as an image source: a JSON blob (manifest, index, config) is
-/// verified against its entry name as it streams in, and here against the descriptor's
-/// size. Who names a missing entry is added by [`walk_failed`].
-impl ImageSource for Collected {
-    type Error = ArchiveError;
-
-    async fn manifest(&self, desc: &Descriptor) -> Result<Bytes, ArchiveError> {
-        document(self, desc)
-    }
-
-    async fn config(&self, desc: &Descriptor) -> Result<Bytes, ArchiveError> {
-        document(self, desc)
-    }
-
-    async fn blob_size(&self, desc: &Descriptor) -> Result<Option<u64>, ArchiveError> {
-        Ok(self.blob(&blob_name(&desc.digest)).map(|(_, size)| size))
-    }
-}
-
-fn document(c: &Collected, d: &Descriptor) -> Result<Bytes, ArchiveError> {
-    let name = blob_name(&d.digest);
-    let bytes = c
-        .json
-        .get(&name)
-        .ok_or_else(|| ArchiveError::MissingEntry {
-            entry: name.clone(),
-            detail: String::new(),
-        })?;
-    check_size(&name, d.size, bytes.len() as u64)?;
-    Ok(Bytes::copy_from_slice(bytes))
-}
-
-fn check_size(name: &str, expected: u64, actual: u64) -> Result<(), ArchiveError> {
-    if expected != actual {
-        return Err(ArchiveError::Mismatch {
-            entry: name.to_string(),
-            what: "size",
-            expected: expected.to_string(),
-            actual: actual.to_string(),
-        });
-    }
-    Ok(())
-}
-
-/// A walk's failure, naming the entry and who names it.
-fn walk_failed(e: WalkError<ArchiveError>) -> ArchiveError {
-    let who = |by: Option<Digest>| by.map_or_else(|| "index.json".to_string(), |d| blob_name(&d));
-    match e {
-        WalkError::Read {
-            named_by,
-            error: ArchiveError::MissingEntry { entry, .. },
-            ..
-        } => ArchiveError::MissingEntry {
-            entry,
-            detail: format!(" ({} names it)", who(named_by)),
-        },
-        WalkError::Read { error, .. } => error,
-        WalkError::Manifest { desc, source, .. } => ArchiveError::Manifest {
-            entry: blob_name(&desc.digest),
-            source,
-        },
-        WalkError::NestedIndex { index } => ArchiveError::Malformed {
-            entry: blob_name(&index),
-            reason: "an index inside an index is not supported".into(),
-        },
-        WalkError::Platform(missing) => ArchiveError::Malformed {
-            entry: "index.json".into(),
-            reason: missing.to_string(),
-        },
-    }
-}
 
 /// Every image `index.json` names, verified against the entries.
 pub(super) fn assemble(c: &Collected) -> Result<Outcome, ArchiveError> {

@@ -11,13 +11,11 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use super::collected::{Collected, Outcome};
-use super::{ArchiveError, MAX_JSON_ENTRY, SaveReferrer};
-use crate::oci::{Descriptor, Digest, Manifest};
-use crate::store::{BlobRead, REF_NAME, REFERRER_TAG, referrer_entry, subject_of_tag};
-
-fn blob_name(d: &Digest) -> String {
-    format!("blobs/sha256/{}", d.hex())
-}
+use super::entries::{blob_name, check_size, walk_failed};
+use super::{ArchiveError, SaveReferrer};
+use crate::image::{ImageTree, Walk, WalkError, local};
+use crate::oci::{Descriptor, Digest};
+use crate::store::{BlobRead, Content, REF_NAME, REFERRER_TAG, referrer_entry, subject_of_tag};
 
 /// The subject of a manifest document, if it names one.
 fn subject_of(bytes: &[u8], entry: &str) -> Result<Option<Digest>, ArchiveError> {
@@ -73,66 +71,39 @@ pub(super) fn take(
         return Ok(false);
     };
     check_size(&name, desc.size, bytes.len() as u64)?;
-    add_manifest(c, desc, bytes, &name, out, 0)?;
+    add_manifest(c, desc, &name, out)?;
     out.entries
         .push(referrer_entry(desc.clone(), &subject, tag));
     out.referrers += 1;
     Ok(true)
 }
 
-/// Check the manifest `bytes` (`desc`, entry `name`) and its blobs; queue all of them.
+/// Check the referrer `desc` (entry `name`), the manifests it names and their blobs
+/// against the archive; queue all of them, byte for byte.
 fn add_manifest(
     c: &Collected,
     desc: &Descriptor,
-    bytes: &[u8],
     name: &str,
     out: &mut Outcome,
-    depth: usize,
 ) -> Result<(), ArchiveError> {
-    let parsed = Manifest::parse(bytes, Some(&desc.media_type)).map_err(|source| {
-        ArchiveError::Manifest {
-            entry: name.to_string(),
-            source,
-        }
-    })?;
-    match parsed {
-        Manifest::Index { manifests, .. } => {
-            if depth > 0 {
-                return Err(ArchiveError::Malformed {
-                    entry: name.to_string(),
-                    reason: "an index inside an index is not supported".into(),
-                });
-            }
-            for child in &manifests {
-                let child_name = blob_name(&child.digest);
-                let child_bytes =
-                    c.json
-                        .get(&child_name)
-                        .ok_or_else(|| ArchiveError::MissingEntry {
-                            entry: child_name.clone(),
-                            detail: format!(" (the referrer {name} names it)"),
-                        })?;
-                check_size(&child_name, child.size, child_bytes.len() as u64)?;
-                add_manifest(c, child, child_bytes, &child_name, out, depth + 1)?;
-            }
-        }
-        m => {
-            for b in m.blobs() {
-                let entry = blob_name(&b.digest);
-                let (digest, size) = c.blob(&entry).ok_or_else(|| ArchiveError::MissingEntry {
-                    entry: entry.clone(),
-                    detail: format!(" (the referrer {name} names it)"),
-                })?;
-                check_size(&entry, b.size, size)?;
-                match c.json.get(&entry) {
-                    Some(bytes) => out.documents.push((digest, bytes.clone())),
-                    None => out.blobs.push(digest),
-                }
-            }
+    let tree = local(ImageTree::read(c, desc, &Walk::WHOLE)).map_err(walk_failed)?;
+    for b in tree.blobs() {
+        let entry = blob_name(&b.digest);
+        let (digest, size) = c.blob(&entry).ok_or_else(|| ArchiveError::MissingEntry {
+            entry: entry.clone(),
+            detail: format!(" (the referrer {name} names it)"),
+        })?;
+        check_size(&entry, b.size, size)?;
+        match c.json.get(&entry) {
+            Some(bytes) => out.documents.push((digest, bytes.clone())),
+            None => out.blobs.push(digest),
         }
     }
     // Byte for byte: a signature's digest is what verifiers look up.
-    out.documents.push((desc.digest.clone(), bytes.to_vec()));
+    for node in tree.children.iter().chain(std::iter::once(&tree.top)) {
+        out.documents
+            .push((node.desc.digest.clone(), node.bytes.to_vec()));
+    }
     Ok(())
 }
 
@@ -185,18 +156,6 @@ pub(super) fn without_orphans(store: &dyn BlobRead, out: &mut Outcome) -> Result
     Ok(())
 }
 
-fn check_size(name: &str, expected: u64, actual: u64) -> Result<(), ArchiveError> {
-    if expected != actual {
-        return Err(ArchiveError::Mismatch {
-            entry: name.to_string(),
-            what: "size",
-            expected: expected.to_string(),
-            actual: actual.to_string(),
-        });
-    }
-    Ok(())
-}
-
 /// Write the referrers `referrers` (manifests in `store`) and their blobs not `written`
 /// yet, and their `index.json` entries (no name; the `artifactType` a referrers list
 /// would show, a cosign tag in an annotation) into `entries`.
@@ -208,56 +167,32 @@ pub(super) fn write<W: Write>(
     builder: &mut tar::Builder<W>,
 ) -> Result<(), ArchiveError> {
     for SaveReferrer { manifest: r, tag } in referrers {
-        let bytes = store.read_blob(&r.digest, MAX_JSON_ENTRY)?;
-        let name = blob_name(&r.digest);
-        let manifest = Manifest::parse(&bytes, Some(&r.media_type)).map_err(|source| {
-            ArchiveError::Manifest {
-                entry: name.clone(),
-                source,
-            }
-        })?;
-        let mut children = Vec::new();
-        if let Manifest::Index { manifests, .. } = &manifest {
-            for child in manifests {
-                let child_bytes = store.read_blob(&child.digest, MAX_JSON_ENTRY)?;
-                let m =
-                    Manifest::parse(&child_bytes, Some(&child.media_type)).map_err(|source| {
-                        ArchiveError::Manifest {
-                            entry: blob_name(&child.digest),
-                            source,
-                        }
-                    })?;
-                children.push((child.digest.clone(), child_bytes, m));
-            }
-        }
-        let blobs: Vec<&Descriptor> = std::iter::once(&manifest)
-            .chain(children.iter().map(|(_, _, m)| m))
-            .flat_map(Manifest::blobs)
-            .collect();
-        for b in blobs {
+        let tree =
+            local(ImageTree::read(&Content(store), r, &Walk::WHOLE)).map_err(|e| match e {
+                WalkError::Read { error, .. } => error.into(),
+                WalkError::Manifest { desc, source, .. } => ArchiveError::Manifest {
+                    entry: blob_name(&desc.digest),
+                    source,
+                },
+                other => ArchiveError::Malformed {
+                    entry: blob_name(&r.digest),
+                    reason: other.to_string(),
+                },
+            })?;
+        for b in tree.blobs() {
             if written.insert(b.digest.clone()) {
-                super::oci_save::blob_entry(
-                    builder,
-                    &b.digest,
-                    b.size,
-                    store.open_blob(&b.digest)?,
-                )?;
+                let blob = store.open_blob(&b.digest)?;
+                super::oci_save::blob_entry(builder, &b.digest, b.size, blob)?;
             }
         }
-        for (d, child_bytes, _) in &children {
-            if written.insert(d.clone()) {
-                super::oci_save::blob_entry(
-                    builder,
-                    d,
-                    child_bytes.len() as u64,
-                    &child_bytes[..],
-                )?;
+        for node in tree.children.iter().chain(std::iter::once(&tree.top)) {
+            if written.insert(node.desc.digest.clone()) {
+                let n = node.bytes.len() as u64;
+                super::oci_save::blob_entry(builder, &node.desc.digest, n, &node.bytes[..])?;
             }
         }
-        if written.insert(r.digest.clone()) {
-            super::oci_save::blob_entry(builder, &r.digest, bytes.len() as u64, &bytes[..])?;
-        }
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let (bytes, manifest) = (&tree.top.bytes, &tree.top.manifest);
+        let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
         let mut entry = json!({
             "mediaType": manifest.media_type(),
             "digest": r.digest.to_string(),

@@ -9,9 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::inventory::MAX_METADATA_BLOB;
-use super::{BlobRead, Catalog, CatalogEntry, InventoryImage, StoreError};
-use crate::oci::{Descriptor, Digest, Manifest};
+use super::{BlobRead, Catalog, CatalogEntry, Content, InventoryImage, StoreError};
+use crate::image::{ImageTree, local};
+use crate::oci::{Descriptor, Digest};
 
 /// The annotation that marks a catalogue entry as a referrer of the manifest it names.
 pub const SUBJECT: &str = "io.imagectl.subject";
@@ -135,30 +135,16 @@ fn collect_blobs(
     desc: &Descriptor,
     blobs: &mut BTreeMap<Digest, u64>,
 ) -> Result<(), StoreError> {
-    let bytes = match store.read_blob(&desc.digest, MAX_METADATA_BLOB) {
-        Ok(b) => b,
-        Err(
-            StoreError::MissingBlob(_) | StoreError::Corrupt { .. } | StoreError::TooLarge { .. },
-        ) => {
-            return Ok(());
-        }
-        Err(e) => return Err(e),
+    let Some(tree) = local(ImageTree::survey(&Content(store), desc, &mut Vec::new()))? else {
+        return Ok(());
     };
-    blobs.insert(desc.digest.clone(), bytes.len() as u64);
-    match Manifest::parse(&bytes, Some(&desc.media_type)) {
-        Ok(Manifest::Index { manifests, .. }) => {
-            for child in &manifests {
-                collect_blobs(store, child, blobs)?;
-            }
+    for node in std::iter::once(&tree.top).chain(&tree.children) {
+        blobs.insert(node.desc.digest.clone(), node.bytes.len() as u64);
+    }
+    for b in tree.blobs() {
+        if let Some(size) = store.blob_size(&b.digest)? {
+            blobs.insert(b.digest.clone(), size);
         }
-        Ok(m) => {
-            for b in m.blobs() {
-                if let Some(size) = store.blob_size(&b.digest)? {
-                    blobs.insert(b.digest.clone(), size);
-                }
-            }
-        }
-        Err(_) => {}
     }
     Ok(())
 }
