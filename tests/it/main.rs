@@ -26,6 +26,7 @@ mod own_image;
 mod policy;
 mod pull;
 mod purity;
+mod referrers_paging;
 mod registries;
 mod replicate;
 mod replicate_ledger;
