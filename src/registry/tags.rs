@@ -1,6 +1,9 @@
 //! Listing a repository's tags (`/v2/<name>/tags/list`) and other paginated lists, following
 //! RFC 8288 `Link` headers page by page.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use reqwest::header::LINK;
 use reqwest::{Method, StatusCode};
 
@@ -22,6 +25,23 @@ impl RegistryClient {
     /// itself, never a mirror: a mirror's list may be partial (a proxy cache lists what it
     /// has cached), and a policy's retention would then remove tags that still exist.
     pub async fn list_tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
+        let Some(lists) = &self.tag_lists else {
+            return self.list_tags_now(repo).await;
+        };
+        let cell = lists
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(repo.name())
+            .or_default()
+            .clone();
+        // Concurrent askers of one repository wait for one listing; a failure is not kept.
+        cell.get_or_try_init(|| self.list_tags_now(repo))
+            .await
+            .cloned()
+    }
+
+    async fn list_tags_now(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
         let endpoint = self.endpoint(repo.registry());
         let first = endpoint.tags_url(repo.repository());
         let not_found = || RegistryError::RepositoryUnknown {
@@ -167,6 +187,13 @@ pub(crate) struct Pages {
     /// Pages followed before the list is refused.
     pub(crate) max_pages: usize,
 }
+
+/// Tag lists a client read, by repository, each filled once.
+#[derive(Clone, Default)]
+pub(crate) struct TagLists(Arc<Mutex<HashMap<String, TagList>>>);
+
+/// One repository's tag list, filled by the first listing.
+type TagList = Arc<tokio::sync::OnceCell<Vec<String>>>;
 
 /// A paginated list to read: where it starts, which JSON array to collect, and for whom.
 #[derive(Clone, Copy)]
