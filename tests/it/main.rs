@@ -29,6 +29,7 @@ mod purity;
 mod referrers_paging;
 mod registries;
 mod replicate;
+mod replicate_budget;
 mod replicate_ledger;
 mod replicate_referrers;
 mod review;

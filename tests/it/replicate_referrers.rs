@@ -7,21 +7,23 @@ use crate::support::fixtures::{FixtureIndex, MediaFormat, multi_platform, push_i
 use crate::support::signing::{attach_artifact, cosign_sign, fallback_tag};
 use crate::support::{Registry, TestEnv};
 
-const SIGNATURE: &str = "application/vnd.example.signature.v1+json";
-const SBOM: &str = "application/spdx+json";
+pub(crate) const SIGNATURE: &str = "application/vnd.example.signature.v1+json";
+pub(crate) const SBOM: &str = "application/spdx+json";
 
 /// What signing one release left in the source.
-struct Signed {
-    index: FixtureIndex,
+pub(crate) struct Signed {
+    pub(crate) index: FixtureIndex,
     /// The artifact signing the index.
-    signature: String,
+    pub(crate) signature: String,
     /// The SBOM of the linux/amd64 manifest.
-    sbom: String,
+    pub(crate) sbom: String,
     /// cosign's `.sig` tag of the index, and its digest.
-    cosign: (String, String),
+    pub(crate) cosign: (String, String),
 }
 
-fn release(reg: &Registry, v: &str) -> Signed {
+/// Push release `v` of `team/app` (two platforms) and sign it: an artifact on the index
+/// and an SBOM on the amd64 manifest, both in fallback indexes, and a cosign `.sig` tag.
+pub(crate) fn release(reg: &Registry, v: &str) -> Signed {
     let index = multi_platform(v, MediaFormat::Oci);
     push_index_http(reg, "team/app", v, &index);
     let signature = attach_artifact(
