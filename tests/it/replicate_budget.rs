@@ -248,3 +248,58 @@ fn with_the_referrers_api_a_no_op_asks_once_per_manifest() {
     let at_target = by_imagectl(&dst, mark);
     assert_eq!(at_target.len(), 2 + 2, "{at_target:#?}");
 }
+
+/// `run --no-referrers` (like `apply --no-referrers`) replicates images without their
+/// signatures and looks none up: no referrers query and no tag list at the source, and
+/// `plan --no-referrers` counts none.
+#[test]
+fn run_without_referrers_looks_up_and_carries_none() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let r = release(&src, "1.0.0");
+    let env = TestEnv::new();
+    let path = env.root.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: {}/mirror\n",
+            src.host(),
+            dst.host()
+        ),
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let plan = ok(&env
+        .imagectl()
+        .args(["plan", "--no-referrers", "-f", file])
+        .output()
+        .unwrap());
+    assert!(!plan.contains("Referrers:"), "{plan}");
+    let plan = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    assert!(
+        plan.contains("Referrers: 3 to carry, 3 at the sources"),
+        "{plan}"
+    );
+    let mark = src.mark();
+    ok(&env
+        .imagectl()
+        .args(["run", "--once", "--no-referrers", "-f", file])
+        .output()
+        .unwrap());
+    assert_eq!(
+        dst.manifest_digest("mirror/team/app", "1.0.0").as_ref(),
+        Some(&r.index.digest)
+    );
+    assert_eq!(dst.tags("mirror/team/app"), ["1.0.0"]);
+    let seen = by_imagectl(&src, mark);
+    assert_eq!(
+        count(&seen, "GET", &|p| p.contains("/referrers/")),
+        0,
+        "{seen:#?}"
+    );
+    assert_eq!(
+        count(&seen, "GET", &|p| p.ends_with("/tags/list")),
+        0,
+        "{seen:#?}"
+    );
+}
