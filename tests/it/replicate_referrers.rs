@@ -494,3 +494,58 @@ fn a_platform_subset_carries_its_platforms_referrers() {
     );
     assert_eq!(dst.manifest_digest("two/app", &signature), None);
 }
+
+/// A target keeping one platform holds that platform's manifest and gets its referrers
+/// (the amd64 SBOM), not the index's signature or cosign tag; the plan counts just those,
+/// and a second run carries nothing.
+#[test]
+fn a_one_platform_target_gets_that_platforms_referrers() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let r = release(&src, "1.0.0");
+    let env = TestEnv::new();
+    let path = env.root.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: {}/amd64\n    platforms: [linux/amd64]\n",
+            src.host(),
+            dst.host()
+        ),
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let plan = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    assert!(plan.contains("(1 of 1 referrers to carry)"), "{plan}");
+    let apply = || {
+        ok(&env
+            .imagectl()
+            .args(["apply", "--yes", "-f", file])
+            .output()
+            .unwrap())
+    };
+    let out = apply();
+    let amd64 = r.index.image("linux/amd64");
+    assert_eq!(
+        dst.manifest_digest("amd64/team/app", "1.0.0").as_ref(),
+        Some(&amd64.manifest_digest),
+        "{out}"
+    );
+    assert_eq!(
+        listed(
+            &dst,
+            "amd64/team/app",
+            &fallback_tag(&amd64.manifest_digest)
+        ),
+        [r.sbom.as_str()]
+    );
+    assert_eq!(dst.manifest_digest("amd64/team/app", &r.signature), None);
+    assert_eq!(dst.manifest_digest("amd64/team/app", &r.cosign.0), None);
+    let mark = dst.mark();
+    let out = apply();
+    assert!(
+        out.contains("Referrers: 0 to carry, 1 at the sources"),
+        "{out}"
+    );
+    assert_eq!(writes(&dst, mark), 0, "{out}");
+}
