@@ -250,8 +250,8 @@ fn with_the_referrers_api_a_no_op_asks_once_per_manifest() {
 }
 
 /// `run --no-referrers` (like `apply --no-referrers`) replicates images without their
-/// signatures and looks none up: no referrers query and no tag list at the source, and
-/// `plan --no-referrers` counts none.
+/// signatures and looks none up: no referrers query and no tag list at the source;
+/// `plan --no-referrers` counts none where `plan` (text and markdown) counts them.
 #[test]
 fn run_without_referrers_looks_up_and_carries_none() {
     let src = Registry::start();
@@ -280,6 +280,16 @@ fn run_without_referrers_looks_up_and_carries_none() {
         plan.contains("Referrers: 3 to carry, 3 at the sources"),
         "{plan}"
     );
+    let comment = ok(&env
+        .imagectl()
+        .args(["plan", "--format", "markdown", "-f", file])
+        .output()
+        .unwrap());
+    assert!(
+        comment.contains("\nReferrers: 3 to carry, 3 at the sources"),
+        "{comment}"
+    );
+    assert!(comment.contains("> refer"), "{comment}");
     let mark = src.mark();
     ok(&env
         .imagectl()
