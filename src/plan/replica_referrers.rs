@@ -80,3 +80,133 @@ fn held_alone(target: &ReplicaTarget, s: &SubjectReferrers) -> bool {
         .as_ref()
         .is_some_and(|p| target.platforms.iter().any(|want| want.matches(p)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::oci::Platform;
+
+    fn d(c: char) -> Digest {
+        format!("sha256:{}", c.to_string().repeat(64))
+            .parse()
+            .unwrap()
+    }
+    fn target(platforms: &[&str]) -> ReplicaTarget {
+        ReplicaTarget {
+            registry: "10.0.0.1:5000".into(),
+            prefix: "mirror".into(),
+            platforms: platforms.iter().map(|p| p.parse().unwrap()).collect(),
+            prune: true,
+            ledger: "default".into(),
+            referrers: true,
+        }
+    }
+    fn wanted() -> WantedImage {
+        WantedImage {
+            name: Reference::parse("h.io/app:1").unwrap(),
+            digest: d('a'),
+            also_tag: Vec::new(),
+            download: None,
+            size: None,
+        }
+    }
+    fn dest() -> Reference {
+        Reference::parse("10.0.0.1:5000/mirror/app:1").unwrap()
+    }
+    /// The index signed twice and cosign-signed; its amd64 manifest with an SBOM.
+    fn found() -> Vec<ReferrersAtSource> {
+        vec![ReferrersAtSource {
+            source: wanted().name,
+            digest: d('a'),
+            found: Ok(vec![
+                SubjectReferrers {
+                    subject: d('a'),
+                    platform: None,
+                    manifests: vec![d('5'), d('7')],
+                    tags: BTreeMap::from([("sha256-aaa.sig".to_string(), d('c'))]),
+                },
+                SubjectReferrers {
+                    subject: d('b'),
+                    platform: Some("linux/amd64".parse::<Platform>().unwrap()),
+                    manifests: vec![d('e')],
+                    tags: BTreeMap::new(),
+                },
+            ]),
+        }]
+    }
+
+    #[test]
+    fn counts_what_the_ledger_lacks() {
+        let record = ReplicaRecord {
+            target: dest(),
+            source: wanted().name,
+            source_digest: d('a'),
+            pushed_digest: d('a'),
+            referrers: vec![d('5'), d('e')],
+            referrer_tags: BTreeMap::from([("sha256-aaa.sig".to_string(), d('0'))]),
+        };
+        let mut failures = Vec::new();
+        let c = referrer_carry(
+            &target(&[]),
+            &wanted(),
+            dest(),
+            Some(d('a')),
+            Some(&record),
+            &found(),
+            &mut failures,
+        );
+        // `7…` is new and the cosign tag was re-pushed (`c…`, not `0…`).
+        assert_eq!((c.at_source, c.to_carry), (Some(4), 2));
+        // Pushed by this plan: everything is to carry, whatever an old record says.
+        let c = referrer_carry(
+            &target(&[]),
+            &wanted(),
+            dest(),
+            None,
+            Some(&record),
+            &found(),
+            &mut failures,
+        );
+        assert_eq!((c.at_source, c.to_carry), (Some(4), 4));
+        assert!(failures.is_empty());
+    }
+
+    #[test]
+    fn a_platform_target_counts_its_platforms_only() {
+        let mut failures = Vec::new();
+        let c = referrer_carry(
+            &target(&["linux/amd64"]),
+            &wanted(),
+            dest(),
+            None,
+            None,
+            &found(),
+            &mut failures,
+        );
+        assert_eq!((c.at_source, c.to_carry), (Some(1), 1));
+        let c = referrer_carry(
+            &target(&["linux/arm64"]),
+            &wanted(),
+            dest(),
+            None,
+            None,
+            &found(),
+            &mut failures,
+        );
+        assert_eq!((c.at_source, c.to_carry), (Some(0), 0));
+    }
+
+    #[test]
+    fn a_failed_lookup_is_one_failure_and_no_count() {
+        let mut lookup = found();
+        lookup[0].found = Err("HTTP 500".into());
+        let mut failures = Vec::new();
+        for t in [target(&[]), target(&["linux/amd64"])] {
+            let c = referrer_carry(&t, &wanted(), dest(), None, None, &lookup, &mut failures);
+            assert_eq!((c.at_source, c.to_carry), (None, 0));
+        }
+        assert_eq!(failures.len(), 1, "{failures:?}");
+    }
+}
