@@ -15,8 +15,9 @@ use super::progress::Progress;
 use super::run::record::{self, RunParts};
 use super::store_spec;
 use crate::exec::{
-    ApplyReport, Copier, Ledgers, PullObserver, ReferrerCopier, ReplicationReport, actual_state,
-    apply as run_apply, expand, load_ledger, observe_replicas, read_ledgers, replicate,
+    ApplyReport, Copier, Ledgers, PullObserver, ReferrerCopier, ReferrerFinder, ReplicationReport,
+    actual_state, apply as run_apply, expand, load_ledger, observe_replicas, read_ledgers,
+    replicate,
 };
 use crate::oci::{Digest, Reference};
 use crate::plan::{Plan, ReplicaRecord, plan as make_plan, render_text, replica_targets};
@@ -34,6 +35,9 @@ pub(super) struct Planned {
     pub(super) wanted: Vec<Reference>,
     /// The replication targets' ledgers of pushed tags, as read for the plan.
     pub(super) ledgers: Ledgers,
+    /// What the plan found of the sources' referrers, for replication to carry without
+    /// asking again; `None` with `--no-referrers`.
+    pub(super) finder: Option<Arc<ReferrerFinder>>,
 }
 
 impl Planned {
@@ -96,18 +100,26 @@ pub(super) fn policy_store_spec(cli: &Cli, policy: &Policy) -> Result<StoreSpec>
     store_spec(cli, from_policy.as_ref())
 }
 
-async fn prepare(cli: &Cli, policy: &Policy) -> Result<Planned> {
+async fn prepare(cli: &Cli, policy: &Policy, referrers: bool) -> Result<Planned> {
     let store = store::open(&policy_store_spec(cli, policy)?).await?;
-    prepare_in(cli, policy, store).await
+    prepare_in(cli, policy, store, referrers).await
 }
 
-/// Expand `policy` against the registries and plan it against `store` as it is now.
+/// Expand `policy` against the registries and plan it against `store` as it is now;
+/// `referrers`: false for `--no-referrers` (none looked up, none carried).
 pub(super) async fn prepare_in(
     cli: &Cli,
     policy: &Policy,
     store: Arc<dyn ImageStore>,
+    referrers: bool,
 ) -> Result<Planned> {
     let client = policy_client(cli, policy)?;
+    let finder = referrers.then(|| {
+        Arc::new(ReferrerFinder::new(
+            client.sharing_tag_lists(),
+            store.content(),
+        ))
+    });
     let inventory = store.inventory().await?;
     let view = StoreView {
         content: store.content_sizes(&inventory).await?,
@@ -115,13 +127,14 @@ pub(super) async fn prepare_in(
         pushed: load_ledger(&*store).await?,
         leftovers: store.leftovers().await?,
     };
-    let (plan, wanted, ledgers) = plan_view(&client, policy, &view).await;
+    let (plan, wanted, ledgers) = plan_view(&client, policy, &view, finder.as_deref()).await;
     Ok(Planned {
         store,
         client,
         plan,
         wanted,
         ledgers,
+        finder,
     })
 }
 
@@ -159,13 +172,17 @@ impl StoreView {
 }
 
 /// Expand `policy` against the registries and plan it against `view`, now; also every
-/// name the resolved entries want, and the replication ledgers read for the plan.
+/// name the resolved entries want, and the replication ledgers read for the plan. With a
+/// `finder`, the wanted images' referrers are looked up at their sources (sharing the
+/// expansion's tag lists) for the plan to count; without one none are carried.
 pub(super) async fn plan_view(
     client: &RegistryClient,
     policy: &Policy,
     view: &StoreView,
+    finder: Option<&ReferrerFinder>,
 ) -> (Plan, Vec<Reference>, Ledgers) {
-    let desired = expand(client, policy, &view.inventory).await;
+    let expanding = finder.map_or(client, ReferrerFinder::client);
+    let mut desired = expand(expanding, policy, &view.inventory).await;
     let mut actual = actual_state(&view.inventory, &view.content);
     actual.leftover_bytes = view.leftovers;
     if !desired.replicas.is_empty() {
@@ -174,6 +191,13 @@ pub(super) async fn plan_view(
     let ledgers = read_ledgers(client, view.pushed.clone(), &desired.replicas).await;
     actual.pushed = ledgers.records();
     actual.unreadable_ledgers = ledgers.unreadable();
+    match finder {
+        Some(f) => actual.referrers = f.find_wanted(&desired).await,
+        None => desired
+            .replicas
+            .iter_mut()
+            .for_each(|r| r.referrers = false),
+    }
     let plan = make_plan(&desired, &actual, Timestamp::now());
     let wanted = desired
         .entries
@@ -198,8 +222,13 @@ pub(super) async fn carry_out(
         None
     } else {
         let copier = Arc::new(Copier::new(planned.client.clone(), planned.store.content()));
-        let carrier = (!plan.replication.referrers.is_empty())
-            .then(|| ReferrerCopier::new(copier.clone(), planned.client.clone()));
+        let carrier = (!plan.replication.referrers.is_empty()).then(|| {
+            let finder = planned.finder.clone().unwrap_or_else(|| {
+                let client = planned.client.sharing_tag_lists();
+                Arc::new(ReferrerFinder::new(client, planned.store.content()))
+            });
+            ReferrerCopier::new(copier.clone(), planned.client.clone(), finder)
+        });
         Some(
             replicate(
                 copier,
@@ -236,7 +265,7 @@ pub(super) async fn plan(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
     if !args.state.is_empty() {
         return super::review::plan(cli, args, &policy).await;
     }
-    let planned = prepare(cli, &policy).await?;
+    let planned = prepare(cli, &policy, !args.no_referrers).await?;
     match args.format {
         _ if args.json => println!("{}", serde_json::to_string_pretty(&planned.plan)?),
         ReviewFormat::Json => println!("{}", serde_json::to_string_pretty(&planned.plan)?),
@@ -259,10 +288,7 @@ pub(super) async fn apply(cli: &Cli, args: &ApplyArgs) -> Result<ExitCode> {
     let json = args.json || args.output.json();
     let started = Timestamp::now();
     let before = crate::registry::stats::snapshot();
-    let mut planned = prepare(cli, &policy).await?;
-    if args.no_referrers {
-        planned.plan.replication.referrers.clear();
-    }
+    let planned = prepare(cli, &policy, !args.no_referrers).await?;
     let plan = &planned.plan;
     if !json {
         print!("{}", render_text(plan, &human_size));

@@ -12,7 +12,7 @@ use super::{open_store, registry_client};
 use crate::archive;
 use crate::exec::{
     CarriedReferrers, Copier, CopyOutcome, CopyRequest, KnownReferrers, ReferrerCopier,
-    push_stored_referrers,
+    ReferrerFinder, push_stored_referrers,
 };
 use crate::oci::{Platform, Reference};
 use crate::store::{LockMode, Resolved, Store, StoreSpec, resolve};
@@ -39,7 +39,8 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
         .await
         .with_context(|| format!("copy {source} -> {target}"))?;
     let carried = if args.referrers {
-        let carrier = ReferrerCopier::new(copier.clone(), client);
+        let finder = Arc::new(ReferrerFinder::new(client.clone(), local_store(cli).await));
+        let carrier = ReferrerCopier::new(copier.clone(), client, finder);
         let carried = carrier
             .carry(&source, &done.digest, &target, &KnownReferrers::default())
             .await
@@ -162,7 +163,8 @@ pub(super) async fn push(cli: &Cli, args: &PushArgs) -> Result<ExitCode> {
                 "--referrers needs IMAGE by name (the registry it names holds its referrers), not by ID"
             );
         };
-        let carried = ReferrerCopier::new(copier, client)
+        let finder = Arc::new(ReferrerFinder::new(client.clone(), Some(export.content())));
+        let carried = ReferrerCopier::new(copier, client, finder)
             .carry(&source, &done.digest, &target, &KnownReferrers::default())
             .await
             .with_context(|| format!("copying the referrers of {source} to {target}"))?;

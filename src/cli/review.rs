@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use super::apply::{Planned, StoreView, load_policy, plan_view, planning_failed, policy_client};
 use super::args::{Cli, DiffArgs, PlanArgs, ReviewFormat};
 use super::format::{human_size, print_json};
-use crate::exec::expand_pair;
+use crate::exec::{ReferrerFinder, expand_pair};
 use crate::plan::{Plan, render_text};
 use crate::policy::Policy;
 use crate::registry::RegistryClient;
@@ -81,9 +81,12 @@ pub(super) async fn plan(cli: &Cli, args: &PlanArgs, policy: &Policy) -> Result<
         .map(|p| read_report(p))
         .collect::<Result<Vec<_>>>()?;
     let client = policy_client(cli, policy)?;
+    // One finder for every host: the sources' referrers are the same for all.
+    let finder =
+        (!args.no_referrers).then(|| ReferrerFinder::new(client.sharing_tag_lists(), None));
     let mut plans = Vec::new();
     for host in &hosts {
-        let (plan, _, _) = plan_view(&client, policy, &host.view()).await;
+        let (plan, _, _) = plan_view(&client, policy, &host.view(), finder.as_ref()).await;
         plans.push(plan);
     }
     let format = if args.json {
@@ -160,7 +163,8 @@ pub(super) async fn diff(cli: &Cli, args: &DiffArgs) -> Result<ExitCode> {
     let mut failed = !diff.failures.is_empty();
     for h in &hosts {
         let state = h.report.state.as_ref().expect("checked on reading");
-        let (plan, _, _) = plan_view(&client, &new, &h.view()).await;
+        // What changes for the host's store; referrers are counted by `plan`, not here.
+        let (plan, _, _) = plan_view(&client, &new, &h.view(), None).await;
         failed |= planning_failed(&plan);
         diff.check_host(
             h.path.clone(),

@@ -172,6 +172,7 @@ pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
         replicas: Vec::new(),
         pushed: Vec::new(),
         unreadable_ledgers: Vec::new(),
+        referrers: Vec::new(),
     }
 }
 

@@ -10,6 +10,10 @@ pub enum ExecError {
     /// The registry failed or refused.
     #[error(transparent)]
     Registry(Box<RegistryError>),
+    /// Looking up an image's referrers at its source failed (once per run: the plan's
+    /// lookup is the one replication uses).
+    #[error("looking up its referrers: {0}")]
+    ReferrersLookup(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -18,6 +18,7 @@ mod pull;
 mod pull_into;
 mod pull_observer;
 mod referrers;
+mod referrers_find;
 mod remove;
 mod replica_referrers;
 mod replicate;
@@ -41,9 +42,8 @@ pub use prune::{PruneReport, prune, prune_candidates};
 pub use pull::{PullOptions, PullReport, pull};
 pub use pull_into::pull_into;
 pub use pull_observer::{PullObserver, PulledImage};
-pub use referrers::{
-    CarriedReferrers, KnownReferrers, ReferrerCopier, fallback_tag, is_fallback_tag,
-};
+pub use referrers::{CarriedReferrers, KnownReferrers, ReferrerCopier};
+pub use referrers_find::{ReferrerFinder, SourceImage, fallback_tag, is_fallback_tag};
 pub use remove::remove_images;
 pub use replicate::{ReplicationReport, observe_replicas, replicate};
 pub use stored_referrers::{fetch_referrers, push_stored_referrers};

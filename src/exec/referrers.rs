@@ -1,18 +1,20 @@
 //! Referrers travel with images: the signatures, attestations and SBOMs of an image's index
-//! and platform manifests, found at the source through the OCI 1.1 referrers API or, on a
-//! registry without it, the fallback tag schema (`sha256-<hex>`, an index of referrers) and
-//! cosign's own `sha256-<hex>.sig`/`.att`/`.sbom` tags; copied byte for byte (digests
-//! preserved), and listed at a target without the API by maintaining its fallback tag.
+//! and platform manifests, as the [`ReferrerFinder`] found them at the source, copied byte
+//! for byte (digests preserved), and listed at a target without the referrers API by
+//! maintaining its fallback tag.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::copy::{Copier, CopyRequest};
 use super::error::ExecError;
-use crate::oci::{Digest, Manifest, Reference, media};
-use crate::registry::{RegistryClient, RegistryError};
+use super::referrers_find::{
+    Found, ReferrerFinder, bare, descriptor_digest, fallback_tag, invalid,
+};
+use crate::oci::{Digest, Reference, media};
+use crate::registry::RegistryClient;
 
 /// What a target already holds of an image's referrers, as an earlier run recorded it: with
 /// nothing new at the source, the target is not asked.
@@ -37,56 +39,28 @@ pub struct CarriedReferrers {
     pub bytes_uploaded: u64,
 }
 
-/// The referrers of one subject at the source.
-struct Found {
-    subject: Digest,
-    /// Descriptors of manifests whose `subject` is it.
-    descriptors: Vec<serde_json::Value>,
-    /// The source's fallback index, when that is where they were found.
-    fallback_index: Option<Bytes>,
-    /// cosign-style tags (`sha256-<hex>.sig`) and their digests.
-    tags: Vec<(String, Digest)>,
-}
-
-/// A repository's tag list, filled by the first carry that needs it.
-type TagCell = Arc<tokio::sync::OnceCell<Arc<Vec<String>>>>;
-/// Whether a registry has the referrers API, once known.
-type ApiCell = Arc<tokio::sync::Mutex<Option<bool>>>;
-
-/// Carries referrers for a run's copies. Shares the run's [`Copier`] and remembers, per
-/// source repository, its tag list, and per registry whether it lacks the referrers API.
+/// Carries referrers for a run's copies, sharing the run's [`Copier`] and its
+/// [`ReferrerFinder`] (whose lookups a plan may already have made).
 pub struct ReferrerCopier {
     copier: Arc<Copier>,
     client: RegistryClient,
-    /// One cell per repository, so concurrent carries of one repository list it once.
-    tags: Mutex<HashMap<String, TagCell>>,
-    /// Per registry: whether it has the referrers API (`None`: not asked yet). The first
-    /// query holds the cell, so concurrent carries ask a registry without it once.
-    api: Mutex<HashMap<String, ApiCell>>,
-}
-
-/// The fallback tag of a subject: `sha256-<hex>`.
-pub fn fallback_tag(subject: &Digest) -> String {
-    subject.to_string().replacen(':', "-", 1)
-}
-
-/// Whether `tag` belongs to the fallback schema (a referrers index or a cosign tag).
-pub fn is_fallback_tag(tag: &str) -> bool {
-    tag.strip_prefix("sha256-").is_some_and(|rest| {
-        let hex = rest.split('.').next().unwrap_or("");
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
-    })
+    finder: Arc<ReferrerFinder>,
 }
 
 impl ReferrerCopier {
-    /// A carrier copying through `copier` (whose client it uses for lookups).
-    pub fn new(copier: Arc<Copier>, client: RegistryClient) -> Self {
+    /// A carrier copying through `copier` (whose client writes to targets) what `finder`
+    /// finds.
+    pub fn new(copier: Arc<Copier>, client: RegistryClient, finder: Arc<ReferrerFinder>) -> Self {
         Self {
             copier,
             client,
-            tags: Mutex::default(),
-            api: Mutex::default(),
+            finder,
         }
+    }
+
+    /// The finder this carrier uses.
+    pub(super) fn finder(&self) -> &ReferrerFinder {
+        &self.finder
     }
 
     /// Carry the referrers of the image `source` points at (`top`: its manifest or index
@@ -100,10 +74,24 @@ impl ReferrerCopier {
         target: &Reference,
         known: &KnownReferrers,
     ) -> Result<CarriedReferrers, ExecError> {
+        let tgt_repo = bare(target)?;
+        let image = self.finder.find(source, top, Some(&tgt_repo)).await?;
+        self.carry_found(source, image.for_target(top, &[]), target, known)
+            .await
+    }
+
+    /// Carry `found` (referrers of manifests of the image at `source`) to `target`'s
+    /// repository, as [`ReferrerCopier::carry`] does.
+    pub(super) async fn carry_found(
+        &self,
+        source: &Reference,
+        found: Vec<&Found>,
+        target: &Reference,
+        known: &KnownReferrers,
+    ) -> Result<CarriedReferrers, ExecError> {
         // Bare repositories: a referrer is pushed by digest, never under the image's tag.
         let src_repo = bare(source)?;
         let tgt_repo = bare(target)?;
-        let found = self.discover(&src_repo, top, &tgt_repo).await?;
         let mut out = CarriedReferrers::default();
         for f in found {
             let mut new = Vec::new();
@@ -138,7 +126,7 @@ impl ReferrerCopier {
             }
             let tag = fallback_tag(&f.subject);
             if !new.is_empty()
-                && let Some(written) = self.list_at_target(&tgt_repo, &f, &new, &mut out).await?
+                && let Some(written) = self.list_at_target(&tgt_repo, f, &new, &mut out).await?
             {
                 out.held.tags.insert(tag.clone(), written);
             } else if let Some(d) = known.tags.get(&tag) {
@@ -169,10 +157,9 @@ impl ReferrerCopier {
         source: &Reference,
         top: &Digest,
     ) -> Result<Vec<(Digest, Digest, Option<String>)>, ExecError> {
-        let repo = bare(source)?;
-        let found = self.discover(&repo, top, &repo).await?;
+        let image = self.finder.find(source, top, None).await?;
         let mut out = Vec::new();
-        for f in &found {
+        for f in &image.subjects {
             for d in f.descriptors.iter().filter_map(descriptor_digest) {
                 out.push((f.subject.clone(), d, None));
             }
@@ -194,6 +181,7 @@ impl ReferrerCopier {
         let tgt_repo = bare(target)?;
         let found = Found {
             subject: subject.clone(),
+            platform: None,
             descriptors: new.to_vec(),
             fallback_index: None,
             tags: Vec::new(),
@@ -293,163 +281,5 @@ impl ReferrerCopier {
             .await?;
         out.pushed += 1;
         Ok(Some(digest))
-    }
-
-    /// The referrers of `top` and, for an index, of its platform manifests. An index of
-    /// some platforms imagectl made for the target is not at the source: its platform
-    /// manifests are read from the target's copy (`tgt_repo`).
-    async fn discover(
-        &self,
-        repo: &Reference,
-        top: &Digest,
-        tgt_repo: &Reference,
-    ) -> Result<Vec<Found>, ExecError> {
-        let tags = self.source_tags(repo).await?;
-        let api = *self.api_cell(repo).lock().await != Some(false);
-        let top_tag = fallback_tag(top);
-        let others = tags
-            .iter()
-            .any(|t| is_fallback_tag(t) && !t.starts_with(&top_tag));
-        let mut subjects = vec![top.clone()];
-        if api || others {
-            let index = match self
-                .client
-                .get_manifest(&repo.with_digest(top.clone()))
-                .await
-            {
-                Err(e) if e.is_not_found() => {
-                    self.client
-                        .get_manifest(&tgt_repo.with_digest(top.clone()))
-                        .await
-                }
-                other => other,
-            }?;
-            if let Manifest::Index { manifests, .. } = &index.manifest {
-                subjects.extend(manifests.iter().map(|c| c.digest.clone()));
-            }
-        }
-        let mut out = Vec::new();
-        for subject in subjects {
-            let f = self.discover_one(repo, &subject, &tags).await?;
-            if !f.descriptors.is_empty() || !f.tags.is_empty() {
-                out.push(f);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn discover_one(
-        &self,
-        repo: &Reference,
-        subject: &Digest,
-        tags: &[String],
-    ) -> Result<Found, ExecError> {
-        let tag = fallback_tag(subject);
-        let mut found = Found {
-            subject: subject.clone(),
-            descriptors: Vec::new(),
-            fallback_index: None,
-            tags: Vec::new(),
-        };
-        let cell = self.api_cell(repo);
-        let from_api = {
-            let mut known = cell.lock().await;
-            match *known {
-                Some(false) => None,
-                Some(true) => {
-                    drop(known);
-                    self.client.referrers(repo, subject).await?
-                }
-                None => {
-                    let listed = self.client.referrers(repo, subject).await?;
-                    *known = Some(listed.is_some());
-                    listed
-                }
-            }
-        };
-        match from_api {
-            Some(list) => found.descriptors = list,
-            None if tags.contains(&tag) => {
-                let index_ref = repo.with_tag(&tag).map_err(invalid)?;
-                if let Some(m) = self.client.get_manifest_at_origin(&index_ref).await? {
-                    let v: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap_or_default();
-                    found.descriptors = v["manifests"].as_array().cloned().unwrap_or_default();
-                    found.fallback_index = Some(m.bytes);
-                }
-            }
-            None => {}
-        }
-        for t in tags.iter().filter(|t| {
-            t.strip_prefix(tag.as_str())
-                .is_some_and(|rest| rest.starts_with('.'))
-        }) {
-            let r = repo.with_tag(t).map_err(invalid)?;
-            if let Some(d) = self.client.head_manifest_at_origin(&r).await? {
-                found.tags.push((t.clone(), d));
-            }
-        }
-        Ok(found)
-    }
-
-    fn api_cell(&self, repo: &Reference) -> ApiCell {
-        lock(&self.api)
-            .entry(repo.registry().to_string())
-            .or_default()
-            .clone()
-    }
-
-    /// The source repository's tags, listed once per run.
-    async fn source_tags(&self, repo: &Reference) -> Result<Arc<Vec<String>>, ExecError> {
-        let cell = lock(&self.tags).entry(repo.name()).or_default().clone();
-        let listed = cell
-            .get_or_try_init(|| async {
-                match self.client.list_tags(repo).await {
-                    Ok(t) => Ok(Arc::new(t)),
-                    Err(e) if e.is_not_found() => Ok(Arc::new(Vec::new())),
-                    Err(e) => Err(ExecError::from(e)),
-                }
-            })
-            .await?;
-        Ok(listed.clone())
-    }
-}
-
-/// `registry/repository` with neither tag nor digest.
-fn bare(r: &Reference) -> Result<Reference, ExecError> {
-    Reference::parse_loose(&r.name()).map_err(invalid)
-}
-
-fn descriptor_digest(d: &serde_json::Value) -> Option<Digest> {
-    d["digest"]
-        .as_str()?
-        .parse::<Digest>()
-        .ok()
-        .filter(|d| d.verifiable().is_ok())
-}
-
-fn invalid(e: crate::oci::ReferenceError) -> ExecError {
-    RegistryError::InvalidResponse {
-        url: "-".into(),
-        reason: format!("a referrer tag is not a valid reference: {e}"),
-    }
-    .into()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fallback_tags() {
-        let d: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
-        assert_eq!(fallback_tag(&d), format!("sha256-{}", "ab".repeat(32)));
-        assert!(is_fallback_tag(&fallback_tag(&d)));
-        assert!(is_fallback_tag(&format!("{}.sig", fallback_tag(&d))));
-        assert!(!is_fallback_tag("sha256-abc"));
-        assert!(!is_fallback_tag("1.0.0"));
     }
 }

@@ -47,6 +47,8 @@ pub async fn carry_referrers(
 ) -> CarryResult {
     let jobs: Vec<_> = carries
         .iter()
+        // A failed lookup is in the plan's failures already.
+        .filter(|c| !carrier.finder().failed(&c.source, &c.digest))
         .filter_map(|c| {
             let (at_target, record) = match &c.current {
                 Some(d) => (
@@ -67,8 +69,14 @@ pub async fn carry_referrers(
     let results: Vec<_> = stream::iter(jobs)
         .map(|(c, at_target, record)| async move {
             let known = known_of(record.as_ref());
-            let source = c.source.without_digest().with_digest(c.digest.clone());
-            let carried = carrier.carry(&source, &at_target, &c.target, &known).await;
+            let carried = async {
+                let image = carrier.finder().find(&c.source, &c.digest, None).await?;
+                let found = image.for_target(&at_target, &c.platforms);
+                carrier
+                    .carry_found(&c.source, found, &c.target, &known)
+                    .await
+            }
+            .await;
             (c, record, known, carried)
         })
         .buffer_unordered(concurrency.max(1))

@@ -14,6 +14,7 @@ use super::copy::Copier;
 use super::error::ExecError;
 use super::pull_observer::PullObserver;
 use super::referrers::{CarriedReferrers, ReferrerCopier};
+use super::referrers_find::ReferrerFinder;
 use crate::oci::{Descriptor, Digest, Manifest, Reference};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::store::{MAX_METADATA_BLOB, Store, StoredReferrer, is_referrer, referrer_entry};
@@ -33,6 +34,7 @@ pub async fn fetch_referrers(
     let carrier = ReferrerCopier::new(
         Arc::new(Copier::new(client.clone(), Some(store.clone()))),
         client.clone(),
+        Arc::new(ReferrerFinder::new(client.clone(), Some(store.clone()))),
     );
     let repo = source.without_digest();
     let mut kept: Vec<(Descriptor, Digest, Option<String>)> = Vec::new();
@@ -110,7 +112,8 @@ pub async fn push_stored_referrers(
 ) -> Result<CarriedReferrers, ExecError> {
     let repo =
         Reference::parse_loose(&target.name()).map_err(|e| invalid(target, e.to_string()))?;
-    let carrier = ReferrerCopier::new(copier.clone(), client);
+    let finder = Arc::new(ReferrerFinder::new(client.clone(), None));
+    let carrier = ReferrerCopier::new(copier.clone(), client, finder);
     let mut out = CarriedReferrers::default();
     let mut by_subject: BTreeMap<Digest, Vec<Value>> = BTreeMap::new();
     for r in referrers {

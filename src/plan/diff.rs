@@ -251,6 +251,7 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
         &actual.replicas,
         &actual.pushed,
         &actual.unreadable_ledgers,
+        &actual.referrers,
     );
     let deletions = out
         .replication

@@ -8,6 +8,7 @@ mod model;
 mod render;
 mod replica;
 mod replica_model;
+mod replica_referrers;
 mod simulate;
 
 pub use diff::plan;
@@ -15,10 +16,11 @@ pub use model::{
     Action, Actual, ActualImage, ActualName, Desired, DesiredEntry, DiskBudget, EntryError,
     EntryFailure, Plan, Protected, PruneRules, RemovalLimit, WantedImage,
 };
-pub use render::render_text;
+pub use render::{referrers_line, render_text};
 pub use replica::{plan_replicas, replica_targets};
 pub use replica_model::{
-    ReferrerCarry, ReplicaAction, ReplicaObservation, ReplicaPlan, ReplicaRecord, ReplicaTarget,
+    ReferrerCarry, ReferrersAtSource, ReplicaAction, ReplicaObservation, ReplicaPlan,
+    ReplicaRecord, ReplicaTarget, SubjectReferrers,
 };
 pub use simulate::simulate;
 

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use super::replica_model::{ReplicaObservation, ReplicaPlan, ReplicaRecord, ReplicaTarget};
+use super::replica_model::{
+    ReferrersAtSource, ReplicaObservation, ReplicaPlan, ReplicaRecord, ReplicaTarget,
+};
 use crate::oci::{Digest, Platform, Reference};
 
 /// What the policy wants, expanded against the registries.
@@ -117,6 +119,9 @@ pub struct Actual {
     pub pushed: Vec<ReplicaRecord>,
     /// Replica targets whose ledger could not be read (label, why): nothing is deleted there.
     pub unreadable_ledgers: Vec<(String, String)>,
+    /// The referrers of the wanted images at their sources (empty when no target carries
+    /// them): what the plan counts.
+    pub referrers: Vec<ReferrersAtSource>,
 }
 
 /// One stored image.

@@ -118,11 +118,9 @@ pub fn render_text(plan: &Plan, size: &dyn Fn(u64) -> String) -> String {
             r.up_to_date
         ));
     }
-    if !r.referrers.is_empty() {
-        out.push_str(&format!(
-            "Referrers: apply looks up and carries the signatures and attestations of {} images.\n",
-            r.referrers.len()
-        ));
+    if let Some(line) = referrers_line(r) {
+        out.push_str(&line);
+        out.push('\n');
     }
     if let Some(d) = &plan.disk {
         out.push_str(&disk_line(d));
@@ -156,6 +154,31 @@ fn disk_line(d: &DiskBudget) -> String {
             human(d.budget)
         )
     }
+}
+
+/// What the replication's referrers come to, counted over every image a target carries
+/// them for: `None` when no target carries any. The plan looked them up at the sources.
+pub fn referrers_line(r: &ReplicaPlan) -> Option<String> {
+    if r.referrers.is_empty() {
+        return None;
+    }
+    let looked_up: Vec<_> = r
+        .referrers
+        .iter()
+        .filter(|c| c.at_source.is_some())
+        .collect();
+    let at_source: usize = looked_up.iter().filter_map(|c| c.at_source).sum();
+    let to_carry: usize = looked_up.iter().map(|c| c.to_carry).sum();
+    let missing = r.referrers.len() - looked_up.len();
+    let unknown = if missing == 0 {
+        String::new()
+    } else {
+        format!("; {missing} not looked up")
+    };
+    Some(format!(
+        "Referrers: {to_carry} to carry, {at_source} at the sources for {} replicated images (signatures, attestations, SBOMs; looked up there for this plan){unknown}.",
+        r.referrers.len()
+    ))
 }
 
 /// The replication lines (`>` pushes, `x` deletions in a target); returns their counts.
@@ -193,6 +216,13 @@ fn render_replication(r: &ReplicaPlan, out: &mut String) -> (usize, usize) {
                 out.push_str(&format!("x delete  {target} ({reason})\n"));
             }
         }
+    }
+    for c in r.referrers.iter().filter(|c| c.to_carry > 0) {
+        let of = c.at_source.map(|n| format!(" of {n}")).unwrap_or_default();
+        out.push_str(&format!(
+            "> refer   {} ← {} ({}{of} referrers to carry)\n",
+            c.target, c.source, c.to_carry
+        ));
     }
     (pushes, deletions)
 }

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{Desired, WantedImage};
 use super::replica_model::{
-    ReferrerCarry, ReplicaAction, ReplicaObservation, ReplicaPlan, ReplicaRecord, ReplicaTarget,
+    ReferrersAtSource, ReplicaAction, ReplicaObservation, ReplicaPlan, ReplicaRecord, ReplicaTarget,
 };
+use super::replica_referrers::referrer_carry;
 use crate::oci::{Digest, Reference};
 
 /// What each target lacks and which of imagectl's own pushes to delete.
@@ -16,12 +17,14 @@ use crate::oci::{Digest, Reference};
 /// whose expansion succeeded and that no longer wants the tag; a failed or removed entry,
 /// or a target no longer in the policy, keeps everything; so does a target whose ledger
 /// could not be read (`unreadable`: target label and why), as it may list pushes the
-/// planner does not see.
+/// planner does not see. `referrers`: what the sources hold of the wanted images'
+/// referrers, counted for each image a target carries them for.
 pub fn plan_replicas(
     desired: &Desired,
     observed: &[ReplicaObservation],
     ledger: &[ReplicaRecord],
     unreadable: &[(String, String)],
+    referrers: &[ReferrersAtSource],
 ) -> ReplicaPlan {
     let mut out = ReplicaPlan::default();
     for (label, why) in unreadable {
@@ -45,7 +48,12 @@ pub fn plan_replicas(
     let mut deletions = Vec::new();
     for target in &desired.replicas {
         for w in &wanted_images {
-            push_if_needed(target, w, &now, &pushed, &mut wanted_targets, &mut out);
+            let seen = Seen {
+                now: &now,
+                pushed: &pushed,
+                referrers,
+            };
+            push_if_needed(target, w, &seen, &mut wanted_targets, &mut out);
         }
     }
     let declared: BTreeMap<&str, bool> = desired
@@ -80,14 +88,21 @@ pub fn plan_replicas(
     out
 }
 
+/// What the planner knows of the targets and sources.
+struct Seen<'a> {
+    now: &'a BTreeMap<&'a Reference, &'a Result<Option<Digest>, String>>,
+    pushed: &'a BTreeMap<&'a Reference, &'a ReplicaRecord>,
+    referrers: &'a [ReferrersAtSource],
+}
+
 fn push_if_needed(
     target: &ReplicaTarget,
     w: &WantedImage,
-    now: &BTreeMap<&Reference, &Result<Option<Digest>, String>>,
-    pushed: &BTreeMap<&Reference, &ReplicaRecord>,
+    seen: &Seen<'_>,
     wanted_targets: &mut BTreeSet<Reference>,
     out: &mut ReplicaPlan,
 ) {
+    let (now, pushed) = (seen.now, seen.pushed);
     let Some(dest) = target.target_of(&w.name) else {
         out.failures.push(format!(
             "{} cannot be replicated to {}: the target name would not be a valid reference",
@@ -117,25 +132,22 @@ fn push_if_needed(
     let ours_and_current = pushed
         .get(&dest)
         .is_some_and(|r| r.source_digest == w.digest && current.as_ref() == Some(&r.pushed_digest));
-    if current.as_ref() == Some(&w.digest) || ours_and_current {
-        out.up_to_date += 1;
-        if target.referrers {
-            out.referrers.push(ReferrerCarry {
-                source: w.name.clone(),
-                digest: w.digest.clone(),
-                target: dest,
-                current,
-            });
-        }
-        return;
-    }
+    let up_to_date = current.as_ref() == Some(&w.digest) || ours_and_current;
     if target.referrers {
-        out.referrers.push(ReferrerCarry {
-            source: w.name.clone(),
-            digest: w.digest.clone(),
-            target: dest.clone(),
-            current: None,
-        });
+        let carry = referrer_carry(
+            target,
+            w,
+            dest.clone(),
+            current.clone().filter(|_| up_to_date),
+            pushed.get(&dest).copied(),
+            seen.referrers,
+            &mut out.failures,
+        );
+        out.referrers.push(carry);
+    }
+    if up_to_date {
+        out.up_to_date += 1;
+        return;
     }
     out.actions.push(ReplicaAction::Push {
         source: w.name.clone(),
@@ -255,7 +267,7 @@ mod tests {
                 digest: Ok(None),
             },
         ];
-        let p = plan_replicas(&want, &observed, &[], &[]);
+        let p = plan_replicas(&want, &observed, &[], &[], &[]);
         assert_eq!(p.up_to_date, 1);
         assert_eq!(p.actions.len(), 1);
         assert!(
@@ -268,7 +280,7 @@ mod tests {
     fn deletes_only_its_own_unwanted_pushes() {
         let want = desired(Ok(vec![("nginx:1.26", 'b')]), true);
         let ledger = vec![record("1.25", 'a'), record("1.26", 'b')];
-        let p = plan_replicas(&want, &[], &ledger, &[]);
+        let p = plan_replicas(&want, &[], &ledger, &[], &[]);
         let deleted: Vec<String> = p
             .actions
             .iter()
@@ -285,7 +297,7 @@ mod tests {
         let want = desired(Ok(vec![("nginx:1.26", 'b')]), true);
         let ledger = vec![record("1.25", 'a')];
         let unreadable = [("10.0.0.1:5000/mirror".to_string(), "HTTP 500".to_string())];
-        let p = plan_replicas(&want, &[], &ledger, &unreadable);
+        let p = plan_replicas(&want, &[], &ledger, &unreadable, &[]);
         assert!(
             p.actions
                 .iter()
@@ -303,9 +315,13 @@ mod tests {
             }),
             true,
         );
-        assert!(plan_replicas(&failed, &[], &ledger, &[]).actions.is_empty());
+        assert!(
+            plan_replicas(&failed, &[], &ledger, &[], &[])
+                .actions
+                .is_empty()
+        );
         let no_prune = desired(Ok(vec![("nginx:1.26", 'b')]), false);
-        let p = plan_replicas(&no_prune, &[], &ledger, &[]);
+        let p = plan_replicas(&no_prune, &[], &ledger, &[], &[]);
         assert!(
             p.actions
                 .iter()
@@ -314,7 +330,7 @@ mod tests {
         let mut undeclared = desired(Ok(vec![]), true);
         undeclared.entries[0].repository = "docker.io/library/other".into();
         assert!(
-            plan_replicas(&undeclared, &[], &ledger, &[])
+            plan_replicas(&undeclared, &[], &ledger, &[], &[])
                 .actions
                 .is_empty()
         );
@@ -329,7 +345,7 @@ mod tests {
             target: rec.target.clone(),
             digest: Ok(Some(d('c'))),
         }];
-        let p = plan_replicas(&want, &observed, &[rec], &[]);
+        let p = plan_replicas(&want, &observed, &[rec], &[], &[]);
         assert_eq!((p.up_to_date, p.actions.len()), (1, 0));
     }
 }

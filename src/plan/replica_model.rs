@@ -91,7 +91,7 @@ pub struct ReplicaRecord {
 }
 
 /// An image whose referrers the executor carries to a target.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ReferrerCarry {
     /// The source tag or pin.
     pub source: Reference,
@@ -102,6 +102,47 @@ pub struct ReferrerCarry {
     /// What the target holds when it is already up to date; `None` for an image pushed in
     /// this run (its pushed digest is known once pushed).
     pub current: Option<Digest>,
+    /// The target's platforms (empty: the whole image), as `ReplicaAction::Push` has them.
+    #[serde(skip)]
+    pub platforms: Vec<Platform>,
+    /// Referrers (manifests and cosign tags) at the source for what the target holds,
+    /// looked up while planning; `None` when the lookup failed.
+    pub at_source: Option<usize>,
+    /// Of those, how many the target's ledger does not show carried there: what apply
+    /// copies (a referrer the target already has costs it one HEAD and no upload).
+    pub to_carry: usize,
+}
+
+/// The referrers of one source image, looked up at its source before planning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReferrersAtSource {
+    /// The source tag or pin.
+    pub source: Reference,
+    /// What it pointed at when looked up.
+    pub digest: Digest,
+    /// Per manifest of the image (the index and each platform's) with referrers, or why
+    /// they could not be looked up.
+    pub found: Result<Vec<SubjectReferrers>, String>,
+}
+
+/// The referrers of one manifest of an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectReferrers {
+    /// The manifest they refer to.
+    pub subject: Digest,
+    /// Its platform, for a platform manifest of an index; `None` for the image's top.
+    pub platform: Option<Platform>,
+    /// Referrer manifests (by the referrers API or the fallback index).
+    pub manifests: Vec<Digest>,
+    /// cosign-style tags (`sha256-<hex>.sig`) and what they hold.
+    pub tags: BTreeMap<String, Digest>,
+}
+
+impl SubjectReferrers {
+    /// Referrers counted the way a plan shows them: manifests and cosign tags.
+    pub fn count(&self) -> usize {
+        self.manifests.len() + self.tags.len()
+    }
 }
 
 /// What a target tag points at now, as a HEAD found it.
@@ -148,11 +189,11 @@ pub struct ReplicaPlan {
     pub actions: Vec<ReplicaAction>,
     /// Target tags already as wanted.
     pub up_to_date: usize,
-    /// Targets that could not be checked or mapped: nothing is pushed to or deleted from
-    /// those tags.
+    /// Targets that could not be checked or mapped (nothing is pushed to or deleted from
+    /// those tags), and images whose referrers could not be looked up (none are carried).
     pub failures: Vec<String>,
     /// Images whose referrers are carried (pushed or up to date, on targets that carry
-    /// them): the executor asks each source for new referrers.
-    #[serde(skip)]
+    /// them), with how many the source has and how many the target lacks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub referrers: Vec<ReferrerCarry>,
 }

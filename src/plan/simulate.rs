@@ -79,5 +79,6 @@ pub fn simulate(plan: &Plan, actual: &Actual, now: Timestamp) -> Actual {
         replicas: actual.replicas.clone(),
         pushed: actual.pushed.clone(),
         unreadable_ledgers: actual.unreadable_ledgers.clone(),
+        referrers: actual.referrers.clone(),
     }
 }

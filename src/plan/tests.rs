@@ -414,7 +414,7 @@ prop_compose! {
                 images[holder].names.push(ActualName { name: r(&name(i / 4, i % 4)), source_digest: src.map(d) });
             }
         }
-        Actual { images, unreferenced_bytes: unreferenced, leftover_bytes: 0, replicas: Vec::new(), pushed: Vec::new(), unreadable_ledgers: Vec::new() }
+        Actual { images, unreferenced_bytes: unreferenced, leftover_bytes: 0, replicas: Vec::new(), pushed: Vec::new(), unreadable_ledgers: Vec::new(), referrers: Vec::new() }
     }
 }
 

@@ -103,6 +103,9 @@ impl Default for ClientConfig {
 #[derive(Clone)]
 pub struct RegistryClient {
     inner: Arc<Inner>,
+    /// Tag lists already read, when this client shares them (see
+    /// [`RegistryClient::sharing_tag_lists`]).
+    tag_lists: Option<tags::TagLists>,
 }
 
 struct Inner {
@@ -168,7 +171,19 @@ impl RegistryClient {
                 uploads: Default::default(),
                 mirrors: Default::default(),
             }),
+            tag_lists: None,
         })
+    }
+
+    /// This client, but reading each repository's tag list at most once from now on: a
+    /// run's expansion and its referrer lookups then share one listing. For one run's
+    /// planning only, where one consistent view of each repository is what is wanted; the
+    /// client it came from keeps asking every time.
+    pub fn sharing_tag_lists(&self) -> RegistryClient {
+        RegistryClient {
+            inner: self.inner.clone(),
+            tag_lists: Some(tags::TagLists::default()),
+        }
     }
 
     /// The user name and password imagectl would send to `registry`, for a daemon that

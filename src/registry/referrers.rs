@@ -1,21 +1,24 @@
 //! The OCI 1.1 referrers API (`GET /v2/<name>/referrers/<digest>`): the signatures,
 //! attestations and SBOMs whose manifest names a given manifest as its `subject`.
 
-use reqwest::{Method, StatusCode};
-
 use super::RegistryClient;
 use super::error::RegistryError;
 use super::manifest::MANIFEST_SIZE_CAP;
-use super::raw::read_capped;
-use super::transport::ApiRequest;
+use super::tags::{PagedList, Pages};
 use crate::oci::{Digest, Reference, media};
+
+/// Pages of one referrers list followed before it is refused. The spec pages a list only
+/// when it does not fit one index (4 MiB at most registries): this many pages hold far
+/// more signatures than any image has, and a registry linking pages forever stops here.
+pub const MAX_REFERRER_PAGES: usize = 64;
 
 impl RegistryClient {
     /// The descriptors (as the registry wrote them: `artifactType` and `annotations` kept)
     /// of the manifests referring to `digest` in `repo`'s repository, from the registry
-    /// itself. `None` when the registry has no referrers API: a 404 (distribution 2.8
-    /// answers every unknown path so), after which the fallback tag schema applies. Only the
-    /// first page is read; registries page past 4 MiB of descriptors, which no image has.
+    /// itself, following `Link: <…>; rel="next"` across pages (at most
+    /// [`MAX_REFERRER_PAGES`]). `None` when the registry has no referrers API: a 404
+    /// (distribution 2.8 answers every unknown path so), after which the fallback tag schema
+    /// applies.
     pub async fn referrers(
         &self,
         repo: &Reference,
@@ -23,37 +26,18 @@ impl RegistryClient {
     ) -> Result<Option<Vec<serde_json::Value>>, RegistryError> {
         let endpoint = self.endpoint(repo.registry());
         let url = endpoint.referrers_url(repo.repository(), &digest.to_string());
-        let req = ApiRequest {
-            method: Method::GET,
-            endpoint: &endpoint,
+        let scope = format!("repository:{}:pull", endpoint.path(repo.repository()));
+        let list = PagedList {
             repository: repo.repository(),
-            url: &url,
-            accept: Some(media::OCI_INDEX),
-            timeout: Some(super::API_TIMEOUT),
+            scope: &scope,
+            first: &url,
+            field: "manifests",
         };
-        let resp = self.inner.transport.send(&req).await?;
-        match resp.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            s => {
-                return Err(RegistryError::UnexpectedStatus {
-                    url,
-                    status: s.as_u16(),
-                });
-            }
-        }
-        let bytes = read_capped(resp, MANIFEST_SIZE_CAP, &url)
-            .await?
-            .ok_or_else(|| RegistryError::InvalidResponse {
-                url: url.clone(),
-                reason: format!("a referrers list over {MANIFEST_SIZE_CAP} bytes"),
-            })?;
-        let index: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| RegistryError::InvalidResponse {
-                url: url.clone(),
-                reason: format!("not an image index: {e}"),
-            })?;
-        let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
-        Ok(Some(manifests))
+        let pages = Pages {
+            accept: media::OCI_INDEX,
+            page_cap: MANIFEST_SIZE_CAP,
+            max_pages: MAX_REFERRER_PAGES,
+        };
+        self.list_values(&endpoint, &list, &pages).await
     }
 }

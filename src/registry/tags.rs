@@ -1,6 +1,9 @@
 //! Listing a repository's tags (`/v2/<name>/tags/list`) and other paginated lists, following
 //! RFC 8288 `Link` headers page by page.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use reqwest::header::LINK;
 use reqwest::{Method, StatusCode};
 
@@ -22,6 +25,23 @@ impl RegistryClient {
     /// itself, never a mirror: a mirror's list may be partial (a proxy cache lists what it
     /// has cached), and a policy's retention would then remove tags that still exist.
     pub async fn list_tags(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
+        let Some(lists) = &self.tag_lists else {
+            return self.list_tags_now(repo).await;
+        };
+        let cell = lists
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(repo.name())
+            .or_default()
+            .clone();
+        // Concurrent askers of one repository wait for one listing; a failure is not kept.
+        cell.get_or_try_init(|| self.list_tags_now(repo))
+            .await
+            .cloned()
+    }
+
+    async fn list_tags_now(&self, repo: &Reference) -> Result<Vec<String>, RegistryError> {
         let endpoint = self.endpoint(repo.registry());
         let first = endpoint.tags_url(repo.repository());
         let not_found = || RegistryError::RepositoryUnknown {
@@ -38,14 +58,45 @@ impl RegistryClient {
     }
 
     /// The string array `field` of every page of a paginated list starting at `first`
-    /// (tags, catalog), asking tokens for `scope`. Pages must stay on the registry's origin:
-    /// our credentials are for it.
+    /// (tags, catalog), asking tokens for `scope`.
     pub(crate) async fn list_pages(
         &self,
         endpoint: &Endpoint,
         list: &PagedList<'_>,
         not_found: &dyn Fn() -> RegistryError,
     ) -> Result<Vec<String>, RegistryError> {
+        let pages = Pages {
+            accept: "application/json",
+            page_cap: PAGE_CAP,
+            max_pages: MAX_PAGES,
+        };
+        let values = self
+            .list_values(endpoint, list, &pages)
+            .await?
+            .ok_or_else(not_found)?;
+        values
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => Ok(s),
+                _ => Err(RegistryError::InvalidResponse {
+                    url: list.first.to_string(),
+                    reason: format!("{} holds a non-string", list.field),
+                }),
+            })
+            .collect()
+    }
+
+    /// The JSON array `field` of every page of a paginated list starting at `first`,
+    /// following `Link: <...>; rel="next"` up to `pages.max_pages` pages. `None` when the
+    /// first page is a 404 (an unknown repository, or a registry without the API); a 404
+    /// further on is an error. Pages must stay on the registry's origin: our credentials
+    /// are for it.
+    pub(crate) async fn list_values(
+        &self,
+        endpoint: &Endpoint,
+        list: &PagedList<'_>,
+        pages: &Pages,
+    ) -> Result<Option<Vec<serde_json::Value>>, RegistryError> {
         let PagedList {
             repository,
             scope,
@@ -59,20 +110,20 @@ impl RegistryClient {
         let mut url = first.clone();
         let mut items = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for _ in 0..MAX_PAGES {
+        for page in 0..pages.max_pages {
             let url_str = url.to_string();
             let req = ApiRequest {
                 method: Method::GET,
                 endpoint,
                 repository,
                 url: &url_str,
-                accept: Some("application/json"),
+                accept: Some(pages.accept),
                 timeout: Some(super::API_TIMEOUT),
             };
             let resp = self.inner.transport.send_scoped(&req, scope).await?;
             match resp.status() {
                 StatusCode::OK => {}
-                StatusCode::NOT_FOUND => return Err(not_found()),
+                StatusCode::NOT_FOUND if page == 0 => return Ok(None),
                 s => {
                     return Err(RegistryError::UnexpectedStatus {
                         url: url_str,
@@ -91,25 +142,20 @@ impl RegistryClient {
                 url: url_str.clone(),
                 reason,
             };
-            let body = read_capped(resp, PAGE_CAP, &url_str)
+            let body = read_capped(resp, pages.page_cap, &url_str)
                 .await?
-                .ok_or_else(|| invalid(format!("{field} page too large")))?;
+                .ok_or_else(|| {
+                    invalid(format!("a page of {field} over {} bytes", pages.page_cap))
+                })?;
             let page: serde_json::Value = serde_json::from_slice(&body)
                 .map_err(|e| invalid(format!("{field} page is not JSON: {e}")))?;
             match page.get(field) {
                 None | Some(serde_json::Value::Null) => {}
-                Some(serde_json::Value::Array(values)) => {
-                    for v in values {
-                        let s = v
-                            .as_str()
-                            .ok_or_else(|| invalid(format!("{field} holds a non-string")))?;
-                        items.push(s.to_string());
-                    }
-                }
+                Some(serde_json::Value::Array(values)) => items.extend(values.iter().cloned()),
                 Some(_) => return Err(invalid(format!("{field} is not an array"))),
             }
             let Some(next) = next else {
-                return Ok(items);
+                return Ok(Some(items));
             };
             let next = url
                 .join(&next)
@@ -127,10 +173,27 @@ impl RegistryClient {
         }
         Err(RegistryError::InvalidResponse {
             url: first.to_string(),
-            reason: format!("more than {MAX_PAGES} pages of {field}"),
+            reason: format!("more than {} pages of {field}", pages.max_pages),
         })
     }
 }
+
+/// How to read a paginated list's pages.
+pub(crate) struct Pages {
+    /// The `Accept` header.
+    pub(crate) accept: &'static str,
+    /// The largest page read.
+    pub(crate) page_cap: u64,
+    /// Pages followed before the list is refused.
+    pub(crate) max_pages: usize,
+}
+
+/// Tag lists a client read, by repository, each filled once.
+#[derive(Clone, Default)]
+pub(crate) struct TagLists(Arc<Mutex<HashMap<String, TagList>>>);
+
+/// One repository's tag list, filled by the first listing.
+type TagList = Arc<tokio::sync::OnceCell<Vec<String>>>;
 
 /// A paginated list to read: where it starts, which JSON array to collect, and for whom.
 #[derive(Clone, Copy)]
@@ -141,7 +204,7 @@ pub(crate) struct PagedList<'a> {
     pub(crate) scope: &'a str,
     /// The first page's URL.
     pub(crate) first: &'a str,
-    /// The JSON array each page holds (`tags`, `repositories`).
+    /// The JSON array each page holds (`tags`, `repositories`, `manifests`).
     pub(crate) field: &'a str,
 }
 

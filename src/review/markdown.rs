@@ -4,7 +4,7 @@
 
 use super::diff::{Fate, PolicyDiff};
 use super::text::{count, setting};
-use crate::plan::{Action, Plan, render_text};
+use crate::plan::{Action, Plan, referrers_line, render_text};
 
 /// Detail longer than this many lines folds into `<details>`.
 const FOLD_AFTER: usize = 15;
@@ -191,6 +191,9 @@ pub fn plan_markdown(
             bold(removes, "to remove", "to remove"),
             size(freed)
         ));
+    }
+    if let Some(line) = referrers_line(&plan.replication) {
+        out.push_str(&format!("\n{line}\n"));
     }
     let mut alerts = warnings.to_vec();
     alerts.extend(plan.failures.iter().map(|f| {

@@ -7,21 +7,23 @@ use crate::support::fixtures::{FixtureIndex, MediaFormat, multi_platform, push_i
 use crate::support::signing::{attach_artifact, cosign_sign, fallback_tag};
 use crate::support::{Registry, TestEnv};
 
-const SIGNATURE: &str = "application/vnd.example.signature.v1+json";
-const SBOM: &str = "application/spdx+json";
+pub(crate) const SIGNATURE: &str = "application/vnd.example.signature.v1+json";
+pub(crate) const SBOM: &str = "application/spdx+json";
 
 /// What signing one release left in the source.
-struct Signed {
-    index: FixtureIndex,
+pub(crate) struct Signed {
+    pub(crate) index: FixtureIndex,
     /// The artifact signing the index.
-    signature: String,
+    pub(crate) signature: String,
     /// The SBOM of the linux/amd64 manifest.
-    sbom: String,
+    pub(crate) sbom: String,
     /// cosign's `.sig` tag of the index, and its digest.
-    cosign: (String, String),
+    pub(crate) cosign: (String, String),
 }
 
-fn release(reg: &Registry, v: &str) -> Signed {
+/// Push release `v` of `team/app` (two platforms) and sign it: an artifact on the index
+/// and an SBOM on the amd64 manifest, both in fallback indexes, and a cosign `.sig` tag.
+pub(crate) fn release(reg: &Registry, v: &str) -> Signed {
     let index = multi_platform(v, MediaFormat::Oci);
     push_index_http(reg, "team/app", v, &index);
     let signature = attach_artifact(
@@ -118,10 +120,9 @@ fn signed_images_replicate_with_their_referrers() {
             .unwrap())
     };
     let plan = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    // Per release: the index's signature, the amd64 SBOM and the cosign tag.
     assert!(
-        plan.contains(
-            "Referrers: apply looks up and carries the signatures and attestations of 2 images."
-        ),
+        plan.contains("Referrers: 6 to carry, 6 at the sources for 2 replicated images"),
         "{plan}"
     );
     let out = apply();
@@ -149,10 +150,10 @@ fn signed_images_replicate_with_their_referrers() {
         "{seen:#?}"
     );
     assert_eq!(seen.iter().filter(|r| r.method == "HEAD").count(), 2);
-    // At the source: the expansion's tag list and HEADs, then for the referrers one more
-    // tag list, one referrers query (404: no API, not asked again), and per image one GET
-    // of its index, one of each fallback index (index and amd64) and one HEAD of its
-    // cosign tag.
+    // At the source: the expansion's tag list (the referrers' too) and HEADs, then one
+    // referrers query (404: no API, not asked again), and per image one GET of each
+    // fallback index (index and amd64) and one HEAD of its cosign tag; the index itself is
+    // read from the store.
     let at_source = src.requests_since(src_mark);
     let count = |method: &str, pred: &dyn Fn(&str) -> bool| {
         at_source
@@ -162,14 +163,14 @@ fn signed_images_replicate_with_their_referrers() {
     };
     assert_eq!(
         count("GET", &|p| p.ends_with("/tags/list")),
-        2,
+        1,
         "{at_source:#?}"
     );
     assert_eq!(count("GET", &|p| p.contains("/referrers/")), 1);
     assert_eq!(count("GET", &|p| p.contains("/manifests/sha256-")), 4);
-    assert_eq!(count("GET", &|p| p.contains("/manifests/sha256:")), 2);
+    assert_eq!(count("GET", &|p| p.contains("/manifests/sha256:")), 0);
     assert_eq!(count("HEAD", &|p| p.ends_with(".sig")), 2);
-    assert_eq!(at_source.iter().filter(|r| r.path != "/v2/").count(), 13);
+    assert_eq!(at_source.iter().filter(|r| r.path != "/v2/").count(), 10);
 
     // A new signature of an old image reaches the target.
     let late = attach_artifact(
@@ -492,4 +493,59 @@ fn a_platform_subset_carries_its_platforms_referrers() {
         [sbom.as_str()]
     );
     assert_eq!(dst.manifest_digest("two/app", &signature), None);
+}
+
+/// A target keeping one platform holds that platform's manifest and gets its referrers
+/// (the amd64 SBOM), not the index's signature or cosign tag; the plan counts just those,
+/// and a second run carries nothing.
+#[test]
+fn a_one_platform_target_gets_that_platforms_referrers() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let r = release(&src, "1.0.0");
+    let env = TestEnv::new();
+    let path = env.root.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: {}/amd64\n    platforms: [linux/amd64]\n",
+            src.host(),
+            dst.host()
+        ),
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let plan = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    assert!(plan.contains("(1 of 1 referrers to carry)"), "{plan}");
+    let apply = || {
+        ok(&env
+            .imagectl()
+            .args(["apply", "--yes", "-f", file])
+            .output()
+            .unwrap())
+    };
+    let out = apply();
+    let amd64 = r.index.image("linux/amd64");
+    assert_eq!(
+        dst.manifest_digest("amd64/team/app", "1.0.0").as_ref(),
+        Some(&amd64.manifest_digest),
+        "{out}"
+    );
+    assert_eq!(
+        listed(
+            &dst,
+            "amd64/team/app",
+            &fallback_tag(&amd64.manifest_digest)
+        ),
+        [r.sbom.as_str()]
+    );
+    assert_eq!(dst.manifest_digest("amd64/team/app", &r.signature), None);
+    assert_eq!(dst.manifest_digest("amd64/team/app", &r.cosign.0), None);
+    let mark = dst.mark();
+    let out = apply();
+    assert!(
+        out.contains("Referrers: 0 to carry, 1 at the sources"),
+        "{out}"
+    );
+    assert_eq!(writes(&dst, mark), 0, "{out}");
 }

@@ -38,6 +38,10 @@ pub struct PlanArgs {
     /// Reads nothing but the report and the registries, writes nothing.
     #[arg(long = "state", value_name = "REPORT")]
     pub state: Vec<PathBuf>,
+    /// Plan replication without referrers (signatures, attestations, SBOMs): none are
+    /// looked up at the sources, as `apply --no-referrers` carries none.
+    #[arg(long)]
+    pub no_referrers: bool,
 }
 
 /// Arguments of `diff`.
@@ -149,6 +153,10 @@ pub struct RunArgs {
     /// store's state directory for `imagectl status`.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Replicate images without their referrers (signatures, attestations, SBOMs), whatever
+    /// the policy's `replicate[].referrers` says.
+    #[arg(long)]
+    pub no_referrers: bool,
 }
 
 /// `30s`, `5m`, `1h30m` as a duration.

@@ -388,7 +388,8 @@ impl Daemon<'_> {
 
     /// Plan and apply once.
     async fn work(&self, policy: &Policy) -> Work {
-        let planned = match prepare_in(self.cli, policy, self.store.clone()).await {
+        let referrers = !self.args.no_referrers;
+        let planned = match prepare_in(self.cli, policy, self.store.clone(), referrers).await {
             Ok(p) => p,
             Err(e) => {
                 return Work {

@@ -48,6 +48,8 @@ pub enum Fault {
     /// Answer this status with this `Content-Type` and body, as a registry with a feature
     /// the real one lacks would (the OCI referrers API).
     Serve(u16, String, Vec<u8>),
+    /// [`Fault::Serve`] with more headers (e.g. a referrers page's `Link` to the next).
+    ServeWith(u16, String, Vec<u8>, Vec<(String, String)>),
     /// Reset the connection as soon as the request was read, before any response.
     Drop,
     /// Forward unchanged (to record a request, or to let some requests through untouched).
@@ -293,6 +295,10 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
         fault
     };
     let mut client = client;
+    let extra = match &fault {
+        Fault::ServeWith(_, _, _, headers) => headers.clone(),
+        _ => Vec::new(),
+    };
     match fault {
         Fault::TooManyRequests => {
             return answer(
@@ -317,11 +323,15 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
                 .collect();
             return answer(&mut client, &format!("{code} Fault"), &headers);
         }
-        Fault::Serve(code, content_type, body) => {
-            let head = format!(
-                "HTTP/1.1 {code} Served\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        Fault::Serve(code, content_type, body) | Fault::ServeWith(code, content_type, body, _) => {
+            let mut head = format!(
+                "HTTP/1.1 {code} Served\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
                 body.len()
             );
+            for (k, v) in &extra {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
             client.write_all(head.as_bytes())?;
             client.write_all(&body)?;
             return client.flush();

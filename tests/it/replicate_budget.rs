@@ -1,0 +1,315 @@
+//! What a replication run that has nothing to do costs, counted in the real registries'
+//! access logs (and, for the referrers API distribution 2.8 lacks, the hand-made proxy's
+//! record): per target one manifest HEAD per tag and one ledger read; per source the
+//! floor that still sees a new or re-pushed signature.
+
+use crate::replicate_referrers::{SIGNATURE, Signed, release};
+use crate::support::cli::succeeded as ok;
+use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
+use crate::support::registry::{LogMark, Request};
+use crate::support::signing::cosign_sign;
+use crate::support::{Registry, TestEnv};
+
+/// imagectl's own requests after `mark`, but its `/v2/` auth probe.
+fn by_imagectl(reg: &Registry, mark: LogMark) -> Vec<Request> {
+    reg.requests_since(mark)
+        .into_iter()
+        .filter(|r| r.user_agent.starts_with("imagectl/") && r.path != "/v2/")
+        .collect()
+}
+
+fn count(seen: &[Request], method: &str, pred: &dyn Fn(&str) -> bool) -> usize {
+    seen.iter()
+        .filter(|r| r.method == method && pred(&r.path))
+        .count()
+}
+
+/// A no-op replication of signed images to two targets costs each target one HEAD per
+/// tag and one ledger read (its manifest and blob), and the fallback-schema source one
+/// tag list per repository (shared with the selector's), one HEAD per tag, one referrers
+/// query for the registry, and one request per referrer tag: the least that still sees a
+/// re-pushed cosign signature, which the next run carries.
+#[test]
+fn a_no_op_replication_costs_its_floor() {
+    let src = Registry::start();
+    let targets = [Registry::start(), Registry::start()];
+    let releases: Vec<Signed> = ["1.0.0", "1.1.0"]
+        .iter()
+        .map(|v| release(&src, v))
+        .collect();
+    // A repository named by a fixed tag: the expansion lists no tags there, the referrers
+    // lookup does; its one signature is a cosign tag.
+    let base = app_image("base", MediaFormat::Oci);
+    push_image_http(&src, "team/base", "1.0", &base);
+    cosign_sign(&src, "team/base", &base.manifest_digest, "MEUCbase");
+
+    let env = TestEnv::new();
+    let path = env.root.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {src}/team/app\n    semver: \">=1\"\n  - name: {src}/team/base\n    tags: [\"1.0\"]\n    platforms: [linux/amd64]\nreplicate:\n  - to: {a}/mirror\n  - to: {b}/mirror\n",
+            src = src.host(),
+            a = targets[0].host(),
+            b = targets[1].host(),
+        ),
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let apply = || {
+        ok(&env
+            .imagectl()
+            .args(["apply", "--yes", "-f", file])
+            .output()
+            .unwrap())
+    };
+    let out = apply();
+    // Per target and release: the signature, the SBOM, their two fallback indexes and the
+    // cosign tag; and base's cosign tag.
+    assert!(
+        out.contains("Referrers (signatures, attestations): 22 pushed"),
+        "{out}"
+    );
+
+    let marks: Vec<LogMark> = targets.iter().map(Registry::mark).collect();
+    let src_mark = src.mark();
+    let out = apply();
+    assert!(
+        out.contains("Replication: 0 to push, 0 to delete, 6 up to date."),
+        "{out}"
+    );
+    assert!(
+        out.contains("Referrers: 0 to carry, 14 at the sources"),
+        "{out}"
+    );
+    for (reg, mark) in targets.iter().zip(&marks) {
+        let seen = by_imagectl(reg, *mark);
+        let ledger = |p: &str| p.starts_with("/v2/mirror/imagectl-ledger/");
+        assert_eq!(count(&seen, "HEAD", &|p| !ledger(p)), 3, "{seen:#?}");
+        assert_eq!(
+            count(&seen, "GET", &|p| ledger(p) && p.contains("/manifests/")),
+            1
+        );
+        assert_eq!(
+            count(&seen, "GET", &|p| ledger(p) && p.contains("/blobs/")),
+            1
+        );
+        assert_eq!(seen.len(), 5, "{seen:#?}");
+    }
+    let seen = by_imagectl(&src, src_mark);
+    // One tag list per repository: team/app's serves the selector and the referrers.
+    assert_eq!(
+        count(&seen, "GET", &|p| p.ends_with("/tags/list")),
+        2,
+        "{seen:#?}"
+    );
+    // One HEAD per wanted tag (the expansion's).
+    let tags = ["/manifests/1.0.0", "/manifests/1.1.0", "/manifests/1.0"];
+    assert_eq!(
+        count(&seen, "HEAD", &|p| tags.iter().any(|t| p.ends_with(t))),
+        3
+    );
+    // One referrers query: the 404 says the registry has no API; it is not asked again.
+    assert_eq!(count(&seen, "GET", &|p| p.contains("/referrers/")), 1);
+    // Per release, its two fallback indexes (of the index and of amd64); none for base.
+    assert_eq!(
+        count(&seen, "GET", &|p| p.contains("/manifests/sha256-")),
+        4
+    );
+    // One HEAD per cosign tag (the two releases', base's).
+    assert_eq!(count(&seen, "HEAD", &|p| p.ends_with(".sig")), 3);
+    // Nothing else: indexes come from the store, no manifest is fetched by digest.
+    assert_eq!(seen.len(), 2 + 3 + 1 + 4 + 3, "{seen:#?}");
+
+    // cosign signs 1.1.0 again: the same `.sig` tag, a new digest. The plan sees it, the
+    // next run carries it to both targets.
+    let resigned = cosign_sign(&src, "team/app", &releases[1].index.digest, "MEUCagain");
+    assert_ne!(resigned, releases[1].cosign.1);
+    let plan = ok(&env
+        .imagectl()
+        .args(["plan", "--json", "-f", file])
+        .output()
+        .unwrap());
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let carries = plan["replication"]["referrers"].as_array().unwrap();
+    let changed: Vec<(String, u64, u64)> = carries
+        .iter()
+        .filter(|c| c["to_carry"].as_u64() != Some(0))
+        .map(|c| {
+            (
+                c["source"].as_str().unwrap().to_string(),
+                c["at_source"].as_u64().unwrap(),
+                c["to_carry"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let source = format!("{}/team/app:1.1.0", src.host());
+    assert_eq!(
+        changed,
+        [(source.clone(), 3, 1), (source, 3, 1)],
+        "{plan:#}"
+    );
+    apply();
+    for reg in &targets {
+        assert_eq!(
+            reg.manifest_digest("mirror/team/app", &releases[1].cosign.0),
+            Some(resigned.clone())
+        );
+    }
+}
+
+/// With the referrers API at the source (a proxy answering what distribution 2.8 cannot),
+/// a no-op run asks one referrers query per manifest of each image (its index and each
+/// platform's) and reads no fallback tag.
+#[test]
+fn with_the_referrers_api_a_no_op_asks_once_per_manifest() {
+    use crate::support::faults::{Fault, FaultProxy, Rule};
+    use crate::support::fixtures::{multi_platform, push_index_http};
+    use crate::support::signing::{push_artifact, referrers_index};
+
+    let src = Registry::start();
+    let dst = Registry::start();
+    let proxy = FaultProxy::start(&src.host());
+    for v in ["1.0.0", "1.1.0"] {
+        let index = multi_platform(v, MediaFormat::Oci);
+        push_index_http(&src, "team/app", v, &index);
+        let (_, sig) = push_artifact(
+            &src,
+            "team/app",
+            (&index.digest, &index.media_type, index.size),
+            SIGNATURE,
+            format!("signature of {v}").as_bytes(),
+        );
+        proxy.add(Rule::new(
+            "GET",
+            &format!("/referrers/{}", index.digest),
+            Fault::Serve(
+                200,
+                "application/vnd.oci.image.index.v1+json".into(),
+                referrers_index(&[sig]),
+            ),
+        ));
+    }
+    proxy.add(Rule::new(
+        "GET",
+        "/referrers/",
+        Fault::Serve(
+            200,
+            "application/vnd.oci.image.index.v1+json".into(),
+            referrers_index(&[]),
+        ),
+    ));
+    let env = TestEnv::new();
+    let path = env.root.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\nreplicate:\n  - to: {}/mirror\n",
+            proxy.host(),
+            dst.host()
+        ),
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let apply = || {
+        ok(&env
+            .imagectl()
+            .args(["apply", "--yes", "-f", file])
+            .output()
+            .unwrap())
+    };
+    let out = apply();
+    assert!(
+        out.contains("Referrers (signatures, attestations): 4 pushed"),
+        "{out}"
+    );
+    let before = proxy.seen().len();
+    let mark = dst.mark();
+    let out = apply();
+    assert!(
+        out.contains("Referrers: 0 to carry, 2 at the sources"),
+        "{out}"
+    );
+    let seen: Vec<_> = proxy.seen().into_iter().skip(before).collect();
+    let paths = |method: &str, pred: &dyn Fn(&str) -> bool| {
+        seen.iter()
+            .filter(|s| s.method == method && pred(&s.path))
+            .count()
+    };
+    // Per image: its index and its two platform manifests.
+    assert_eq!(paths("GET", &|p| p.contains("/referrers/")), 6, "{seen:#?}");
+    assert_eq!(paths("GET", &|p| p.ends_with("/tags/list")), 1);
+    assert_eq!(paths("HEAD", &|p| p.contains("/manifests/1.")), 2);
+    assert_eq!(
+        seen.iter().filter(|s| s.path != "/v2/").count(),
+        6 + 1 + 2,
+        "{seen:#?}"
+    );
+    let at_target = by_imagectl(&dst, mark);
+    assert_eq!(at_target.len(), 2 + 2, "{at_target:#?}");
+}
+
+/// `run --no-referrers` (like `apply --no-referrers`) replicates images without their
+/// signatures and looks none up: no referrers query and no tag list at the source;
+/// `plan --no-referrers` counts none where `plan` (text and markdown) counts them.
+#[test]
+fn run_without_referrers_looks_up_and_carries_none() {
+    let src = Registry::start();
+    let dst = Registry::start();
+    let r = release(&src, "1.0.0");
+    let env = TestEnv::new();
+    let path = env.root.path().join("policy.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: {}/mirror\n",
+            src.host(),
+            dst.host()
+        ),
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let plan = ok(&env
+        .imagectl()
+        .args(["plan", "--no-referrers", "-f", file])
+        .output()
+        .unwrap());
+    assert!(!plan.contains("Referrers:"), "{plan}");
+    let plan = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    assert!(
+        plan.contains("Referrers: 3 to carry, 3 at the sources"),
+        "{plan}"
+    );
+    let comment = ok(&env
+        .imagectl()
+        .args(["plan", "--format", "markdown", "-f", file])
+        .output()
+        .unwrap());
+    assert!(
+        comment.contains("\nReferrers: 3 to carry, 3 at the sources"),
+        "{comment}"
+    );
+    assert!(comment.contains("> refer"), "{comment}");
+    let mark = src.mark();
+    ok(&env
+        .imagectl()
+        .args(["run", "--once", "--no-referrers", "-f", file])
+        .output()
+        .unwrap());
+    assert_eq!(
+        dst.manifest_digest("mirror/team/app", "1.0.0").as_ref(),
+        Some(&r.index.digest)
+    );
+    assert_eq!(dst.tags("mirror/team/app"), ["1.0.0"]);
+    let seen = by_imagectl(&src, mark);
+    assert_eq!(
+        count(&seen, "GET", &|p| p.contains("/referrers/")),
+        0,
+        "{seen:#?}"
+    );
+    assert_eq!(
+        count(&seen, "GET", &|p| p.ends_with("/tags/list")),
+        0,
+        "{seen:#?}"
+    );
+}
