@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::ArchiveError;
-use super::collected::Collected;
+use super::collected::{Collected, Outcome};
 use crate::image::{ImageSource, WalkError};
 use crate::oci::{Descriptor, Digest};
 
@@ -83,5 +83,30 @@ pub(super) fn walk_failed(e: WalkError<ArchiveError>) -> ArchiveError {
             entry: "index.json".into(),
             reason: missing.to_string(),
         },
+    }
+}
+
+/// The entry holding the blob `b`, checked against `b`'s size, and its digest; `who`
+/// names what names it, for the message when it is missing.
+pub(super) fn blob_entry(
+    c: &Collected,
+    b: &Descriptor,
+    who: &str,
+) -> Result<(String, Digest), ArchiveError> {
+    let entry = blob_name(&b.digest);
+    let (digest, size) = c.blob(&entry).ok_or_else(|| ArchiveError::MissingEntry {
+        entry: entry.clone(),
+        detail: format!(" ({who})"),
+    })?;
+    check_size(&entry, b.size, size)?;
+    Ok((entry, digest))
+}
+
+/// Publish a checked blob with the load: a JSON document from memory, else its staged
+/// stream.
+pub(super) fn queue(c: &Collected, out: &mut Outcome, entry: &str, digest: Digest) {
+    match c.json.get(entry) {
+        Some(bytes) => out.documents.push((digest, bytes.clone())),
+        None => out.blobs.push(digest),
     }
 }

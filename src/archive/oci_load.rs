@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::ArchiveError;
 use super::collected::{Collected, Loaded, Outcome};
-use super::entries::{blob_name, check_size, walk_failed};
-use super::layers::diff_ids;
+use super::entries::{blob_entry, blob_name, queue, walk_failed};
+use super::layers::{diff_ids, is_plain_tar};
 use super::oci_save::CONTAINERD_NAME;
 use crate::image::{ImageTree, Node, Selection, Walk, local, stored_form};
 use crate::oci::{Descriptor, Digest, Manifest, Reference, media};
@@ -150,15 +150,8 @@ fn add_image(c: &Collected, node: &Node, out: &mut Outcome) -> Result<(), Archiv
         });
     }
     for (index, (layer, id)) in layers.iter().zip(ids).enumerate() {
-        let name = blob_name(&layer.digest);
-        let (digest, size) = c.blob(&name).ok_or_else(|| ArchiveError::MissingEntry {
-            entry: name.clone(),
-            detail: format!(" ({manifest} names it as a layer)"),
-        })?;
-        check_size(&name, layer.size, size)?;
-        let plain = layer.media_type == media::OCI_LAYER_TAR
-            || layer.media_type == "application/vnd.docker.image.rootfs.diff.tar";
-        let uncompressed = if plain {
+        let (name, digest) = blob_entry(c, layer, &format!("{manifest} names it as a layer"))?;
+        let uncompressed = if is_plain_tar(&layer.media_type) {
             Some(digest.clone())
         } else {
             // Not a compression imagectl decodes: nothing to compare.
@@ -174,10 +167,7 @@ fn add_image(c: &Collected, node: &Node, out: &mut Outcome) -> Result<(), Archiv
                 actual,
             });
         }
-        match c.json.get(&name) {
-            Some(bytes) => out.documents.push((digest, bytes.clone())),
-            None => out.blobs.push(digest),
-        }
+        queue(c, out, &name, digest);
     }
     Ok(())
 }

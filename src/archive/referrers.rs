@@ -11,7 +11,7 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use super::collected::{Collected, Outcome};
-use super::entries::{blob_name, check_size, walk_failed};
+use super::entries::{blob_entry, blob_name, check_size, queue, walk_failed};
 use super::{ArchiveError, SaveReferrer};
 use crate::image::{ImageTree, Walk, WalkError, local};
 use crate::oci::{Descriptor, Digest};
@@ -88,16 +88,8 @@ fn add_manifest(
 ) -> Result<(), ArchiveError> {
     let tree = local(ImageTree::read(c, desc, &Walk::WHOLE)).map_err(walk_failed)?;
     for b in tree.blobs() {
-        let entry = blob_name(&b.digest);
-        let (digest, size) = c.blob(&entry).ok_or_else(|| ArchiveError::MissingEntry {
-            entry: entry.clone(),
-            detail: format!(" (the referrer {name} names it)"),
-        })?;
-        check_size(&entry, b.size, size)?;
-        match c.json.get(&entry) {
-            Some(bytes) => out.documents.push((digest, bytes.clone())),
-            None => out.blobs.push(digest),
-        }
+        let (entry, digest) = blob_entry(c, &b, &format!("the referrer {name} names it"))?;
+        queue(c, out, &entry, digest);
     }
     // Byte for byte: a signature's digest is what verifiers look up.
     for node in tree.children.iter().chain(std::iter::once(&tree.top)) {
