@@ -8,7 +8,7 @@
 //! leaves only unreferenced content behind, which the lease's expiry hands to the garbage
 //! collector.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -25,8 +25,9 @@ use tokio::sync::mpsc;
 
 use super::client::Conn;
 use super::unpack::unpack;
+use crate::image::{ImageTree, Node, WalkError, local};
 use crate::oci::{Descriptor, Digest, Manifest, Platform};
-use crate::store::{InventoryImage, MAX_METADATA_BLOB, Store, StoreError};
+use crate::store::{Content, InventoryImage, MAX_METADATA_BLOB, Store, StoreError};
 
 /// The label CRI puts on every image record it makes.
 pub const CRI_MANAGED: (&str, &str) = ("io.cri-containerd.image", "managed");
@@ -173,80 +174,131 @@ async fn write_tree(
     source: &Arc<dyn Store>,
     desc: &Descriptor,
 ) -> Result<Option<Digest>, StoreError> {
-    let bytes = read_small(source, &desc.digest).await?;
-    let manifest =
-        Manifest::parse(&bytes, Some(&desc.media_type)).map_err(|e| StoreError::Manifest {
-            digest: desc.digest.clone(),
-            source: e,
-        })?;
-    match manifest {
-        Manifest::Index { manifests, .. } => {
-            let mut labels = BTreeMap::new();
-            let mut id = None;
-            let host = Platform::host();
-            for (i, child) in manifests.iter().enumerate() {
-                // Only the platforms staged (one, unless --all-platforms) are written.
-                if source.blob_size(&child.digest)?.is_none() {
-                    continue;
+    let tree = staged_tree(source, desc).await?;
+    let nodes: Vec<&Node> = std::iter::once(&tree.top).chain(&tree.children).collect();
+    let present: HashSet<&Digest> = nodes.iter().map(|n| &n.desc.digest).collect();
+    // Walked parents first: written in reverse, every manifest goes before its index.
+    let mut ids: HashMap<Digest, Option<Digest>> = HashMap::new();
+    for node in nodes.iter().rev() {
+        let id = match &node.manifest {
+            Manifest::Index { manifests, .. } => {
+                let mut labels = BTreeMap::new();
+                let mut id = None;
+                let host = Platform::host();
+                for (i, child) in manifests.iter().enumerate() {
+                    // Only the platforms staged (one, unless --all-platforms) are written.
+                    if !present.contains(&child.digest) {
+                        continue;
+                    }
+                    let cfg = ids.get(&child.digest).cloned().flatten();
+                    if id.is_none() || child.platform.as_ref().is_some_and(|p| p.matches(&host)) {
+                        id = cfg;
+                    }
+                    labels.insert(
+                        format!("containerd.io/gc.ref.content.m.{i}"),
+                        child.digest.to_string(),
+                    );
                 }
-                let cfg = Box::pin(write_tree(t, source, child)).await?;
-                if id.is_none() || child.platform.as_ref().is_some_and(|p| p.matches(&host)) {
-                    id = cfg;
-                }
-                labels.insert(
-                    format!("containerd.io/gc.ref.content.m.{i}"),
-                    child.digest.to_string(),
-                );
+                write_blob(t, source, &node.desc, labels).await?;
+                id
             }
-            write_blob(t, source, desc, labels).await?;
-            Ok(id)
-        }
-        Manifest::Image { config, layers, .. } => {
-            let cfg_bytes = read_small(source, &config.digest).await?;
-            let diff_ids = diff_ids(&cfg_bytes).ok_or_else(|| StoreError::Damaged {
-                what: format!("config {}", config.digest),
-                reason: "it has no rootfs.diff_ids".into(),
-            })?;
-            if diff_ids.len() != layers.len() {
-                return Err(StoreError::Damaged {
-                    what: format!("config {}", config.digest),
-                    reason: format!(
-                        "rootfs.diff_ids lists {} layers, the manifest {}",
-                        diff_ids.len(),
-                        layers.len()
-                    ),
-                });
+            Manifest::Image { config, layers, .. } => {
+                write_image(t, source, &node.desc, config, layers).await?;
+                Some(config.digest.clone())
             }
-            let mut labels = BTreeMap::new();
-            labels.insert(
-                "containerd.io/gc.ref.content.config".to_string(),
-                config.digest.to_string(),
-            );
-            for (i, (layer, diff_id)) in layers.iter().zip(&diff_ids).enumerate() {
-                let mut l = BTreeMap::new();
-                l.insert(
-                    "containerd.io/uncompressed".to_string(),
-                    diff_id.to_string(),
-                );
-                write_blob(t, source, layer, l).await?;
-                labels.insert(
-                    format!("containerd.io/gc.ref.content.l.{i}"),
-                    layer.digest.to_string(),
-                );
-            }
-            let top = unpack(t.conn, &t.lease.id, t.snapshotter, &layers, &diff_ids).await?;
-            let mut cfg_labels = BTreeMap::new();
-            if let Some(top) = top {
-                cfg_labels.insert(
-                    format!("containerd.io/gc.ref.snapshot.{}", t.snapshotter),
-                    top.to_string(),
-                );
-            }
-            write_blob(t, source, &config, cfg_labels).await?;
-            write_blob(t, source, desc, labels).await?;
-            Ok(Some(config.digest.clone()))
-        }
+        };
+        ids.insert(node.desc.digest.clone(), id);
     }
+    Ok(ids.remove(&tree.top.desc.digest).flatten())
+}
+
+/// The staged image under `desc`, read through the walker: entries of an index that were
+/// not staged are left out, anything else missing or unreadable is an error.
+async fn staged_tree(source: &Arc<dyn Store>, desc: &Descriptor) -> Result<ImageTree, StoreError> {
+    let source = source.clone();
+    let desc = desc.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut skipped = Vec::new();
+        let tree = local(ImageTree::survey(&Content(&*source), &desc, &mut skipped))?;
+        for e in skipped {
+            match e {
+                WalkError::Read {
+                    error: StoreError::MissingBlob(_),
+                    named_by: Some(_),
+                    ..
+                } => {}
+                WalkError::Read { error, .. } => return Err(error),
+                WalkError::Manifest { desc, source, .. } => {
+                    return Err(StoreError::Manifest {
+                        digest: desc.digest,
+                        source,
+                    });
+                }
+                other => {
+                    return Err(StoreError::Damaged {
+                        what: format!("manifest {}", desc.digest),
+                        reason: other.to_string(),
+                    });
+                }
+            }
+        }
+        tree.ok_or(StoreError::MissingBlob(desc.digest.clone()))
+    })
+    .await
+    .expect("read task panicked")
+}
+
+/// Write one image manifest: its layers (unpacked into the snapshotter), its config and
+/// the manifest, each labelled for containerd's garbage collector.
+async fn write_image(
+    t: &Target<'_>,
+    source: &Arc<dyn Store>,
+    desc: &Descriptor,
+    config: &Descriptor,
+    layers: &[Descriptor],
+) -> Result<(), StoreError> {
+    let cfg_bytes = read_small(source, &config.digest).await?;
+    let diff_ids = diff_ids(&cfg_bytes).ok_or_else(|| StoreError::Damaged {
+        what: format!("config {}", config.digest),
+        reason: "it has no rootfs.diff_ids".into(),
+    })?;
+    if diff_ids.len() != layers.len() {
+        return Err(StoreError::Damaged {
+            what: format!("config {}", config.digest),
+            reason: format!(
+                "rootfs.diff_ids lists {} layers, the manifest {}",
+                diff_ids.len(),
+                layers.len()
+            ),
+        });
+    }
+    let mut labels = BTreeMap::new();
+    labels.insert(
+        "containerd.io/gc.ref.content.config".to_string(),
+        config.digest.to_string(),
+    );
+    for (i, (layer, diff_id)) in layers.iter().zip(&diff_ids).enumerate() {
+        let mut l = BTreeMap::new();
+        l.insert(
+            "containerd.io/uncompressed".to_string(),
+            diff_id.to_string(),
+        );
+        write_blob(t, source, layer, l).await?;
+        labels.insert(
+            format!("containerd.io/gc.ref.content.l.{i}"),
+            layer.digest.to_string(),
+        );
+    }
+    let top = unpack(t.conn, &t.lease.id, t.snapshotter, layers, &diff_ids).await?;
+    let mut cfg_labels = BTreeMap::new();
+    if let Some(top) = top {
+        cfg_labels.insert(
+            format!("containerd.io/gc.ref.snapshot.{}", t.snapshotter),
+            top.to_string(),
+        );
+    }
+    write_blob(t, source, config, cfg_labels).await?;
+    write_blob(t, source, desc, labels).await
 }
 
 fn diff_ids(config: &[u8]) -> Option<Vec<Digest>> {

@@ -14,9 +14,14 @@ use containerd_client::services::v1::{
 use futures_util::{StreamExt, stream};
 use jiff::Timestamp;
 
+use bytes::Bytes;
+
 use super::client::Conn;
+use crate::image::{ImageSource, ImageTree, Node, local};
 use crate::oci::{Descriptor, Digest, Manifest, Reference};
-use crate::store::{BlobRead, CatalogEntry, Inventory, MAX_METADATA_BLOB, REF_NAME, StoreError};
+use crate::store::{
+    BlobRead, CatalogEntry, Content, Inventory, MAX_METADATA_BLOB, REF_NAME, StoreError,
+};
 
 /// Manifests and configs read at once.
 const READ_AHEAD: usize = 32;
@@ -98,6 +103,67 @@ pub async fn read_blob(conn: &Conn, digest: &Digest, max: u64) -> Result<Vec<u8>
 }
 
 /// What the walk reads, fetched ahead: sizes of everything, bytes of the small documents.
+/// containerd's content store as an image source, read over its API; a blob its listing
+/// does not show is missing without a request.
+struct Remote<'a> {
+    conn: &'a Conn,
+    sizes: &'a HashMap<Digest, u64>,
+}
+
+impl Remote<'_> {
+    async fn small(&self, desc: &Descriptor) -> Result<Bytes, StoreError> {
+        if !self.sizes.contains_key(&desc.digest) {
+            return Err(StoreError::MissingBlob(desc.digest.clone()));
+        }
+        Ok(Bytes::from(
+            read_blob(self.conn, &desc.digest, MAX_METADATA_BLOB).await?,
+        ))
+    }
+}
+
+impl ImageSource for Remote<'_> {
+    type Error = StoreError;
+
+    async fn manifest(&self, desc: &Descriptor) -> Result<Bytes, StoreError> {
+        self.small(desc).await
+    }
+
+    async fn config(&self, desc: &Descriptor) -> Result<Bytes, StoreError> {
+        self.small(desc).await
+    }
+
+    async fn blob_size(&self, desc: &Descriptor) -> Result<Option<u64>, StoreError> {
+        Ok(self.sizes.get(&desc.digest).copied())
+    }
+
+    fn is_damage(error: &StoreError) -> bool {
+        Content::<Prefetched>::is_damage(error)
+    }
+}
+
+/// The manifests and configs of the image `target` that containerd holds.
+async fn prefetch(
+    content: &Remote<'_>,
+    target: &Descriptor,
+) -> Result<Vec<(Digest, Bytes)>, StoreError> {
+    let mut docs = Vec::new();
+    let Some(tree) = ImageTree::survey(content, target, &mut Vec::new()).await? else {
+        return Ok(docs);
+    };
+    for node in std::iter::once(&tree.top).chain(&tree.children) {
+        docs.push((node.desc.digest.clone(), node.bytes.clone()));
+        if let Some(config) = node.config_desc() {
+            match content.config(config).await {
+                Ok(bytes) => docs.push((config.digest.clone(), bytes)),
+                Err(e) if Remote::is_damage(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(docs)
+}
+
+/// What was read ahead, as the inventory's walk reads it.
 struct Prefetched {
     sizes: HashMap<Digest, u64>,
     docs: HashMap<Digest, Vec<u8>>,
@@ -245,48 +311,23 @@ pub fn entries(records: &[Image]) -> Vec<CatalogEntry> {
 pub async fn load(conn: &Conn, records: &[Image]) -> Result<Inventory, StoreError> {
     let sizes = content_sizes(conn).await?;
     let entries = entries(records);
-    let mut docs: HashMap<Digest, Vec<u8>> = HashMap::new();
-    // Targets, then their children (present ones: containerd keeps only the platforms it
-    // pulled), then configs: three rounds of concurrent reads.
-    let mut wave: Vec<Digest> = entries.iter().map(|e| e.target.digest.clone()).collect();
-    wave.sort();
-    wave.dedup();
-    while !wave.is_empty() {
-        let fetched: Vec<(Digest, Result<Vec<u8>, StoreError>)> = stream::iter(
-            wave.into_iter()
-                .filter(|d| sizes.contains_key(d) && !docs.contains_key(d)),
-        )
-        .map(|d| async move {
-            let r = read_blob(conn, &d, MAX_METADATA_BLOB).await;
-            (d, r)
-        })
+    // Every image's manifests and configs, read ahead through the walker, many images
+    // at once; damage is left for the inventory's own survey to report.
+    let mut targets: Vec<Descriptor> = entries.iter().map(|e| e.target.clone()).collect();
+    targets.sort_by(|a, b| a.digest.cmp(&b.digest));
+    targets.dedup_by(|a, b| a.digest == b.digest);
+    let content = &Remote {
+        conn,
+        sizes: &sizes,
+    };
+    let read: Vec<Result<Vec<(Digest, Bytes)>, StoreError>> = stream::iter(targets)
+        .map(|target| async move { prefetch(content, &target).await })
         .buffer_unordered(READ_AHEAD)
         .collect()
         .await;
-        let mut next = Vec::new();
-        for (d, r) in fetched {
-            let bytes = match r {
-                Ok(b) => b,
-                // Damage the walk reports for the image.
-                Err(
-                    StoreError::MissingBlob(_)
-                    | StoreError::Corrupt { .. }
-                    | StoreError::TooLarge { .. },
-                ) => continue,
-                Err(e) => return Err(e),
-            };
-            match Manifest::parse(&bytes, None) {
-                Ok(Manifest::Index { manifests, .. }) => {
-                    next.extend(manifests.iter().map(|m| m.digest.clone()))
-                }
-                Ok(Manifest::Image { config, .. }) => next.push(config.digest.clone()),
-                Err(_) => {}
-            }
-            docs.insert(d, bytes);
-        }
-        next.sort();
-        next.dedup();
-        wave = next;
+    let mut docs: HashMap<Digest, Vec<u8>> = HashMap::new();
+    for r in read {
+        docs.extend(r?.into_iter().map(|(d, b)| (d, b.to_vec())));
     }
     let prefetched = Prefetched { sizes, docs };
     let mut inventory = Inventory::from_entries(&prefetched, entries)?;
@@ -300,10 +341,11 @@ pub async fn load(conn: &Conn, records: &[Image]) -> Result<Inventory, StoreErro
 /// pulled: children that are absent are not damage, and the image's ID is its platform's
 /// config digest (as CRI reports it) when exactly one platform is here.
 fn only_present_platforms(p: &Prefetched, image: &mut crate::store::InventoryImage) {
-    let Some(bytes) = p.docs.get(&image.target.digest) else {
-        return;
-    };
-    let Ok(Manifest::Index { manifests, .. }) = Manifest::parse(bytes, None) else {
+    let Ok(Node {
+        manifest: Manifest::Index { manifests, .. },
+        ..
+    }) = local(Node::read(&Content(p), &image.target))
+    else {
         return;
     };
     let present: Vec<&Descriptor> = manifests
@@ -320,8 +362,8 @@ fn only_present_platforms(p: &Prefetched, image: &mut crate::store::InventoryIma
         .collect();
     image.damage.retain(|d| !absent.contains(d));
     if let [one] = present.as_slice()
-        && let Some(Ok(Manifest::Image { config, .. })) =
-            p.docs.get(&one.digest).map(|b| Manifest::parse(b, None))
+        && let Ok(node) = local(Node::read(&Content(p), one))
+        && let Some(config) = node.config_desc()
         && let Some(cfg) = p.docs.get(&config.digest)
     {
         image.id = config.digest.clone();
