@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Lines of test setup per integration test, and the duplication that inflates them.
 
-Usage: scripts/test-setup-lines.py [--rev REV] [--only PATH_PART] [DIR]
-(DIR defaults to tests/it; --only counts the tests of matching files, e.g. --only pull.rs)
+Usage: scripts/test-setup-lines.py [--rev REV] [--only PATH_PART] [--top N] [DIR]
+(DIR defaults to tests/it; --only counts the tests of matching files, e.g. --only pull.rs;
+--top N also lists the N tests with the most setup lines, and the files by total)
 
 Definitions (plain on purpose, so a before/after comparison is easy to check by hand):
 - A test is a `#[test]` function under DIR, outside DIR/support.
@@ -158,6 +159,7 @@ def main():
     ap.add_argument("dir", nargs="?", default="tests/it")
     ap.add_argument("--rev")
     ap.add_argument("--only", help="count only tests in files whose path contains this")
+    ap.add_argument("--top", type=int, default=0, help="list the N heaviest tests and files")
     args = ap.parse_args()
     files = read_files(args.dir, args.rev)
     code = {path: strip_code(text) for path, text in files.items()}
@@ -186,7 +188,7 @@ def main():
                 changed = True
     call = call_pattern(invoking)
 
-    setups, none = [], []
+    setups, none, ranked = [], [], []
     for path, fl in fns.items():
         if path.startswith("support/") or (args.only and args.only not in path):
             continue
@@ -203,6 +205,7 @@ def main():
                 none.append(f"{path}::{name}")
                 continue
             setups.append(count)
+            ranked.append((count, f"{path}::{name}"))
 
     raw = "\n".join(code.values())
     print(f"tests invoking imagectl: {len(setups)} (left out, never invoke it: {len(none)})")
@@ -221,6 +224,16 @@ def main():
     dup = {k: sorted(v) for k, v in defs.items() if len(v) > 1}
     print(f"watched helper definitions: {total} "
           f"(defined in more than one file: {', '.join(f'{k} x{len(v)}' for k, v in sorted(dup.items())) or 'none'})")
+    if args.top:
+        print(f"heaviest {args.top} tests (setup lines):")
+        for count, test in sorted(ranked, key=lambda r: (-r[0], r[1]))[: args.top]:
+            print(f"  {count:4} {test}")
+        per_file = {}
+        for count, test in ranked:
+            per_file.setdefault(test.split("::")[0], []).append(count)
+        print(f"heaviest {args.top} files (total setup lines, tests):")
+        for path, counts in sorted(per_file.items(), key=lambda kv: (-sum(kv[1]), kv[0]))[: args.top]:
+            print(f"  {sum(counts):4} {len(counts):3} {path}")
     return 0
 
 

@@ -11,6 +11,9 @@
 //! assert!(sc.probe().has(&sc.reference("demo/app:1.0")));
 //! ```
 //!
+//! A second registry is the copy or replication target (`.target()`, read as `sc.dst()`) or
+//! the registry's mirror (`.mirrored()`, read as `sc.mirror()`, listed in `registries.yaml`).
+//!
 //! Images are pushed with plain HTTP, so the registry serves exactly the fixture's bytes
 //! and digests (skopeo, which may rewrite a manifest, stays for format conversions).
 
@@ -30,7 +33,10 @@ use super::registry::Registry;
 pub struct Scenario {
     env: TestEnv,
     registry: Option<Registry>,
+    /// The second registry: a copy or replication target, or a mirror.
+    second: Option<Registry>,
     policy: Option<PathBuf>,
+    config: Option<PathBuf>,
     fx: Option<Standard>,
     /// The digest the registry served for each `repo:tag` pushed here.
     digests: BTreeMap<String, String>,
@@ -48,7 +54,9 @@ impl Scenario {
         Scenario {
             env: TestEnv::new(),
             registry: None,
+            second: None,
             policy: None,
+            config: None,
             fx: None,
             digests: BTreeMap::new(),
         }
@@ -62,6 +70,35 @@ impl Scenario {
     /// Uses a registry started some other way (authenticated, TLS, a proxy).
     pub fn with_registry(mut self, reg: Registry) -> Self {
         self.registry = Some(reg);
+        self
+    }
+
+    /// Starts a second anonymous registry, the target of copies and replication.
+    pub fn target(self) -> Self {
+        self.with_target(Registry::start())
+    }
+
+    /// Uses a second registry started some other way as the target (authenticated, a cache).
+    pub fn with_target(mut self, reg: Registry) -> Self {
+        self.second = Some(reg);
+        self
+    }
+
+    /// Starts a second anonymous registry and lists it as the registry's mirror.
+    pub fn mirrored(self) -> Self {
+        self.mirrored_by(Registry::start())
+    }
+
+    /// Lists `mirror` as the registry's mirror in `registries.yaml` ([`Scenario::config`]).
+    pub fn mirrored_by(mut self, mirror: Registry) -> Self {
+        self.second = Some(mirror);
+        self.config("registries:\n  \"{registry}\":\n    mirrors: [\"{mirror_url}\"]\n")
+    }
+
+    /// Pushes `image` to the target as `repo:tag` (exact bytes).
+    pub fn target_image(self, repo_and_tag: &str, image: &FixtureImage) -> Self {
+        let (repo, tag) = split(repo_and_tag);
+        push_image_http(self.dst(), repo, tag, image);
         self
     }
 
@@ -123,19 +160,55 @@ impl Scenario {
         self
     }
 
-    /// Writes the policy file; `{registry}` in `yaml` stands for the registry's `HOST:PORT`.
+    /// Writes the policy file; `{registry}` in `yaml` stands for the registry's `HOST:PORT`,
+    /// `{target}` for the target's.
     pub fn policy(mut self, yaml: &str) -> Self {
-        let yaml = match &self.registry {
-            Some(reg) => yaml.replace("{registry}", &reg.host()),
-            None => yaml.to_string(),
-        };
+        let yaml = self.fill(yaml);
         self.policy = Some(self.env.write_policy(&yaml));
         self
+    }
+
+    /// Writes `registries.yaml` (for `--config`); placeholders as in [`Scenario::policy`],
+    /// plus `{registry_url}` and `{mirror_url}`.
+    pub fn config(mut self, yaml: &str) -> Self {
+        let yaml = self.fill(yaml);
+        self.config = Some(self.write("registries.yaml", &yaml));
+        self
+    }
+
+    /// `yaml` with the registries' `{registry}`, `{registry_url}`, `{target}` and
+    /// `{mirror_url}` filled in.
+    fn fill(&self, yaml: &str) -> String {
+        let mut yaml = yaml.to_string();
+        if let Some(reg) = &self.registry {
+            yaml = yaml.replace("{registry_url}", &reg.url());
+            yaml = yaml.replace("{registry}", &reg.host());
+        }
+        if let Some(second) = &self.second {
+            yaml = yaml.replace("{mirror_url}", &second.url());
+            yaml = yaml.replace("{target}", &second.host());
+        }
+        yaml
     }
 
     /// The registry ([`Scenario::registry`] must have been called).
     pub fn reg(&self) -> &Registry {
         self.registry.as_ref().expect("Scenario::registry() first")
+    }
+
+    /// The target ([`Scenario::target`] must have been called).
+    pub fn dst(&self) -> &Registry {
+        self.second.as_ref().expect("Scenario::target() first")
+    }
+
+    /// The mirror ([`Scenario::mirrored`] must have been called).
+    pub fn mirror(&self) -> &Registry {
+        self.second.as_ref().expect("Scenario::mirrored() first")
+    }
+
+    /// The `registries.yaml` file ([`Scenario::config`] must have been called).
+    pub fn config_path(&self) -> &Path {
+        self.config.as_deref().expect("Scenario::config() first")
     }
 
     /// The store's directory and `HOME`.
