@@ -13,12 +13,7 @@ use crate::support::{Registry, Scenario, TestEnv};
 /// mirror's, and `-v` names the mirror.
 #[test]
 fn pull_through_cache_mirror_serves_the_pull() {
-    let sc = Scenario::new().registry().standard().pushed(
-        "app-v1",
-        "demo/app:1.0",
-        MediaFormat::Oci,
-        false,
-    );
+    let sc = Scenario::new().registry().app();
     let cache = Registry::builder().proxy_remote(&sc.reg().url()).start();
     let sc = sc.mirrored_by(cache);
     let (upstream, mirror) = (sc.reg(), sc.mirror());
@@ -64,9 +59,8 @@ fn stopped_mirror_falls_back_to_upstream_with_one_warning() {
     let dead = format!("http://127.0.0.1:{}", free_port());
     let sc = Scenario::new()
         .registry()
-        .standard()
-        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
-        .pushed("app-v2", "demo/app:2.0", MediaFormat::Oci, false)
+        .app()
+        .oci("app-v2", "demo/app:2.0")
         .config(&format!(
             "registries:\n  \"{{registry}}\":\n    mirrors: [\"{dead}\"]\n"
         ));
@@ -90,11 +84,7 @@ fn stopped_mirror_falls_back_to_upstream_with_one_warning() {
 /// upstream silently.
 #[test]
 fn mirror_without_the_repository_falls_back_to_upstream() {
-    let sc = Scenario::new()
-        .registry()
-        .standard()
-        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
-        .mirrored();
+    let sc = Scenario::new().registry().app().mirrored();
     let (upstream, mirror) = (sc.reg(), sc.mirror());
     let reference = upstream.reference("demo/app:1.0");
     let (ok, _, err) = run_with_config(sc.env(), sc.config_path(), &["-v", "pull", &reference]);
@@ -124,8 +114,7 @@ fn mirror_with_path_prefix_serves_prefixed_repository() {
     let upstream_host = format!("127.0.0.1:{}", free_port());
     let sc = Scenario::new()
         .registry()
-        .standard()
-        .pushed("app-v1", "hub/demo/app:1.0", MediaFormat::Oci, false)
+        .oci("app-v1", "hub/demo/app:1.0")
         .config(&format!(
             "registries:\n  \"{upstream_host}\":\n    mirrors: [\"{{registry_url}}/hub/\"]\n"
         ));
@@ -149,11 +138,7 @@ fn mirror_with_path_prefix_serves_prefixed_repository() {
 /// trusted: the layer comes from the upstream, and nothing unverified is stored.
 #[test]
 fn mirror_serving_wrong_bytes_is_bypassed_for_that_blob() {
-    let sc = Scenario::new()
-        .registry()
-        .standard()
-        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
-        .mirrored();
+    let sc = Scenario::new().registry().app().mirrored();
     let (upstream, mirror, fx) = (sc.reg(), sc.mirror(), sc.fx());
     fx.push(mirror, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
     let layer = fx.app_v1.layer_digests().last().unwrap().clone();
@@ -202,8 +187,7 @@ fn mirror_credentials_come_from_its_own_entry() {
                 .htpasswd("mirror-user", "mirror-pw")
                 .start(),
         )
-        .standard()
-        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false);
+        .app();
     let pw = sc.write("mirror-pw", "mirror-pw\n");
     let sc = sc.config(&format!(
         "registries:\n  \"{upstream_host}\":\n    mirrors: [\"{{registry_url}}\"]\n  \"{{registry}}\":\n    username: mirror-user\n    password_file: \"{pw}\"\n",
@@ -238,11 +222,7 @@ fn mirror_credentials_come_from_its_own_entry() {
 /// upload and the manifest to the registry itself.
 #[test]
 fn push_goes_to_the_registry_not_its_mirror() {
-    let sc = Scenario::new()
-        .registry()
-        .standard()
-        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
-        .mirrored();
+    let sc = Scenario::new().registry().app().mirrored();
     let (upstream, mirror) = (sc.reg(), sc.mirror());
     let source = upstream.reference("demo/app:1.0");
     let (ok, _, err) = run_with_config(sc.env(), sc.config_path(), &["pull", &source]);

@@ -124,9 +124,19 @@ impl Scenario {
         self
     }
 
+    /// Pushes the standard `app-v1` as `demo/app:1.0` (OCI, one platform): most tests' image.
+    pub fn app(self) -> Self {
+        self.oci("app-v1", "demo/app:1.0")
+    }
+
+    /// Pushes the standard fixture `ref_name` as `repo:tag`, OCI, one platform.
+    pub fn oci(self, ref_name: &str, repo_and_tag: &str) -> Self {
+        self.pushed(ref_name, repo_and_tag, MediaFormat::Oci, false)
+    }
+
     /// Pushes the standard fixture `ref_name` as `repo:tag` with skopeo, which converts to
     /// `format` and, without `all_platforms`, reduces an index to linux/amd64
-    /// ([`Standard::push`]).
+    /// ([`Standard::push`]); builds the standard fixtures first if need be.
     pub fn pushed(
         mut self,
         ref_name: &str,
@@ -134,14 +144,14 @@ impl Scenario {
         format: MediaFormat,
         all_platforms: bool,
     ) -> Self {
-        let digest = self
-            .fx()
-            .push(self.reg(), ref_name, repo_and_tag, format, all_platforms);
+        let fx = self.fx.get_or_insert_with(Standard::new);
+        let reg = self.registry.as_ref().expect("Scenario::registry() first");
+        let digest = fx.push(reg, ref_name, repo_and_tag, format, all_platforms);
         self.digests.insert(repo_and_tag.to_string(), digest);
         self
     }
 
-    /// The standard fixtures ([`Scenario::standard`] must have been called).
+    /// The standard fixtures ([`Scenario::standard`] or a push of one must have come first).
     pub fn fx(&self) -> &Standard {
         self.fx.as_ref().expect("Scenario::standard() first")
     }
