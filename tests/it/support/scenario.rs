@@ -23,7 +23,7 @@ use std::process::Output;
 
 use super::cli::{TestEnv, succeeded};
 use super::fixtures::{
-    FixtureImage, FixtureIndex, MediaFormat, Standard, push_image_http, push_index_http,
+    FixtureImage, FixtureIndex, MediaFormat, Standard, app_image, push_image_http, push_index_http,
 };
 use super::output::RunExt as _;
 use super::probe::StoreProbe;
@@ -132,6 +132,18 @@ impl Scenario {
     /// Pushes the standard fixture `ref_name` as `repo:tag`, OCI, one platform.
     pub fn oci(self, ref_name: &str, repo_and_tag: &str) -> Self {
         self.pushed(ref_name, repo_and_tag, MediaFormat::Oci, false)
+    }
+
+    /// Pushes the standard fixture `ref_name` (OCI, one platform) under each `repo:tag`.
+    pub fn oci_each(self, ref_name: &str, names: &[&str]) -> Self {
+        names.iter().fold(self, |sc, name| sc.oci(ref_name, name))
+    }
+
+    /// Pushes `app_image(v)` (OCI, a distinct image per version) as `repo:v` for each version.
+    pub fn releases(self, repo: &str, versions: &[&str]) -> Self {
+        versions.iter().fold(self, |sc, v| {
+            sc.image(&format!("{repo}:{v}"), &app_image(v, MediaFormat::Oci))
+        })
     }
 
     /// Pushes the standard fixture `ref_name` as `repo:tag` with skopeo, which converts to
