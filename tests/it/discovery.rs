@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::errors::error_line;
 use crate::support::output::stdout_ok as stdout;
-use crate::support::{Registry, Scenario, TestEnv};
+use crate::support::{Scenario, TestEnv};
 
 /// Every tag in the registry's order; JSON and templates; a tag or unknown repository is a
 /// one-line error.
@@ -73,9 +73,7 @@ fn search_filters_the_catalog() {
 /// are used by pull; logout removes them.
 #[test]
 fn login_pull_logout() {
-    let sc = Scenario::new()
-        .with_registry(Registry::builder().htpasswd("alice", "s3cret-pw").start())
-        .app();
+    let sc = Scenario::new().authenticated("alice", "s3cret-pw").app();
     let (reg, env) = (sc.reg(), sc.env());
     let config = env.home.join(".docker/config.json");
 
@@ -125,9 +123,7 @@ fn login_pull_logout() {
 /// pull gets it back from the helper; logout erases it there.
 #[test]
 fn login_through_a_credential_helper() {
-    let sc = Scenario::new()
-        .with_registry(Registry::builder().htpasswd("bob", "helper-pw-77").start())
-        .app();
+    let sc = Scenario::new().authenticated("bob", "helper-pw-77").app();
     let (reg, env) = (sc.reg(), sc.env());
     let vault = env.root.path().join("vault");
     std::fs::create_dir_all(&vault).unwrap();

@@ -182,17 +182,12 @@ fn mirror_credentials_come_from_its_own_entry() {
     // The scenario's registry is the mirror; nothing listens at the upstream.
     let upstream_host = format!("127.0.0.1:{}", free_port());
     let sc = Scenario::new()
-        .with_registry(
-            Registry::builder()
-                .htpasswd("mirror-user", "mirror-pw")
-                .start(),
-        )
-        .app();
-    let pw = sc.write("mirror-pw", "mirror-pw\n");
-    let sc = sc.config(&format!(
-        "registries:\n  \"{upstream_host}\":\n    mirrors: [\"{{registry_url}}\"]\n  \"{{registry}}\":\n    username: mirror-user\n    password_file: \"{pw}\"\n",
-        pw = pw.display()
-    ));
+        .authenticated("mirror-user", "mirror-pw")
+        .app()
+        .file("mirror-pw", "mirror-pw\n")
+        .config(&format!(
+            "registries:\n  \"{upstream_host}\":\n    mirrors: [\"{{registry_url}}\"]\n  \"{{registry}}\":\n    username: mirror-user\n    password_file: \"{{dir}}/mirror-pw\"\n"
+        ));
     let mirror = sc.reg();
     let reference = format!("{upstream_host}/demo/app:1.0");
     let (ok, _, err) = run_with_config(sc.env(), sc.config_path(), &["pull", &reference]);

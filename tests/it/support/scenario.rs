@@ -67,7 +67,12 @@ impl Scenario {
         self.with_registry(Registry::start())
     }
 
-    /// Uses a registry started some other way (authenticated, TLS, a proxy).
+    /// Starts a registry that asks for basic auth `user:pass` (htpasswd).
+    pub fn authenticated(self, user: &str, pass: &str) -> Self {
+        self.with_registry(Registry::builder().htpasswd(user, pass).start())
+    }
+
+    /// Uses a registry started some other way (TLS, a proxy, a cache).
     pub fn with_registry(mut self, reg: Registry) -> Self {
         self.registry = Some(reg);
         self
@@ -191,17 +196,30 @@ impl Scenario {
     }
 
     /// Writes `registries.yaml` (for `--config`); placeholders as in [`Scenario::policy`],
-    /// plus `{registry_url}` and `{mirror_url}`.
+    /// plus `{registry_url}`, `{mirror_url}` and `{dir}` (where [`Scenario::file`] writes).
     pub fn config(mut self, yaml: &str) -> Self {
         let yaml = self.fill(yaml);
         self.config = Some(self.write("registries.yaml", &yaml));
         self
     }
 
-    /// `yaml` with the registries' `{registry}`, `{registry_url}`, `{target}` and
-    /// `{mirror_url}` filled in.
+    /// Writes `text` to `name` below the scenario's temp dir (`{dir}` in a policy or config).
+    pub fn file(self, name: &str, text: &str) -> Self {
+        self.write(name, text);
+        self
+    }
+
+    /// Writes `HOME/.docker/config.json` with basic auth `user:pass` for the registry.
+    pub fn logged_in(self, user: &str, pass: &str) -> Self {
+        self.env.docker_login(&self.reg().host(), user, pass);
+        self
+    }
+
+    /// `yaml` with the registries' `{registry}`, `{registry_url}`, `{target}`,
+    /// `{mirror_url}` and the scenario's `{dir}` filled in.
     fn fill(&self, yaml: &str) -> String {
-        let mut yaml = yaml.to_string();
+        let dir = self.env.root.path().display().to_string();
+        let mut yaml = yaml.replace("{dir}", &dir);
         if let Some(reg) = &self.registry {
             yaml = yaml.replace("{registry_url}", &reg.url());
             yaml = yaml.replace("{registry}", &reg.host());
