@@ -187,16 +187,16 @@ impl Scenario {
         self
     }
 
-    /// Writes the policy file; `{registry}` in `yaml` stands for the registry's `HOST:PORT`,
-    /// `{target}` for the target's.
+    /// Writes the policy file; `{registry}` and `{target}` stand for those registries'
+    /// `HOST:PORT` (every placeholder: [`Scenario::config`]).
     pub fn policy(mut self, yaml: &str) -> Self {
         let yaml = self.fill(yaml);
         self.policy = Some(self.env.write_policy(&yaml));
         self
     }
 
-    /// Writes `registries.yaml` (for `--config`); placeholders as in [`Scenario::policy`],
-    /// plus `{registry_url}`, `{mirror_url}` and `{dir}` (where [`Scenario::file`] writes).
+    /// Writes `registries.yaml` (for `--config`) with `{registry}`, `{target}` (`HOST:PORT`),
+    /// `{registry_url}`, `{mirror_url}` and `{dir}` (where [`Scenario::file`] writes) filled in.
     pub fn config(mut self, yaml: &str) -> Self {
         let yaml = self.fill(yaml);
         self.config = Some(self.write("registries.yaml", &yaml));
