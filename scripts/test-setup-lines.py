@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Lines of test setup per integration test, and the duplication that inflates them.
 
-Usage: scripts/test-setup-lines.py [--rev REV] [--only PATH_PART] [DIR]
-(DIR defaults to tests/it; --only counts the tests of matching files, e.g. --only pull.rs)
+Usage: scripts/test-setup-lines.py [--rev REV] [--only PATH_PART] [--top N] [DIR]
+(DIR defaults to tests/it; --only counts the tests of matching files, e.g. --only pull.rs;
+--top N also lists the N tests with the most setup lines, and the files by total)
 
 Definitions (plain on purpose, so a before/after comparison is easy to check by hand):
 - A test is a `#[test]` function under DIR, outside DIR/support.
 - An invocation is a line that runs imagectl: a direct marker (`imagectl(`, `.imagectl()`,
   `imagectl_with_home(`, `imagectl_process(`, `imagectl_bin(`, or the library entry points
   the copy tests drive: `Copier::`, `RegistryClient::`), or a call of any function defined
-  under DIR whose body (transitively) contains one.
+  under DIR whose body (transitively) contains one (a method by `.name(ARGS)`, an
+  associated function of `impl Type` by `Type::name(`, e.g. run.rs's `Daemon::start(`).
 - Setup lines of a test: the non-blank, non-comment lines of its body before its first
   invocation. Tests that never invoke imagectl (pure fixture checks) are left out and
   counted apart.
@@ -104,12 +106,21 @@ def strip_code(text):
     return "".join(out)
 
 
+IMPL = re.compile(r"^impl(?:<[^>]*>)?\s+(?:[A-Za-z_][A-Za-z0-9_:]*\s+for\s+)?([A-Za-z_][A-Za-z0-9_]*)")
+
+
 def functions(code):
-    """(name, start line, body lines, is_test) for every fn with a body."""
+    """(name, start line, body lines, is_test, impl type or None) for every fn with a body."""
     lines = code.split("\n")
     found = []
     i = 0
+    impl = None
     while i < len(lines):
+        im = IMPL.match(lines[i])
+        if im:
+            impl = im.group(1)
+        elif lines[i][:1] not in ("", " ", "\t", "}"):
+            impl = None
         m = FN_DEF.match(lines[i])
         if not m:
             i += 1
@@ -132,7 +143,8 @@ def functions(code):
                 break
             j += 1
         if started:
-            found.append((m.group(1), i, lines[body_start + 1:j], is_test))
+            owner = impl if lines[i][:1].isspace() else None
+            found.append((m.group(1), i, lines[body_start + 1:j], is_test, owner))
         i = j + 1 if started else i + 1
     return found
 
@@ -145,7 +157,9 @@ def body_indent(code, start):
 
 def call_pattern(invoking):
     alts = [DIRECT.pattern]
-    for is_method, f in sorted(invoking):
+    for is_method, f, owner in sorted(invoking, key=lambda k: (k[0], k[1], k[2] or "")):
+        if owner:
+            alts.append(rf"\b{re.escape(owner)}::{re.escape(f)}\s*\(")
         if is_method:
             alts.append(rf"\.{re.escape(f)}\(\s*[^)\s]")
         else:
@@ -158,6 +172,7 @@ def main():
     ap.add_argument("dir", nargs="?", default="tests/it")
     ap.add_argument("--rev")
     ap.add_argument("--only", help="count only tests in files whose path contains this")
+    ap.add_argument("--top", type=int, default=0, help="list the N heaviest tests and files")
     args = ap.parse_args()
     files = read_files(args.dir, args.rev)
     code = {path: strip_code(text) for path, text in files.items()}
@@ -167,11 +182,11 @@ def main():
     # a free function (defined at column 0) is matched by a bare call `name(`, a method
     # (indented, inside an impl) by `.name(ARGS)` with at least one argument, so that
     # `Registry::start()` or `result.ok()` never count as running imagectl.
-    invoking = set()  # (is_method, name)
+    invoking = set()  # (is_method, name, impl type or None)
     bodies = [
-        ((body_indent(code[path], start), name), "\n".join(body))
+        ((body_indent(code[path], start), name, owner), "\n".join(body))
         for path, fl in fns.items()
-        for name, start, body, t in fl
+        for name, start, body, t, owner in fl
         if not t
     ]
     changed = True
@@ -186,11 +201,11 @@ def main():
                 changed = True
     call = call_pattern(invoking)
 
-    setups, none = [], []
+    setups, none, ranked = [], [], []
     for path, fl in fns.items():
         if path.startswith("support/") or (args.only and args.only not in path):
             continue
-        for name, _, body, is_test in fl:
+        for name, _, body, is_test, _ in fl:
             if not is_test:
                 continue
             count = 0
@@ -203,6 +218,7 @@ def main():
                 none.append(f"{path}::{name}")
                 continue
             setups.append(count)
+            ranked.append((count, f"{path}::{name}"))
 
     raw = "\n".join(code.values())
     print(f"tests invoking imagectl: {len(setups)} (left out, never invoke it: {len(none)})")
@@ -221,6 +237,16 @@ def main():
     dup = {k: sorted(v) for k, v in defs.items() if len(v) > 1}
     print(f"watched helper definitions: {total} "
           f"(defined in more than one file: {', '.join(f'{k} x{len(v)}' for k, v in sorted(dup.items())) or 'none'})")
+    if args.top:
+        print(f"heaviest {args.top} tests (setup lines):")
+        for count, test in sorted(ranked, key=lambda r: (-r[0], r[1]))[: args.top]:
+            print(f"  {count:4} {test}")
+        per_file = {}
+        for count, test in ranked:
+            per_file.setdefault(test.split("::")[0], []).append(count)
+        print(f"heaviest {args.top} files (total setup lines, tests):")
+        for path, counts in sorted(per_file.items(), key=lambda kv: (-sum(kv[1]), kv[0]))[: args.top]:
+            print(f"  {sum(counts):4} {len(counts):3} {path}")
     return 0
 
 

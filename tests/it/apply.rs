@@ -7,7 +7,7 @@ use std::process::Output;
 use crate::errors::fingerprint;
 use crate::support::fixtures::{FixtureImage, MediaFormat, app_image, push_image_http};
 use crate::support::output::text as out_text;
-use crate::support::{Registry, StoreProbe, TestEnv};
+use crate::support::{Registry, Scenario, StoreProbe, TestEnv};
 
 fn tags_in_store(store: &Path, repo: &str) -> Vec<String> {
     let mut tags: Vec<String> = crate::support::cli::store_refs(store)
@@ -43,15 +43,12 @@ fn push_versions(reg: &Registry, n: usize) -> Vec<FixtureImage> {
 /// its blobs.
 #[test]
 fn keep_newest_three_then_noop_then_roll_forward() {
-    let reg = Registry::start();
-    let images = push_versions(&reg, 12);
-    let env = TestEnv::new();
-    let repo = reg.reference("demo/app");
-    let policy = env.write_policy(&format!(
-            "version: 1\nimages:\n  - name: {repo}\n    semver: \">=1.0.0\"\n    keep: 3\nprune:\n  dangling: true\n"
-        ),
+    let sc = Scenario::new().registry().policy(
+        "version: 1\nimages:\n  - name: {registry}/demo/app\n    semver: \">=1.0.0\"\n    keep: 3\nprune:\n  dangling: true\n",
     );
-    let p = policy.to_str().unwrap();
+    let (reg, env, p) = (sc.reg(), sc.env(), sc.policy_arg());
+    let images = push_versions(reg, 12);
+    let repo = reg.reference("demo/app");
 
     let out = env.run(&["plan", "-f", p, "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "{}", out_text(&out));
@@ -96,7 +93,7 @@ fn keep_newest_three_then_noop_then_roll_forward() {
 
     // A new version: pulled, and 1.9.0 goes with the blobs only it used.
     let v12 = app_image("1.12.0", MediaFormat::Oci);
-    push_image_http(&reg, "demo/app", "1.12.0", &v12);
+    push_image_http(reg, "demo/app", "1.12.0", &v12);
     let mark = reg.mark();
     let out = env.run(&["apply", "-f", p, "--yes"]);
     assert!(out.status.success(), "{}", out_text(&out));
@@ -233,15 +230,12 @@ fn max_removals_refuses_before_removing() {
 /// `plan --json` is machine-readable and apply refuses to run unattended without --yes.
 #[test]
 fn plan_json_and_unattended_apply() {
-    let reg = Registry::start();
-    push_versions(&reg, 2);
-    let env = TestEnv::new();
-    let repo = reg.reference("demo/app");
-    let policy = env.write_policy(&format!(
-            "version: 1\nimages:\n  - name: {repo}\n    tags: [\"1.0.0\"]\n    also_tag: [\"local/app:stable\"]\n"
-        ),
+    let sc = Scenario::new().registry().policy(
+        "version: 1\nimages:\n  - name: {registry}/demo/app\n    tags: [\"1.0.0\"]\n    also_tag: [\"local/app:stable\"]\n",
     );
-    let p = policy.to_str().unwrap();
+    let (reg, env, p) = (sc.reg(), sc.env(), sc.policy_arg());
+    push_versions(reg, 2);
+    let repo = reg.reference("demo/app");
     let out = env.run(&["plan", "-f", p, "--json"]);
     assert!(out.status.success(), "{}", out_text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -271,17 +265,13 @@ fn plan_json_and_unattended_apply() {
 /// basic-auth registry, and never show in output; a missing variable is a clear error.
 #[test]
 fn policy_credentials_from_environment() {
-    let reg = Registry::builder().htpasswd("ci", "pw-from-env-42").start();
-    let img = app_image("1.0.0", MediaFormat::Oci);
-    crate::support::fixtures::push_image(&reg, &img, "demo/app:1.0.0", MediaFormat::Oci);
-    let env = TestEnv::new();
-    let repo = reg.reference("demo/app");
-    let policy = env.write_policy(&format!(
-            "version: 1\nregistries:\n  \"{}\":\n    username: ci\n    password_env: REG_PW\nimages:\n  - name: {repo}\n    tags: [\"1.0.0\"]\n",
-            reg.host()
-        ),
+    let sc = Scenario::new().authenticated("ci", "pw-from-env-42").policy(
+        "version: 1\nregistries:\n  \"{registry}\":\n    username: ci\n    password_env: REG_PW\nimages:\n  - name: {registry}/demo/app\n    tags: [\"1.0.0\"]\n",
     );
-    let p = policy.to_str().unwrap();
+    let (reg, env, p) = (sc.reg(), sc.env(), sc.policy_arg());
+    let img = app_image("1.0.0", MediaFormat::Oci);
+    crate::support::fixtures::push_image(reg, &img, "demo/app:1.0.0", MediaFormat::Oci);
+    let repo = reg.reference("demo/app");
     let out = env.run(&["plan", "-f", p]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

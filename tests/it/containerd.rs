@@ -225,14 +225,10 @@ fn multi_platform_index_from_cri_is_one_image() {
 /// counts it, the next load removes it, and containerd holds nothing of the killed load.
 #[test]
 fn killed_load_leaves_nothing_after_the_next_writer() {
-    use crate::support::fixtures::{ImageBuilder, Layer, base_layer};
     let under = Under::new(Kind::Containerd2);
     let reg = Registry::start();
-    let mut builder = ImageBuilder::new().layer(base_layer());
-    for i in 0..3 {
-        builder = builder.layer(Layer::random(&format!("data/{i}"), 12 << 20, 300 + i));
-    }
-    push_image_http(&reg, "demo/big", "1", &builder.build());
+    let big = crate::support::fixtures::big_image("data", 3, 12 << 20, 300);
+    push_image_http(&reg, "demo/big", "1", &big);
     let source = crate::support::TestEnv::new();
     let name = reg.reference("demo/big:1");
     source

@@ -9,11 +9,10 @@ use imagectl::registry::{ClientConfig, DeleteOutcome, RegistryClient};
 
 use crate::support::cli::skopeo_ok;
 use crate::support::fixtures::{
-    ImageBuilder, Layer, MediaFormat, Standard, app_image, multi_platform, push_image_http,
-    push_index_http,
+    ImageBuilder, Layer, MediaFormat, app_image, multi_platform, push_image_http,
 };
 use crate::support::output::{stderr, stdout};
-use crate::support::{Registry, TestEnv};
+use crate::support::{Registry, Scenario, TestEnv};
 
 mod blobs;
 mod delete;
@@ -77,28 +76,27 @@ fn reference(s: &str) -> Reference {
 /// in the target with the source's digests, and skopeo reads them back verifying blobs.
 #[test]
 fn copies_preserve_digests_of_every_manifest_type() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    let fx = Standard::new();
-    let oci = fx.push(&src, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let docker = fx.push(&src, "app-v2", "demo/app:2.0", MediaFormat::Docker, false);
-    let index = fx.push(&src, "multi", "demo/multi:oci", MediaFormat::Oci, true);
-    let list = push_index_http(
-        &src,
-        "demo/multi",
-        "docker",
-        &multi_platform("list", MediaFormat::Docker),
-    );
-    let env = TestEnv::new();
-    for (from, to, digest, all) in [
-        ("demo/app:1.0", "mirror/app:1.0", &oci, false),
-        ("demo/app:2.0", "mirror/app:2.0", &docker, false),
-        ("demo/multi:oci", "mirror/multi:oci", &index, true),
-        ("demo/multi:docker", "mirror/multi:docker", &list, true),
+    let sc = Scenario::new()
+        .registry()
+        .target()
+        .app()
+        .pushed("app-v2", "demo/app:2.0", MediaFormat::Docker, false)
+        .pushed("multi", "demo/multi:oci", MediaFormat::Oci, true)
+        .index(
+            "demo/multi:docker",
+            &multi_platform("list", MediaFormat::Docker),
+        );
+    let (src, dst) = (sc.reg(), sc.dst());
+    for (from, to, all) in [
+        ("demo/app:1.0", "mirror/app:1.0", false),
+        ("demo/app:2.0", "mirror/app:2.0", false),
+        ("demo/multi:oci", "mirror/multi:oci", true),
+        ("demo/multi:docker", "mirror/multi:docker", true),
     ] {
+        let digest = sc.digest(from);
         let s = src.reference(from);
         let d = dst.reference(to);
-        let out = copy_ok(&env, &s, &d, &[]);
+        let out = copy_ok(sc.env(), &s, &d, &[]);
         assert!(
             out.starts_with(&format!("Copied {s} -> {d} ({digest}): ")),
             "{out}"
@@ -111,7 +109,7 @@ fn copies_preserve_digests_of_every_manifest_type() {
         skopeo_reads(&d, all);
     }
     // The index's children were pushed by digest, so both platforms are there.
-    for image in &fx.multi.images {
+    for image in &sc.fx().multi.images {
         assert!(
             dst.manifest_digest("mirror/multi", &image.manifest_digest)
                 .is_some()
@@ -123,14 +121,14 @@ fn copies_preserve_digests_of_every_manifest_type() {
 /// digest unchanged; two platforms of a three-entry list make a filtered list (new digest).
 #[test]
 fn platform_selection() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    let fx = Standard::new();
-    fx.push(&src, "multi", "demo/multi:1", MediaFormat::Oci, true);
-    let env = TestEnv::new();
+    let sc = Scenario::new()
+        .registry()
+        .pushed("multi", "demo/multi:1", MediaFormat::Oci, true)
+        .target();
+    let (src, dst, fx, env) = (sc.reg(), sc.dst(), sc.fx(), sc.env());
     let arm = fx.multi.image("linux/arm64/v8");
     let out = copy_ok(
-        &env,
+        env,
         &src.reference("demo/multi:1"),
         &dst.reference("one/multi:1"),
         &["--platform", "linux/arm64/v8"],
@@ -141,7 +139,7 @@ fn platform_selection() {
         Some(arm.manifest_digest.as_str())
     );
     let out = copy(
-        &env,
+        env,
         &src.reference("demo/multi:1"),
         &dst.reference("one/multi:2"),
         &["--platform", "linux/s390x"],
@@ -157,7 +155,7 @@ fn platform_selection() {
     // and the target costs one HEAD.
     let (ms, md) = (src.mark(), dst.mark());
     let out = copy_ok(
-        &env,
+        env,
         &src.reference("demo/multi:1"),
         &dst.reference("one/multi:1"),
         &["--platform", "linux/arm64/v8"],
@@ -177,7 +175,7 @@ fn platform_selection() {
 
     // Both platforms named: the whole index, byte for byte (nothing was filtered out).
     let out = copy_ok(
-        &env,
+        env,
         &src.reference("demo/multi:1"),
         &dst.reference("two/multi:1"),
         &["--platform", "linux/amd64", "--platform", "linux/arm64/v8"],
@@ -189,16 +187,16 @@ fn platform_selection() {
 /// nothing else; with the source digest given (the API), only the one HEAD at the target.
 #[test]
 fn second_copy_costs_one_head() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    let fx = Standard::new();
-    let digest = fx.push(&src, "multi", "demo/multi:1", MediaFormat::Oci, true);
-    let env = TestEnv::new();
+    let sc = Scenario::new()
+        .registry()
+        .pushed("multi", "demo/multi:1", MediaFormat::Oci, true)
+        .target();
+    let (src, dst, env, digest) = (sc.reg(), sc.dst(), sc.env(), sc.digest("demo/multi:1"));
     let (s, d) = (src.reference("demo/multi:1"), dst.reference("m/multi:1"));
-    copy_ok(&env, &s, &d, &[]);
+    copy_ok(env, &s, &d, &[]);
 
     let (ms, md) = (src.mark(), dst.mark());
-    let out = copy_ok(&env, &s, &d, &[]);
+    let out = copy_ok(env, &s, &d, &[]);
     assert_eq!(out.trim(), format!("{d} is up to date ({digest})"));
     let on_src = src.requests_since(ms);
     let on_dst = dst.requests_since(md);
@@ -228,18 +226,19 @@ fn second_copy_costs_one_head() {
 /// and fails with one clear line without them, having pushed nothing.
 #[test]
 fn auth_target() {
-    let src = Registry::start();
-    let dst = Registry::builder().htpasswd("pusher", "s3cret-pw").start();
-    let fx = Standard::new();
-    let digest = fx.push(&src, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
+    let sc = Scenario::new()
+        .registry()
+        .with_target(Registry::builder().htpasswd("pusher", "s3cret-pw").start())
+        .app();
+    let (src, dst, digest) = (sc.reg(), sc.dst(), sc.digest("demo/app:1.0"));
     let (s, d) = (
         src.reference("demo/app:1.0"),
         dst.reference("private/app:1.0"),
     );
 
-    let anonymous = TestEnv::new();
+    let anonymous = sc.env();
     let mark = dst.mark();
-    let err = assert_one_error(&copy(&anonymous, &s, &d, &[]));
+    let err = assert_one_error(&copy(anonymous, &s, &d, &[]));
     assert!(
         err.contains("requires authentication") && err.contains("docker login"),
         "{err}"
@@ -281,13 +280,11 @@ fn auth_target() {
 /// target, and a target that refuses pushes (a read-only pull-through cache).
 #[test]
 fn copy_errors_are_one_line() {
-    let src = Registry::start();
-    let fx = Standard::new();
-    fx.push(&src, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let env = TestEnv::new();
+    let sc = Scenario::new().registry().app();
+    let (src, env) = (sc.reg(), sc.env());
 
     let err = assert_one_error(&copy(
-        &env,
+        env,
         &src.reference("demo/app:nope"),
         &src.reference("x/app:1"),
         &[],
@@ -299,7 +296,7 @@ fn copy_errors_are_one_line() {
 
     let dead = format!("127.0.0.1:{}", crate::support::registry::free_port());
     let err = assert_one_error(&copy(
-        &env,
+        env,
         &src.reference("demo/app:1.0"),
         &format!("{dead}/x/app:1"),
         &[],
@@ -311,7 +308,7 @@ fn copy_errors_are_one_line() {
 
     let cache = Registry::builder().proxy_remote(&src.url()).start();
     let err = assert_one_error(&copy(
-        &env,
+        env,
         &src.reference("demo/app:1.0"),
         &cache.reference("x/app:1"),
         &[],
@@ -328,8 +325,6 @@ fn copy_errors_are_one_line() {
 #[test]
 fn several_platforms_make_a_filtered_index() {
     use crate::support::fixtures::{FixtureIndex, Platform};
-    let src = Registry::start();
-    let dst = Registry::start();
     let images = ["linux/amd64", "linux/arm64/v8", "linux/s390x"]
         .iter()
         .map(|p| {
@@ -341,10 +336,13 @@ fn several_platforms_make_a_filtered_index() {
         })
         .collect();
     let index = FixtureIndex::new(MediaFormat::Docker, images);
-    let source_digest = push_index_http(&src, "demo/three", "1", &index);
-    let env = TestEnv::new();
+    let sc = Scenario::new()
+        .registry()
+        .target()
+        .index("demo/three:1", &index);
+    let (src, dst, source_digest) = (sc.reg(), sc.dst(), sc.digest("demo/three:1"));
     let out = copy_ok(
-        &env,
+        sc.env(),
         &src.reference("demo/three:1"),
         &dst.reference("demo/three:1"),
         &["--platform", "linux/s390x", "--platform", "linux/amd64"],

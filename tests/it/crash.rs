@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::cli::{imagectl_bin, skopeo_ok, store_refs, succeeded};
-use crate::support::fixtures::{self, ImageBuilder, Layer, MediaFormat};
+use crate::support::fixtures::{self, MediaFormat};
 use crate::support::{Registry, TestEnv};
 
 /// Kill `imagectl pull` with SIGKILL at random moments (seed printed), check the store after
@@ -12,11 +12,8 @@ use crate::support::{Registry, TestEnv};
 #[test]
 fn pull_killed_at_random_moments_then_completes() {
     let reg = Registry::start();
-    let mut builder = ImageBuilder::new().layer(fixtures::base_layer());
-    for i in 0..4 {
-        builder = builder.layer(Layer::random(&format!("data/{i}"), 6 << 20, 100 + i));
-    }
-    fixtures::push_image(&reg, &builder.build(), "demo/big:1", MediaFormat::Oci);
+    let big = fixtures::big_image("data", 4, 6 << 20, 100);
+    fixtures::push_image(&reg, &big, "demo/big:1", MediaFormat::Oci);
     let r = reg.reference("demo/big:1");
     let env = TestEnv::new();
 
@@ -147,11 +144,8 @@ pub(crate) fn df_json(env: &TestEnv) -> serde_json::Value {
 
 /// Pushes an image of 4 x `mib` MiB random layers; returns its reference.
 fn big_image(reg: &Registry, mib: usize, seed: u64) -> String {
-    let mut builder = ImageBuilder::new().layer(fixtures::base_layer());
-    for i in 0..4 {
-        builder = builder.layer(Layer::random(&format!("data/{i}"), mib << 20, seed + i));
-    }
-    fixtures::push_image(reg, &builder.build(), "demo/big:1", MediaFormat::Oci);
+    let big = fixtures::big_image("data", 4, mib << 20, seed);
+    fixtures::push_image(reg, &big, "demo/big:1", MediaFormat::Oci);
     reg.reference("demo/big:1")
 }
 

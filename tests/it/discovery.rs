@@ -3,26 +3,23 @@
 use std::os::unix::fs::PermissionsExt;
 
 use crate::errors::error_line;
-use crate::support::fixtures::{MediaFormat, Standard};
 use crate::support::output::stdout_ok as stdout;
-use crate::support::{Registry, TestEnv};
+use crate::support::{Scenario, TestEnv};
 
 /// Every tag in the registry's order; JSON and templates; a tag or unknown repository is a
 /// one-line error.
 #[test]
 fn tags_lists_every_tag() {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    for tag in ["1.0", "1.1", "2.0", "latest"] {
-        fx.push(
-            &reg,
-            "app-v1",
-            &format!("team/app:{tag}"),
-            MediaFormat::Oci,
-            false,
-        );
-    }
-    let env = TestEnv::new();
+    let sc = Scenario::new().registry().oci_each(
+        "app-v1",
+        &[
+            "team/app:1.0",
+            "team/app:1.1",
+            "team/app:2.0",
+            "team/app:latest",
+        ],
+    );
+    let (reg, env) = (sc.reg(), sc.env());
     let repo = reg.reference("team/app");
     let out = stdout(&env.run(&["tags", &repo]));
     assert_eq!(out, "1.0\n1.1\n2.0\nlatest\n");
@@ -47,18 +44,10 @@ fn tags_lists_every_tag() {
 /// For a registry other than Docker Hub, search filters the catalog.
 #[test]
 fn search_filters_the_catalog() {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    for repo in ["team/app", "team/web", "other/tool"] {
-        fx.push(
-            &reg,
-            "app-v1",
-            &format!("{repo}:1"),
-            MediaFormat::Oci,
-            false,
-        );
-    }
-    let env = TestEnv::new();
+    let sc = Scenario::new()
+        .registry()
+        .oci_each("app-v1", &["team/app:1", "team/web:1", "other/tool:1"]);
+    let (reg, env) = (sc.reg(), sc.env());
     let term = format!("{}/team", reg.host());
     let out = stdout(&env.run(&["search", &term]));
     let lines: Vec<&str> = out.lines().collect();
@@ -84,10 +73,8 @@ fn search_filters_the_catalog() {
 /// are used by pull; logout removes them.
 #[test]
 fn login_pull_logout() {
-    let reg = Registry::builder().htpasswd("alice", "s3cret-pw").start();
-    let fx = Standard::new();
-    fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let env = TestEnv::new();
+    let sc = Scenario::new().authenticated("alice", "s3cret-pw").app();
+    let (reg, env) = (sc.reg(), sc.env());
     let config = env.home.join(".docker/config.json");
 
     let out = env
@@ -136,19 +123,14 @@ fn login_pull_logout() {
 /// pull gets it back from the helper; logout erases it there.
 #[test]
 fn login_through_a_credential_helper() {
-    let reg = Registry::builder().htpasswd("bob", "helper-pw-77").start();
-    let fx = Standard::new();
-    fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let env = TestEnv::new();
-    let bin = env.root.path().join("bin");
+    let sc = Scenario::new().authenticated("bob", "helper-pw-77").app();
+    let (reg, env) = (sc.reg(), sc.env());
     let vault = env.root.path().join("vault");
-    std::fs::create_dir_all(&bin).unwrap();
     std::fs::create_dir_all(&vault).unwrap();
     // A credential helper speaking docker's protocol, keeping one JSON file per server.
-    let helper = bin.join("docker-credential-itvault");
-    std::fs::write(
-        &helper,
-        format!(
+    let helper = sc.write(
+        "bin/docker-credential-itvault",
+        &format!(
             r#"#!/bin/sh
 set -e
 V={vault}
@@ -162,8 +144,7 @@ esac
 "#,
             vault = vault.display()
         ),
-    )
-    .unwrap();
+    );
     std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
     let docker_dir = env.home.join(".docker");
     std::fs::create_dir_all(&docker_dir).unwrap();
@@ -172,6 +153,7 @@ esac
         r#"{"credsStore":"itvault"}"#,
     )
     .unwrap();
+    let bin = helper.parent().unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
 
     let out = env

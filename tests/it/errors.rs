@@ -47,11 +47,7 @@ pub(crate) fn error_line(out: &Output) -> String {
 
 /// A store holding one pulled image, and its registry.
 fn populated() -> Scenario {
-    Scenario::new()
-        .registry()
-        .standard()
-        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
-        .pulled("demo/app:1.0")
+    Scenario::new().registry().app().pulled("demo/app:1.0")
 }
 
 /// Malformed references are refused before anything is touched; the store is not even created.

@@ -188,11 +188,8 @@ fn apply_killed_anywhere_converges() {
 fn copy_killed_anywhere_then_completes() {
     let src = Registry::start();
     let dst = Registry::start();
-    let mut builder = ImageBuilder::new().layer(fixtures::base_layer());
-    for i in 0..3 {
-        builder = builder.layer(Layer::random(&format!("d/{i}"), 6 << 20, 600 + i));
-    }
-    push_image_http(&src, "team/big", "1", &builder.build());
+    let big = fixtures::big_image("d", 3, 6 << 20, 600);
+    push_image_http(&src, "team/big", "1", &big);
     let from = src.reference("team/big:1");
     let env = TestEnv::new();
     let whole = timed(&env, &["copy", &from, &dst.reference("measure/big:1")]);
@@ -219,11 +216,8 @@ fn copy_killed_anywhere_then_completes() {
 #[test]
 fn save_killed_anywhere_leaves_no_partial_archive() {
     let reg = Registry::start();
-    let mut builder = ImageBuilder::new().layer(fixtures::base_layer());
-    for i in 0..4 {
-        builder = builder.layer(Layer::random(&format!("d/{i}"), 8 << 20, 700 + i));
-    }
-    push_image_http(&reg, "team/big", "1", &builder.build());
+    let big = fixtures::big_image("d", 4, 8 << 20, 700);
+    push_image_http(&reg, "team/big", "1", &big);
     let r = reg.reference("team/big:1");
     let env = TestEnv::new();
     succeeded(&env.run(&["pull", "-q", &r]));

@@ -23,11 +23,12 @@ pub fn assert_fsck_clean(env: &TestEnv) {
 /// with the digests the registry serves, under their full normalized names.
 #[test]
 fn pulled_images_are_readable_by_skopeo_and_umoci() {
-    let sc = Scenario::new()
-        .registry()
-        .standard()
-        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
-        .pushed("app-v2", "demo/app:2.0-docker", MediaFormat::Docker, false);
+    let sc = Scenario::new().registry().app().pushed(
+        "app-v2",
+        "demo/app:2.0-docker",
+        MediaFormat::Docker,
+        false,
+    );
     let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     let (oci, docker) = (sc.digest("demo/app:1.0"), sc.digest("demo/app:2.0-docker"));
 
@@ -90,11 +91,12 @@ fn pulled_images_are_readable_by_skopeo_and_umoci() {
 /// tag; the -v summary says so too.
 #[test]
 fn second_pull_transfers_no_blob() {
-    let sc = Scenario::new()
-        .registry()
-        .standard()
-        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
-        .pushed("app-v2", "demo/app:2.0", MediaFormat::Docker, false);
+    let sc = Scenario::new().registry().app().pushed(
+        "app-v2",
+        "demo/app:2.0",
+        MediaFormat::Docker,
+        false,
+    );
     let (reg, env) = (sc.reg(), sc.env());
     let refs = [reg.reference("demo/app:1.0"), reg.reference("demo/app:2.0")];
 
@@ -131,10 +133,9 @@ fn second_pull_transfers_no_blob() {
 fn shared_layers_are_downloaded_once() {
     let sc = Scenario::new()
         .registry()
-        .standard()
-        .pushed("app-v1", "demo/app:1.0", MediaFormat::Oci, false)
-        .pushed("app-v2", "demo/other:2.0", MediaFormat::Oci, false)
-        .pushed("app-v2", "demo/third:2.0", MediaFormat::Oci, false);
+        .app()
+        .oci("app-v2", "demo/other:2.0")
+        .oci("app-v2", "demo/third:2.0");
     let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     let base = &fx.app_v1.layers[0].digest;
     assert_eq!(base, &fx.app_v2.layers[0].digest);
@@ -170,7 +171,6 @@ fn shared_layers_are_downloaded_once() {
 fn multi_platform_selection() {
     let sc = Scenario::new()
         .registry()
-        .standard()
         .pushed("multi", "demo/multi:oci", MediaFormat::Oci, true)
         .pushed("multi", "demo/multi:docker", MediaFormat::Docker, true);
     let (reg, fx) = (sc.reg(), sc.fx());
@@ -255,12 +255,9 @@ fn multi_platform_selection() {
 /// A platform the index lacks is refused with the platforms it has, and nothing is stored.
 #[test]
 fn missing_platform_is_a_clear_error() {
-    let sc = Scenario::new().registry().standard().pushed(
-        "multi",
-        "demo/multi:1",
-        MediaFormat::Oci,
-        true,
-    );
+    let sc = Scenario::new()
+        .registry()
+        .pushed("multi", "demo/multi:1", MediaFormat::Oci, true);
     let (reg, env) = (sc.reg(), sc.env());
     let out = env.run(&[
         "pull",
@@ -290,12 +287,7 @@ fn store_refs_or_empty(store: &Path) -> Vec<String> {
 /// is stored under the tag.
 #[test]
 fn pull_by_digest() {
-    let sc = Scenario::new().registry().standard().pushed(
-        "app-v1",
-        "demo/app:1.0",
-        MediaFormat::Oci,
-        false,
-    );
+    let sc = Scenario::new().registry().app();
     let (reg, env) = (sc.reg(), sc.env());
     let digest = sc.digest("demo/app:1.0");
     let by_digest = format!("{}@{digest}", reg.reference("demo/app"));
@@ -330,12 +322,7 @@ fn pull_by_digest() {
 /// until prune removes it together with the blobs only it used.
 #[test]
 fn moved_tag_leaves_dangling_image_until_prune() {
-    let sc = Scenario::new().registry().standard().pushed(
-        "app-v1",
-        "demo/app:latest",
-        MediaFormat::Oci,
-        false,
-    );
+    let sc = Scenario::new().registry().oci("app-v1", "demo/app:latest");
     let (reg, fx, env) = (sc.reg(), sc.fx(), sc.env());
     let r = reg.reference("demo/app:latest");
     env.imagectl().args(["pull", "-q", &r]).assert().success();

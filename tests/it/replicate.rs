@@ -4,15 +4,7 @@
 
 use crate::support::cli::succeeded as ok;
 use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
-use crate::support::{Registry, TestEnv};
-
-fn policy(env: &TestEnv, src: &Registry, dst: &Registry) -> std::path::PathBuf {
-    env.write_policy(&format!(
-        "version: 1\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\n    keep: 2\nreplicate:\n  - to: {}/mirror\n",
-        src.host(),
-        dst.host()
-    ))
-}
+use crate::support::{Registry, Scenario};
 
 fn push_version(reg: &Registry, v: &str) {
     push_image_http(reg, "team/app", v, &app_image(v, MediaFormat::Oci));
@@ -28,21 +20,14 @@ fn writes(reg: &Registry, mark: crate::support::registry::LogMark) -> usize {
 
 #[test]
 fn replicate_keeps_the_target_in_step() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    for v in ["1.0.0", "1.1.0", "1.2.0"] {
-        push_version(&src, v);
-    }
-    // A tag in the target that imagectl did not push: never touched.
-    push_image_http(
-        &dst,
-        "mirror/team/app",
-        "0.9.0",
-        &app_image("0.9.0", MediaFormat::Oci),
-    );
-    let env = TestEnv::new();
-    let file = policy(&env, &src, &dst);
-    let file = file.to_str().unwrap();
+    let sc = Scenario::new()
+        .registry()
+        .releases("team/app", &["1.0.0", "1.1.0", "1.2.0"])
+        .target()
+        // A tag in the target that imagectl did not push: never touched.
+        .target_image("mirror/team/app:0.9.0", &app_image("0.9.0", MediaFormat::Oci))
+        .policy("version: 1\nimages:\n  - name: {registry}/team/app\n    semver: \">=1\"\n    keep: 2\nreplicate:\n  - to: {target}/mirror\n");
+    let (src, dst, env, file) = (sc.reg(), sc.dst(), sc.env(), sc.policy_arg());
 
     let out = ok(&env.run(&["plan", "-f", file]));
     assert!(out.contains("> push"), "{out}");
@@ -76,7 +61,7 @@ fn replicate_keeps_the_target_in_step() {
         2,
         "{seen:#?}"
     );
-    assert_eq!(writes(&dst, mark), 0);
+    assert_eq!(writes(dst, mark), 0);
     let ledger_reads = seen
         .iter()
         .filter(|r| r.method == "GET" && r.path.starts_with("/v2/mirror/imagectl-ledger/"))
@@ -90,7 +75,7 @@ fn replicate_keeps_the_target_in_step() {
     );
 
     // A new version: pulled and pushed; the oldest kept one leaves the store and the target.
-    push_version(&src, "1.3.0");
+    push_version(src, "1.3.0");
     let out = ok(&env.run(&["apply", "--yes", "-f", file]));
     assert!(out.contains("1 deleted"), "{out}");
     let mut tags = dst.tags("mirror/team/app");
@@ -98,9 +83,9 @@ fn replicate_keeps_the_target_in_step() {
     assert_eq!(tags, ["0.9.0", "1.2.0", "1.3.0"]);
 
     // Someone re-pushes a tag imagectl pushed: it is theirs now and survives retention.
-    push_version(&src, "1.4.0");
+    push_version(src, "1.4.0");
     push_image_http(
-        &dst,
+        dst,
         "mirror/team/app",
         "1.2.0",
         &app_image("other", MediaFormat::Oci),
@@ -116,15 +101,15 @@ fn replicate_keeps_the_target_in_step() {
 /// and the run exits 1 naming the target.
 #[test]
 fn unreachable_target_fails_cleanly() {
-    let src = Registry::start();
-    push_version(&src, "1.0.0");
-    let env = TestEnv::new();
     let port = crate::support::registry::free_port();
-    let path = env.write_policy(&format!(
-            "version: 1\nimages:\n  - name: {}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: 127.0.0.1:{port}/mirror\n",
-            src.host()
+    let sc = Scenario::new()
+        .registry()
+        .releases("team/app", &["1.0.0"])
+        .policy(&format!(
+            "version: 1\nimages:\n  - name: {{registry}}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: 127.0.0.1:{port}/mirror\n"
         ));
-    let out = env.run(&["apply", "--yes", "-f", path.to_str().unwrap()]);
+    let (src, env) = (sc.reg(), sc.env());
+    let out = env.run(&["apply", "--yes", "-f", sc.policy_arg()]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");

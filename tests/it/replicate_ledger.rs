@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use crate::support::cli::succeeded as ok;
 use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
-use crate::support::{Registry, TestEnv};
+use crate::support::{Registry, Scenario, TestEnv};
 
 fn write_policy(env: &TestEnv, src: &Registry, dst: &Registry, repo: &str, keep: usize) -> String {
     let path = env.root.path().join("policy.yaml");
@@ -74,39 +74,36 @@ fn ledger_targets(reg: &Registry) -> Vec<String> {
 /// pushed and retention dropped, and no tag imagectl did not push.
 #[test]
 fn a_fresh_store_deletes_what_another_store_pushed() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    for v in ["1.0.0", "1.1.0", "1.2.0"] {
-        push_version(&src, "team/app", v);
-    }
-    push_image_http(
-        &dst,
-        "mirror/team/app",
-        "0.9.0",
-        &app_image("0.9.0", MediaFormat::Oci),
-    );
-    let first = TestEnv::new();
-    let policy = write_policy(&first, &src, &dst, "team/app", 2);
-    let out = apply(&first, &policy);
+    let sc = Scenario::new()
+        .registry()
+        .releases("team/app", &["1.0.0", "1.1.0", "1.2.0"])
+        .target()
+        .target_image(
+            "mirror/team/app:0.9.0",
+            &app_image("0.9.0", MediaFormat::Oci),
+        );
+    let (src, dst, first) = (sc.reg(), sc.dst(), sc.env());
+    let policy = write_policy(first, src, dst, "team/app", 2);
+    let out = apply(first, &policy);
     assert!(out.contains("Replicated: 2 pushed"), "{out}");
     assert_eq!(
-        ledger_targets(&dst),
+        ledger_targets(dst),
         ["mirror/team/app:1.1.0", "mirror/team/app:1.2.0"]
     );
 
     // Another runner, its store empty, after a new release: 1.1.0 leaves the target.
-    push_version(&src, "team/app", "1.3.0");
+    push_version(src, "team/app", "1.3.0");
     let second = TestEnv::new();
-    let policy = write_policy(&second, &src, &dst, "team/app", 2);
+    let policy = write_policy(&second, src, dst, "team/app", 2);
     let out = apply(&second, &policy);
     assert!(out.contains("Replicated: 1 pushed"), "{out}");
     assert!(out.contains("1 deleted"), "{out}");
     assert_eq!(
-        sorted_tags(&dst, "mirror/team/app"),
+        sorted_tags(dst, "mirror/team/app"),
         ["0.9.0", "1.2.0", "1.3.0"]
     );
     assert_eq!(
-        ledger_targets(&dst),
+        ledger_targets(dst),
         ["mirror/team/app:1.2.0", "mirror/team/app:1.3.0"]
     );
 
@@ -127,24 +124,23 @@ fn a_fresh_store_deletes_what_another_store_pushed() {
     let out = apply(&third, path.to_str().unwrap());
     assert!(out.contains(", 0 deleted"), "{out}");
     assert_eq!(
-        sorted_tags(&dst, "mirror/team/app"),
+        sorted_tags(dst, "mirror/team/app"),
         ["0.9.0", "1.2.0", "1.3.0"]
     );
-    assert_eq!(sorted_tags(&dst, "mirror/imagectl-ledger"), ["default"]);
+    assert_eq!(sorted_tags(dst, "mirror/imagectl-ledger"), ["default"]);
 }
 
 /// A store that kept its ledger locally (imagectl before the ledger moved into targets)
 /// has it moved into the target on its next run, and a fresh store then acts on it.
 #[test]
 fn the_store_ledger_moves_into_the_target() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    for v in ["1.0.0", "1.1.0"] {
-        push_version(&src, "team/app", v);
-    }
-    let env = TestEnv::new();
-    let policy = write_policy(&env, &src, &dst, "team/app", 2);
-    apply(&env, &policy);
+    let sc = Scenario::new()
+        .registry()
+        .releases("team/app", &["1.0.0", "1.1.0"])
+        .target();
+    let (src, dst, env) = (sc.reg(), sc.dst(), sc.env());
+    let policy = write_policy(env, src, dst, "team/app", 2);
+    apply(env, &policy);
     // Turn this into a store from before: the records only in its own ledger file, the
     // target without a ledger.
     let local: Vec<serde_json::Value> = ["1.0.0", "1.1.0"]
@@ -171,22 +167,22 @@ fn the_store_ledger_moves_into_the_target() {
     dst.delete_manifest("mirror/imagectl-ledger", &ledger);
 
     // Nothing to push, but the records move.
-    let out = apply(&env, &policy);
+    let out = apply(env, &policy);
     assert!(out.contains("2 up to date"), "{out}");
     assert_eq!(
-        ledger_targets(&dst),
+        ledger_targets(dst),
         ["mirror/team/app:1.0.0", "mirror/team/app:1.1.0"]
     );
     let left: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     assert_eq!(left["pushed"], serde_json::json!([]), "{left}");
 
     // A fresh store with a new release: the migrated 1.0.0 is deleted.
-    push_version(&src, "team/app", "1.2.0");
+    push_version(src, "team/app", "1.2.0");
     let fresh = TestEnv::new();
-    let policy = write_policy(&fresh, &src, &dst, "team/app", 2);
+    let policy = write_policy(&fresh, src, dst, "team/app", 2);
     let out = apply(&fresh, &policy);
     assert!(out.contains("1 deleted"), "{out}");
-    assert_eq!(sorted_tags(&dst, "mirror/team/app"), ["1.1.0", "1.2.0"]);
+    assert_eq!(sorted_tags(dst, "mirror/team/app"), ["1.1.0", "1.2.0"]);
 }
 
 /// Four runs from four stores replicating four repositories to one target at once, one

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::cli::imagectl_process;
 use crate::support::faults::{Fault, FaultProxy, Rule};
-use crate::support::fixtures::{
-    self, ImageBuilder, Layer, MediaFormat, app_image, push_image_http,
-};
+use crate::support::fixtures::{self, MediaFormat, app_image, push_image_http};
 use crate::support::http;
 use crate::support::prom;
 use crate::support::registry::free_port;
@@ -276,11 +274,8 @@ fn invalid_policy_keeps_the_last_good_one_and_shows_in_metrics() {
 #[test]
 fn sigterm_mid_pull_leaves_a_clean_store() {
     let reg = Registry::start();
-    let mut builder = ImageBuilder::new().layer(fixtures::base_layer());
-    for i in 0..3 {
-        builder = builder.layer(Layer::random(&format!("data/{i}"), 2 << 20, 300 + i));
-    }
-    fixtures::push_image(&reg, &builder.build(), "demo/big:1", MediaFormat::Oci);
+    let big = fixtures::big_image("data", 3, 2 << 20, 300);
+    fixtures::push_image(&reg, &big, "demo/big:1", MediaFormat::Oci);
     let proxy = FaultProxy::start(&reg.host());
     proxy.add(Rule::new(
         "GET",

@@ -9,11 +9,12 @@ use super::*;
 /// Within one registry the CLI mounts from the source repository.
 #[test]
 fn shared_layers_are_mounted() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    let fx = Standard::new();
-    fx.push(&src, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    fx.push(&src, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
+    let sc = Scenario::new()
+        .registry()
+        .target()
+        .app()
+        .oci("app-v2", "demo/app:2.0");
+    let (src, dst, fx) = (sc.reg(), sc.dst(), sc.fx());
     let base = fx.app_v1.layers[0].digest.clone();
     assert_eq!(fx.app_v2.layers[0].digest, base);
 
@@ -73,13 +74,14 @@ fn shared_layers_are_mounted() {
 /// copy stays well below the layer's size.
 #[test]
 fn large_blob_streams_with_flat_memory() {
-    let src = Registry::start();
-    let dst = Registry::start();
     let image = ImageBuilder::new()
         .layer(Layer::random("big.bin", 64 << 20, 7))
         .build();
-    let digest = push_image_http(&src, "demo/big", "1", &image);
-    let env = TestEnv::new();
+    let sc = Scenario::new()
+        .registry()
+        .target()
+        .image("demo/big:1", &image);
+    let (src, dst, env, digest) = (sc.reg(), sc.dst(), sc.env(), sc.digest("demo/big:1"));
     let out = crate::support::tools::tool("/usr/bin/time")
         .arg("-v")
         .arg(crate::support::cli::imagectl_bin())
@@ -192,16 +194,13 @@ fn mount_from_a_repository_without_the_blob() {
 /// from the source registry, and the target still verifies every byte by digest.
 #[test]
 fn blobs_come_from_the_store_when_it_has_them() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    let fx = Standard::new();
-    let digest = fx.push(&src, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let env = TestEnv::new();
+    let sc = Scenario::new().registry().target().app();
+    let (src, dst, env, digest) = (sc.reg(), sc.dst(), sc.env(), sc.digest("demo/app:1.0"));
     let s = src.reference("demo/app:1.0");
     env.imagectl().args(["pull", &s]).assert().success();
     let mark = src.mark();
     let d = dst.reference("demo/app:1.0");
-    let out = copy_ok(&env, &s, &d, &[]);
+    let out = copy_ok(env, &s, &d, &[]);
     assert!(out.contains("3 blobs uploaded"), "{out}");
     assert_eq!(src.count_since(mark, "GET", "/blobs/"), 0);
     assert_eq!(dst.manifest_digest("demo/app", "1.0"), Some(digest));
@@ -212,11 +211,12 @@ fn blobs_come_from_the_store_when_it_has_them() {
 /// layer: each blob is uploaded once (distribution 2.8 fails racing uploads of one blob).
 #[test]
 fn concurrent_copies_upload_a_shared_blob_once() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    let fx = Standard::new();
-    fx.push(&src, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    fx.push(&src, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
+    let sc = Scenario::new()
+        .registry()
+        .target()
+        .app()
+        .oci("app-v2", "demo/app:2.0");
+    let (src, dst, fx) = (sc.reg(), sc.dst(), sc.fx());
     let copier = Arc::new(Copier::new(client(), None));
     let req = |tag: &str| CopyRequest {
         source: reference(&src.reference(&format!("demo/app:{tag}"))),
@@ -240,12 +240,13 @@ fn concurrent_copies_upload_a_shared_blob_once() {
 /// same config and layers); a second push is one HEAD; an unknown image is one error line.
 #[test]
 fn push_from_the_store() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    let fx = Standard::new();
-    let oci = fx.push(&src, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let docker = fx.push(&src, "app-v2", "demo/app:2.0", MediaFormat::Docker, false);
-    let env = TestEnv::new();
+    let sc = Scenario::new()
+        .registry()
+        .app()
+        .pushed("app-v2", "demo/app:2.0", MediaFormat::Docker, false)
+        .target();
+    let (src, dst, fx, env) = (sc.reg(), sc.dst(), sc.fx(), sc.env());
+    let (oci, docker) = (sc.digest("demo/app:1.0"), sc.digest("demo/app:2.0"));
     let (s1, s2) = (src.reference("demo/app:1.0"), src.reference("demo/app:2.0"));
     env.imagectl().args(["pull", &s1, &s2]).assert().success();
 

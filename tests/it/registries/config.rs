@@ -4,8 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use super::{run_with_config, write_config};
-use crate::support::fixtures::{MediaFormat, Standard};
-use crate::support::{Registry, TestEnv};
+use crate::support::{Scenario, TestEnv};
 
 /// Malformed config files fail before any request with `FILE:LINE:COLUMN: KEY: message`
 /// lines, and leave no store behind.
@@ -60,13 +59,11 @@ fn malformed_config_files_name_file_line_and_column() {
 /// absent; `IMAGECTL_CONFIG` names the file too.
 #[test]
 fn config_file_location() {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
+    let sc = Scenario::new().registry().app();
+    let (reg, env) = (sc.reg(), sc.env());
     let reference = reg.reference("demo/app:1.0");
-    let env = TestEnv::new();
     let missing = env.root.path().join("nope.yaml");
-    let (ok, _, err) = run_with_config(&env, &missing, &["pull", &reference]);
+    let (ok, _, err) = run_with_config(env, &missing, &["pull", &reference]);
     assert!(!ok);
     assert!(
         err.contains("nope.yaml") && err.contains("cannot read"),
@@ -83,7 +80,7 @@ fn config_file_location() {
 
     // IMAGECTL_CONFIG pointing at a file that asks for HTTPS makes the pull fail.
     let cfg = write_config(
-        &env,
+        env,
         &format!("registries:\n  \"{}\": {{ insecure: false }}\n", reg.host()),
     );
     let env2 = TestEnv::new();
@@ -189,19 +186,15 @@ fn config_check_lists_every_problem() {
 /// into a config file that imagectl then uses; a CIDR range becomes a comment.
 #[test]
 fn import_docker_daemon_json() {
-    let reg = Registry::start();
-    let fx = Standard::new();
-    fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let env = TestEnv::new();
-    let daemon = env.root.path().join("daemon.json");
-    std::fs::write(
-        &daemon,
-        format!(
+    let sc = Scenario::new().registry().app();
+    let (reg, env) = (sc.reg(), sc.env());
+    let daemon = sc.write(
+        "daemon.json",
+        &format!(
             r#"{{"registry-mirrors": ["https://mirror.gcr.io"], "insecure-registries": ["{}", "10.0.0.0/8"], "storage-driver": "overlay2"}}"#,
             reg.host()
         ),
-    )
-    .unwrap();
+    );
     let out = env
         .imagectl()
         .args(["config", "import-docker"])
@@ -226,8 +219,8 @@ fn import_docker_daemon_json() {
         yaml.contains("# insecure-registries entry \"10.0.0.0/8\" is a CIDR range"),
         "{yaml}"
     );
-    let cfg = write_config(&env, &yaml);
-    let (ok, _, err) = run_with_config(&env, &cfg, &["pull", &reg.reference("demo/app:1.0")]);
+    let cfg = write_config(env, &yaml);
+    let (ok, _, err) = run_with_config(env, &cfg, &["pull", &reg.reference("demo/app:1.0")]);
     assert!(ok, "{err}");
 
     let out = env
@@ -260,11 +253,10 @@ fn fake_helper(env: &TestEnv, name: &str, user: &str, secret: &str) -> std::path
 /// and its secret authenticates the pull; the secret never shows in `-vv` output.
 #[test]
 fn docker_credential_helpers_supply_credentials() {
-    let reg = Registry::builder()
-        .htpasswd("helper-user", "helper-pw-42")
-        .start();
-    let fx = Standard::new();
-    fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
+    let sc = Scenario::new()
+        .authenticated("helper-user", "helper-pw-42")
+        .app();
+    let reg = sc.reg();
     let reference = reg.reference("demo/app:1.0");
     for config in [
         r#"{"credsStore": "itfake"}"#.to_string(),
@@ -311,21 +303,15 @@ fn docker_credential_helpers_supply_credentials() {
 /// Credentials in the config file (`password_file`) take precedence over config.json.
 #[test]
 fn config_file_password_file_beats_docker_config() {
-    let reg = Registry::builder().htpasswd("cfg-user", "cfg-pw").start();
-    let fx = Standard::new();
-    fx.push(&reg, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let env = TestEnv::new();
-    env.docker_login(&reg.host(), "cfg-user", "wrong-password");
-    let pw = env.root.path().join("pw");
-    std::fs::write(&pw, "cfg-pw\n").unwrap();
-    let cfg = write_config(
-        &env,
-        &format!(
-            "registries:\n  \"{}\": {{ username: cfg-user, password_file: \"{}\" }}\n",
-            reg.host(),
-            pw.display()
-        ),
-    );
-    let (ok, _, err) = run_with_config(&env, &cfg, &["pull", &reg.reference("demo/app:1.0")]);
+    let sc = Scenario::new()
+        .authenticated("cfg-user", "cfg-pw")
+        .app()
+        .logged_in("cfg-user", "wrong-password")
+        .file("pw", "cfg-pw\n")
+        .config(
+            "registries:\n  \"{registry}\": { username: cfg-user, password_file: \"{dir}/pw\" }\n",
+        );
+    let reference = sc.reference("demo/app:1.0");
+    let (ok, _, err) = run_with_config(sc.env(), sc.config_path(), &["pull", &reference]);
     assert!(ok, "{err}");
 }

@@ -4,31 +4,22 @@
 use super::{problem_lines, run_with_config, write_config};
 use crate::pull::assert_fsck_clean;
 use crate::support::cli::skopeo_inspect_store;
-use crate::support::fixtures::{MediaFormat, Standard};
+use crate::support::fixtures::MediaFormat;
 use crate::support::registry::free_port;
-use crate::support::{Registry, TestEnv};
+use crate::support::{Registry, Scenario, TestEnv};
 
 /// A real pull-through cache (distribution `proxy.remoteurl`) configured as a mirror serves
 /// the pull: the mirror's log shows imagectl's requests, the upstream sees only the
 /// mirror's, and `-v` names the mirror.
 #[test]
 fn pull_through_cache_mirror_serves_the_pull() {
-    let upstream = Registry::start();
-    let fx = Standard::new();
-    let digest = fx.push(&upstream, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let mirror = Registry::builder().proxy_remote(&upstream.url()).start();
-    let env = TestEnv::new();
-    let cfg = write_config(
-        &env,
-        &format!(
-            "registries:\n  \"{}\":\n    mirrors: [\"{}\"]\n",
-            upstream.host(),
-            mirror.url()
-        ),
-    );
+    let sc = Scenario::new().registry().app();
+    let cache = Registry::builder().proxy_remote(&sc.reg().url()).start();
+    let sc = sc.mirrored_by(cache);
+    let (upstream, mirror) = (sc.reg(), sc.mirror());
     let up_mark = upstream.mark();
     let reference = upstream.reference("demo/app:1.0");
-    let (ok, _, err) = run_with_config(&env, &cfg, &["-v", "pull", &reference]);
+    let (ok, _, err) = run_with_config(sc.env(), sc.config_path(), &["-v", "pull", &reference]);
     assert!(ok, "{err}");
     assert!(
         err.contains(&format!("pulled {reference} from mirror {}", mirror.url())),
@@ -47,7 +38,7 @@ fn pull_through_cache_mirror_serves_the_pull() {
         .filter(ours)
         .filter(|r| r.method == "GET" && r.path.contains("/v2/demo/app/blobs/"))
         .count();
-    assert_eq!(blob_gets, 1 + fx.app_v1.layer_digests().len(), "{m:?}");
+    assert_eq!(blob_gets, 1 + sc.fx().app_v1.layer_digests().len(), "{m:?}");
     let up = upstream.requests_since(up_mark);
     assert!(!up.is_empty(), "the cache fetched from the upstream");
     assert!(
@@ -55,33 +46,29 @@ fn pull_through_cache_mirror_serves_the_pull() {
         "imagectl went to the upstream itself: {up:?}"
     );
     assert_eq!(
-        skopeo_inspect_store(&env.store, &reference)["Digest"],
-        digest.as_str()
+        skopeo_inspect_store(sc.store(), &reference)["Digest"],
+        sc.digest("demo/app:1.0").as_str()
     );
-    assert_fsck_clean(&env);
+    assert_fsck_clean(sc.env());
 }
 
 /// A mirror with nothing listening is skipped after one warning and the upstream serves
 /// the pull (several blobs: the dead mirror is not retried for each).
 #[test]
 fn stopped_mirror_falls_back_to_upstream_with_one_warning() {
-    let upstream = Registry::start();
-    let fx = Standard::new();
-    fx.push(&upstream, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    fx.push(&upstream, "app-v2", "demo/app:2.0", MediaFormat::Oci, false);
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let env = TestEnv::new();
-    let cfg = write_config(
-        &env,
-        &format!(
-            "registries:\n  \"{}\":\n    mirrors: [\"{dead}\"]\n",
-            upstream.host()
-        ),
-    );
+    let sc = Scenario::new()
+        .registry()
+        .app()
+        .oci("app-v2", "demo/app:2.0")
+        .config(&format!(
+            "registries:\n  \"{{registry}}\":\n    mirrors: [\"{dead}\"]\n"
+        ));
+    let upstream = sc.reg();
     let r1 = upstream.reference("demo/app:1.0");
     let r2 = upstream.reference("demo/app:2.0");
     let mark = upstream.mark();
-    let (ok, _, err) = run_with_config(&env, &cfg, &["pull", &r1, &r2]);
+    let (ok, _, err) = run_with_config(sc.env(), sc.config_path(), &["pull", &r1, &r2]);
     assert!(ok, "{err}");
     let problems = problem_lines(&err);
     assert!(problems.len() <= 1, "{err}");
@@ -90,28 +77,17 @@ fn stopped_mirror_falls_back_to_upstream_with_one_warning() {
         "the warning names the mirror: {err}"
     );
     assert!(upstream.count_since(mark, "GET", "/blobs/") >= 3);
-    assert_fsck_clean(&env);
+    assert_fsck_clean(sc.env());
 }
 
 /// A mirror that lacks the repository (a plain registry answering 404) hands over to the
 /// upstream silently.
 #[test]
 fn mirror_without_the_repository_falls_back_to_upstream() {
-    let upstream = Registry::start();
-    let fx = Standard::new();
-    let digest = fx.push(&upstream, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let mirror = Registry::start();
-    let env = TestEnv::new();
-    let cfg = write_config(
-        &env,
-        &format!(
-            "registries:\n  \"{}\":\n    mirrors: [\"{}\"]\n",
-            upstream.host(),
-            mirror.url()
-        ),
-    );
+    let sc = Scenario::new().registry().app().mirrored();
+    let (upstream, mirror) = (sc.reg(), sc.mirror());
     let reference = upstream.reference("demo/app:1.0");
-    let (ok, _, err) = run_with_config(&env, &cfg, &["-v", "pull", &reference]);
+    let (ok, _, err) = run_with_config(sc.env(), sc.config_path(), &["-v", "pull", &reference]);
     assert!(ok, "{err}");
     assert!(problem_lines(&err).is_empty(), "{err}");
     assert!(
@@ -125,8 +101,8 @@ fn mirror_without_the_repository_falls_back_to_upstream() {
         "{m:?}"
     );
     assert_eq!(
-        skopeo_inspect_store(&env.store, &reference)["Digest"],
-        digest.as_str()
+        skopeo_inspect_store(sc.store(), &reference)["Digest"],
+        sc.digest("demo/app:1.0").as_str()
     );
 }
 
@@ -134,26 +110,17 @@ fn mirror_without_the_repository_falls_back_to_upstream() {
 /// before the repository path; with the upstream down, the mirror alone serves the pull.
 #[test]
 fn mirror_with_path_prefix_serves_prefixed_repository() {
-    let mirror = Registry::start();
-    let fx = Standard::new();
-    let digest = fx.push(
-        &mirror,
-        "app-v1",
-        "hub/demo/app:1.0",
-        MediaFormat::Oci,
-        false,
-    );
+    // The scenario's registry is the mirror; nothing listens at the upstream.
     let upstream_host = format!("127.0.0.1:{}", free_port());
-    let env = TestEnv::new();
-    let cfg = write_config(
-        &env,
-        &format!(
-            "registries:\n  \"{upstream_host}\":\n    mirrors: [\"{}/hub/\"]\n",
-            mirror.url()
-        ),
-    );
+    let sc = Scenario::new()
+        .registry()
+        .oci("app-v1", "hub/demo/app:1.0")
+        .config(&format!(
+            "registries:\n  \"{upstream_host}\":\n    mirrors: [\"{{registry_url}}/hub/\"]\n"
+        ));
+    let mirror = sc.reg();
     let reference = format!("{upstream_host}/demo/app:1.0");
-    let (ok, _, err) = run_with_config(&env, &cfg, &["-v", "pull", &reference]);
+    let (ok, _, err) = run_with_config(sc.env(), sc.config_path(), &["-v", "pull", &reference]);
     assert!(ok, "{err}");
     assert!(
         err.contains(&format!("from mirror {}/hub", mirror.url())),
@@ -161,21 +128,19 @@ fn mirror_with_path_prefix_serves_prefixed_repository() {
     );
     assert!(mirror.count_requests("GET", "/v2/hub/demo/app/blobs/") >= 2);
     assert_eq!(
-        skopeo_inspect_store(&env.store, &reference)["Digest"],
-        digest.as_str()
+        skopeo_inspect_store(sc.store(), &reference)["Digest"],
+        sc.digest("hub/demo/app:1.0").as_str()
     );
-    assert_fsck_clean(&env);
+    assert_fsck_clean(sc.env());
 }
 
 /// A mirror serving wrong bytes for a layer (its storage corrupted on disk) is not
 /// trusted: the layer comes from the upstream, and nothing unverified is stored.
 #[test]
 fn mirror_serving_wrong_bytes_is_bypassed_for_that_blob() {
-    let upstream = Registry::start();
-    let mirror = Registry::start();
-    let fx = Standard::new();
-    let digest = fx.push(&upstream, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    fx.push(&mirror, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
+    let sc = Scenario::new().registry().app().mirrored();
+    let (upstream, mirror, fx) = (sc.reg(), sc.mirror(), sc.fx());
+    fx.push(mirror, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
     let layer = fx.app_v1.layer_digests().last().unwrap().clone();
     let hex = layer.trim_start_matches("sha256:");
     let data = mirror.storage_dir().join(format!(
@@ -186,19 +151,9 @@ fn mirror_serving_wrong_bytes_is_bypassed_for_that_blob() {
     let n = bytes.len();
     bytes[n / 2] ^= 0xff;
     std::fs::write(&data, &bytes).unwrap();
-
-    let env = TestEnv::new();
-    let cfg = write_config(
-        &env,
-        &format!(
-            "registries:\n  \"{}\":\n    mirrors: [\"{}\"]\n",
-            upstream.host(),
-            mirror.url()
-        ),
-    );
     let mark = upstream.mark();
     let reference = upstream.reference("demo/app:1.0");
-    let (ok, _, err) = run_with_config(&env, &cfg, &["pull", &reference]);
+    let (ok, _, err) = run_with_config(sc.env(), sc.config_path(), &["pull", &reference]);
     assert!(ok, "{err}");
     assert!(
         err.contains("do not match the digest") && err.contains(&mirror.url()),
@@ -214,40 +169,32 @@ fn mirror_serving_wrong_bytes_is_bypassed_for_that_blob() {
     );
     assert!(up.iter().any(|r| r.path.ends_with(&layer)), "{up:?}");
     assert_eq!(
-        skopeo_inspect_store(&env.store, &reference)["Digest"],
-        digest.as_str()
+        skopeo_inspect_store(sc.store(), &reference)["Digest"],
+        sc.digest("demo/app:1.0").as_str()
     );
-    assert_fsck_clean(&env);
+    assert_fsck_clean(sc.env());
 }
 
 /// A mirror that requires authentication gets the credentials of its own entry (keyed by
 /// the mirror's host), not the upstream's.
 #[test]
 fn mirror_credentials_come_from_its_own_entry() {
-    let mirror = Registry::builder()
-        .htpasswd("mirror-user", "mirror-pw")
-        .start();
-    let fx = Standard::new();
-    let digest = fx.push(&mirror, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
+    // The scenario's registry is the mirror; nothing listens at the upstream.
     let upstream_host = format!("127.0.0.1:{}", free_port());
-    let env = TestEnv::new();
-    let pw = env.root.path().join("mirror-pw");
-    std::fs::write(&pw, "mirror-pw\n").unwrap();
-    let cfg = write_config(
-        &env,
-        &format!(
-            "registries:\n  \"{upstream_host}\":\n    mirrors: [\"{url}\"]\n  \"{host}\":\n    username: mirror-user\n    password_file: \"{pw}\"\n",
-            url = mirror.url(),
-            host = mirror.host(),
-            pw = pw.display()
-        ),
-    );
+    let sc = Scenario::new()
+        .authenticated("mirror-user", "mirror-pw")
+        .app()
+        .file("mirror-pw", "mirror-pw\n")
+        .config(&format!(
+            "registries:\n  \"{upstream_host}\":\n    mirrors: [\"{{registry_url}}\"]\n  \"{{registry}}\":\n    username: mirror-user\n    password_file: \"{{dir}}/mirror-pw\"\n"
+        ));
+    let mirror = sc.reg();
     let reference = format!("{upstream_host}/demo/app:1.0");
-    let (ok, _, err) = run_with_config(&env, &cfg, &["pull", &reference]);
+    let (ok, _, err) = run_with_config(sc.env(), sc.config_path(), &["pull", &reference]);
     assert!(ok, "{err}");
     assert_eq!(
-        skopeo_inspect_store(&env.store, &reference)["Digest"],
-        digest.as_str()
+        skopeo_inspect_store(sc.store(), &reference)["Digest"],
+        sc.digest("demo/app:1.0").as_str()
     );
     // Without the mirror's entry the mirror answers 401 and the (dead) upstream fails.
     let env = TestEnv::new();
@@ -270,25 +217,14 @@ fn mirror_credentials_come_from_its_own_entry() {
 /// upload and the manifest to the registry itself.
 #[test]
 fn push_goes_to_the_registry_not_its_mirror() {
-    let upstream = Registry::start();
-    let fx = Standard::new();
-    fx.push(&upstream, "app-v1", "demo/app:1.0", MediaFormat::Oci, false);
-    let mirror = Registry::start();
-    let env = TestEnv::new();
-    let cfg = write_config(
-        &env,
-        &format!(
-            "registries:\n  \"{}\":\n    mirrors: [\"{}\"]\n",
-            upstream.host(),
-            mirror.url()
-        ),
-    );
+    let sc = Scenario::new().registry().app().mirrored();
+    let (upstream, mirror) = (sc.reg(), sc.mirror());
     let source = upstream.reference("demo/app:1.0");
-    let (ok, _, err) = run_with_config(&env, &cfg, &["pull", &source]);
+    let (ok, _, err) = run_with_config(sc.env(), sc.config_path(), &["pull", &source]);
     assert!(ok, "{err}");
     let mirror_mark = mirror.mark();
     let target = upstream.reference("demo/copy:1");
-    let (ok, _, err) = run_with_config(&env, &cfg, &["push", &source, &target]);
+    let (ok, _, err) = run_with_config(sc.env(), sc.config_path(), &["push", &source, &target]);
     assert!(ok, "{err}");
     assert!(upstream.manifest_digest("demo/copy", "1").is_some());
     let m = mirror.requests_since(mirror_mark);

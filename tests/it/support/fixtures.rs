@@ -218,3 +218,13 @@ pub fn base_layer() -> Layer {
         ("bin/hello", b"#!/bin/sh\necho hello\n"),
     ])
 }
+
+/// The base layer then `layers` random layers `DIR/0`, `DIR/1`… of `size` bytes each (seeds
+/// `seed`, `seed + 1`…): an image whose download takes long enough to interrupt.
+pub fn big_image(dir: &str, layers: u64, size: usize, seed: u64) -> FixtureImage {
+    let mut builder = ImageBuilder::new().layer(base_layer());
+    for i in 0..layers {
+        builder = builder.layer(Layer::random(&format!("{dir}/{i}"), size, seed + i));
+    }
+    builder.build()
+}

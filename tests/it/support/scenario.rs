@@ -11,6 +11,9 @@
 //! assert!(sc.probe().has(&sc.reference("demo/app:1.0")));
 //! ```
 //!
+//! A second registry is the copy or replication target (`.target()`, read as `sc.dst()`) or
+//! the registry's mirror (`.mirrored()`, read as `sc.mirror()`, listed in `registries.yaml`).
+//!
 //! Images are pushed with plain HTTP, so the registry serves exactly the fixture's bytes
 //! and digests (skopeo, which may rewrite a manifest, stays for format conversions).
 
@@ -20,7 +23,7 @@ use std::process::Output;
 
 use super::cli::{TestEnv, succeeded};
 use super::fixtures::{
-    FixtureImage, FixtureIndex, MediaFormat, Standard, push_image_http, push_index_http,
+    FixtureImage, FixtureIndex, MediaFormat, Standard, app_image, push_image_http, push_index_http,
 };
 use super::output::RunExt as _;
 use super::probe::StoreProbe;
@@ -30,7 +33,10 @@ use super::registry::Registry;
 pub struct Scenario {
     env: TestEnv,
     registry: Option<Registry>,
+    /// The second registry: a copy or replication target, or a mirror.
+    second: Option<Registry>,
     policy: Option<PathBuf>,
+    config: Option<PathBuf>,
     fx: Option<Standard>,
     /// The digest the registry served for each `repo:tag` pushed here.
     digests: BTreeMap<String, String>,
@@ -48,7 +54,9 @@ impl Scenario {
         Scenario {
             env: TestEnv::new(),
             registry: None,
+            second: None,
             policy: None,
+            config: None,
             fx: None,
             digests: BTreeMap::new(),
         }
@@ -59,9 +67,43 @@ impl Scenario {
         self.with_registry(Registry::start())
     }
 
-    /// Uses a registry started some other way (authenticated, TLS, a proxy).
+    /// Starts a registry that asks for basic auth `user:pass` (htpasswd).
+    pub fn authenticated(self, user: &str, pass: &str) -> Self {
+        self.with_registry(Registry::builder().htpasswd(user, pass).start())
+    }
+
+    /// Uses a registry started some other way (TLS, a proxy, a cache).
     pub fn with_registry(mut self, reg: Registry) -> Self {
         self.registry = Some(reg);
+        self
+    }
+
+    /// Starts a second anonymous registry, the target of copies and replication.
+    pub fn target(self) -> Self {
+        self.with_target(Registry::start())
+    }
+
+    /// Uses a second registry started some other way as the target (authenticated, a cache).
+    pub fn with_target(mut self, reg: Registry) -> Self {
+        self.second = Some(reg);
+        self
+    }
+
+    /// Starts a second anonymous registry and lists it as the registry's mirror.
+    pub fn mirrored(self) -> Self {
+        self.mirrored_by(Registry::start())
+    }
+
+    /// Lists `mirror` as the registry's mirror in `registries.yaml` ([`Scenario::config`]).
+    pub fn mirrored_by(mut self, mirror: Registry) -> Self {
+        self.second = Some(mirror);
+        self.config("registries:\n  \"{registry}\":\n    mirrors: [\"{mirror_url}\"]\n")
+    }
+
+    /// Pushes `image` to the target as `repo:tag` (exact bytes).
+    pub fn target_image(self, repo_and_tag: &str, image: &FixtureImage) -> Self {
+        let (repo, tag) = split(repo_and_tag);
+        push_image_http(self.dst(), repo, tag, image);
         self
     }
 
@@ -87,9 +129,31 @@ impl Scenario {
         self
     }
 
+    /// Pushes the standard `app-v1` as `demo/app:1.0` (OCI, one platform): most tests' image.
+    pub fn app(self) -> Self {
+        self.oci("app-v1", "demo/app:1.0")
+    }
+
+    /// Pushes the standard fixture `ref_name` as `repo:tag`, OCI, one platform.
+    pub fn oci(self, ref_name: &str, repo_and_tag: &str) -> Self {
+        self.pushed(ref_name, repo_and_tag, MediaFormat::Oci, false)
+    }
+
+    /// Pushes the standard fixture `ref_name` (OCI, one platform) under each `repo:tag`.
+    pub fn oci_each(self, ref_name: &str, names: &[&str]) -> Self {
+        names.iter().fold(self, |sc, name| sc.oci(ref_name, name))
+    }
+
+    /// Pushes `app_image(v)` (OCI, a distinct image per version) as `repo:v` for each version.
+    pub fn releases(self, repo: &str, versions: &[&str]) -> Self {
+        versions.iter().fold(self, |sc, v| {
+            sc.image(&format!("{repo}:{v}"), &app_image(v, MediaFormat::Oci))
+        })
+    }
+
     /// Pushes the standard fixture `ref_name` as `repo:tag` with skopeo, which converts to
     /// `format` and, without `all_platforms`, reduces an index to linux/amd64
-    /// ([`Standard::push`]).
+    /// ([`Standard::push`]); builds the standard fixtures first if need be.
     pub fn pushed(
         mut self,
         ref_name: &str,
@@ -97,14 +161,14 @@ impl Scenario {
         format: MediaFormat,
         all_platforms: bool,
     ) -> Self {
-        let digest = self
-            .fx()
-            .push(self.reg(), ref_name, repo_and_tag, format, all_platforms);
+        let fx = self.fx.get_or_insert_with(Standard::new);
+        let reg = self.registry.as_ref().expect("Scenario::registry() first");
+        let digest = fx.push(reg, ref_name, repo_and_tag, format, all_platforms);
         self.digests.insert(repo_and_tag.to_string(), digest);
         self
     }
 
-    /// The standard fixtures ([`Scenario::standard`] must have been called).
+    /// The standard fixtures ([`Scenario::standard`] or a push of one must have come first).
     pub fn fx(&self) -> &Standard {
         self.fx.as_ref().expect("Scenario::standard() first")
     }
@@ -123,19 +187,68 @@ impl Scenario {
         self
     }
 
-    /// Writes the policy file; `{registry}` in `yaml` stands for the registry's `HOST:PORT`.
+    /// Writes the policy file; `{registry}` and `{target}` stand for those registries'
+    /// `HOST:PORT` (every placeholder: [`Scenario::config`]).
     pub fn policy(mut self, yaml: &str) -> Self {
-        let yaml = match &self.registry {
-            Some(reg) => yaml.replace("{registry}", &reg.host()),
-            None => yaml.to_string(),
-        };
+        let yaml = self.fill(yaml);
         self.policy = Some(self.env.write_policy(&yaml));
         self
+    }
+
+    /// Writes `registries.yaml` (for `--config`) with `{registry}`, `{target}` (`HOST:PORT`),
+    /// `{registry_url}`, `{mirror_url}` and `{dir}` (where [`Scenario::file`] writes) filled in.
+    pub fn config(mut self, yaml: &str) -> Self {
+        let yaml = self.fill(yaml);
+        self.config = Some(self.write("registries.yaml", &yaml));
+        self
+    }
+
+    /// Writes `text` to `name` below the scenario's temp dir (`{dir}` in a policy or config).
+    pub fn file(self, name: &str, text: &str) -> Self {
+        self.write(name, text);
+        self
+    }
+
+    /// Writes `HOME/.docker/config.json` with basic auth `user:pass` for the registry.
+    pub fn logged_in(self, user: &str, pass: &str) -> Self {
+        self.env.docker_login(&self.reg().host(), user, pass);
+        self
+    }
+
+    /// `yaml` with the registries' `{registry}`, `{registry_url}`, `{target}`,
+    /// `{mirror_url}` and the scenario's `{dir}` filled in.
+    fn fill(&self, yaml: &str) -> String {
+        let dir = self.env.root.path().display().to_string();
+        let mut yaml = yaml.replace("{dir}", &dir);
+        if let Some(reg) = &self.registry {
+            yaml = yaml.replace("{registry_url}", &reg.url());
+            yaml = yaml.replace("{registry}", &reg.host());
+        }
+        if let Some(second) = &self.second {
+            yaml = yaml.replace("{mirror_url}", &second.url());
+            yaml = yaml.replace("{target}", &second.host());
+        }
+        yaml
     }
 
     /// The registry ([`Scenario::registry`] must have been called).
     pub fn reg(&self) -> &Registry {
         self.registry.as_ref().expect("Scenario::registry() first")
+    }
+
+    /// The target ([`Scenario::target`] must have been called).
+    pub fn dst(&self) -> &Registry {
+        self.second.as_ref().expect("Scenario::target() first")
+    }
+
+    /// The mirror ([`Scenario::mirrored`] must have been called).
+    pub fn mirror(&self) -> &Registry {
+        self.second.as_ref().expect("Scenario::mirrored() first")
+    }
+
+    /// The `registries.yaml` file ([`Scenario::config`] must have been called).
+    pub fn config_path(&self) -> &Path {
+        self.config.as_deref().expect("Scenario::config() first")
     }
 
     /// The store's directory and `HOME`.
