@@ -15,6 +15,7 @@ mod budget;
 mod crash;
 mod discovery;
 mod docker_errors;
+mod freed_bytes;
 mod kill_anywhere;
 
 mod commands;
