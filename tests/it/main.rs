@@ -16,6 +16,7 @@ mod crash;
 mod discovery;
 mod docker_errors;
 mod freed_bytes;
+mod fsck_referrers;
 mod kill_anywhere;
 
 mod commands;
