@@ -148,29 +148,57 @@ pub(super) fn without_orphans(store: &dyn BlobRead, out: &mut Outcome) -> Result
     Ok(())
 }
 
-/// Write the referrers `referrers` (manifests in `store`) and their blobs not `written`
-/// yet, and their `index.json` entries (no name; the `artifactType` a referrers list
-/// would show, a cosign tag in an annotation) into `entries`.
+/// Write those of `referrers` (manifests in `store`) whose subject the archive holds — a
+/// manifest or index in `held`, or a referrer written here — with their blobs not `written`
+/// yet, and their `index.json` entries (no name; the `artifactType` a referrers list would
+/// show, a cosign tag in an annotation) into `entries`. A referrer of a platform manifest a
+/// `--platform` save left out is not written: a load would drop it as an orphan.
 pub(super) fn write<W: Write>(
     store: &dyn BlobRead,
     referrers: &[SaveReferrer],
+    held: &BTreeSet<Digest>,
     written: &mut BTreeSet<Digest>,
     entries: &mut Vec<Value>,
     builder: &mut tar::Builder<W>,
 ) -> Result<(), ArchiveError> {
-    for SaveReferrer { manifest: r, tag } in referrers {
-        let tree =
-            local(ImageTree::read(&Content(store), r, &Walk::WHOLE)).map_err(|e| match e {
+    let mut read = Vec::new();
+    for r in referrers {
+        let tree = local(ImageTree::read(&Content(store), &r.manifest, &Walk::WHOLE)).map_err(
+            |e| match e {
                 WalkError::Read { error, .. } => error.into(),
                 WalkError::Manifest { desc, source, .. } => ArchiveError::Manifest {
                     entry: blob_name(&desc.digest),
                     source,
                 },
                 other => ArchiveError::Malformed {
-                    entry: blob_name(&r.digest),
+                    entry: blob_name(&r.manifest.digest),
                     reason: other.to_string(),
                 },
-            })?;
+            },
+        )?;
+        let subject = match &r.tag {
+            Some(tag) => subject_of_tag(tag),
+            None => subject_of(&tree.top.bytes, &blob_name(&r.manifest.digest))?,
+        };
+        read.push((r, tree, subject));
+    }
+    // A referrer of a referrer goes in once its subject does: repeat until nothing moves.
+    let mut subjects = held.clone();
+    let mut keep = vec![false; read.len()];
+    loop {
+        let mut moved = false;
+        for (i, (r, _, subject)) in read.iter().enumerate() {
+            if !keep[i] && subject.as_ref().is_some_and(|s| subjects.contains(s)) {
+                keep[i] = true;
+                subjects.insert(r.manifest.digest.clone());
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    for ((r, tree, _), _) in read.iter().zip(keep).filter(|(_, k)| *k) {
         for b in tree.blobs() {
             if written.insert(b.digest.clone()) {
                 let blob = store.open_blob(&b.digest)?;
@@ -187,13 +215,13 @@ pub(super) fn write<W: Write>(
         let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
         let mut entry = json!({
             "mediaType": manifest.media_type(),
-            "digest": r.digest.to_string(),
+            "digest": r.manifest.digest.to_string(),
             "size": bytes.len(),
         });
         if let Some(t) = v.get("artifactType").and_then(Value::as_str) {
             entry["artifactType"] = json!(t);
         }
-        if let Some(tag) = tag {
+        if let Some(tag) = &r.tag {
             entry["annotations"] = json!({ REFERRER_TAG: tag });
         }
         entries.push(entry);

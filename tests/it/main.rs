@@ -37,6 +37,7 @@ mod replicate_ledger;
 mod replicate_referrers;
 mod review;
 mod run;
+mod save_platform_referrers;
 mod secrets;
 mod stores;
 mod testbed;
