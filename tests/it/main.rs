@@ -36,6 +36,7 @@ mod replicate_budget;
 mod replicate_ledger;
 mod replicate_referrers;
 mod review;
+mod review_comment;
 mod run;
 mod save_platform_referrers;
 mod secrets;
