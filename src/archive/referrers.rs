@@ -370,4 +370,78 @@ mod tests {
             ArchiveError::Mismatch { what: "size", .. }
         ));
     }
+
+    /// Put an artifact manifest of `subject` (none: cosign's tag-named kind) with `payload`
+    /// into `store`; its descriptor.
+    fn artifact(store: &LayoutStore, subject: Option<&Digest>, payload: &[u8]) -> Descriptor {
+        use crate::store::BlobWrite;
+        store.put_blob(&Digest::of(b"{}"), b"{}").unwrap();
+        store.put_blob(&Digest::of(payload), payload).unwrap();
+        let mut m = json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "config": { "mediaType": "application/vnd.oci.empty.v1+json", "digest": Digest::of(b"{}").to_string(), "size": 2 },
+            "layers": [{ "mediaType": "application/octet-stream", "digest": Digest::of(payload).to_string(), "size": payload.len() }],
+        });
+        if let Some(s) = subject {
+            m["subject"] =
+                json!({ "mediaType": media::OCI_MANIFEST, "digest": s.to_string(), "size": 1 });
+        }
+        let bytes = serde_json::to_vec(&m).unwrap();
+        store.put_blob(&Digest::of(&bytes), &bytes).unwrap();
+        Descriptor {
+            media_type: media::OCI_MANIFEST.to_string(),
+            digest: Digest::of(&bytes),
+            size: bytes.len() as u64,
+            platform: None,
+        }
+    }
+
+    /// Save writes the referrers of what the archive holds, a referrer of such a referrer
+    /// (whichever comes first in the list) and a cosign signature tagged for a held
+    /// manifest, but not a referrer of a manifest the archive leaves out.
+    #[test]
+    fn save_writes_only_referrers_of_what_the_archive_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open(dir.path().join("s")).unwrap();
+        let (held, left_out) = (Digest::of(b"saved"), Digest::of(b"left out"));
+        let sbom = artifact(&store, Some(&held), b"sbom");
+        let signed_sbom = artifact(&store, Some(&sbom.digest), b"signature of the sbom");
+        let other = artifact(&store, Some(&left_out), b"sbom of the other platform");
+        let cosign = artifact(&store, None, b"cosign");
+        let tag = format!("sha256-{}.sig", held.hex());
+        let save = |manifest: &Descriptor, tag: Option<&str>| SaveReferrer {
+            manifest: manifest.clone(),
+            tag: tag.map(str::to_string),
+        };
+        let referrers = [
+            save(&signed_sbom, None),
+            save(&other, None),
+            save(&sbom, None),
+            save(&cosign, Some(&tag)),
+        ];
+        let mut entries = Vec::new();
+        let mut builder = tar::Builder::new(Vec::new());
+        write(
+            &store,
+            &referrers,
+            &BTreeSet::from([held]),
+            &mut BTreeSet::new(),
+            &mut entries,
+            &mut builder,
+        )
+        .unwrap();
+        let written: Vec<&str> = entries
+            .iter()
+            .map(|e| e["digest"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            written,
+            [
+                signed_sbom.digest.to_string(),
+                sbom.digest.to_string(),
+                cosign.digest.to_string()
+            ]
+        );
+    }
 }
