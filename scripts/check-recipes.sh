@@ -55,6 +55,8 @@ log "CI examples: check-jsonschema, examples/ci/imagectl-review.sh"
 command -v check-jsonschema >/dev/null || python3 -m pip install --quiet check-jsonschema
 check-jsonschema --builtin-schema vendor.github-workflows examples/ci/github-actions.yml
 check-jsonschema --builtin-schema vendor.gitlab-ci examples/ci/gitlab-ci.yml
+# The comment script both call: parsed here, run against a comments API by tests/it/review_comment.rs.
+bash -n examples/ci/imagectl-comment.sh
 mkdir -p "$WORK/review/hosts"
 printf 'version: 1\nimages: []\n' >"$WORK/review/base.yaml"
 printf 'version: 1\nimages: []\nprune:\n  max_removals: 5\n' >"$WORK/review/head.yaml"

@@ -75,7 +75,13 @@ pub(super) fn write<W: Write>(
             entries.push(index_entry(&top.desc, Some(&name.to_string())));
         }
     }
-    super::referrers::write(store, referrers, &mut written, &mut entries, builder)?;
+    // The manifests and indexes the archive holds: only their referrers go in.
+    let held: BTreeSet<Digest> = images
+        .iter()
+        .flat_map(|i| std::iter::once(&i.tree.top).chain(&i.tree.children))
+        .map(|n| n.desc.digest.clone())
+        .collect();
+    super::referrers::write(store, referrers, &held, &mut written, &mut entries, builder)?;
     let index = json!({
         "schemaVersion": 2,
         "mediaType": media::OCI_INDEX,

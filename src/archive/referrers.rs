@@ -148,29 +148,57 @@ pub(super) fn without_orphans(store: &dyn BlobRead, out: &mut Outcome) -> Result
     Ok(())
 }
 
-/// Write the referrers `referrers` (manifests in `store`) and their blobs not `written`
-/// yet, and their `index.json` entries (no name; the `artifactType` a referrers list
-/// would show, a cosign tag in an annotation) into `entries`.
+/// Write those of `referrers` (manifests in `store`) whose subject the archive holds — a
+/// manifest or index in `held`, or a referrer written here — with their blobs not `written`
+/// yet, and their `index.json` entries (no name; the `artifactType` a referrers list would
+/// show, a cosign tag in an annotation) into `entries`. A referrer of a platform manifest a
+/// `--platform` save left out is not written: a load would drop it as an orphan.
 pub(super) fn write<W: Write>(
     store: &dyn BlobRead,
     referrers: &[SaveReferrer],
+    held: &BTreeSet<Digest>,
     written: &mut BTreeSet<Digest>,
     entries: &mut Vec<Value>,
     builder: &mut tar::Builder<W>,
 ) -> Result<(), ArchiveError> {
-    for SaveReferrer { manifest: r, tag } in referrers {
-        let tree =
-            local(ImageTree::read(&Content(store), r, &Walk::WHOLE)).map_err(|e| match e {
+    let mut read = Vec::new();
+    for r in referrers {
+        let tree = local(ImageTree::read(&Content(store), &r.manifest, &Walk::WHOLE)).map_err(
+            |e| match e {
                 WalkError::Read { error, .. } => error.into(),
                 WalkError::Manifest { desc, source, .. } => ArchiveError::Manifest {
                     entry: blob_name(&desc.digest),
                     source,
                 },
                 other => ArchiveError::Malformed {
-                    entry: blob_name(&r.digest),
+                    entry: blob_name(&r.manifest.digest),
                     reason: other.to_string(),
                 },
-            })?;
+            },
+        )?;
+        let subject = match &r.tag {
+            Some(tag) => subject_of_tag(tag),
+            None => subject_of(&tree.top.bytes, &blob_name(&r.manifest.digest))?,
+        };
+        read.push((r, tree, subject));
+    }
+    // A referrer of a referrer goes in once its subject does: repeat until nothing moves.
+    let mut subjects = held.clone();
+    let mut keep = vec![false; read.len()];
+    loop {
+        let mut moved = false;
+        for (i, (r, _, subject)) in read.iter().enumerate() {
+            if !keep[i] && subject.as_ref().is_some_and(|s| subjects.contains(s)) {
+                keep[i] = true;
+                subjects.insert(r.manifest.digest.clone());
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    for ((r, tree, _), _) in read.iter().zip(keep).filter(|(_, k)| *k) {
         for b in tree.blobs() {
             if written.insert(b.digest.clone()) {
                 let blob = store.open_blob(&b.digest)?;
@@ -187,13 +215,13 @@ pub(super) fn write<W: Write>(
         let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
         let mut entry = json!({
             "mediaType": manifest.media_type(),
-            "digest": r.digest.to_string(),
+            "digest": r.manifest.digest.to_string(),
             "size": bytes.len(),
         });
         if let Some(t) = v.get("artifactType").and_then(Value::as_str) {
             entry["artifactType"] = json!(t);
         }
-        if let Some(tag) = tag {
+        if let Some(tag) = &r.tag {
             entry["annotations"] = json!({ REFERRER_TAG: tag });
         }
         entries.push(entry);
@@ -341,5 +369,79 @@ mod tests {
             res.unwrap_err(),
             ArchiveError::Mismatch { what: "size", .. }
         ));
+    }
+
+    /// Put an artifact manifest of `subject` (none: cosign's tag-named kind) with `payload`
+    /// into `store`; its descriptor.
+    fn artifact(store: &LayoutStore, subject: Option<&Digest>, payload: &[u8]) -> Descriptor {
+        use crate::store::BlobWrite;
+        store.put_blob(&Digest::of(b"{}"), b"{}").unwrap();
+        store.put_blob(&Digest::of(payload), payload).unwrap();
+        let mut m = json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "config": { "mediaType": "application/vnd.oci.empty.v1+json", "digest": Digest::of(b"{}").to_string(), "size": 2 },
+            "layers": [{ "mediaType": "application/octet-stream", "digest": Digest::of(payload).to_string(), "size": payload.len() }],
+        });
+        if let Some(s) = subject {
+            m["subject"] =
+                json!({ "mediaType": media::OCI_MANIFEST, "digest": s.to_string(), "size": 1 });
+        }
+        let bytes = serde_json::to_vec(&m).unwrap();
+        store.put_blob(&Digest::of(&bytes), &bytes).unwrap();
+        Descriptor {
+            media_type: media::OCI_MANIFEST.to_string(),
+            digest: Digest::of(&bytes),
+            size: bytes.len() as u64,
+            platform: None,
+        }
+    }
+
+    /// Save writes the referrers of what the archive holds, a referrer of such a referrer
+    /// (whichever comes first in the list) and a cosign signature tagged for a held
+    /// manifest, but not a referrer of a manifest the archive leaves out.
+    #[test]
+    fn save_writes_only_referrers_of_what_the_archive_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::open(dir.path().join("s")).unwrap();
+        let (held, left_out) = (Digest::of(b"saved"), Digest::of(b"left out"));
+        let sbom = artifact(&store, Some(&held), b"sbom");
+        let signed_sbom = artifact(&store, Some(&sbom.digest), b"signature of the sbom");
+        let other = artifact(&store, Some(&left_out), b"sbom of the other platform");
+        let cosign = artifact(&store, None, b"cosign");
+        let tag = format!("sha256-{}.sig", held.hex());
+        let save = |manifest: &Descriptor, tag: Option<&str>| SaveReferrer {
+            manifest: manifest.clone(),
+            tag: tag.map(str::to_string),
+        };
+        let referrers = [
+            save(&signed_sbom, None),
+            save(&other, None),
+            save(&sbom, None),
+            save(&cosign, Some(&tag)),
+        ];
+        let mut entries = Vec::new();
+        let mut builder = tar::Builder::new(Vec::new());
+        write(
+            &store,
+            &referrers,
+            &BTreeSet::from([held]),
+            &mut BTreeSet::new(),
+            &mut entries,
+            &mut builder,
+        )
+        .unwrap();
+        let written: Vec<&str> = entries
+            .iter()
+            .map(|e| e["digest"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            written,
+            [
+                signed_sbom.digest.to_string(),
+                sbom.digest.to_string(),
+                cosign.digest.to_string()
+            ]
+        );
     }
 }

@@ -194,13 +194,14 @@ pub(super) async fn fsck(cli: &Cli, json: bool) -> Result<ExitCode> {
             "blobs": report.blobs,
             "bytes": report.bytes,
             "images": report.images,
+            "referrers": report.referrers,
             "problems": report.problems,
         }))?;
         if report.problems.is_empty() {
             return Ok(ExitCode::SUCCESS);
         }
         eprintln!(
-            "error: {} problems in {} (pull damaged images again; `imagectl prune` removes unreferenced blobs)",
+            "error: {} problems in {} (pull or load damaged images again; `imagectl prune` removes unreferenced blobs)",
             report.problems.len(),
             store.location()
         );
@@ -209,8 +210,12 @@ pub(super) async fn fsck(cli: &Cli, json: bool) -> Result<ExitCode> {
     for p in &report.problems {
         println!("{p}");
     }
+    let referrers = match report.referrers {
+        0 => String::new(),
+        n => format!(" and {n} referrers"),
+    };
     let summary = format!(
-        "checked {} blobs ({}) and {} images in {}",
+        "checked {} blobs ({}) and {} images{referrers} in {}",
         report.blobs,
         human_size(report.bytes),
         report.images,
@@ -221,7 +226,7 @@ pub(super) async fn fsck(cli: &Cli, json: bool) -> Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(
-            "error: {summary}: {} problems (pull damaged images again; `imagectl prune` removes unreferenced blobs)",
+            "error: {summary}: {} problems (pull or load damaged images again; `imagectl prune` removes unreferenced blobs)",
             report.problems.len()
         );
         Ok(ExitCode::FAILURE)

@@ -14,7 +14,7 @@ use super::{ExecError, PullObserver, PullOptions, PulledImage, pull_into, tag_im
 use crate::oci::{Digest, Platform, Reference};
 use crate::plan::{Action, Actual, ActualImage, ActualName, Plan, RemovalLimit};
 use crate::registry::RegistryClient;
-use crate::store::{ImageStore, Inventory, LockMode};
+use crate::store::{ImageStore, Inventory, LockMode, referrers_of};
 
 /// What an apply did.
 #[derive(Debug, Default, Serialize)]
@@ -158,7 +158,19 @@ pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
                     .sum(),
                 pulled_at: i.pulled_at,
                 last_used: i.last_used,
-                blobs: i.blobs.iter().map(|(d, s)| (d.clone(), *s)).collect(),
+                // Its kept referrers go with it, so their blobs are its blobs too.
+                blobs: i
+                    .blobs
+                    .iter()
+                    .chain(
+                        referrers_of(&inventory.referrers, i)
+                            .iter()
+                            .flat_map(|r| &r.blobs),
+                    )
+                    .map(|(d, s)| (d.clone(), *s))
+                    .collect::<BTreeMap<_, _>>()
+                    .into_iter()
+                    .collect(),
                 containers: i.containers.iter().map(|c| c.name.clone()).collect(),
                 pinned: i.pinned.clone(),
             })

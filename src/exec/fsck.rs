@@ -15,6 +15,8 @@ pub struct FsckReport {
     pub bytes: u64,
     /// Images checked.
     pub images: usize,
+    /// Kept referrers checked.
+    pub referrers: usize,
     /// Everything wrong, one line each.
     pub problems: Vec<String>,
 }
@@ -46,7 +48,37 @@ pub fn fsck(store: &dyn Store) -> Result<FsckReport, ExecError> {
             report.problems.push(format!("image {label}: {d}"));
         }
     }
+    for r in &inventory.referrers {
+        report.referrers += 1;
+        let subject = subject_label(&inventory, &r.subject);
+        for d in &r.damage {
+            report
+                .problems
+                .push(format!("referrer {} of {subject}: {d}", r.target.digest));
+        }
+    }
     Ok(report)
+}
+
+/// A referrer's subject as an operator finds it: the image (by name) whose manifest, index
+/// or platform manifest it is, or the referrer it signs.
+fn subject_label(inventory: &Inventory, subject: &Digest) -> String {
+    let image = inventory
+        .images
+        .iter()
+        .find(|i| &i.target.digest == subject || i.blobs.contains_key(subject));
+    match image {
+        Some(i) => {
+            let name = i
+                .names
+                .first()
+                .map(|n| n.to_string())
+                .or_else(|| i.foreign_names.first().cloned())
+                .unwrap_or_else(|| "<none>".to_string());
+            format!("{subject} (image {name})")
+        }
+        None => format!("{subject} (a referrer)"),
+    }
 }
 
 fn hash_blob(store: &dyn Store, digest: &Digest) -> Result<Digest, ExecError> {

@@ -4,8 +4,9 @@
 //! rules). Sizes are counted per blob, so a layer shared by several evicted images is freed
 //! once, and a layer an image that stays still uses is not counted as freed at all.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
+use super::freed::BlobUsers;
 use super::model::{Action, ActualImage, DiskBudget, Plan};
 use crate::oci::{Digest, Reference};
 
@@ -31,13 +32,7 @@ pub(super) fn fit_budget(
     mut candidates: Vec<Evictable<'_>>,
     out: &mut Plan,
 ) {
-    let mut users: BTreeMap<&Digest, (usize, u64)> = BTreeMap::new();
-    for img in images.iter().filter(|i| !removed.contains(&i.target)) {
-        for (digest, size) in &img.blobs {
-            let e = users.entry(digest).or_insert((0, *size));
-            e.0 += 1;
-        }
-    }
+    let mut users = BlobUsers::new(images.iter().filter(|i| !removed.contains(&i.target)));
     let downloads: u64 = out
         .actions
         .iter()
@@ -46,7 +41,7 @@ pub(super) fn fit_budget(
             _ => None,
         })
         .sum();
-    let projected = users.values().map(|(_, size)| size).sum::<u64>() + downloads + unreferenced;
+    let projected = users.bytes() + downloads + unreferenced;
 
     // Least recently used first; an image with no record of either is the oldest.
     candidates.sort_by(|a, b| {
@@ -61,15 +56,7 @@ pub(super) fn fit_budget(
         if size <= budget {
             break;
         }
-        let mut freed = 0;
-        for (digest, _) in &c.image.blobs {
-            if let Some(e) = users.get_mut(digest) {
-                e.0 -= 1;
-                if e.0 == 0 {
-                    freed += e.1;
-                }
-            }
-        }
+        let freed = users.release(c.image);
         size -= freed;
         evicted += 1;
         // The image goes whole: an untag the ordinary rules planned for it is folded in.

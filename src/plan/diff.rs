@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 
 use super::budget::{Evictable, fit_budget};
+use super::freed::BlobUsers;
 use super::model::*;
 use super::replica::plan_replicas;
 use super::replica_model::ReplicaAction;
@@ -190,7 +191,8 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
                 target: img.target.clone(),
                 id: img.id.clone(),
                 names: dropped.iter().map(|(n, _)| (*n).clone()).collect(),
-                bytes: img.unique_size,
+                // Counted below, once every removal is known.
+                bytes: 0,
                 reason,
             });
         } else {
@@ -204,6 +206,16 @@ pub fn plan(desired: &Desired, actual: &Actual, now: Timestamp) -> Plan {
         }
     }
 
+    // A blob is freed only when no image that stays needs it, and a blob removed images
+    // share is freed once (with the last of them to go).
+    let mut users = BlobUsers::new(&actual.images);
+    for action in &mut removes {
+        if let Action::Remove { target, bytes, .. } = action
+            && let Some(img) = actual.images.iter().find(|i| &i.target == target)
+        {
+            *bytes = users.release(img);
+        }
+    }
     out.actions.extend(pulls);
     out.actions.extend(tags);
     out.actions.extend(untags);

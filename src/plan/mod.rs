@@ -4,6 +4,7 @@
 
 mod budget;
 mod diff;
+mod freed;
 mod model;
 mod render;
 mod replica;

@@ -513,3 +513,40 @@ proptest! {
         prop_assert_eq!(disk.fits, size <= disk.budget);
     }
 }
+
+/// Ordinary removals count freed bytes per blob, as the executor's garbage collection
+/// deletes them: a layer two removed images share once (with the last of them), a layer an
+/// image that stays needs not at all.
+#[test]
+fn removals_free_shared_layers_once_and_kept_ones_never() {
+    let mut x = image(2, &[("h.io/x:1", None)], 100);
+    let mut y = image(3, &[("h.io/y:1", None)], 100);
+    let mut app = image(1, &[("h.io/app:1", Some(1))], 100);
+    for img in [&mut x, &mut y] {
+        img.blobs.push((d(250), 50));
+        img.blobs.push((d(251), 30));
+    }
+    app.blobs.push((d(251), 30));
+    let actual = Actual {
+        images: vec![app, x, y],
+        ..Default::default()
+    };
+    let desired = Desired {
+        entries: vec![entry("h.io/app", &[("h.io/app:1", 1)], &["1"])],
+        prune: PruneRules {
+            unmanaged_remove: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let p = plan(&desired, &actual, now());
+    let freed: Vec<u64> = p
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Remove { bytes, .. } => Some(*bytes),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(freed, [100, 150]);
+}

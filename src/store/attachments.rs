@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::content::damage_text;
 use super::{BlobRead, Catalog, CatalogEntry, Content, InventoryImage, StoreError};
 use crate::image::{ImageTree, local};
 use crate::oci::{Descriptor, Digest};
@@ -32,6 +33,9 @@ pub struct StoredReferrer {
     pub tag: Option<String>,
     /// Its manifest and blobs that are present, with sizes.
     pub blobs: BTreeMap<Digest, u64>,
+    /// What of it is missing or unreadable, one line each: `fsck` reports it as it does an
+    /// image's damage, since a push or save of the subject would carry it incomplete.
+    pub damage: Vec<String>,
 }
 
 /// The subject a cosign-style tag names: `sha256-<64 hex>.<suffix>` is a signature,
@@ -117,36 +121,52 @@ pub(super) fn attached(
     kept.into_iter()
         .map(|(target, subject, tag)| {
             let mut blobs = BTreeMap::new();
-            collect_blobs(store, &target, &mut blobs)?;
+            let damage = collect_blobs(store, &target, &mut blobs)?;
             Ok(StoredReferrer {
                 target,
                 subject,
                 tag,
                 blobs,
+                damage,
             })
         })
         .collect()
 }
 
-/// The manifest `desc` and what it names, as far as present (a referrer with a missing
-/// blob is damage `fsck` reports through its subject's push, not a reason to fail here).
+/// The manifest `desc` and what it names, as far as present, and what is not (a referrer
+/// with a missing blob is damage for `fsck` to report, not a reason to fail here).
 fn collect_blobs(
     store: &(impl BlobRead + ?Sized),
     desc: &Descriptor,
     blobs: &mut BTreeMap<Digest, u64>,
-) -> Result<(), StoreError> {
-    let Some(tree) = local(ImageTree::survey(&Content(store), desc, &mut Vec::new()))? else {
-        return Ok(());
+) -> Result<Vec<String>, StoreError> {
+    let mut walked_past = Vec::new();
+    let tree = local(ImageTree::survey(&Content(store), desc, &mut walked_past))?;
+    let mut damage: Vec<String> = walked_past.into_iter().map(damage_text).collect();
+    let Some(tree) = tree else {
+        return Ok(damage);
     };
     for node in std::iter::once(&tree.top).chain(&tree.children) {
         blobs.insert(node.desc.digest.clone(), node.bytes.len() as u64);
     }
-    for b in tree.blobs() {
-        if let Some(size) = store.blob_size(&b.digest)? {
-            blobs.insert(b.digest.clone(), size);
+    for node in tree.images() {
+        let config = node.config_desc().map(|c| &c.digest);
+        for b in node.manifest.blobs() {
+            if blobs.contains_key(&b.digest) {
+                continue;
+            }
+            match store.blob_size(&b.digest)? {
+                Some(size) => {
+                    blobs.insert(b.digest.clone(), size);
+                }
+                None if Some(&b.digest) == config => {
+                    damage.push(format!("config {} is missing", b.digest))
+                }
+                None => damage.push(format!("layer {} is missing", b.digest)),
+            }
         }
     }
-    Ok(())
+    Ok(damage)
 }
 
 /// The stored referrers of `image`: of its manifest or index, its platform manifests,

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::{BlobRead, MAX_METADATA_BLOB, StoreError};
-use crate::image::ImageSource;
+use crate::image::{ImageSource, WalkError};
 use crate::oci::Descriptor;
 
 /// A store's blobs, read through its [`BlobRead`] role. Reads never wait, so synchronous
@@ -39,5 +39,24 @@ impl<S: BlobRead + ?Sized> ImageSource for Content<'_, S> {
             error,
             StoreError::MissingBlob(_) | StoreError::Corrupt { .. } | StoreError::TooLarge { .. }
         )
+    }
+}
+
+/// How the inventory and fsck word what a survey of the store's content walked past.
+pub(super) fn damage_text(e: WalkError<StoreError>) -> String {
+    match e {
+        // An index is only ever stored with all its children (`--all-platforms`), so a
+        // missing child is damage just like a missing top-level manifest.
+        WalkError::Read {
+            error: StoreError::MissingBlob(d),
+            ..
+        } => format!("manifest {d} is missing"),
+        WalkError::Read { error, .. } => error.to_string(),
+        WalkError::Manifest { desc, source, .. } => StoreError::Manifest {
+            digest: desc.digest,
+            source,
+        }
+        .to_string(),
+        other => other.to_string(),
     }
 }

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 
+use super::content::damage_text;
 use super::{BlobRead, Catalog, CatalogEntry, Content, StoreError};
-use crate::image::{ImageSource, ImageTree, WalkError, local};
+use crate::image::{ImageSource, ImageTree, local};
 use crate::oci::{Descriptor, Digest, Platform, Reference};
 
 /// Manifests and configs are small; anything larger is refused as damage.
@@ -309,25 +310,6 @@ fn read_config(image: &mut InventoryImage, config: &Descriptor, bytes: &[u8], to
         }
     }
     image.config = Some(value);
-}
-
-/// How the inventory words what a survey walked past.
-fn damage_text(e: WalkError<StoreError>) -> String {
-    match e {
-        // An index is only ever stored with all its children (`--all-platforms`), so a
-        // missing child is damage just like a missing top-level manifest.
-        WalkError::Read {
-            error: StoreError::MissingBlob(d),
-            ..
-        } => format!("manifest {d} is missing"),
-        WalkError::Read { error, .. } => error.to_string(),
-        WalkError::Manifest { desc, source, .. } => StoreError::Manifest {
-            digest: desc.digest,
-            source,
-        }
-        .to_string(),
-        other => other.to_string(),
-    }
 }
 
 /// How a query matched.

@@ -15,6 +15,8 @@ mod budget;
 mod crash;
 mod discovery;
 mod docker_errors;
+mod freed_bytes;
+mod fsck_referrers;
 mod kill_anywhere;
 
 mod commands;
@@ -34,7 +36,9 @@ mod replicate_budget;
 mod replicate_ledger;
 mod replicate_referrers;
 mod review;
+mod review_comment;
 mod run;
+mod save_platform_referrers;
 mod secrets;
 mod stores;
 mod testbed;
