@@ -44,25 +44,14 @@ fn a_no_op_replication_costs_its_floor() {
     cosign_sign(&src, "team/base", &base.manifest_digest, "MEUCbase");
 
     let env = TestEnv::new();
-    let path = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &path,
-        format!(
+    let path = env.write_policy(&format!(
             "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {src}/team/app\n    semver: \">=1\"\n  - name: {src}/team/base\n    tags: [\"1.0\"]\n    platforms: [linux/amd64]\nreplicate:\n  - to: {a}/mirror\n  - to: {b}/mirror\n",
             src = src.host(),
             a = targets[0].host(),
             b = targets[1].host(),
-        ),
-    )
-    .unwrap();
+        ));
     let file = path.to_str().unwrap();
-    let apply = || {
-        ok(&env
-            .imagectl()
-            .args(["apply", "--yes", "-f", file])
-            .output()
-            .unwrap())
-    };
+    let apply = || ok(&env.run(&["apply", "--yes", "-f", file]));
     let out = apply();
     // Per target and release: the signature, the SBOM, their two fallback indexes and the
     // cosign tag; and base's cosign tag.
@@ -125,11 +114,7 @@ fn a_no_op_replication_costs_its_floor() {
     // next run carries it to both targets.
     let resigned = cosign_sign(&src, "team/app", &releases[1].index.digest, "MEUCagain");
     assert_ne!(resigned, releases[1].cosign.1);
-    let plan = ok(&env
-        .imagectl()
-        .args(["plan", "--json", "-f", file])
-        .output()
-        .unwrap());
+    let plan = ok(&env.run(&["plan", "--json", "-f", file]));
     let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
     let carries = plan["replication"]["referrers"].as_array().unwrap();
     let changed: Vec<(String, u64, u64)> = carries
@@ -200,24 +185,13 @@ fn with_the_referrers_api_a_no_op_asks_once_per_manifest() {
         ),
     ));
     let env = TestEnv::new();
-    let path = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &path,
-        format!(
+    let path = env.write_policy(&format!(
             "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\nreplicate:\n  - to: {}/mirror\n",
             proxy.host(),
             dst.host()
-        ),
-    )
-    .unwrap();
+        ));
     let file = path.to_str().unwrap();
-    let apply = || {
-        ok(&env
-            .imagectl()
-            .args(["apply", "--yes", "-f", file])
-            .output()
-            .unwrap())
-    };
+    let apply = || ok(&env.run(&["apply", "--yes", "-f", file]));
     let out = apply();
     assert!(
         out.contains("Referrers (signatures, attestations): 4 pushed"),
@@ -258,44 +232,27 @@ fn run_without_referrers_looks_up_and_carries_none() {
     let dst = Registry::start();
     let r = release(&src, "1.0.0");
     let env = TestEnv::new();
-    let path = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &path,
-        format!(
+    let path = env.write_policy(&format!(
             "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: {}/mirror\n",
             src.host(),
             dst.host()
-        ),
-    )
-    .unwrap();
+        ));
     let file = path.to_str().unwrap();
-    let plan = ok(&env
-        .imagectl()
-        .args(["plan", "--no-referrers", "-f", file])
-        .output()
-        .unwrap());
+    let plan = ok(&env.run(&["plan", "--no-referrers", "-f", file]));
     assert!(!plan.contains("Referrers:"), "{plan}");
-    let plan = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    let plan = ok(&env.run(&["plan", "-f", file]));
     assert!(
         plan.contains("Referrers: 3 to carry, 3 at the sources"),
         "{plan}"
     );
-    let comment = ok(&env
-        .imagectl()
-        .args(["plan", "--format", "markdown", "-f", file])
-        .output()
-        .unwrap());
+    let comment = ok(&env.run(&["plan", "--format", "markdown", "-f", file]));
     assert!(
         comment.contains("\nReferrers: 3 to carry, 3 at the sources"),
         "{comment}"
     );
     assert!(comment.contains("> refer"), "{comment}");
     let mark = src.mark();
-    ok(&env
-        .imagectl()
-        .args(["run", "--once", "--no-referrers", "-f", file])
-        .output()
-        .unwrap());
+    ok(&env.run(&["run", "--once", "--no-referrers", "-f", file]));
     assert_eq!(
         dst.manifest_digest("mirror/team/app", "1.0.0").as_ref(),
         Some(&r.index.digest)

@@ -9,16 +9,11 @@ use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
 use crate::support::{Registry, Scenario, TestEnv};
 
 fn write_policy(env: &TestEnv, src: &Registry, dst: &Registry, repo: &str, keep: usize) -> String {
-    let path = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &path,
-        format!(
+    let path = env.write_policy(&format!(
             "version: 1\nimages:\n  - name: {}/{repo}\n    semver: \">=1\"\n    keep: {keep}\nreplicate:\n  - to: {}/mirror\n",
             src.host(),
             dst.host()
-        ),
-    )
-    .unwrap();
+        ));
     path.to_str().unwrap().to_string()
 }
 
@@ -27,11 +22,7 @@ fn push_version(reg: &Registry, repo: &str, v: &str) {
 }
 
 fn apply(env: &TestEnv, policy: &str) -> String {
-    ok(&env
-        .imagectl()
-        .args(["apply", "--yes", "-f", policy])
-        .output()
-        .unwrap())
+    ok(&env.run(&["apply", "--yes", "-f", policy]))
 }
 
 fn sorted_tags(reg: &Registry, repo: &str) -> Vec<String> {

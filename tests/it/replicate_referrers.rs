@@ -101,25 +101,14 @@ fn signed_images_replicate_with_their_referrers() {
     let r1 = release(&src, "1.0.0");
     let r2 = release(&src, "1.1.0");
     let env = TestEnv::new();
-    let path = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &path,
-        format!(
+    let path = env.write_policy(&format!(
             "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\n    keep: 2\nreplicate:\n  - to: {}/mirror\n",
             src.host(),
             dst.host()
-        ),
-    )
-    .unwrap();
+        ));
     let file = path.to_str().unwrap();
-    let apply = || {
-        ok(&env
-            .imagectl()
-            .args(["apply", "--yes", "-f", file])
-            .output()
-            .unwrap())
-    };
-    let plan = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    let apply = || ok(&env.run(&["apply", "--yes", "-f", file]));
+    let plan = ok(&env.run(&["plan", "-f", file]));
     // Per release: the index's signature, the amd64 SBOM and the cosign tag.
     assert!(
         plan.contains("Referrers: 6 to carry, 6 at the sources for 2 replicated images"),
@@ -227,47 +216,31 @@ fn copy_carries_referrers_on_request() {
     let r = release(&src, "1.0.0");
     let env = TestEnv::new();
     let from = format!("{}/team/app:1.0.0", src.host());
-    ok(&env
-        .imagectl()
-        .args(["copy", &from, &format!("{}/plain/app:1.0.0", dst.host())])
-        .output()
-        .unwrap());
+    ok(&env.run(&["copy", &from, &format!("{}/plain/app:1.0.0", dst.host())]));
     assert_eq!(dst.tags("plain/app"), ["1.0.0"]);
-    let out = ok(&env
-        .imagectl()
-        .args([
-            "copy",
-            "--referrers",
-            &from,
-            &format!("{}/signed/app:1.0.0", dst.host()),
-        ])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&[
+        "copy",
+        "--referrers",
+        &from,
+        &format!("{}/signed/app:1.0.0", dst.host()),
+    ]));
     assert!(carried(&dst, "signed/app", &r), "{out}");
     // `tags` lists images; `tags --all` the referrer tags too.
     let repo = format!("{}/signed/app", dst.host());
-    let out = ok(&env.imagectl().args(["tags", &repo]).output().unwrap());
+    let out = ok(&env.run(&["tags", &repo]));
     assert_eq!(out.lines().collect::<Vec<_>>(), ["1.0.0"]);
-    let out = ok(&env
-        .imagectl()
-        .args(["tags", "--all", &repo])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&["tags", "--all", &repo]));
     assert_eq!(out.lines().count(), 4, "{out}");
 
     // One platform: its manifest's referrers (the SBOM), not the index's it is not under.
-    ok(&env
-        .imagectl()
-        .args([
-            "copy",
-            "--referrers",
-            "--platform",
-            "linux/amd64",
-            &from,
-            &format!("{}/amd64/app:1.0.0", dst.host()),
-        ])
-        .output()
-        .unwrap());
+    ok(&env.run(&[
+        "copy",
+        "--referrers",
+        "--platform",
+        "linux/amd64",
+        &from,
+        &format!("{}/amd64/app:1.0.0", dst.host()),
+    ]));
     let amd64 = r.index.image("linux/amd64");
     assert_eq!(
         dst.manifest_digest("amd64/app", "1.0.0").as_ref(),
@@ -351,16 +324,12 @@ fn referrers_api_at_the_source_and_the_target() {
     let dst = Registry::start();
     let env = TestEnv::new();
     let from = format!("{}/team/app:1.0.0", source.host());
-    ok(&env
-        .imagectl()
-        .args([
-            "copy",
-            "--referrers",
-            &from,
-            &format!("{}/m/app:1.0.0", dst.host()),
-        ])
-        .output()
-        .unwrap());
+    ok(&env.run(&[
+        "copy",
+        "--referrers",
+        &from,
+        &format!("{}/m/app:1.0.0", dst.host()),
+    ]));
     assert!(
         source
             .seen_matching("GET", "/referrers/")
@@ -382,16 +351,12 @@ fn referrers_api_at_the_source_and_the_target() {
     let dst2 = Registry::start();
     let target = FaultProxy::start(&dst2.host());
     api(&target, &[(index.digest.as_str(), vec![sig_desc])]);
-    ok(&env
-        .imagectl()
-        .args([
-            "copy",
-            "--referrers",
-            &from,
-            &format!("{}/m/app:1.0.0", target.host()),
-        ])
-        .output()
-        .unwrap());
+    ok(&env.run(&[
+        "copy",
+        "--referrers",
+        &from,
+        &format!("{}/m/app:1.0.0", target.host()),
+    ]));
     assert_eq!(dst2.manifest_digest("m/app", &sig).as_ref(), Some(&sig));
     assert_eq!(dst2.manifest_digest("m/app", &att).as_ref(), Some(&att));
     assert_eq!(dst2.tags("m/app"), ["1.0.0"]);
@@ -406,21 +371,13 @@ fn push_carries_referrers_from_the_image_registry() {
     let r = release(&src, "1.0.0");
     let env = TestEnv::new();
     let name = format!("{}/team/app:1.0.0", src.host());
-    ok(&env
-        .imagectl()
-        .args(["pull", "--all-platforms", &name])
-        .output()
-        .unwrap());
-    let out = ok(&env
-        .imagectl()
-        .args([
-            "push",
-            "--referrers",
-            &name,
-            &format!("{}/pushed/app:1.0.0", dst.host()),
-        ])
-        .output()
-        .unwrap());
+    ok(&env.run(&["pull", "--all-platforms", &name]));
+    let out = ok(&env.run(&[
+        "push",
+        "--referrers",
+        &name,
+        &format!("{}/pushed/app:1.0.0", dst.host()),
+    ]));
     assert_eq!(
         dst.manifest_digest("pushed/app", "1.0.0").as_ref(),
         Some(&r.index.digest)
@@ -469,20 +426,16 @@ fn a_platform_subset_carries_its_platforms_referrers() {
         b"sbom of arm64",
     );
     let env = TestEnv::new();
-    ok(&env
-        .imagectl()
-        .args([
-            "copy",
-            "--referrers",
-            "--platform",
-            "linux/amd64",
-            "--platform",
-            "linux/arm64/v8",
-            &format!("{}/team/app:1.0.0", src.host()),
-            &format!("{}/two/app:1.0.0", dst.host()),
-        ])
-        .output()
-        .unwrap());
+    ok(&env.run(&[
+        "copy",
+        "--referrers",
+        "--platform",
+        "linux/amd64",
+        "--platform",
+        "linux/arm64/v8",
+        &format!("{}/team/app:1.0.0", src.host()),
+        &format!("{}/two/app:1.0.0", dst.host()),
+    ]));
     assert_ne!(
         dst.manifest_digest("two/app", "1.0.0").as_ref(),
         Some(&index.digest)
@@ -504,26 +457,15 @@ fn a_one_platform_target_gets_that_platforms_referrers() {
     let dst = Registry::start();
     let r = release(&src, "1.0.0");
     let env = TestEnv::new();
-    let path = env.root.path().join("policy.yaml");
-    std::fs::write(
-        &path,
-        format!(
+    let path = env.write_policy(&format!(
             "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: {}/amd64\n    platforms: [linux/amd64]\n",
             src.host(),
             dst.host()
-        ),
-    )
-    .unwrap();
+        ));
     let file = path.to_str().unwrap();
-    let plan = ok(&env.imagectl().args(["plan", "-f", file]).output().unwrap());
+    let plan = ok(&env.run(&["plan", "-f", file]));
     assert!(plan.contains("(1 of 1 referrers to carry)"), "{plan}");
-    let apply = || {
-        ok(&env
-            .imagectl()
-            .args(["apply", "--yes", "-f", file])
-            .output()
-            .unwrap())
-    };
+    let apply = || ok(&env.run(&["apply", "--yes", "-f", file]));
     let out = apply();
     let amd64 = r.index.image("linux/amd64");
     assert_eq!(
