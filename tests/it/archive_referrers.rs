@@ -7,72 +7,18 @@
 use std::path::Path;
 
 use crate::support::cli::{skopeo_ok, succeeded as ok};
-use crate::support::fixtures::{
-    FixtureIndex, MediaFormat, multi_platform, push_index_http, sha256_digest,
-};
-use crate::support::signing::{attach_artifact, cosign_sign, fallback_tag};
+use crate::support::fixtures::{MediaFormat, multi_platform, push_index_http, sha256_digest};
+use crate::support::signing::{Signed, fallback_tag, listed, release};
 use crate::support::stores::{Kind, Under};
 use crate::support::{Registry, TestEnv};
 
-const SIGNATURE: &str = "application/vnd.example.signature.v1+json";
-const SBOM: &str = "application/spdx+json";
-const SBOM_PAYLOAD: &[u8] = b"sbom of the amd64 image";
-
-/// A signed two-platform release in `reg`: a signature of the index and an SBOM of the
-/// linux/amd64 manifest, each listed in its subject's fallback index, and cosign's own
-/// `sha256-<hex>.sig` tag of the index.
-struct Signed {
-    index: FixtureIndex,
-    signature: String,
-    sbom: String,
-    /// The `.sig` tag and its manifest digest.
-    cosign: (String, String),
+/// Release 1.0.0 of `team/app`, signed (see [`release`]).
+fn release_1(reg: &Registry) -> Signed {
+    release(reg, "1.0.0")
 }
 
-fn signed_release(reg: &Registry) -> Signed {
-    let index = multi_platform("1.0.0", MediaFormat::Oci);
-    push_index_http(reg, "team/app", "1.0.0", &index);
-    let signature = attach_artifact(
-        reg,
-        "team/app",
-        (&index.digest, &index.media_type, index.size),
-        SIGNATURE,
-        b"signature of 1.0.0",
-    );
-    let amd64 = index.image("linux/amd64");
-    let sbom = attach_artifact(
-        reg,
-        "team/app",
-        (
-            &amd64.manifest_digest,
-            &amd64.manifest_media_type,
-            amd64.manifest_size,
-        ),
-        SBOM,
-        SBOM_PAYLOAD,
-    );
-    let cosign = cosign_sign(reg, "team/app", &index.digest, "MEUCsigned");
-    Signed {
-        cosign: (format!("{}.sig", fallback_tag(&index.digest)), cosign),
-        index,
-        signature,
-        sbom,
-    }
-}
-
-/// The digests the fallback index `tag` of `repo` lists, sorted.
-fn listed(reg: &Registry, repo: &str, tag: &str) -> Vec<String> {
-    let (_, bytes) = reg.get_manifest(repo, tag);
-    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    let mut out: Vec<String> = v["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["digest"].as_str().unwrap().to_string())
-        .collect();
-    out.sort();
-    out
-}
+/// The SBOM payload `release` attaches to release 1.0.0.
+const SBOM_PAYLOAD: &[u8] = b"sbom of 1.0.0 amd64";
 
 /// `df --format json` of `env`'s store.
 fn df(env: &TestEnv) -> serde_json::Value {
@@ -119,7 +65,7 @@ fn saved(src: &Registry, archive: &Path) -> String {
 #[test]
 fn referrers_cross_an_air_gap_in_an_oci_archive() {
     let src = Registry::start();
-    let s = signed_release(&src);
+    let s = release_1(&src);
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("app.tar");
     let image = saved(&src, &archive);
@@ -235,7 +181,7 @@ fn referrers_need_the_oci_format() {
 #[test]
 fn a_tampered_referrer_blob_loads_nothing() {
     let src = Registry::start();
-    signed_release(&src);
+    release_1(&src);
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("app.tar");
     saved(&src, &archive);
@@ -278,7 +224,7 @@ fn a_tampered_referrer_blob_loads_nothing() {
 #[test]
 fn an_unreachable_registry_fails_the_save_in_one_line() {
     let src = Registry::start();
-    signed_release(&src);
+    release_1(&src);
     let host = src.host();
     let image = format!("{host}/team/app:1.0.0");
     let env = TestEnv::new();
@@ -309,7 +255,7 @@ fn an_unreachable_registry_fails_the_save_in_one_line() {
 #[test]
 fn a_docker_engine_keeps_the_image_and_warns_about_its_referrers() {
     let src = Registry::start();
-    signed_release(&src);
+    release_1(&src);
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("app.tar");
     let image = saved(&src, &archive);

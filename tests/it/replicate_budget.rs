@@ -3,11 +3,10 @@
 //! record): per target one manifest HEAD per tag and one ledger read; per source the
 //! floor that still sees a new or re-pushed signature.
 
-use crate::replicate_referrers::{SIGNATURE, Signed, release};
 use crate::support::cli::succeeded as ok;
 use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
 use crate::support::registry::{LogMark, Request};
-use crate::support::signing::cosign_sign;
+use crate::support::signing::{SIGNATURE, Signed, cosign_sign, release};
 use crate::support::{Registry, TestEnv};
 
 /// imagectl's own requests after `mark`, but its `/v2/` auth probe.

@@ -4,69 +4,10 @@
 
 use crate::support::cli::succeeded as ok;
 use crate::support::fixtures::{FixtureIndex, MediaFormat, multi_platform, push_index_http};
-use crate::support::signing::{attach_artifact, cosign_sign, fallback_tag};
+use crate::support::signing::{
+    SBOM, SIGNATURE, Signed, attach_artifact, fallback_tag, listed, release,
+};
 use crate::support::{Registry, TestEnv};
-
-pub(crate) const SIGNATURE: &str = "application/vnd.example.signature.v1+json";
-pub(crate) const SBOM: &str = "application/spdx+json";
-
-/// What signing one release left in the source.
-pub(crate) struct Signed {
-    pub(crate) index: FixtureIndex,
-    /// The artifact signing the index.
-    pub(crate) signature: String,
-    /// The SBOM of the linux/amd64 manifest.
-    pub(crate) sbom: String,
-    /// cosign's `.sig` tag of the index, and its digest.
-    pub(crate) cosign: (String, String),
-}
-
-/// Push release `v` of `team/app` (two platforms) and sign it: an artifact on the index
-/// and an SBOM on the amd64 manifest, both in fallback indexes, and a cosign `.sig` tag.
-pub(crate) fn release(reg: &Registry, v: &str) -> Signed {
-    let index = multi_platform(v, MediaFormat::Oci);
-    push_index_http(reg, "team/app", v, &index);
-    let signature = attach_artifact(
-        reg,
-        "team/app",
-        (&index.digest, &index.media_type, index.size),
-        SIGNATURE,
-        format!("signature of {v}").as_bytes(),
-    );
-    let amd64 = index.image("linux/amd64");
-    let sbom = attach_artifact(
-        reg,
-        "team/app",
-        (
-            &amd64.manifest_digest,
-            &amd64.manifest_media_type,
-            amd64.manifest_size,
-        ),
-        SBOM,
-        format!("sbom of {v} amd64").as_bytes(),
-    );
-    let cosign = cosign_sign(reg, "team/app", &index.digest, &format!("MEUC{v}"));
-    Signed {
-        cosign: (format!("{}.sig", fallback_tag(&index.digest)), cosign),
-        index,
-        signature,
-        sbom,
-    }
-}
-
-/// The digests the fallback index `tag` of `repo` lists, sorted.
-fn listed(reg: &Registry, repo: &str, tag: &str) -> Vec<String> {
-    let (_, bytes) = reg.get_manifest(repo, tag);
-    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    let mut out: Vec<String> = v["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["digest"].as_str().unwrap().to_string())
-        .collect();
-    out.sort();
-    out
-}
 
 /// Whether `dst` holds every referrer of `s` in `repo` with the source's digests.
 fn carried(dst: &Registry, repo: &str, s: &Signed) -> bool {

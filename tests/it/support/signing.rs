@@ -6,7 +6,9 @@
 
 use serde_json::json;
 
-use super::fixtures::{hex_of, sha256_digest};
+use super::fixtures::{
+    FixtureIndex, MediaFormat, hex_of, multi_platform, push_index_http, sha256_digest,
+};
 use super::registry::Registry;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -120,4 +122,65 @@ pub fn cosign_sign(reg: &Registry, repo: &str, subject: &str, signature: &str) -
         OCI_MANIFEST,
         &bytes,
     )
+}
+
+pub const SIGNATURE: &str = "application/vnd.example.signature.v1+json";
+pub const SBOM: &str = "application/spdx+json";
+
+/// What signing one release left in the source.
+pub struct Signed {
+    pub index: FixtureIndex,
+    /// The artifact signing the index.
+    pub signature: String,
+    /// The SBOM of the linux/amd64 manifest.
+    pub sbom: String,
+    /// cosign's `.sig` tag of the index, and its digest.
+    pub cosign: (String, String),
+}
+
+/// Push release `v` of `team/app` (two platforms) and sign it: an artifact on the index
+/// and an SBOM on the amd64 manifest, both in fallback indexes, and a cosign `.sig` tag.
+pub fn release(reg: &Registry, v: &str) -> Signed {
+    let index = multi_platform(v, MediaFormat::Oci);
+    push_index_http(reg, "team/app", v, &index);
+    let signature = attach_artifact(
+        reg,
+        "team/app",
+        (&index.digest, &index.media_type, index.size),
+        SIGNATURE,
+        format!("signature of {v}").as_bytes(),
+    );
+    let amd64 = index.image("linux/amd64");
+    let sbom = attach_artifact(
+        reg,
+        "team/app",
+        (
+            &amd64.manifest_digest,
+            &amd64.manifest_media_type,
+            amd64.manifest_size,
+        ),
+        SBOM,
+        format!("sbom of {v} amd64").as_bytes(),
+    );
+    let cosign = cosign_sign(reg, "team/app", &index.digest, &format!("MEUC{v}"));
+    Signed {
+        cosign: (format!("{}.sig", fallback_tag(&index.digest)), cosign),
+        index,
+        signature,
+        sbom,
+    }
+}
+
+/// The digests the fallback index `tag` of `repo` lists, sorted.
+pub fn listed(reg: &Registry, repo: &str, tag: &str) -> Vec<String> {
+    let (_, bytes) = reg.get_manifest(repo, tag);
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut out: Vec<String> = v["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
 }
