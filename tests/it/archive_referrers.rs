@@ -22,17 +22,12 @@ const SBOM_PAYLOAD: &[u8] = b"sbom of 1.0.0 amd64";
 
 /// `df --format json` of `env`'s store.
 fn df(env: &TestEnv) -> serde_json::Value {
-    serde_json::from_str(&ok(&env
-        .imagectl()
-        .args(["df", "--format", "json"])
-        .output()
-        .unwrap()))
-    .unwrap()
+    serde_json::from_str(&ok(&env.run(&["df", "--format", "json"]))).unwrap()
 }
 
 /// `images -q` of `env`'s store, one ID a line.
 fn image_ids(env: &TestEnv) -> Vec<String> {
-    ok(&env.imagectl().args(["images", "-q"]).output().unwrap())
+    ok(&env.run(&["images", "-q"]))
         .lines()
         .map(str::to_string)
         .collect()
@@ -42,11 +37,7 @@ fn image_ids(env: &TestEnv) -> Vec<String> {
 fn saved(src: &Registry, archive: &Path) -> String {
     let image = format!("{}/team/app:1.0.0", src.host());
     let env = TestEnv::new();
-    ok(&env
-        .imagectl()
-        .args(["pull", "--all-platforms", &image])
-        .output()
-        .unwrap());
+    ok(&env.run(&["pull", "--all-platforms", &image]));
     ok(&env
         .imagectl()
         .args(["save", "--format", "oci", "--referrers", "-o"])
@@ -91,7 +82,7 @@ fn referrers_cross_an_air_gap_in_an_oci_archive() {
     assert_eq!(before["Images"], 1, "{before}");
     assert_eq!(before["Unreferenced"], 0, "{before}");
     assert!(before["ReferrersSize"].as_u64().unwrap() > 0, "{before}");
-    ok(&env.imagectl().args(["prune", "-f"]).output().unwrap());
+    ok(&env.run(&["prune", "-f"]));
     assert_eq!(
         df(&env)["TotalSize"],
         before["TotalSize"],
@@ -117,11 +108,7 @@ fn referrers_cross_an_air_gap_in_an_oci_archive() {
 
     let dst = Registry::start();
     let target = format!("{}/mirror/app:1.0.0", dst.host());
-    let pushed = ok(&env
-        .imagectl()
-        .args(["push", "--referrers", &image, &target])
-        .output()
-        .unwrap());
+    let pushed = ok(&env.run(&["push", "--referrers", &image, &target]));
     assert!(
         pushed.contains("Referrers: 5 held by the target"),
         "{pushed}"
@@ -147,7 +134,7 @@ fn referrers_cross_an_air_gap_in_an_oci_archive() {
     let amd64 = &s.index.image("linux/amd64").manifest_digest;
     assert_eq!(listed(&dst, repo, &fallback_tag(amd64)), [s.sbom.as_str()]);
 
-    ok(&env.imagectl().args(["rmi", &image]).output().unwrap());
+    ok(&env.run(&["rmi", &image]));
     let after = df(&env);
     assert_eq!(
         after["TotalSize"], 0,
@@ -228,11 +215,7 @@ fn an_unreachable_registry_fails_the_save_in_one_line() {
     let host = src.host();
     let image = format!("{host}/team/app:1.0.0");
     let env = TestEnv::new();
-    ok(&env
-        .imagectl()
-        .args(["pull", "--all-platforms", &image])
-        .output()
-        .unwrap());
+    ok(&env.run(&["pull", "--all-platforms", &image]));
     drop(src);
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("app.tar");
@@ -282,11 +265,7 @@ fn an_unsigned_image_is_saved_with_a_note() {
     push_index_http(&src, "team/plain", "2.0.0", &index);
     let image = format!("{}/team/plain:2.0.0", src.host());
     let env = TestEnv::new();
-    ok(&env
-        .imagectl()
-        .args(["pull", "--all-platforms", &image])
-        .output()
-        .unwrap());
+    ok(&env.run(&["pull", "--all-platforms", &image]));
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("plain.tar");
     let out = env

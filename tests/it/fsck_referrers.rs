@@ -31,11 +31,7 @@ fn fsck_reports_a_kept_referrer_with_a_missing_blob() {
     );
     let image = format!("{}/team/app:1.0.0", reg.host());
     let env = TestEnv::new();
-    ok(&env
-        .imagectl()
-        .args(["pull", "--all-platforms", &image])
-        .output()
-        .unwrap());
+    ok(&env.run(&["pull", "--all-platforms", &image]));
     let dir = tempfile::tempdir().unwrap();
     ok(&env
         .imagectl()
@@ -60,11 +56,7 @@ fn fsck_reports_a_kept_referrer_with_a_missing_blob() {
         amd64.manifest_digest
     );
     assert!(stdout.lines().any(|l| l == line), "{line}\n{stdout}");
-    let json = env
-        .imagectl()
-        .args(["fsck", "--format", "json"])
-        .output()
-        .unwrap();
+    let json = env.run(&["fsck", "--format", "json"]);
     assert_eq!(json.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["problems"], serde_json::json!([line]), "{v}");

@@ -60,16 +60,12 @@ fn referrers_pages_are_followed() {
         Fault::Serve(200, INDEX.into(), referrers_index(&[])),
     ));
     let env = TestEnv::new();
-    let out = ok(&env
-        .imagectl()
-        .args([
-            "copy",
-            "--referrers",
-            &format!("{}/team/app:1.0.0", proxy.host()),
-            &format!("{}/m/app:1.0.0", dst.host()),
-        ])
-        .output()
-        .unwrap());
+    let out = ok(&env.run(&[
+        "copy",
+        "--referrers",
+        &format!("{}/team/app:1.0.0", proxy.host()),
+        &format!("{}/m/app:1.0.0", dst.host()),
+    ]));
     for (sig, _) in &sigs {
         assert_eq!(
             dst.manifest_digest("m/app", sig).as_ref(),
@@ -108,16 +104,12 @@ fn endless_referrers_pages_are_bounded() {
         Fault::ServeWith(200, INDEX.into(), referrers_index(&[]), link("x/more")),
     ));
     let env = TestEnv::new();
-    let out = env
-        .imagectl()
-        .args([
-            "copy",
-            "--referrers",
-            &format!("{}/team/app:1.0.0", proxy.host()),
-            &format!("{}/m/app:1.0.0", dst.host()),
-        ])
-        .output()
-        .unwrap();
+    let out = env.run(&[
+        "copy",
+        "--referrers",
+        &format!("{}/team/app:1.0.0", proxy.host()),
+        &format!("{}/m/app:1.0.0", dst.host()),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(

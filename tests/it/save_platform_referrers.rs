@@ -69,11 +69,7 @@ fn save_platform_writes_only_the_referrers_of_what_it_saves() {
 
     let image = format!("{}/team/app:1.0.0", reg.host());
     let env = TestEnv::new();
-    ok(&env
-        .imagectl()
-        .args(["pull", "--all-platforms", &image])
-        .output()
-        .unwrap());
+    ok(&env.run(&["pull", "--all-platforms", &image]));
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("amd64.tar");
     ok(&env
