@@ -51,6 +51,9 @@ ensure_packages() {
         # scripts/check-package.sh reads the installed man pages; build-image.sh strips.
         command -v man >/dev/null || missing+=(man-db)
         command -v strip >/dev/null || missing+=(binutils)
+        # The CI recipes' review-comment step runs with curl and jq in the tests.
+        command -v curl >/dev/null || missing+=(curl)
+        command -v jq >/dev/null || missing+=(jq)
     fi
     # The Kubernetes examples are validated offline against the API schemas (PyPI).
     if [[ ${1:-} == --tests ]] && ! command -v kubernetes-validate >/dev/null; then

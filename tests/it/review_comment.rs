@@ -157,6 +157,10 @@ fn recipe(name: &str) -> Value {
 /// Run `command` with bash in a directory holding review.md (`review`) and the comment
 /// script where the recipe copies it (`script_at`), with `env`.
 fn run_step(command: &str, script_at: &str, review: &str, env: &[(&str, String)]) {
+    // The step needs both: say so in one line rather than fail inside the script.
+    for needed in ["curl", "jq"] {
+        crate::support::tools::locate(needed).unwrap_or_else(|line| panic!("{line}"));
+    }
     let dir = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/imagectl-comment.sh");
     let to = dir.path().join(script_at);
