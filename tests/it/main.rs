@@ -25,6 +25,7 @@ mod copy;
 mod cycles;
 mod errors;
 mod faults;
+mod head_without_digest;
 mod own_image;
 mod policy;
 mod pull;

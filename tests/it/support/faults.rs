@@ -50,6 +50,9 @@ pub enum Fault {
     Serve(u16, String, Vec<u8>),
     /// [`Fault::Serve`] with more headers (e.g. a referrers page's `Link` to the next).
     ServeWith(u16, String, Vec<u8>, Vec<(String, String)>),
+    /// Forward, leaving this header out of the response (e.g. `Docker-Content-Digest`,
+    /// which some registries do not send on HEAD).
+    StripHeader(String),
     /// Reset the connection as soon as the request was read, before any response.
     Drop,
     /// Forward unchanged (to record a request, or to let some requests through untouched).
@@ -348,6 +351,9 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
     let mut up_reader = BufReader::new(up);
     let mut resp = Head::read(&mut up_reader)?;
     resp.set("Connection", "close");
+    if let Fault::StripHeader(name) = &fault {
+        resp.remove(name);
+    }
     if fault == Fault::WrongContentRange
         && let Some(cr) = resp.get("content-range").map(String::from)
         && let Some(rest) = cr.strip_prefix("bytes ")
