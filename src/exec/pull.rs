@@ -58,12 +58,19 @@ pub struct PullReport {
 struct ToPull {
     reference: Reference,
     source_digest: Digest,
-    /// Set when the store already holds exactly this.
-    up_to_date: Option<PulledImage>,
-    /// The image as the store will keep it (nothing, when up to date).
-    stored: Option<StoredForm>,
-    /// Blobs the stored image needs, fetched from the reference's repository.
-    blobs: Vec<Descriptor>,
+    state: Pulling,
+}
+
+/// What a resolved reference needs.
+enum Pulling {
+    /// Nothing: the store already holds exactly this.
+    UpToDate(PulledImage),
+    /// The image as the store will keep it, and the blobs it needs, fetched from the
+    /// reference's repository.
+    New {
+        stored: StoredForm,
+        blobs: Vec<Descriptor>,
+    },
 }
 
 /// Pull `refs` into `store`. Per-reference failures are reported in the result and do not
@@ -90,15 +97,19 @@ pub async fn pull(
         .await;
     for (r, res) in refs.iter().zip(&resolved) {
         if let Ok(res) = res {
-            observer.resolved(r, &res.source_digest, res.up_to_date.is_some());
+            let current = matches!(res.state, Pulling::UpToDate(_));
+            observer.resolved(r, &res.source_digest, current);
         }
     }
 
     // The union of blobs to fetch, each from the first repository that needs it.
     let mut wanted: BTreeMap<Digest, (u64, Reference)> = BTreeMap::new();
     let mut present = 0usize;
-    for res in resolved.iter().flatten().filter(|r| r.up_to_date.is_none()) {
-        for blob in &res.blobs {
+    for res in resolved.iter().flatten() {
+        let Pulling::New { blobs, .. } = &res.state else {
+            continue;
+        };
+        for blob in blobs {
             if wanted.contains_key(&blob.digest) {
                 continue;
             }
@@ -150,22 +161,22 @@ pub async fn pull(
     let mut new_entries = Vec::new();
     for res in resolved {
         let outcome = res.and_then(|r| {
-            if let Some(done) = r.up_to_date {
-                return Ok(done);
-            }
-            if let Some(b) = r.blobs.iter().find(|b| failed.contains_key(&b.digest)) {
+            let (stored, blobs) = match r.state {
+                Pulling::UpToDate(done) => return Ok(done),
+                Pulling::New { stored, blobs } => (stored, blobs),
+            };
+            if let Some(b) = blobs.iter().find(|b| failed.contains_key(&b.digest)) {
                 return Err(ExecError::BlobFailed {
                     reference: r.reference.to_string(),
                     digest: b.digest.clone(),
                     reason: failed[&b.digest].clone(),
                 });
             }
-            for b in &r.blobs {
+            for b in &blobs {
                 if let Some(blob) = staged.remove(&b.digest) {
                     blob.publish()?;
                 }
             }
-            let stored = r.stored.expect("an image not up to date has a stored form");
             for (digest, bytes) in &stored.documents {
                 if store.blob_size(digest)? != Some(bytes.len() as u64) {
                     store.put_blob(digest, bytes)?;
@@ -238,15 +249,13 @@ async fn resolve(
             return Ok(ToPull {
                 reference: reference.clone(),
                 source_digest: src.clone(),
-                up_to_date: Some(PulledImage {
+                state: Pulling::UpToDate(PulledImage {
                     name,
                     target: e.target.digest.clone(),
                     id: stored_id(store, &e.target)?,
                     source_digest: src.clone(),
                     up_to_date: true,
                 }),
-                stored: None,
-                blobs: Vec::new(),
             });
         }
     }
@@ -279,9 +288,10 @@ async fn resolve(
     Ok(ToPull {
         reference: reference.clone(),
         source_digest,
-        up_to_date: None,
-        blobs: tree.blobs(),
-        stored: Some(stored_form(&tree, keep_index)?),
+        state: Pulling::New {
+            stored: stored_form(&tree, keep_index)?,
+            blobs: tree.blobs(),
+        },
     })
 }
 
