@@ -15,7 +15,9 @@ use super::entries::{blob_entry, blob_name, check_size, queue, walk_failed};
 use super::{ArchiveError, SaveReferrer};
 use crate::image::{ImageTree, Walk, WalkError, local};
 use crate::oci::{Descriptor, Digest};
-use crate::store::{BlobRead, Content, REF_NAME, REFERRER_TAG, referrer_entry, subject_of_tag};
+use crate::store::{
+    BlobRead, Content, REF_NAME, REFERRER_TAG, hanging_from, referrer_entry, subject_of_tag,
+};
 
 /// The subject of a manifest document, if it names one.
 fn subject_of(bytes: &[u8], entry: &str) -> Result<Option<Digest>, ArchiveError> {
@@ -103,34 +105,33 @@ fn add_manifest(
 /// `store` (a referrer of an image saved with another `--platform`): the catalogue would
 /// only drop them again. Says how many went, in the log.
 pub(super) fn without_orphans(store: &dyn BlobRead, out: &mut Outcome) -> Result<(), ArchiveError> {
-    let mut present: BTreeSet<Digest> = out.documents.iter().map(|(d, _)| d.clone()).collect();
-    let mut pending: Vec<usize> = (0..out.entries.len())
+    let present: BTreeSet<&Digest> = out.documents.iter().map(|(d, _)| d).collect();
+    let referrers: Vec<usize> = (0..out.entries.len())
         .filter(|&i| crate::store::is_referrer(&out.entries[i]))
         .collect();
-    // Subjects first: a referrer of a referrer is kept when its subject is.
-    loop {
-        let before = pending.len();
-        let mut rest = Vec::new();
-        for i in pending {
-            let subject = out.entries[i]
+    let subjects: Vec<Option<Digest>> = referrers
+        .iter()
+        .map(|&i| {
+            out.entries[i]
                 .annotations
                 .get(crate::store::SUBJECT)
-                .and_then(|s| s.parse::<Digest>().ok());
-            let held = match &subject {
-                Some(s) => present.contains(s) || store.blob_size(s)?.is_some(),
-                None => false,
-            };
-            if held {
-                present.insert(out.entries[i].target.digest.clone());
-            } else {
-                rest.push(i);
-            }
-        }
-        pending = rest;
-        if pending.len() == before {
-            break;
-        }
-    }
+                .and_then(|s| s.parse::<Digest>().ok())
+        })
+        .collect();
+    let links: Vec<(&Digest, Option<&Digest>)> = referrers
+        .iter()
+        .zip(&subjects)
+        .map(|(&i, s)| (&out.entries[i].target.digest, s.as_ref()))
+        .collect();
+    let keep = hanging_from(&links, |s| {
+        Ok::<_, ArchiveError>(present.contains(s) || store.blob_size(s)?.is_some())
+    })?;
+    let pending: Vec<usize> = referrers
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| !*k)
+        .map(|(i, _)| i)
+        .collect();
     if !pending.is_empty() {
         tracing::warn!(
             "{} referrers in the archive refer to nothing it or the store holds; not kept",
@@ -182,22 +183,11 @@ pub(super) fn write<W: Write>(
         };
         read.push((r, tree, subject));
     }
-    // A referrer of a referrer goes in once its subject does: repeat until nothing moves.
-    let mut subjects = held.clone();
-    let mut keep = vec![false; read.len()];
-    loop {
-        let mut moved = false;
-        for (i, (r, _, subject)) in read.iter().enumerate() {
-            if !keep[i] && subject.as_ref().is_some_and(|s| subjects.contains(s)) {
-                keep[i] = true;
-                subjects.insert(r.manifest.digest.clone());
-                moved = true;
-            }
-        }
-        if !moved {
-            break;
-        }
-    }
+    let links: Vec<(&Digest, Option<&Digest>)> = read
+        .iter()
+        .map(|(r, _, subject)| (&r.manifest.digest, subject.as_ref()))
+        .collect();
+    let keep = hanging_from(&links, |s| Ok::<_, ArchiveError>(held.contains(s)))?;
     for ((r, tree, _), _) in read.iter().zip(keep).filter(|(_, k)| *k) {
         for b in tree.blobs() {
             if written.insert(b.digest.clone()) {

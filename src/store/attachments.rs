@@ -78,6 +78,33 @@ pub fn referrer_entry(target: Descriptor, subject: &Digest, tag: Option<&str>) -
     entry
 }
 
+/// Which of `referrers` (each its own digest and its subject) hang from something `held`
+/// says is there, directly or through other referrers: a referrer of a referrer counts
+/// once its subject does. The one answer for what the store keeps, what a load keeps and
+/// what a save writes.
+pub fn hanging_from<E>(
+    referrers: &[(&Digest, Option<&Digest>)],
+    mut held: impl FnMut(&Digest) -> Result<bool, E>,
+) -> Result<Vec<bool>, E> {
+    let mut keep = vec![false; referrers.len()];
+    let mut kept: BTreeSet<&Digest> = BTreeSet::new();
+    // Repeat until nothing moves: each pass can only add.
+    loop {
+        let mut moved = false;
+        for (i, (own, subject)) in referrers.iter().enumerate() {
+            let Some(subject) = subject else { continue };
+            if !keep[i] && (kept.contains(subject) || held(subject)?) {
+                keep[i] = true;
+                kept.insert(own);
+                moved = true;
+            }
+        }
+        if !moved {
+            return Ok(keep);
+        }
+    }
+}
+
 /// The referrers among `entries` whose subject the store still holds (in `images`, or
 /// itself a kept referrer), with their blobs. Referrers of a removed image are left out,
 /// so garbage collection frees their blobs.
@@ -86,10 +113,7 @@ pub(super) fn attached(
     entries: Vec<CatalogEntry>,
     images: &[InventoryImage],
 ) -> Result<Vec<StoredReferrer>, StoreError> {
-    let mut live: BTreeSet<Digest> = images
-        .iter()
-        .flat_map(|i| i.blobs.keys().cloned())
-        .collect();
+    let live: BTreeSet<&Digest> = images.iter().flat_map(|i| i.blobs.keys()).collect();
     let mut pending: Vec<(Descriptor, Digest, Option<String>)> = Vec::new();
     for e in entries {
         let subject = e.annotations.get(SUBJECT).and_then(|s| s.parse().ok());
@@ -100,25 +124,16 @@ pub(super) fn attached(
             pending.push((e.target, subject, tag));
         }
     }
-    let mut kept = Vec::new();
-    // A referrer of a referrer is kept once its subject is: repeat until nothing moves.
-    loop {
-        let before = pending.len();
-        let mut rest = Vec::new();
-        for (target, subject, tag) in pending {
-            if live.contains(&subject) {
-                live.insert(target.digest.clone());
-                kept.push((target, subject, tag));
-            } else {
-                rest.push((target, subject, tag));
-            }
-        }
-        pending = rest;
-        if pending.len() == before {
-            break;
-        }
-    }
-    kept.into_iter()
+    let links: Vec<(&Digest, Option<&Digest>)> = pending
+        .iter()
+        .map(|(t, s, _)| (&t.digest, Some(s)))
+        .collect();
+    let keep = hanging_from(&links, |s| Ok::<_, StoreError>(live.contains(s)))?;
+    pending
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(r, _)| r)
         .map(|(target, subject, tag)| {
             let mut blobs = BTreeMap::new();
             let damage = collect_blobs(store, &target, &mut blobs)?;

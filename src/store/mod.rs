@@ -20,8 +20,8 @@ mod staging;
 mod state;
 
 pub use attachments::{
-    REFERRER_TAG, SUBJECT, StoredReferrer, drop_orphans, is_referrer, referrer_entry, referrers_of,
-    subject_of_tag,
+    REFERRER_TAG, SUBJECT, StoredReferrer, drop_orphans, hanging_from, is_referrer, referrer_entry,
+    referrers_of, subject_of_tag,
 };
 pub use content::Content;
 pub use error::StoreError;
