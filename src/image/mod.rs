@@ -3,8 +3,8 @@
 //! descriptor and verified by the medium.
 //!
 //! Each medium implements [`ImageSource`]: a registry repository (`registry::Remote`), the
-//! store's content (`store::Content`) and an OCI archive being loaded (`archive::load`'s
-//! entries). [`ImageTree`] is the one walker over any of them, and the one type for "an
+//! store's content (`store::Content`), an OCI archive being loaded (`archive/entries.rs`)
+//! and containerd's content store (`store/containerd/inventory.rs`). [`ImageTree`] is the one walker over any of them, and the one type for "an
 //! image being moved": pull and copy read a tree from a registry, push and save from the
 //! store, load from an archive, and the inventory surveys the store's trees, damage and all.
 //! So the answer to "where is an image's manifest read for a save" is
