@@ -14,6 +14,9 @@ use crate::oci::{Digest, Reference};
 
 /// Pushing one manifest should never take longer.
 const MANIFEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// Retries of a manifest PUT refused because the registry misread a blob a concurrent
+/// writer was committing (see [`RegistryClient::put_manifest`]).
+const MANIFEST_RACE_RETRIES: u32 = 3;
 /// Error bodies are small JSON documents.
 const ERROR_BODY_CAP: u64 = 64 << 10;
 
@@ -74,21 +77,39 @@ impl RegistryClient {
                 message: format!("media type {media_type:?} is not a valid header"),
             })?;
         headers.insert(CONTENT_TYPE, content_type);
-        // A manifest PUT is idempotent: the same bytes under the same reference.
-        let resp = self
-            .inner
-            .transport
-            .send_with(
-                &req,
-                &push_scope(repo),
-                headers,
-                Payload::Bytes(bytes),
-                true,
-            )
-            .await?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(refused(resp, format!("manifest {repo}")).await);
-        }
+        let mut attempt = 0;
+        let resp = loop {
+            // A manifest PUT is idempotent: the same bytes under the same reference.
+            let resp = self
+                .inner
+                .transport
+                .send_with(
+                    &req,
+                    &push_scope(repo),
+                    headers.clone(),
+                    Payload::Bytes(bytes.clone()),
+                    true,
+                )
+                .await?;
+            if resp.status() == StatusCode::CREATED {
+                break resp;
+            }
+            let err = refused(resp, format!("manifest {repo}")).await;
+            // The digest was computed here from the bytes sent, so the registry cannot
+            // mean them: distribution's filesystem driver rewrites a blob's link file in
+            // place when another writer commits the same blob, and a manifest PUT that
+            // reads the link mid-write answers DIGEST_INVALID. Seen with concurrent
+            // ledger writers; the same PUT moments later succeeds.
+            if attempt < MANIFEST_RACE_RETRIES
+                && matches!(&err, RegistryError::Refused { code, .. } if code == "DIGEST_INVALID")
+            {
+                tracing::debug!(%repo, attempt, "manifest PUT raced a concurrent blob commit; retrying");
+                tokio::time::sleep(super::backoff(attempt)).await;
+                attempt += 1;
+                continue;
+            }
+            return Err(err);
+        };
         if let Some(announced) = resp
             .headers()
             .get("docker-content-digest")

@@ -30,6 +30,7 @@ mod own_image;
 mod policy;
 mod pull;
 mod purity;
+mod push_races;
 mod referrers_paging;
 mod registries;
 mod replicate;
