@@ -132,7 +132,6 @@ impl PullObserver for Timed {
 
 /// The planner's view of an inventory.
 pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
-    let users = inventory.blob_users();
     let referenced = inventory.referenced_blobs();
     Actual {
         images: inventory
@@ -150,12 +149,6 @@ pub fn actual_state(inventory: &Inventory, blobs: &[(Digest, u64)]) -> Actual {
                     })
                     .collect(),
                 foreign: !i.foreign_names.is_empty(),
-                unique_size: i
-                    .blobs
-                    .iter()
-                    .filter(|(d, _)| users.get(*d).copied().unwrap_or(0) <= 1)
-                    .map(|(_, s)| s)
-                    .sum(),
                 pulled_at: i.pulled_at,
                 last_used: i.last_used,
                 // Its kept referrers go with it, so their blobs are its blobs too.

@@ -135,8 +135,6 @@ pub struct ActualImage {
     pub names: Vec<ActualName>,
     /// Named by another tool in a way imagectl does not manage: never removed.
     pub foreign: bool,
-    /// Bytes only this image uses.
-    pub unique_size: u64,
     /// When it was pulled.
     pub pulled_at: Option<Timestamp>,
     /// When it was last used.

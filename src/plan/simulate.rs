@@ -39,7 +39,6 @@ pub fn simulate(plan: &Plan, actual: &Actual, now: Timestamp) -> Actual {
                         id: digest.clone(),
                         names: vec![new],
                         foreign: false,
-                        unique_size: 1,
                         pulled_at: Some(now),
                         last_used: Some(now),
                         // What the pull downloads, as the budget counted it.

@@ -36,7 +36,6 @@ fn image(target: u8, names: &[(&str, Option<u8>)], hours_ago: i64) -> ActualImag
             })
             .collect(),
         foreign: false,
-        unique_size: 100,
         pulled_at: Some(now() - SignedDuration::from_hours(hours_ago)),
         last_used: None,
         blobs: vec![(d(200 + target), 100)],
@@ -400,7 +399,6 @@ prop_compose! {
                 id: d(100 + k),
                 names: vec![],
                 foreign: foreign[k as usize],
-                unique_size: 10,
                 pulled_at: Some(now() - SignedDuration::from_hours(ages[k as usize])),
                 last_used: None,
                 // Its own layer, and a base layer the even ones share.
