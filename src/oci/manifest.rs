@@ -67,6 +67,15 @@ impl Descriptor {
     }
 }
 
+/// A `subject` is held to what every other descriptor of the manifest is: the spec makes
+/// it a descriptor (media type, digest and size all required, which oci-spec's type
+/// enforces), and its digest is compared with sha256 manifest digests, so one imagectl
+/// cannot verify is refused with the same error as an unusable layer digest rather than
+/// silently never matching. `"subject": null` is no subject.
+fn subject_of(d: Option<&OciDescriptor>) -> Result<Option<Descriptor>, ManifestError> {
+    d.map(Descriptor::from_oci).transpose()
+}
+
 /// A parsed manifest or index together with the media type it was served as.
 #[derive(Clone, Debug)]
 pub enum Manifest {
@@ -78,6 +87,9 @@ pub enum Manifest {
         config: Descriptor,
         /// Layers, base first.
         layers: Vec<Descriptor>,
+        /// The manifest this one refers to (OCI 1.1): set on a signature, attestation or
+        /// SBOM, which the referrers API lists under that manifest's digest.
+        subject: Option<Descriptor>,
     },
     /// An index or manifest list of per-platform manifests.
     Index {
@@ -85,6 +97,8 @@ pub enum Manifest {
         media_type: String,
         /// Child manifests.
         manifests: Vec<Descriptor>,
+        /// The manifest this index refers to (OCI 1.1), as on an image manifest.
+        subject: Option<Descriptor>,
     },
 }
 
@@ -131,6 +145,7 @@ impl Manifest {
             Ok(Self::Index {
                 media_type,
                 manifests,
+                subject: subject_of(index.subject().as_ref())?,
             })
         } else if media::is_manifest(&media_type) {
             let m: ImageManifest =
@@ -143,6 +158,7 @@ impl Manifest {
                     .iter()
                     .map(Descriptor::from_oci)
                     .collect::<Result<_, _>>()?,
+                subject: subject_of(m.subject().as_ref())?,
             })
         } else {
             Err(ManifestError::UnsupportedMediaType(media_type))
@@ -153,6 +169,13 @@ impl Manifest {
     pub fn media_type(&self) -> &str {
         match self {
             Self::Image { media_type, .. } | Self::Index { media_type, .. } => media_type,
+        }
+    }
+
+    /// The manifest this one is a referrer of (signature, attestation, SBOM), if any.
+    pub fn subject(&self) -> Option<&Descriptor> {
+        match self {
+            Self::Image { subject, .. } | Self::Index { subject, .. } => subject.as_ref(),
         }
     }
 
@@ -245,6 +268,83 @@ mod tests {
             format!(
                 "manifest references an unusable digest: {sha512}: sha512 content cannot be verified by imagectl yet (it verifies sha256 only)"
             )
+        );
+    }
+
+    /// A manifest's or an index's `subject` (a referrer's) is read as a descriptor;
+    /// absent or `null`, there is none.
+    #[test]
+    fn reads_the_subject_of_a_manifest_and_an_index() {
+        let subject = format!(
+            r#"{{"mediaType":"{}","size":5,"digest":"{D2}"}}"#,
+            media::OCI_MANIFEST
+        );
+        let image = |s: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","size":7,"digest":"{D1}"}},"layers":[]{s}}}"#,
+                media::OCI_MANIFEST,
+                media::OCI_CONFIG
+            )
+        };
+        let parsed =
+            Manifest::parse(image(&format!(r#","subject":{subject}"#)).as_bytes(), None).unwrap();
+        let s = parsed.subject().expect("a subject");
+        assert_eq!((s.digest.to_string().as_str(), s.size), (D2, 5));
+        assert_eq!(s.media_type, media::OCI_MANIFEST);
+        for none in ["", r#","subject":null"#] {
+            assert!(
+                Manifest::parse(image(none).as_bytes(), None)
+                    .unwrap()
+                    .subject()
+                    .is_none()
+            );
+        }
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[],"subject":{subject}}}"#,
+            media::OCI_INDEX
+        );
+        let parsed = Manifest::parse(index.as_bytes(), None).unwrap();
+        assert!(matches!(parsed, Manifest::Index { .. }));
+        assert_eq!(parsed.subject().unwrap().digest.to_string(), D2);
+    }
+
+    /// A subject that is not a usable descriptor makes the manifest unusable, with the
+    /// error any other bad descriptor gets: missing size or a non-digest is malformed, a
+    /// sha512 digest is one imagectl cannot verify. (The archive load refused these, the
+    /// registry side ignored the referrer; both now read this parse.)
+    #[test]
+    fn refuses_a_subject_that_is_no_usable_descriptor() {
+        let with = |subject: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","size":7,"digest":"{D1}"}},"layers":[],"subject":{subject}}}"#,
+                media::OCI_MANIFEST,
+                media::OCI_CONFIG
+            )
+        };
+        let manifest = media::OCI_MANIFEST;
+        for malformed in [
+            format!(r#"{{"mediaType":"{manifest}","digest":"{D2}"}}"#),
+            format!(r#"{{"mediaType":"{manifest}","size":5,"digest":"sha256:abc"}}"#),
+            format!(r#""{D2}""#),
+        ] {
+            let e = Manifest::parse(with(&malformed).as_bytes(), None).unwrap_err();
+            assert!(
+                matches!(e, ManifestError::Malformed { .. }),
+                "{malformed}: {e:?}"
+            );
+        }
+        let sha512 = format!("sha512:{}", "f".repeat(128));
+        let e = Manifest::parse(
+            with(&format!(
+                r#"{{"mediaType":"{manifest}","size":5,"digest":"{sha512}"}}"#
+            ))
+            .as_bytes(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, ManifestError::Digest(DigestError::Unverifiable { .. })),
+            "{e:?}"
         );
     }
 
