@@ -50,11 +50,16 @@ impl Descriptor {
     /// Every digest a manifest names is content imagectl will fetch or read and verify, so
     /// one it cannot verify (sha384, sha512) is refused here, saying so.
     fn from_oci(d: &OciDescriptor) -> Result<Self, ManifestError> {
-        let digest: Digest = d.digest().to_string().parse()?;
-        digest.verifiable()?;
+        let desc = Self::read(d)?;
+        desc.digest.verifiable()?;
+        Ok(desc)
+    }
+
+    /// The descriptor as written, its digest well-formed in any algorithm imagectl knows.
+    fn read(d: &OciDescriptor) -> Result<Self, ManifestError> {
         Ok(Self {
             media_type: d.media_type().to_string(),
-            digest,
+            digest: d.digest().to_string().parse()?,
             size: d.size(),
             platform: d.platform().as_ref().map(|p| {
                 Platform::new(
@@ -67,13 +72,15 @@ impl Descriptor {
     }
 }
 
-/// A `subject` is held to what every other descriptor of the manifest is: the spec makes
-/// it a descriptor (media type, digest and size all required, which oci-spec's type
-/// enforces), and its digest is compared with sha256 manifest digests, so one imagectl
-/// cannot verify is refused with the same error as an unusable layer digest rather than
-/// silently never matching. `"subject": null` is no subject.
+/// A `subject` must be a descriptor like any other (the spec requires its media type,
+/// digest and size; oci-spec's type enforces them), so one that is not makes the whole
+/// document malformed. Unlike config, layers and entries it is not content of this
+/// manifest and never fetched through it, only compared with the digests of manifests
+/// held (all sha256): a sha384/sha512 subject, which the spec allows, is kept as written
+/// and simply matches nothing, so such a manifest pulls and copies as before.
+/// `"subject": null` is no subject.
 fn subject_of(d: Option<&OciDescriptor>) -> Result<Option<Descriptor>, ManifestError> {
-    d.map(Descriptor::from_oci).transpose()
+    d.map(Descriptor::read).transpose()
 }
 
 /// A parsed manifest or index together with the media type it was served as.
@@ -308,12 +315,13 @@ mod tests {
         assert_eq!(parsed.subject().unwrap().digest.to_string(), D2);
     }
 
-    /// A subject that is not a usable descriptor makes the manifest unusable, with the
-    /// error any other bad descriptor gets: missing size or a non-digest is malformed, a
-    /// sha512 digest is one imagectl cannot verify. (The archive load refused these, the
-    /// registry side ignored the referrer; both now read this parse.)
+    /// A subject that is not a descriptor makes the manifest malformed, as any other bad
+    /// descriptor does (missing size, a digest that is none); a sha512 subject is a
+    /// descriptor the spec allows and is kept as written, though imagectl verifies only
+    /// sha256 content. (Archive load refused it, `save --referrers` skipped the referrer;
+    /// both now read this parse.)
     #[test]
-    fn refuses_a_subject_that_is_no_usable_descriptor() {
+    fn a_subject_is_a_descriptor_of_any_known_digest() {
         let with = |subject: &str| {
             format!(
                 r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","size":7,"digest":"{D1}"}},"layers":[],"subject":{subject}}}"#,
@@ -329,23 +337,23 @@ mod tests {
         ] {
             let e = Manifest::parse(with(&malformed).as_bytes(), None).unwrap_err();
             assert!(
-                matches!(e, ManifestError::Malformed { .. }),
+                matches!(
+                    e,
+                    ManifestError::Malformed { .. } | ManifestError::Digest(_)
+                ),
                 "{malformed}: {e:?}"
             );
         }
         let sha512 = format!("sha512:{}", "f".repeat(128));
-        let e = Manifest::parse(
+        let parsed = Manifest::parse(
             with(&format!(
                 r#"{{"mediaType":"{manifest}","size":5,"digest":"{sha512}"}}"#
             ))
             .as_bytes(),
             None,
         )
-        .unwrap_err();
-        assert!(
-            matches!(e, ManifestError::Digest(DigestError::Unverifiable { .. })),
-            "{e:?}"
-        );
+        .unwrap();
+        assert_eq!(parsed.subject().unwrap().digest.to_string(), sha512);
     }
 
     #[test]
