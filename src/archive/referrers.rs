@@ -14,30 +14,21 @@ use super::collected::{Collected, Outcome};
 use super::entries::{blob_entry, blob_name, check_size, queue, walk_failed};
 use super::{ArchiveError, SaveReferrer};
 use crate::image::{ImageTree, Walk, WalkError, local};
-use crate::oci::{Descriptor, Digest};
+use crate::oci::{Descriptor, Digest, Manifest};
 use crate::store::{
     BlobRead, Content, REF_NAME, REFERRER_TAG, hanging_from, referrer_entry, subject_of_tag,
 };
 
-/// The subject of a manifest document, if it names one.
-fn subject_of(bytes: &[u8], entry: &str) -> Result<Option<Digest>, ArchiveError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| ArchiveError::Malformed {
-        entry: entry.to_string(),
-        reason: format!("not JSON: {}", crate::oci::json_error_text(&e)),
+/// The subject the manifest document `bytes` (stored as `desc`) names, if any; a document
+/// that does not parse, subject included, is refused naming its entry.
+fn subject_of(desc: &Descriptor, bytes: &[u8]) -> Result<Option<Digest>, ArchiveError> {
+    let manifest = Manifest::parse(bytes, Some(&desc.media_type)).map_err(|source| {
+        ArchiveError::Manifest {
+            entry: blob_name(&desc.digest),
+            source,
+        }
     })?;
-    match v.get("subject") {
-        None | Some(Value::Null) => Ok(None),
-        Some(s) => s
-            .get("digest")
-            .and_then(Value::as_str)
-            .and_then(|d| d.parse::<Digest>().ok())
-            .filter(|d| d.verifiable().is_ok())
-            .map(Some)
-            .ok_or_else(|| ArchiveError::Malformed {
-                entry: entry.to_string(),
-                reason: "its subject has no usable sha256 digest".into(),
-            }),
-    }
+    Ok(manifest.subject().map(|s| s.digest.clone()))
 }
 
 /// When the `index.json` entry `desc` (raw: `raw`) is a referrer, check it and everything
@@ -67,7 +58,7 @@ pub(super) fn take(
                 desc.digest
             ),
         })?),
-        None => subject_of(bytes, &name)?,
+        None => subject_of(desc, bytes)?,
     };
     let Some(subject) = subject else {
         return Ok(false);
@@ -179,7 +170,7 @@ pub(super) fn write<W: Write>(
         )?;
         let subject = match &r.tag {
             Some(tag) => subject_of_tag(tag),
-            None => subject_of(&tree.top.bytes, &blob_name(&r.manifest.digest))?,
+            None => tree.top.manifest.subject().map(|s| s.digest.clone()),
         };
         read.push((r, tree, subject));
     }
@@ -347,6 +338,41 @@ mod tests {
         let err = res.unwrap_err();
         assert!(matches!(err, ArchiveError::Malformed { .. }), "{err}");
         assert!(err.to_string().contains("sha256-<hex>.sig"), "{err}");
+        assert!(store.entries().unwrap().is_empty());
+    }
+
+    /// A referrer whose subject is no descriptor (no size) is refused with the manifest
+    /// parse's own error, naming its entry, and nothing is kept.
+    #[test]
+    fn a_referrer_whose_subject_is_no_descriptor_is_refused() {
+        let (_dir, store, res) = load_into(archive(|m, _, _| {
+            m["subject"].as_object_mut().unwrap().remove("size");
+        }));
+        let err = res.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ArchiveError::Manifest {
+                    source: crate::oci::ManifestError::Malformed { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("blobs/sha256/"), "{err}");
+        assert!(store.entries().unwrap().is_empty());
+    }
+
+    /// A referrer of a sha512 subject (a descriptor the spec allows) refers to nothing a
+    /// store holds: not kept, as `save --referrers` does not keep it, rather than refusing
+    /// the archive.
+    #[test]
+    fn a_referrer_of_a_sha512_subject_is_not_kept() {
+        let sha512 = format!("sha512:{}", "f".repeat(128));
+        let (_dir, store, res) = load_into(archive(|m, _, _| {
+            m["subject"]["digest"] = json!(sha512);
+        }));
+        assert_eq!(res.unwrap(), 0);
         assert!(store.entries().unwrap().is_empty());
     }
 

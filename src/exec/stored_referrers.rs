@@ -58,7 +58,7 @@ pub async fn fetch_referrers(
         };
         // A listing (a fallback index anyone can write) may name a manifest of another
         // subject: kept only under the subject it names itself.
-        if tag.is_none() && own_subject(&fetched.bytes).as_ref() != Some(&subject) {
+        if tag.is_none() && fetched.manifest.subject().map(|s| &s.digest) != Some(&subject) {
             tracing::warn!(%digest, %subject, "a listed referrer names another subject; not kept");
             continue;
         }
@@ -147,12 +147,6 @@ pub async fn push_stored_referrers(
         out.held.tags.extend(listed.held.tags);
     }
     Ok(out)
-}
-
-/// The `subject` a manifest names, if any.
-fn own_subject(bytes: &[u8]) -> Option<Digest> {
-    let v: Value = serde_json::from_slice(bytes).ok()?;
-    v.pointer("/subject/digest")?.as_str()?.parse().ok()
 }
 
 /// A referrer as a referrers list names it: with the manifest's `artifactType` (or its

@@ -77,6 +77,7 @@ mod tests {
         Manifest::Index {
             media_type: media::OCI_INDEX.into(),
             manifests: vec![entry(1, "amd64"), entry(2, "arm64")],
+            subject: None,
         }
     }
 

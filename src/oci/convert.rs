@@ -189,6 +189,7 @@ mod tests {
         let Manifest::Index {
             media_type,
             manifests,
+            ..
         } = Manifest::parse(&out, None).unwrap()
         else {
             panic!("not an index")
@@ -197,6 +198,33 @@ mod tests {
         let digests: Vec<String> = manifests.iter().map(|m| m.digest.to_string()).collect();
         assert_eq!(digests, vec![D1, D3]);
         assert!(filter_index(b"{}", media::OCI_INDEX, &keep).is_err());
+    }
+
+    /// An index rewritten for the store or a copy of some platforms keeps its `subject`:
+    /// the rewrite is a new document that still refers to the same manifest.
+    #[test]
+    fn rewritten_indexes_keep_their_subject() {
+        let list = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{{"mediaType":"{}","size":7,"digest":"{D1}"}},{{"mediaType":"{}","size":7,"digest":"{D2}"}}],"subject":{{"mediaType":"{}","size":9,"digest":"{D3}"}}}}"#,
+            media::DOCKER_MANIFEST_LIST,
+            media::DOCKER_MANIFEST,
+            media::DOCKER_MANIFEST,
+            media::OCI_MANIFEST
+        );
+        let filtered = filter_index(
+            list.as_bytes(),
+            media::DOCKER_MANIFEST_LIST,
+            &[D1.parse().unwrap()],
+        )
+        .unwrap();
+        let children = HashMap::from([(D1.parse().unwrap(), (D2.parse().unwrap(), 42))]);
+        let converted = docker_list_to_oci(list.as_bytes(), &children).unwrap();
+        for rewritten in [filtered, converted] {
+            let m = Manifest::parse(&rewritten, None).unwrap();
+            let s = m.subject().expect("the subject stays");
+            assert_eq!((s.digest.to_string().as_str(), s.size), (D3, 9));
+            assert_eq!(s.media_type, media::OCI_MANIFEST);
+        }
     }
 
     #[test]

@@ -50,11 +50,16 @@ impl Descriptor {
     /// Every digest a manifest names is content imagectl will fetch or read and verify, so
     /// one it cannot verify (sha384, sha512) is refused here, saying so.
     fn from_oci(d: &OciDescriptor) -> Result<Self, ManifestError> {
-        let digest: Digest = d.digest().to_string().parse()?;
-        digest.verifiable()?;
+        let desc = Self::read(d)?;
+        desc.digest.verifiable()?;
+        Ok(desc)
+    }
+
+    /// The descriptor as written, its digest well-formed in any algorithm imagectl knows.
+    fn read(d: &OciDescriptor) -> Result<Self, ManifestError> {
         Ok(Self {
             media_type: d.media_type().to_string(),
-            digest,
+            digest: d.digest().to_string().parse()?,
             size: d.size(),
             platform: d.platform().as_ref().map(|p| {
                 Platform::new(
@@ -65,6 +70,17 @@ impl Descriptor {
             }),
         })
     }
+}
+
+/// A `subject` must be a descriptor like any other (the spec requires its media type,
+/// digest and size; oci-spec's type enforces them), so one that is not makes the whole
+/// document malformed. Unlike config, layers and entries it is not content of this
+/// manifest and never fetched through it, only compared with the digests of manifests
+/// held (all sha256): a sha384/sha512 subject, which the spec allows, is kept as written
+/// and simply matches nothing, so such a manifest pulls and copies as before.
+/// `"subject": null` is no subject.
+fn subject_of(d: Option<&OciDescriptor>) -> Result<Option<Descriptor>, ManifestError> {
+    d.map(Descriptor::read).transpose()
 }
 
 /// A parsed manifest or index together with the media type it was served as.
@@ -78,6 +94,9 @@ pub enum Manifest {
         config: Descriptor,
         /// Layers, base first.
         layers: Vec<Descriptor>,
+        /// The manifest this one refers to (OCI 1.1): set on a signature, attestation or
+        /// SBOM, which the referrers API lists under that manifest's digest.
+        subject: Option<Descriptor>,
     },
     /// An index or manifest list of per-platform manifests.
     Index {
@@ -85,6 +104,8 @@ pub enum Manifest {
         media_type: String,
         /// Child manifests.
         manifests: Vec<Descriptor>,
+        /// The manifest this index refers to (OCI 1.1), as on an image manifest.
+        subject: Option<Descriptor>,
     },
 }
 
@@ -131,6 +152,7 @@ impl Manifest {
             Ok(Self::Index {
                 media_type,
                 manifests,
+                subject: subject_of(index.subject().as_ref())?,
             })
         } else if media::is_manifest(&media_type) {
             let m: ImageManifest =
@@ -143,6 +165,7 @@ impl Manifest {
                     .iter()
                     .map(Descriptor::from_oci)
                     .collect::<Result<_, _>>()?,
+                subject: subject_of(m.subject().as_ref())?,
             })
         } else {
             Err(ManifestError::UnsupportedMediaType(media_type))
@@ -153,6 +176,13 @@ impl Manifest {
     pub fn media_type(&self) -> &str {
         match self {
             Self::Image { media_type, .. } | Self::Index { media_type, .. } => media_type,
+        }
+    }
+
+    /// The manifest this one is a referrer of (signature, attestation, SBOM), if any.
+    pub fn subject(&self) -> Option<&Descriptor> {
+        match self {
+            Self::Image { subject, .. } | Self::Index { subject, .. } => subject.as_ref(),
         }
     }
 
@@ -246,6 +276,84 @@ mod tests {
                 "manifest references an unusable digest: {sha512}: sha512 content cannot be verified by imagectl yet (it verifies sha256 only)"
             )
         );
+    }
+
+    /// A manifest's or an index's `subject` (a referrer's) is read as a descriptor;
+    /// absent or `null`, there is none.
+    #[test]
+    fn reads_the_subject_of_a_manifest_and_an_index() {
+        let subject = format!(
+            r#"{{"mediaType":"{}","size":5,"digest":"{D2}"}}"#,
+            media::OCI_MANIFEST
+        );
+        let image = |s: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","size":7,"digest":"{D1}"}},"layers":[]{s}}}"#,
+                media::OCI_MANIFEST,
+                media::OCI_CONFIG
+            )
+        };
+        let parsed =
+            Manifest::parse(image(&format!(r#","subject":{subject}"#)).as_bytes(), None).unwrap();
+        let s = parsed.subject().expect("a subject");
+        assert_eq!((s.digest.to_string().as_str(), s.size), (D2, 5));
+        assert_eq!(s.media_type, media::OCI_MANIFEST);
+        for none in ["", r#","subject":null"#] {
+            assert!(
+                Manifest::parse(image(none).as_bytes(), None)
+                    .unwrap()
+                    .subject()
+                    .is_none()
+            );
+        }
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[],"subject":{subject}}}"#,
+            media::OCI_INDEX
+        );
+        let parsed = Manifest::parse(index.as_bytes(), None).unwrap();
+        assert!(matches!(parsed, Manifest::Index { .. }));
+        assert_eq!(parsed.subject().unwrap().digest.to_string(), D2);
+    }
+
+    /// A subject that is not a descriptor makes the manifest malformed, as any other bad
+    /// descriptor does (missing size, a digest that is none); a sha512 subject is a
+    /// descriptor the spec allows and is kept as written, though imagectl verifies only
+    /// sha256 content. (Archive load refused it, `save --referrers` skipped the referrer;
+    /// both now read this parse.)
+    #[test]
+    fn a_subject_is_a_descriptor_of_any_known_digest() {
+        let with = |subject: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","size":7,"digest":"{D1}"}},"layers":[],"subject":{subject}}}"#,
+                media::OCI_MANIFEST,
+                media::OCI_CONFIG
+            )
+        };
+        let manifest = media::OCI_MANIFEST;
+        for malformed in [
+            format!(r#"{{"mediaType":"{manifest}","digest":"{D2}"}}"#),
+            format!(r#"{{"mediaType":"{manifest}","size":5,"digest":"sha256:abc"}}"#),
+            format!(r#""{D2}""#),
+        ] {
+            let e = Manifest::parse(with(&malformed).as_bytes(), None).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    ManifestError::Malformed { .. } | ManifestError::Digest(_)
+                ),
+                "{malformed}: {e:?}"
+            );
+        }
+        let sha512 = format!("sha512:{}", "f".repeat(128));
+        let parsed = Manifest::parse(
+            with(&format!(
+                r#"{{"mediaType":"{manifest}","size":5,"digest":"{sha512}"}}"#
+            ))
+            .as_bytes(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(parsed.subject().unwrap().digest.to_string(), sha512);
     }
 
     #[test]

@@ -287,3 +287,80 @@ fn an_unsigned_image_is_saved_with_a_note() {
     assert!(!loaded.contains("referrers"), "{loaded}");
     assert_eq!(image_ids(&fresh), [index.digest[7..19].to_string()]);
 }
+
+/// A referrer in the archive whose `subject` has a sha512 digest (a descriptor the spec
+/// allows, naming nothing a store holds) is left out with a warning, as `save
+/// --referrers` leaves it out; the image and its other referrers load.
+#[test]
+fn a_referrer_of_a_sha512_subject_is_left_out_of_a_load() {
+    let src = Registry::start();
+    release_1(&src);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("app.tar");
+    saved(&src, &archive);
+    drop(src);
+    let payload: &[u8] = b"a signature of a sha512 manifest";
+    let config: &[u8] = b"{}";
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.example.signature.v1+json",
+        "config": { "mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256_digest(config), "size": 2 },
+        "layers": [{ "mediaType": "application/vnd.example.signature.v1+json", "digest": sha256_digest(payload), "size": payload.len() }],
+        "subject": { "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha512:{}", "ab".repeat(64)), "size": 7 },
+    }))
+    .unwrap();
+    let blob = |b: &[u8]| format!("blobs/sha256/{}", &sha256_digest(b)[7..]);
+    let extended = dir.path().join("extended.tar");
+    let mut out = tar::Builder::new(std::fs::File::create(&extended).unwrap());
+    let mut input = tar::Archive::new(std::fs::File::open(&archive).unwrap());
+    let mut present = Vec::new();
+    for entry in input.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        if path == "index.json" {
+            let mut index: serde_json::Value = serde_json::from_slice(&data).unwrap();
+            index["manifests"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": sha256_digest(&manifest),
+                    "size": manifest.len(),
+                }));
+            data = serde_json::to_vec(&index).unwrap();
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+        }
+        present.push(path.clone());
+        out.append_data(&mut header, &path, &data[..]).unwrap();
+    }
+    for b in [config, payload, &manifest[..]] {
+        if present.contains(&blob(b)) {
+            continue;
+        }
+        let mut header = tar::Header::new_ustar();
+        header.set_size(b.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        out.append_data(&mut header, blob(b), b).unwrap();
+    }
+    out.into_inner().unwrap();
+
+    let env = TestEnv::new();
+    let loaded = ok(&env
+        .imagectl()
+        .args(["load", "-i"])
+        .arg(&extended)
+        .output()
+        .unwrap());
+    assert!(loaded.contains("Loaded 3 referrers"), "{loaded}");
+    assert!(
+        loaded.contains("1 referrers in the archive refer to nothing"),
+        "{loaded}"
+    );
+    assert_eq!(image_ids(&env).len(), 1, "{loaded}");
+}
