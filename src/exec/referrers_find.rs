@@ -316,10 +316,15 @@ impl ReferrerFinder {
                 }
             }
             if next.is_empty() {
-                break;
+                return Ok(());
             }
             level = next;
         }
+        tracing::warn!(
+            "{}@{}: referrers more than {NESTED_LEVELS} levels below the image's own were not asked about",
+            repo.name(),
+            image.top
+        );
         Ok(())
     }
 

@@ -124,6 +124,12 @@ fn a_platform_save_asks_the_registry_about_that_platform_only() {
     assert_eq!(gets(&arm64.manifest_digest), 0, "arm64 was not saved");
     assert_eq!(gets(&s.index.digest), 0, "the index was not saved");
     assert_eq!(reg.count_since(mark, "HEAD", &s.cosign.0), 0);
+    let index_get = format!("/manifests/{}", s.index.digest);
+    assert_eq!(
+        reg.count_since(mark, "GET", &index_get),
+        0,
+        "the store has it"
+    );
 
     let all_tar = save("all.tar", &[]);
     let mut all = vec![

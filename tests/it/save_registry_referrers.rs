@@ -58,7 +58,14 @@ fn a_registry_save_carries_a_signature_of_an_sbom() {
     let image = sc.reference("team/app:1.0.0");
     sc.ok(&["pull", "--all-platforms", &image]);
     let dir = tempfile::tempdir().unwrap();
+    let mark = sc.reg().mark();
     let archive = save(sc.env(), dir.path(), "app.tar", &image, None);
+    // Following costs one GET of each fallback index there is (the SBOM's), none for a
+    // referrer without one (the index's signature).
+    let index_of = |d: &str| format!("/manifests/{}", fallback_tag(d));
+    let gets = |d: &str| sc.reg().count_since(mark, "GET", &index_of(d));
+    assert_eq!(gets(&s.sbom), 1, "{:?}", sc.reg().requests_since(mark));
+    assert_eq!(gets(&s.signature), 0, "{:?}", sc.reg().requests_since(mark));
     assert_eq!(
         archive_referrers(&archive),
         sorted(vec![
@@ -143,4 +150,41 @@ fn a_registry_save_and_a_store_save_write_the_same_referrers() {
         assert_eq!(archive_referrers(&from_store), expected, "{platform:?}");
         assert_eq!(archive_referrers(&from_registry), expected, "{platform:?}");
     }
+}
+
+/// A chain of signatures four deep above the SBOM: a save from the registry follows three
+/// levels (signature, countersignature, its signature) and says on stderr that it asked no
+/// deeper; the fourth is not written.
+#[test]
+fn a_registry_save_follows_referrers_three_levels_deep() {
+    let sc = Scenario::new().registry();
+    let s = release(sc.reg(), "1.0.0");
+    let mut chain = vec![s.sbom.clone()];
+    for level in 1..=4 {
+        let below = chain.last().unwrap().clone();
+        let payload = format!("signature level {level}");
+        chain.push(sign_referrer(
+            sc.reg(),
+            "team/app",
+            &below,
+            payload.as_bytes(),
+        ));
+    }
+    let image = sc.reference("team/app:1.0.0");
+    sc.ok(&["pull", "--all-platforms", &image]);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("app.tar");
+    let out = sc
+        .imagectl()
+        .args(["save", "--format", "oci", "--referrers", "-o"])
+        .arg(&archive)
+        .arg(&image)
+        .output()
+        .unwrap();
+    let err = ok(&out);
+    assert!(err.contains("more than 3 levels"), "{err}");
+    let mut expected = vec![s.signature.clone(), s.cosign.1.clone()];
+    expected.extend(chain[..4].iter().cloned());
+    assert_eq!(archive_referrers(&archive), sorted(expected));
+    assert!(!archive_referrers(&archive).contains(&chain[4]));
 }
