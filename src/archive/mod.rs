@@ -30,6 +30,7 @@ pub use collected::{LoadReport, Loaded};
 pub use compress::{BOMB_FLOOR, BOMB_RATIO, Compression, is_bomb};
 pub use load::load;
 pub use output::OutputFile;
+pub use prepare::held_manifests;
 
 use std::io::{self, Read, Write};
 

@@ -78,8 +78,8 @@ pub(super) fn write<W: Write>(
     // The manifests and indexes the archive holds: only their referrers go in.
     let held: BTreeSet<Digest> = images
         .iter()
-        .flat_map(|i| std::iter::once(&i.tree.top).chain(&i.tree.children))
-        .map(|n| n.desc.digest.clone())
+        .flat_map(|i| super::referrers::manifests_of(&i.tree))
+        .cloned()
         .collect();
     super::referrers::write(store, referrers, &held, &mut written, &mut entries, builder)?;
     let index = json!({

@@ -114,6 +114,18 @@ pub(super) fn prepare(
     Ok(out)
 }
 
+/// The manifests and indexes an OCI archive of `image` (saved with `platform`) holds: the
+/// subjects whose referrers it carries. A save asks the registry about these only, and
+/// [`super::referrers::write`] writes the referrers of the same set.
+pub fn held_manifests(
+    store: &(dyn BlobRead + Sync),
+    image: &SaveImage,
+    platform: Option<&Platform>,
+) -> Result<BTreeSet<Digest>, ArchiveError> {
+    let (tree, _) = read(store, image, Format::Oci, platform)?;
+    Ok(super::referrers::manifests_of(&tree).cloned().collect())
+}
+
 /// The stored image `image` names, as `format` saves it, and the digest of the image
 /// manifest `manifest.json` names. A docker-archive holds one platform: the one asked
 /// for, else this host's. An OCI archive holds the whole stored index unless a platform

@@ -140,6 +140,14 @@ pub(super) fn without_orphans(store: &dyn BlobRead, out: &mut Outcome) -> Result
     Ok(())
 }
 
+/// The manifests and indexes `tree` holds: what the referrers written beside it may refer
+/// to.
+pub(super) fn manifests_of(tree: &ImageTree) -> impl Iterator<Item = &Digest> {
+    std::iter::once(&tree.top)
+        .chain(&tree.children)
+        .map(|n| &n.desc.digest)
+}
+
 /// Write those of `referrers` (manifests in `store`) whose subject the archive holds — a
 /// manifest or index in `held`, or a referrer written here — with their blobs not `written`
 /// yet, and their `index.json` entries (no name; the `artifactType` a referrers list would

@@ -88,11 +88,18 @@ pub(super) async fn save(cli: &Cli, args: &SaveArgs) -> Result<ExitCode> {
     }
     let content = export.content();
     let referrers = if args.referrers {
-        let images: Vec<(&str, &InventoryImage, Option<&Reference>)> = chosen_names
+        let images: Vec<super::save_referrers::Saved> = chosen_names
             .iter()
-            .map(|(q, i, n)| (q.as_str(), *i, n.as_ref()))
+            .zip(&picked)
+            .map(|((q, i, n), (_, target, _))| super::save_referrers::Saved {
+                query: q,
+                image: i,
+                target,
+                name: n.as_ref(),
+            })
             .collect();
-        super::save_referrers::gather(cli, &inventory, &images, content.clone()).await?
+        let platform = platform.as_ref();
+        super::save_referrers::gather(cli, &inventory, &images, platform, content.clone()).await?
     } else {
         Vec::new()
     };

@@ -8,24 +8,44 @@ use anyhow::{Context, Result, bail};
 
 use super::args::Cli;
 use super::registry_client;
-use crate::archive::SaveReferrer;
+use crate::archive::{SaveImage, SaveReferrer, held_manifests};
 use crate::exec::fetch_referrers;
-use crate::oci::Reference;
+use crate::oci::{Descriptor, Platform, Reference};
 use crate::store::{Backend, ImageStore, Inventory, InventoryImage, Store, referrers_of};
 
-/// The referrer manifests to write beside `images` (query, image, the name its referrers
-/// are looked up under): the store's own when it keeps some for an image, else fetched
-/// from the registry of the image's name into `content` (kept there, so a later save or
-/// push needs no registry).
+/// One image a save writes referrers for.
+pub(super) struct Saved<'a> {
+    /// What the user typed.
+    pub query: &'a str,
+    /// The image in the inventory.
+    pub image: &'a InventoryImage,
+    /// Its manifest or index as the export stages it.
+    pub target: &'a Descriptor,
+    /// The name its referrers are looked up under.
+    pub name: Option<&'a Reference>,
+}
+
+/// The referrer manifests to write beside `images` (saved with `platform`): the store's
+/// own when it keeps some for an image, else fetched from the registry of the image's
+/// name into `content`, of the manifests the archive holds and of those referrers (kept
+/// there when that is the whole image, so a later save or push needs no registry). The
+/// archive writer filters both the same way: it writes what hangs from what it holds.
 pub(super) async fn gather(
     cli: &Cli,
     inventory: &Inventory,
-    images: &[(&str, &InventoryImage, Option<&Reference>)],
+    images: &[Saved<'_>],
+    platform: Option<&Platform>,
     content: Arc<dyn Store>,
 ) -> Result<Vec<SaveReferrer>> {
     let mut out: Vec<SaveReferrer> = Vec::new();
     let mut client = None;
-    for (query, image, name) in images {
+    for Saved {
+        query,
+        image,
+        target,
+        name,
+    } in images
+    {
         let stored = referrers_of(&inventory.referrers, image);
         let found = if !stored.is_empty() {
             stored
@@ -38,18 +58,34 @@ pub(super) async fn gather(
                     "{query} has no name: --referrers asks the registry an image's name points at for its referrers; save it by name"
                 );
             };
+            let saved = SaveImage {
+                query: query.to_string(),
+                names: Vec::new(),
+                target: (*target).clone(),
+            };
+            let held = held_manifests(&*content, &saved, platform)
+                .with_context(|| format!("{query}: reading it from the store"))?;
+            let whole = held_manifests(&*content, &saved, None)
+                .with_context(|| format!("{query}: reading it from the store"))?;
             let client = match &client {
                 Some(c) => c,
                 None => client.insert(registry_client(cli)?),
             };
-            let fetched = fetch_referrers(client, content.clone(), name, &image.target.digest)
-                .await
-                .with_context(|| {
-                    format!(
-                        "fetching the referrers of {query} from {} (the store keeps none; save without --referrers to stay offline)",
-                        name.registry()
-                    )
-                })?;
+            let fetched = fetch_referrers(
+                client,
+                content.clone(),
+                name,
+                &image.target.digest,
+                &held,
+                held == whole,
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "fetching the referrers of {query} from {} (the store keeps none; save without --referrers to stay offline)",
+                    name.registry()
+                )
+            })?;
             if fetched.is_empty() {
                 // Not an error (most images are unsigned), but worth a line on stderr:
                 // stdout may be the archive.

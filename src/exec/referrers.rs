@@ -149,15 +149,17 @@ impl ReferrerCopier {
         Ok(out)
     }
 
-    /// The referrers of the image `top` of `source`'s repository and of its platform
-    /// manifests, found the way [`Self::carry`] finds them: `(subject, referrer, tag)`,
-    /// the tag set for cosign's tag-named ones (`sha256-<hex>.sig`).
+    /// The referrers of the manifests `held` of the image `top` of `source`'s repository
+    /// (and of those referrers, when the finder follows them), found the way
+    /// [`Self::carry`] finds them: `(subject, referrer, tag)`, the tag set for cosign's
+    /// tag-named ones (`sha256-<hex>.sig`).
     pub async fn list(
         &self,
         source: &Reference,
         top: &Digest,
+        held: &BTreeSet<Digest>,
     ) -> Result<Vec<(Digest, Digest, Option<String>)>, ExecError> {
-        let image = self.finder.find(source, top, None).await?;
+        let image = self.finder.find_held(source, top, held).await?;
         let mut out = Vec::new();
         for f in &image.subjects {
             for d in f.descriptors.iter().filter_map(descriptor_digest) {

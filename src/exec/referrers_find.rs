@@ -5,7 +5,7 @@
 //! them up to count them and the replication that follows carries what was found, so a
 //! run asks each source once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -20,6 +20,16 @@ use crate::store::{MAX_METADATA_BLOB, Store};
 /// Images looked up at once while planning.
 const FIND_CONCURRENCY: usize = 16;
 
+/// Levels of referrers of referrers a finder [`ReferrerFinder::following_referrers`] asks
+/// about below an image's own (a signature of an SBOM is one level, a countersignature of
+/// that two). The store keeps any depth (`store::hanging_from` is a fixpoint), but a
+/// registry is asked once per referrer and level: the bound keeps a chain someone keeps
+/// extending (or a listing that names referrers in a loop) from costing requests without
+/// end. Signing tools stop at one or two levels.
+const NESTED_LEVELS: usize = 3;
+/// Referrers asked about for their own referrers, per image, for the same reason.
+const NESTED_CAP: usize = 256;
+
 /// The referrers of one manifest at the source.
 pub(super) struct Found {
     pub(super) subject: Digest,
@@ -31,6 +41,17 @@ pub(super) struct Found {
     pub(super) fallback_index: Option<Bytes>,
     /// cosign-style tags (`sha256-<hex>.sig`) and their digests.
     pub(super) tags: Vec<(String, Digest)>,
+}
+
+impl Found {
+    /// The digests of the referrers found, listed and tagged.
+    fn referrers(&self) -> Vec<Digest> {
+        self.descriptors
+            .iter()
+            .filter_map(descriptor_digest)
+            .chain(self.tags.iter().map(|(_, d)| d.clone()))
+            .collect()
+    }
 }
 
 /// The referrers of one image at its source: of its top manifest and, for an index, of
@@ -97,6 +118,8 @@ pub struct ReferrerFinder {
     /// query holds the cell, so concurrent lookups ask a registry without it once.
     api: Mutex<HashMap<String, ApiCell>>,
     images: Mutex<HashMap<(String, Digest), ImageCell>>,
+    /// Whether a lookup also asks for the referrers of the referrers it finds.
+    nested: bool,
 }
 
 /// The fallback tag of a subject: `sha256-<hex>`.
@@ -123,7 +146,16 @@ impl ReferrerFinder {
             tags: Mutex::default(),
             api: Mutex::default(),
             images: Mutex::default(),
+            nested: false,
         }
+    }
+
+    /// The same finder, also asking for the referrers of the referrers it finds (at most
+    /// [`NESTED_LEVELS`] levels deep): what a save writes, so an archive carries what the
+    /// store would keep.
+    pub fn following_referrers(mut self) -> Self {
+        self.nested = true;
+        self
     }
 
     /// The client it asks through.
@@ -147,13 +179,25 @@ impl ReferrerFinder {
             .clone();
         let found = cell
             .get_or_init(|| async {
-                self.look_up(&repo, top, elsewhere)
+                self.look_up(&repo, top, elsewhere, None)
                     .await
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
             })
             .await;
         found.clone().map_err(ExecError::ReferrersLookup)
+    }
+
+    /// The referrers of the manifests `held` of the image `top` in `repo` (those an
+    /// archive of it holds: with `--platform`, one platform manifest and not the index),
+    /// asking the source about those only. Not remembered: a save asks once per image.
+    pub async fn find_held(
+        &self,
+        repo: &Reference,
+        top: &Digest,
+        held: &BTreeSet<Digest>,
+    ) -> Result<SourceImage, ExecError> {
+        self.look_up(&bare(repo)?, top, None, Some(held)).await
     }
 
     /// Look up the referrers of every wanted image of `desired` that a replication target
@@ -197,11 +241,14 @@ impl ReferrerFinder {
             .is_some_and(Result::is_err)
     }
 
+    /// The referrers of `top` and its platform manifests (of those in `held` only, when
+    /// given), and of those referrers when the finder follows them.
     async fn look_up(
         &self,
         repo: &Reference,
         top: &Digest,
         elsewhere: Option<&Reference>,
+        held: Option<&BTreeSet<Digest>>,
     ) -> Result<SourceImage, ExecError> {
         let tags = self.source_tags(repo).await?;
         let mut image = SourceImage {
@@ -209,29 +256,76 @@ impl ReferrerFinder {
             index: None,
             subjects: Vec::new(),
         };
-        // The top first: its query tells whether the registry has the API at all.
-        let first = self.find_one(repo, top, None, &tags).await?;
-        image.subjects.extend(first);
+        let wanted = |d: &Digest| held.is_none_or(|h| h.contains(d));
+        if wanted(top) {
+            // The top first: its query tells whether the registry has the API at all.
+            let first = self.find_one(repo, top, None, &tags).await?;
+            image.subjects.extend(first);
+        }
         let api = *self.api_cell(repo).lock().await == Some(true);
-        // Without the API a platform manifest's referrers show as a fallback tag of another
-        // subject; with none in the list there is nothing to read the index for.
+        // Without the API a platform manifest's referrers (and those of a referrer) show
+        // as a fallback tag of another subject; with none in the list there is nothing to
+        // read the index for.
         let top_tag = fallback_tag(top);
         let others = tags
             .iter()
             .any(|t| is_fallback_tag(t) && !t.starts_with(&top_tag));
-        if !(api || others) {
+        if wanted(top) && !(api || others) {
             return Ok(image);
         }
         image.index = self.index(repo, top, elsewhere).await?;
         if let Some(Manifest::Index { manifests, .. }) = &image.index {
-            for child in manifests {
+            for child in manifests.iter().filter(|c| wanted(&c.digest)) {
                 let found = self
                     .find_one(repo, &child.digest, child.platform.clone(), &tags)
                     .await?;
                 image.subjects.extend(found);
             }
         }
+        if self.nested {
+            self.follow(repo, &mut image, &tags).await?;
+        }
         Ok(image)
+    }
+
+    /// Add to `image` the referrers of its referrers, level by level, within
+    /// [`NESTED_LEVELS`] and [`NESTED_CAP`]. On the fallback schema a referrer without a
+    /// tag of its own in `tags` costs no request.
+    async fn follow(
+        &self,
+        repo: &Reference,
+        image: &mut SourceImage,
+        tags: &[String],
+    ) -> Result<(), ExecError> {
+        let mut asked: BTreeSet<Digest> =
+            image.subjects.iter().map(|f| f.subject.clone()).collect();
+        let mut level: Vec<Digest> = image.subjects.iter().flat_map(Found::referrers).collect();
+        for _ in 0..NESTED_LEVELS {
+            let mut next = Vec::new();
+            for d in level {
+                if asked.len() >= NESTED_CAP {
+                    tracing::warn!(%d, "more referrers of referrers than {NESTED_CAP}: not asked further");
+                    return Ok(());
+                }
+                if !asked.insert(d.clone()) {
+                    continue;
+                }
+                if let Some(found) = self.find_one(repo, &d, None, tags).await? {
+                    next.extend(found.referrers());
+                    image.subjects.push(found);
+                }
+            }
+            if next.is_empty() {
+                return Ok(());
+            }
+            level = next;
+        }
+        tracing::warn!(
+            "{}@{}: referrers more than {NESTED_LEVELS} levels below the image's own were not asked about",
+            repo.name(),
+            image.top
+        );
+        Ok(())
     }
 
     /// The manifest `top`: from the local store when it holds it (content addressed, so

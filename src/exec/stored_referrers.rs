@@ -4,7 +4,7 @@
 //! without asking again), and `push --referrers` sends the ones the store keeps (from a
 //! loaded archive) to the target, listed there the way the target supports.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -22,23 +22,31 @@ use crate::store::{MAX_METADATA_BLOB, Store, StoredReferrer, is_referrer, referr
 struct Quiet;
 impl PullObserver for Quiet {}
 
-/// Fetch the referrers of the image stored as `top` from the repository `source` names
-/// into `store`, each verified (manifest digest, blob digests and sizes) and kept as a
-/// referrer of its subject. Returns their manifests, with the tag of a cosign-style one.
+/// Fetch the referrers of the manifests `held` of the image stored as `top` (those an
+/// archive of it holds), and the referrers of those, from the repository `source` names
+/// into `store`, each verified (manifest digest, blob digests and sizes). With `keep` (all
+/// of the image's manifests were asked about) each is kept as a referrer of its subject:
+/// the set the store would keep had it loaded them. Without, only their blobs are put
+/// (for the archive; garbage collection frees them): a store keeping part of an image's
+/// referrers would have a later save of all of it skip the registry and miss the rest.
+/// Returns their manifests, with the tag of a cosign-style one.
 pub async fn fetch_referrers(
     client: &RegistryClient,
     store: Arc<dyn Store>,
     source: &Reference,
     top: &Digest,
+    held: &BTreeSet<Digest>,
+    keep: bool,
 ) -> Result<Vec<(Descriptor, Option<String>)>, ExecError> {
+    let finder = ReferrerFinder::new(client.clone(), Some(store.clone())).following_referrers();
     let carrier = ReferrerCopier::new(
         Arc::new(Copier::new(client.clone(), Some(store.clone()))),
         client.clone(),
-        Arc::new(ReferrerFinder::new(client.clone(), Some(store.clone()))),
+        Arc::new(finder),
     );
     let repo = source.without_digest();
     let mut kept: Vec<(Descriptor, Digest, Option<String>)> = Vec::new();
-    for (subject, digest, tag) in carrier.list(source, top).await? {
+    for (subject, digest, tag) in carrier.list(source, top, held).await? {
         if kept.iter().any(|(d, _, _)| d.digest == digest) {
             continue;
         }
@@ -84,7 +92,7 @@ pub async fn fetch_referrers(
         };
         kept.push((desc, subject, tag));
     }
-    if !kept.is_empty() {
+    if keep && !kept.is_empty() {
         store.update(&mut |entries| {
             for (desc, subject, tag) in &kept {
                 if !entries

@@ -256,6 +256,29 @@ fn a_docker_engine_keeps_the_image_and_warns_about_its_referrers() {
     assert_eq!(under.names(), [image]);
 }
 
+/// A load into containerd (2.x, namespace k8s.io) keeps the image and says in one warning
+/// line that the archive's referrers were not kept, and why.
+#[test]
+fn containerd_keeps_the_image_and_warns_about_its_referrers() {
+    let src = Registry::start();
+    release_1(&src);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("app.tar");
+    let image = saved(&src, &archive);
+    let under = Under::new(Kind::Containerd2);
+    let out = under.run(&["load", "-i", archive.to_str().unwrap()]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("referrers")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].starts_with("warning: the archive's 3 referrers")
+            && warnings[0].contains("were not kept"),
+        "{err}"
+    );
+    assert_eq!(under.names(), [image]);
+}
+
 /// `save --referrers` of an image nobody signed writes the image, says on stderr that its
 /// registry lists no referrers, and the archive loads without any.
 #[test]

@@ -41,6 +41,7 @@ mod review;
 mod review_comment;
 mod run;
 mod save_platform_referrers;
+mod save_registry_referrers;
 mod secrets;
 mod stores;
 mod testbed;

@@ -184,3 +184,38 @@ pub fn listed(reg: &Registry, repo: &str, tag: &str) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Sign the referrer `referrer` of `repo` (an SBOM, say) with an artifact of its own, listed
+/// in the referrer's fallback index: a referrer of a referrer. Returns its digest.
+pub fn sign_referrer(reg: &Registry, repo: &str, referrer: &str, payload: &[u8]) -> String {
+    let (media_type, bytes) = reg.get_manifest(repo, referrer);
+    attach_artifact(
+        reg,
+        repo,
+        (referrer, &media_type, bytes.len() as u64),
+        SIGNATURE,
+        payload,
+    )
+}
+
+/// The digests of the `index.json` entries without a name (the referrers) in the OCI
+/// archive at `path`, sorted.
+pub fn archive_referrers(path: &std::path::Path) -> Vec<String> {
+    let mut tar = tar::Archive::new(std::fs::File::open(path).unwrap());
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some("index.json") {
+            let index: serde_json::Value = serde_json::from_reader(&mut entry).unwrap();
+            let mut out: Vec<String> = index["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["annotations"]["org.opencontainers.image.ref.name"].is_null())
+                .map(|m| m["digest"].as_str().unwrap().to_string())
+                .collect();
+            out.sort();
+            return out;
+        }
+    }
+    panic!("no index.json in {}", path.display());
+}
