@@ -8,6 +8,7 @@
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::{ImageSpec, ImageStatusRequest};
 
+use crate::crash::bytes_under;
 use crate::support::Registry;
 use crate::support::containerd::Version;
 use crate::support::docker::runnable_image;
@@ -246,7 +247,7 @@ fn killed_load_leaves_nothing_after_the_next_writer() {
     std::fs::create_dir_all(&tmpdir).unwrap();
     let staging = tmpdir.join("imagectl-staging");
     let mut left = false;
-    for i in 0..12u64 {
+    for _ in 0..12 {
         let mut child = under
             .process()
             .env("TMPDIR", &tmpdir)
@@ -255,10 +256,9 @@ fn killed_load_leaves_nothing_after_the_next_writer() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(60 + 40 * (i % 6)));
-        let _ = child.kill();
-        child.wait().unwrap();
-        left = std::fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some());
+        // Killed as soon as the load stages something: mid-load, however slow the start.
+        crate::support::cli::kill_when(&mut child, || bytes_under(&staging) > 0);
+        left = bytes_under(&staging) > 0;
         if left && under.names().is_empty() {
             break;
         }
