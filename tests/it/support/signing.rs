@@ -6,6 +6,7 @@
 
 use serde_json::json;
 
+use super::faults::{Fault, FaultProxy, Rule};
 use super::fixtures::{
     FixtureIndex, MediaFormat, hex_of, multi_platform, push_index_http, sha256_digest,
 };
@@ -83,6 +84,23 @@ pub fn referrers_index(descriptors: &[serde_json::Value]) -> Vec<u8> {
         &json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors }),
     )
     .unwrap()
+}
+
+/// Makes `proxy` a registry with the referrers API (distribution 2.8 has none): each
+/// `(subject, descriptors)` is answered with that listing, any other subject with an empty
+/// one.
+pub fn serve_referrers(proxy: &FaultProxy, lists: &[(&str, Vec<serde_json::Value>)]) {
+    let answer = |descriptors: &[serde_json::Value]| {
+        Fault::Serve(200, OCI_INDEX.into(), referrers_index(descriptors))
+    };
+    for (subject, descriptors) in lists {
+        proxy.add(Rule::new(
+            "GET",
+            &format!("/referrers/{subject}"),
+            answer(descriptors),
+        ));
+    }
+    proxy.add(Rule::new("GET", "/referrers/", answer(&[])));
 }
 
 /// Push a cosign-style signature of `subject` as the tag `sha256-<hex>.sig`; returns the
