@@ -162,10 +162,8 @@ fn cri_pull_path() {
     push_image_http(&reg, "demo/a", "1.0", &app_image("a1", MediaFormat::Oci));
     let a = reg.reference("demo/a:1.0");
     // A registry CRI cannot reach: one line naming CRI's pull and where its settings live.
-    let dead = format!(
-        "127.0.0.1:{}/demo/a:1.0",
-        crate::support::registry::free_port()
-    );
+    let refusing = crate::support::registry::dead_port();
+    let dead = format!("127.0.0.1:{}/demo/a:1.0", refusing.port());
     let out = under.run(&["--containerd-pull", "cri", "pull", &dead]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("hosts.toml"), "{}", text(&out));

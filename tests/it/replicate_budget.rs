@@ -157,7 +157,7 @@ fn with_the_referrers_api_a_no_op_asks_once_per_manifest() {
         let (_, sig) = push_artifact(
             src,
             "team/app",
-            (&index.digest, &index.media_type, index.size),
+            index.subject(),
             SIGNATURE,
             format!("signature of {v}").as_bytes(),
         );

@@ -101,7 +101,7 @@ fn signed_images_replicate_with_their_referrers() {
     let late = attach_artifact(
         src,
         "team/app",
-        (&r2.index.digest, &r2.index.media_type, r2.index.size),
+        r2.index.subject(),
         SIGNATURE,
         b"second signature of 1.1.0",
     );
@@ -205,7 +205,7 @@ fn referrers_api_at_the_source_and_the_target() {
     let (sig, sig_desc) = push_artifact(
         src,
         "team/app",
-        (&index.digest, &index.media_type, index.size),
+        index.subject(),
         SIGNATURE,
         b"signature via the API",
     );
@@ -213,11 +213,7 @@ fn referrers_api_at_the_source_and_the_target() {
     let (att, att_desc) = push_artifact(
         src,
         "team/app",
-        (
-            &arm.manifest_digest,
-            &arm.manifest_media_type,
-            arm.manifest_size,
-        ),
+        arm.subject(),
         SBOM,
         b"attestation of arm64 via the API",
     );
@@ -317,22 +313,12 @@ fn a_platform_subset_carries_its_platforms_referrers() {
     let signature = attach_artifact(
         src,
         "team/app",
-        (&index.digest, &index.media_type, index.size),
+        index.subject(),
         SIGNATURE,
         b"signature of the whole index",
     );
     let arm = index.image("linux/arm64/v8");
-    let sbom = attach_artifact(
-        src,
-        "team/app",
-        (
-            &arm.manifest_digest,
-            &arm.manifest_media_type,
-            arm.manifest_size,
-        ),
-        SBOM,
-        b"sbom of arm64",
-    );
+    let sbom = attach_artifact(src, "team/app", arm.subject(), SBOM, b"sbom of arm64");
     sc.ok(&[
         "copy",
         "--referrers",

@@ -11,7 +11,7 @@ use crate::support::faults::{Fault, FaultProxy, Rule};
 use crate::support::fixtures::{self, MediaFormat, app_image, push_image_http};
 use crate::support::http;
 use crate::support::prom;
-use crate::support::registry::free_port;
+use crate::support::registry::dead_port;
 use crate::support::{Registry, TestEnv};
 
 /// Every second: ticks come fast enough for a test.
@@ -106,6 +106,17 @@ fn last_run(env: &TestEnv) -> Option<serde_json::Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// The port of the `/metrics` listener the daemon logged
+/// (`serving /metrics and /healthz on http://127.0.0.1:PORT`).
+fn metrics_port(log: &str) -> Option<u16> {
+    let rest = log.split_once("/healthz on http://")?.1;
+    let addr: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect();
+    addr.rsplit_once(':')?.1.parse().ok()
+}
+
 fn scrape(port: u16, openmetrics: bool) -> Vec<prom::Sample> {
     let host = format!("127.0.0.1:{port}");
     let accept = if openmetrics {
@@ -171,8 +182,9 @@ fn invalid_policy_keeps_the_last_good_one_and_shows_in_metrics() {
     let (_reg, repo) = two_versions();
     let env = TestEnv::new();
     let policy = env.write_policy(&policy_for(&repo, "1.0.0"));
-    let port = free_port();
     let textfile = env.root.path().join("imagectl.prom");
+    // Port 0: the daemon binds a free port itself and logs it (a port picked by the test
+    // could be taken by another test before the daemon binds it).
     let daemon = Daemon::start(
         &env,
         &policy,
@@ -180,11 +192,18 @@ fn invalid_policy_keeps_the_last_good_one_and_shows_in_metrics() {
             "--schedule",
             EVERY_SECOND,
             "--metrics-listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "--metrics-file",
             textfile.to_str().unwrap(),
         ],
     );
+    wait_for(
+        "the metrics address in the log",
+        &daemon,
+        Duration::from_secs(30),
+        || metrics_port(&daemon.log()).is_some(),
+    );
+    let port = metrics_port(&daemon.log()).unwrap();
     wait_for(
         "a first successful run",
         &daemon,
@@ -542,7 +561,8 @@ fn apply_writes_report_and_metrics_and_status_reads_the_last_run() {
 #[test]
 fn failing_runs_back_off_and_the_loop_goes_on() {
     let env = TestEnv::new();
-    let repo = format!("127.0.0.1:{}/demo/app", free_port());
+    let refusing = dead_port();
+    let repo = format!("127.0.0.1:{}/demo/app", refusing.port());
     let policy = env.write_policy(&policy_for(&repo, "1.0.0"));
     let mut daemon = Daemon::start(
         &env,

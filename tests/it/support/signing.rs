@@ -164,7 +164,7 @@ pub fn release(reg: &Registry, v: &str) -> Signed {
     let signature = attach_artifact(
         reg,
         "team/app",
-        (&index.digest, &index.media_type, index.size),
+        index.subject(),
         SIGNATURE,
         format!("signature of {v}").as_bytes(),
     );
@@ -172,11 +172,7 @@ pub fn release(reg: &Registry, v: &str) -> Signed {
     let sbom = attach_artifact(
         reg,
         "team/app",
-        (
-            &amd64.manifest_digest,
-            &amd64.manifest_media_type,
-            amd64.manifest_size,
-        ),
+        amd64.subject(),
         SBOM,
         format!("sbom of {v} amd64").as_bytes(),
     );
