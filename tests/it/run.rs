@@ -315,9 +315,11 @@ fn sigterm_mid_pull_leaves_a_clean_store() {
     );
     let sent = Instant::now();
     daemon.signal(libc::SIGTERM);
-    let status = daemon.wait_exit(Duration::from_secs(10));
+    // Well before the 30 s stall ends (so the run was abandoned, not waited out), with room
+    // for a loaded machine.
+    let status = daemon.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "{status:?}\n{}", daemon.log());
-    assert!(sent.elapsed() < Duration::from_secs(10));
+    assert!(sent.elapsed() < Duration::from_secs(20));
     assert!(
         daemon.log().contains("abandoning the current run"),
         "{}",
