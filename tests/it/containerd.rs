@@ -8,6 +8,7 @@
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::{ImageSpec, ImageStatusRequest};
 
+use crate::crash::bytes_under;
 use crate::support::Registry;
 use crate::support::containerd::Version;
 use crate::support::docker::runnable_image;
@@ -161,10 +162,8 @@ fn cri_pull_path() {
     push_image_http(&reg, "demo/a", "1.0", &app_image("a1", MediaFormat::Oci));
     let a = reg.reference("demo/a:1.0");
     // A registry CRI cannot reach: one line naming CRI's pull and where its settings live.
-    let dead = format!(
-        "127.0.0.1:{}/demo/a:1.0",
-        crate::support::registry::free_port()
-    );
+    let refusing = crate::support::registry::dead_port();
+    let dead = format!("127.0.0.1:{}/demo/a:1.0", refusing.port());
     let out = under.run(&["--containerd-pull", "cri", "pull", &dead]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("hosts.toml"), "{}", text(&out));
@@ -246,7 +245,7 @@ fn killed_load_leaves_nothing_after_the_next_writer() {
     std::fs::create_dir_all(&tmpdir).unwrap();
     let staging = tmpdir.join("imagectl-staging");
     let mut left = false;
-    for i in 0..12u64 {
+    for _ in 0..12 {
         let mut child = under
             .process()
             .env("TMPDIR", &tmpdir)
@@ -255,10 +254,9 @@ fn killed_load_leaves_nothing_after_the_next_writer() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(60 + 40 * (i % 6)));
-        let _ = child.kill();
-        child.wait().unwrap();
-        left = std::fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some());
+        // Killed as soon as the load stages something: mid-load, however slow the start.
+        crate::support::cli::kill_when(&mut child, || bytes_under(&staging) > 0);
+        left = bytes_under(&staging) > 0;
         if left && under.names().is_empty() {
             break;
         }

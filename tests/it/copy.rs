@@ -294,7 +294,8 @@ fn copy_errors_are_one_line() {
         "{err}"
     );
 
-    let dead = format!("127.0.0.1:{}", crate::support::registry::free_port());
+    let refusing = crate::support::registry::dead_port();
+    let dead = format!("127.0.0.1:{}", refusing.port());
     let err = assert_one_error(&copy(
         env,
         &src.reference("demo/app:1.0"),

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::support::cli::{imagectl_bin, skopeo_ok, store_refs, succeeded};
+use crate::support::cli::{imagectl_bin, kill_when, skopeo_ok, store_refs, succeeded};
 use crate::support::fixtures::{self, MediaFormat};
 use crate::support::{Registry, TestEnv};
 
@@ -94,7 +94,7 @@ fn store_refs_if_any(store: &std::path::Path) -> Vec<String> {
 }
 
 /// Sum of the sizes of every file under `dir`, at any depth.
-fn bytes_under(dir: &std::path::Path) -> u64 {
+pub(crate) fn bytes_under(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -108,12 +108,13 @@ fn bytes_under(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-/// Runs `imagectl ARGS` on `env` and kills it with SIGKILL after growing delays until a kill
-/// lands mid-write, leaving partial files in the store's temporary directory; returns their
-/// bytes. A run that completed first is undone (the store removed) and tried again.
+/// Runs `imagectl ARGS` on `env` and kills it with SIGKILL as soon as it has written into
+/// the store's temporary directory (a kill mid-write, however long the start took), leaving
+/// partial files there; returns their bytes. A run that completed first is undone (the
+/// store removed) and tried again.
 fn kill_until_leftovers(env: &TestEnv, args: &[&str], done: &str) -> u64 {
     let tmp = env.store.join(".imagectl/tmp");
-    for i in 0..12u64 {
+    for _ in 0..12 {
         let mut child = std::process::Command::new(imagectl_bin())
             .arg("--store")
             .arg(&env.store)
@@ -123,9 +124,7 @@ fn kill_until_leftovers(env: &TestEnv, args: &[&str], done: &str) -> u64 {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(60 + 40 * (i % 6)));
-        let _ = child.kill();
-        child.wait().unwrap();
+        kill_when(&mut child, || bytes_under(&tmp) > 0);
         let left = bytes_under(&tmp);
         if left > 0 {
             return left;

@@ -114,7 +114,8 @@ fn unreachable_registry() {
     let sc = populated();
     let env = sc.env();
     let before = fingerprint(&env.store);
-    let port = crate::support::registry::free_port();
+    let refusing = crate::support::registry::dead_port();
+    let port = refusing.port();
     let r = format!("127.0.0.1:{port}/demo/app:1.0");
     let line = error_line(&env.run(&["pull", &r]));
     assert!(
@@ -131,7 +132,8 @@ fn unreachable_registry() {
 #[test]
 fn unverifiable_digest_pins() {
     let env = TestEnv::new();
-    let port = crate::support::registry::free_port();
+    let refusing = crate::support::registry::dead_port();
+    let port = refusing.port();
     let sha512 = format!("sha512:{}", "f".repeat(128));
     let sha384 = format!("sha384:{}", "0".repeat(96));
     for (alg, pinned) in [

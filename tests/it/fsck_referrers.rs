@@ -21,11 +21,7 @@ fn fsck_reports_a_kept_referrer_with_a_missing_blob() {
     let sbom = attach_artifact(
         &reg,
         "team/app",
-        (
-            &amd64.manifest_digest,
-            &amd64.manifest_media_type,
-            amd64.manifest_size,
-        ),
+        amd64.subject(),
         "application/spdx+json",
         payload,
     );

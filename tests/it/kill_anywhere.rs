@@ -4,11 +4,11 @@
 //! replication), copy and `save -o`.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::crash::{assert_no_leftovers, df_json};
-use crate::support::cli::{imagectl_bin, store_refs, succeeded};
+use crate::support::cli::{imagectl_bin, kill_when, store_refs, succeeded};
 use crate::support::fixtures::{self, FixtureImage, ImageBuilder, Layer, push_image_http};
 use crate::support::{Registry, TestEnv};
 
@@ -53,16 +53,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Starts `imagectl --store STORE ARGS` and kills it after `delay` ms; whether it was
 /// still running then (a kill that landed), not finished or failed.
 fn kill_after(env: &TestEnv, args: &[&str], delay: u64) -> bool {
-    let mut child = Command::new(imagectl_bin())
-        .arg("--store")
-        .arg(&env.store)
-        .args(args)
-        .env("HOME", &env.home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(env, args);
     std::thread::sleep(Duration::from_millis(delay));
     let running = match child.try_wait().unwrap() {
         None => true,
@@ -74,6 +65,20 @@ fn kill_after(env: &TestEnv, args: &[&str], delay: u64) -> bool {
     let _ = child.kill();
     child.wait().unwrap();
     running
+}
+
+/// Starts `imagectl --store STORE ARGS`, its output discarded.
+fn spawn(env: &TestEnv, args: &[&str]) -> Child {
+    Command::new(imagectl_bin())
+        .arg("--store")
+        .arg(&env.store)
+        .args(args)
+        .env("HOME", &env.home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// `imagectl fsck` passes (when the store exists yet).
@@ -228,8 +233,19 @@ fn save_killed_anywhere_leaves_no_partial_archive() {
     let complete = std::fs::metadata(&target).unwrap().len();
     std::fs::remove_file(&target).unwrap();
     let mut partial_seen = false;
-    for (i, delay) in delays(10, whole).into_iter().enumerate() {
-        let _ = kill_after(&env, &["save", "-o", t, &r], delay);
+    // Random kills, and last one as soon as the temporary file is there: sure to land
+    // mid-save however the measured run compares with these.
+    let kills = delays(10, whole).into_iter().map(Some).chain([None]);
+    for (i, delay) in kills.enumerate() {
+        let args = ["save", "-o", t, &r];
+        match delay {
+            Some(delay) => _ = kill_after(&env, &args, delay),
+            None => {
+                _ = kill_when(&mut spawn(&env, &args), || {
+                    std::fs::read_dir(out_dir.path()).unwrap().count() > 0
+                })
+            }
+        }
         if let Ok(m) = std::fs::metadata(&target) {
             assert_eq!(
                 m.len(),

@@ -27,7 +27,7 @@ fn referrers_pages_are_followed() {
             push_artifact(
                 &src,
                 "team/app",
-                (&index.digest, &index.media_type, index.size),
+                index.subject(),
                 SIGNATURE,
                 format!("signature {i}").as_bytes(),
             )

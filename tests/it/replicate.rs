@@ -101,7 +101,8 @@ fn replicate_keeps_the_target_in_step() {
 /// and the run exits 1 naming the target.
 #[test]
 fn unreachable_target_fails_cleanly() {
-    let port = crate::support::registry::free_port();
+    let refusing = crate::support::registry::dead_port();
+    let port = refusing.port();
     let sc = Scenario::new()
         .registry()
         .releases("team/app", &["1.0.0"])

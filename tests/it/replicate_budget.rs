@@ -3,11 +3,10 @@
 //! record): per target one manifest HEAD per tag and one ledger read; per source the
 //! floor that still sees a new or re-pushed signature.
 
-use crate::support::cli::succeeded as ok;
-use crate::support::fixtures::{MediaFormat, app_image, push_image_http};
+use crate::support::fixtures::{MediaFormat, app_image};
 use crate::support::registry::{LogMark, Request};
-use crate::support::signing::{SIGNATURE, Signed, cosign_sign, release};
-use crate::support::{Registry, TestEnv};
+use crate::support::signing::{SIGNATURE, cosign_sign};
+use crate::support::{Registry, Scenario};
 
 /// imagectl's own requests after `mark`, but its `/v2/` auth probe.
 fn by_imagectl(reg: &Registry, mark: LogMark) -> Vec<Request> {
@@ -30,27 +29,23 @@ fn count(seen: &[Request], method: &str, pred: &dyn Fn(&str) -> bool) -> usize {
 /// re-pushed cosign signature, which the next run carries.
 #[test]
 fn a_no_op_replication_costs_its_floor() {
-    let src = Registry::start();
-    let targets = [Registry::start(), Registry::start()];
-    let releases: Vec<Signed> = ["1.0.0", "1.1.0"]
-        .iter()
-        .map(|v| release(&src, v))
-        .collect();
-    // A repository named by a fixed tag: the expansion lists no tags there, the referrers
-    // lookup does; its one signature is a cosign tag.
+    let second = Registry::start();
     let base = app_image("base", MediaFormat::Oci);
-    push_image_http(&src, "team/base", "1.0", &base);
-    cosign_sign(&src, "team/base", &base.manifest_digest, "MEUCbase");
-
-    let env = TestEnv::new();
-    let path = env.write_policy(&format!(
-            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {src}/team/app\n    semver: \">=1\"\n  - name: {src}/team/base\n    tags: [\"1.0\"]\n    platforms: [linux/amd64]\nreplicate:\n  - to: {a}/mirror\n  - to: {b}/mirror\n",
-            src = src.host(),
-            a = targets[0].host(),
-            b = targets[1].host(),
+    let sc = Scenario::new()
+        .registry()
+        .target()
+        .releases_signed(&["1.0.0", "1.1.0"])
+        // A repository named by a fixed tag: the expansion lists no tags there, the
+        // referrers lookup does; its one signature is a cosign tag.
+        .image("team/base:1.0", &base)
+        .policy(&format!(
+            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {{registry}}/team/app\n    semver: \">=1\"\n  - name: {{registry}}/team/base\n    tags: [\"1.0\"]\n    platforms: [linux/amd64]\nreplicate:\n  - to: {{target}}/mirror\n  - to: {}/mirror\n",
+            second.host()
         ));
-    let file = path.to_str().unwrap();
-    let apply = || ok(&env.run(&["apply", "--yes", "-f", file]));
+    let (src, file) = (sc.reg(), sc.policy_arg());
+    cosign_sign(src, "team/base", &base.manifest_digest, "MEUCbase");
+    let targets = [sc.dst(), &second];
+    let apply = || sc.ok(&["apply", "--yes", "-f", file]);
     let out = apply();
     // Per target and release: the signature, the SBOM, their two fallback indexes and the
     // cosign tag; and base's cosign tag.
@@ -59,7 +54,7 @@ fn a_no_op_replication_costs_its_floor() {
         "{out}"
     );
 
-    let marks: Vec<LogMark> = targets.iter().map(Registry::mark).collect();
+    let marks: Vec<LogMark> = targets.iter().map(|r| r.mark()).collect();
     let src_mark = src.mark();
     let out = apply();
     assert!(
@@ -84,7 +79,7 @@ fn a_no_op_replication_costs_its_floor() {
         );
         assert_eq!(seen.len(), 5, "{seen:#?}");
     }
-    let seen = by_imagectl(&src, src_mark);
+    let seen = by_imagectl(src, src_mark);
     // One tag list per repository: team/app's serves the selector and the referrers.
     assert_eq!(
         count(&seen, "GET", &|p| p.ends_with("/tags/list")),
@@ -111,9 +106,10 @@ fn a_no_op_replication_costs_its_floor() {
 
     // cosign signs 1.1.0 again: the same `.sig` tag, a new digest. The plan sees it, the
     // next run carries it to both targets.
-    let resigned = cosign_sign(&src, "team/app", &releases[1].index.digest, "MEUCagain");
-    assert_ne!(resigned, releases[1].cosign.1);
-    let plan = ok(&env.run(&["plan", "--json", "-f", file]));
+    let released = sc.signed("1.1.0");
+    let resigned = cosign_sign(src, "team/app", &released.index.digest, "MEUCagain");
+    assert_ne!(resigned, released.cosign.1);
+    let plan = sc.ok(&["plan", "--json", "-f", file]);
     let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
     let carries = plan["replication"]["referrers"].as_array().unwrap();
     let changed: Vec<(String, u64, u64)> = carries
@@ -134,9 +130,9 @@ fn a_no_op_replication_costs_its_floor() {
         "{plan:#}"
     );
     apply();
-    for reg in &targets {
+    for reg in targets {
         assert_eq!(
-            reg.manifest_digest("mirror/team/app", &releases[1].cosign.0),
+            reg.manifest_digest("mirror/team/app", &released.cosign.0),
             Some(resigned.clone())
         );
     }
@@ -147,50 +143,38 @@ fn a_no_op_replication_costs_its_floor() {
 /// platform's) and reads no fallback tag.
 #[test]
 fn with_the_referrers_api_a_no_op_asks_once_per_manifest() {
-    use crate::support::faults::{Fault, FaultProxy, Rule};
+    use crate::support::faults::FaultProxy;
     use crate::support::fixtures::{multi_platform, push_index_http};
-    use crate::support::signing::{push_artifact, referrers_index};
+    use crate::support::signing::{push_artifact, serve_referrers};
 
-    let src = Registry::start();
-    let dst = Registry::start();
+    let sc = Scenario::new().registry().target();
+    let (src, dst) = (sc.reg(), sc.dst());
     let proxy = FaultProxy::start(&src.host());
+    let mut signed = Vec::new();
     for v in ["1.0.0", "1.1.0"] {
         let index = multi_platform(v, MediaFormat::Oci);
-        push_index_http(&src, "team/app", v, &index);
+        push_index_http(src, "team/app", v, &index);
         let (_, sig) = push_artifact(
-            &src,
+            src,
             "team/app",
-            (&index.digest, &index.media_type, index.size),
+            index.subject(),
             SIGNATURE,
             format!("signature of {v}").as_bytes(),
         );
-        proxy.add(Rule::new(
-            "GET",
-            &format!("/referrers/{}", index.digest),
-            Fault::Serve(
-                200,
-                "application/vnd.oci.image.index.v1+json".into(),
-                referrers_index(&[sig]),
-            ),
-        ));
+        signed.push((index.digest, vec![sig]));
     }
-    proxy.add(Rule::new(
-        "GET",
-        "/referrers/",
-        Fault::Serve(
-            200,
-            "application/vnd.oci.image.index.v1+json".into(),
-            referrers_index(&[]),
-        ),
-    ));
-    let env = TestEnv::new();
-    let path = env.write_policy(&format!(
+    let lists: Vec<_> = signed
+        .iter()
+        .map(|(d, s)| (d.as_str(), s.clone()))
+        .collect();
+    serve_referrers(&proxy, &lists);
+    let path = sc.env().write_policy(&format!(
             "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\nreplicate:\n  - to: {}/mirror\n",
             proxy.host(),
             dst.host()
         ));
     let file = path.to_str().unwrap();
-    let apply = || ok(&env.run(&["apply", "--yes", "-f", file]));
+    let apply = || sc.ok(&["apply", "--yes", "-f", file]);
     let out = apply();
     assert!(
         out.contains("Referrers (signatures, attestations): 4 pushed"),
@@ -218,7 +202,7 @@ fn with_the_referrers_api_a_no_op_asks_once_per_manifest() {
         6 + 1 + 2,
         "{seen:#?}"
     );
-    let at_target = by_imagectl(&dst, mark);
+    let at_target = by_imagectl(dst, mark);
     assert_eq!(at_target.len(), 2 + 2, "{at_target:#?}");
 }
 
@@ -227,37 +211,33 @@ fn with_the_referrers_api_a_no_op_asks_once_per_manifest() {
 /// `plan --no-referrers` counts none where `plan` (text and markdown) counts them.
 #[test]
 fn run_without_referrers_looks_up_and_carries_none() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    let r = release(&src, "1.0.0");
-    let env = TestEnv::new();
-    let path = env.write_policy(&format!(
-            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: {}/mirror\n",
-            src.host(),
-            dst.host()
-        ));
-    let file = path.to_str().unwrap();
-    let plan = ok(&env.run(&["plan", "--no-referrers", "-f", file]));
+    let sc = Scenario::new()
+        .registry()
+        .target()
+        .release("1.0.0")
+        .policy("version: 1\ndefaults: { platforms: [linux/amd64, linux/arm64/v8] }\nimages:\n  - name: {registry}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: {target}/mirror\n");
+    let (src, dst, r, file) = (sc.reg(), sc.dst(), sc.signed("1.0.0"), sc.policy_arg());
+    let plan = sc.ok(&["plan", "--no-referrers", "-f", file]);
     assert!(!plan.contains("Referrers:"), "{plan}");
-    let plan = ok(&env.run(&["plan", "-f", file]));
+    let plan = sc.ok(&["plan", "-f", file]);
     assert!(
         plan.contains("Referrers: 3 to carry, 3 at the sources"),
         "{plan}"
     );
-    let comment = ok(&env.run(&["plan", "--format", "markdown", "-f", file]));
+    let comment = sc.ok(&["plan", "--format", "markdown", "-f", file]);
     assert!(
         comment.contains("\nReferrers: 3 to carry, 3 at the sources"),
         "{comment}"
     );
     assert!(comment.contains("> refer"), "{comment}");
     let mark = src.mark();
-    ok(&env.run(&["run", "--once", "--no-referrers", "-f", file]));
+    sc.ok(&["run", "--once", "--no-referrers", "-f", file]);
     assert_eq!(
         dst.manifest_digest("mirror/team/app", "1.0.0").as_ref(),
         Some(&r.index.digest)
     );
     assert_eq!(dst.tags("mirror/team/app"), ["1.0.0"]);
-    let seen = by_imagectl(&src, mark);
+    let seen = by_imagectl(src, mark);
     assert_eq!(
         count(&seen, "GET", &|p| p.contains("/referrers/")),
         0,

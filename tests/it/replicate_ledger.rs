@@ -102,16 +102,11 @@ fn a_fresh_store_deletes_what_another_store_pushed() {
     // it keeps every tag, though its retention would drop 1.2.0, and having pushed
     // nothing it writes no ledger.
     let third = TestEnv::new();
-    let path = third.root.path().join("policy.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "version: 1\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\n    keep: 1\nreplicate:\n  - to: {}/mirror\n    ledger: staging\n",
-            src.host(),
-            dst.host()
-        ),
-    )
-    .unwrap();
+    let path = third.write_policy(&format!(
+        "version: 1\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\n    keep: 1\nreplicate:\n  - to: {}/mirror\n    ledger: staging\n",
+        src.host(),
+        dst.host()
+    ));
     let out = apply(&third, path.to_str().unwrap());
     assert!(out.contains(", 0 deleted"), "{out}");
     assert_eq!(
@@ -180,17 +175,18 @@ fn the_store_ledger_moves_into_the_target() {
 /// ledger: every run's pushes end up recorded, none overwritten by another writer.
 #[test]
 fn concurrent_writers_keep_each_others_records() {
-    let src = Registry::start();
-    let dst = Registry::start();
     let repos = ["team/a", "team/b", "team/c", "team/d"];
-    for repo in repos {
-        push_version(&src, repo, "1.0.0");
-    }
+    let sc = repos
+        .iter()
+        .fold(Scenario::new().registry().target(), |sc, repo| {
+            sc.releases(repo, &["1.0.0"])
+        });
+    let (src, dst) = (sc.reg(), sc.dst());
     let envs: Vec<(TestEnv, String)> = repos
         .iter()
         .map(|repo| {
             let env = TestEnv::new();
-            let policy = write_policy(&env, &src, &dst, repo, 1);
+            let policy = write_policy(&env, src, dst, repo, 1);
             (env, policy)
         })
         .collect();
@@ -220,7 +216,7 @@ fn concurrent_writers_keep_each_others_records() {
         "each run wrote the ledger at least once: {writes}"
     );
     assert_eq!(
-        ledger_targets(&dst),
+        ledger_targets(dst),
         repos.map(|r| format!("mirror/{r}:1.0.0"))
     );
 }

@@ -2,12 +2,11 @@
 //! between real distribution registries, which have no referrers API: the fallback tag
 //! schema and cosign's `.sig` tags are what moves.
 
-use crate::support::cli::succeeded as ok;
-use crate::support::fixtures::{FixtureIndex, MediaFormat, multi_platform, push_index_http};
+use crate::support::fixtures::{FixtureIndex, MediaFormat, multi_platform};
 use crate::support::signing::{
     SBOM, SIGNATURE, Signed, attach_artifact, fallback_tag, listed, release,
 };
-use crate::support::{Registry, TestEnv};
+use crate::support::{Registry, Scenario};
 
 /// Whether `dst` holds every referrer of `s` in `repo` with the source's digests.
 fn carried(dst: &Registry, repo: &str, s: &Signed) -> bool {
@@ -37,19 +36,15 @@ fn writes(reg: &Registry, mark: crate::support::registry::LogMark) -> usize {
 /// retention takes its referrers with it, and only its own.
 #[test]
 fn signed_images_replicate_with_their_referrers() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    let r1 = release(&src, "1.0.0");
-    let r2 = release(&src, "1.1.0");
-    let env = TestEnv::new();
-    let path = env.write_policy(&format!(
-            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    semver: \">=1\"\n    keep: 2\nreplicate:\n  - to: {}/mirror\n",
-            src.host(),
-            dst.host()
-        ));
-    let file = path.to_str().unwrap();
-    let apply = || ok(&env.run(&["apply", "--yes", "-f", file]));
-    let plan = ok(&env.run(&["plan", "-f", file]));
+    let sc = Scenario::new()
+        .registry()
+        .target()
+        .releases_signed(&["1.0.0", "1.1.0"])
+        .policy("version: 1\ndefaults: { platforms: [linux/amd64, linux/arm64/v8] }\nimages:\n  - name: {registry}/team/app\n    semver: \">=1\"\n    keep: 2\nreplicate:\n  - to: {target}/mirror\n");
+    let (src, dst, file) = (sc.reg(), sc.dst(), sc.policy_arg());
+    let (r1, r2) = (sc.signed("1.0.0"), sc.signed("1.1.0"));
+    let apply = || sc.ok(&["apply", "--yes", "-f", file]);
+    let plan = sc.ok(&["plan", "-f", file]);
     // Per release: the index's signature, the amd64 SBOM and the cosign tag.
     assert!(
         plan.contains("Referrers: 6 to carry, 6 at the sources for 2 replicated images"),
@@ -63,15 +58,15 @@ fn signed_images_replicate_with_their_referrers() {
         out.contains("Referrers (signatures, attestations): 10 pushed, 0 deleted."),
         "{out}"
     );
-    for r in [&r1, &r2] {
-        assert!(carried(&dst, "mirror/team/app", r), "{out}");
+    for r in [r1, r2] {
+        assert!(carried(dst, "mirror/team/app", r), "{out}");
     }
 
     // Nothing new: the target sees one HEAD per tag and the ledger read, nothing written.
     let mark = dst.mark();
     let src_mark = src.mark();
     let out = apply();
-    assert_eq!(writes(&dst, mark), 0, "{out}");
+    assert_eq!(writes(dst, mark), 0, "{out}");
     let seen = dst.requests_since(mark);
     assert!(
         seen.iter().all(|r| r.method == "HEAD"
@@ -104,9 +99,9 @@ fn signed_images_replicate_with_their_referrers() {
 
     // A new signature of an old image reaches the target.
     let late = attach_artifact(
-        &src,
+        src,
         "team/app",
-        (&r2.index.digest, &r2.index.media_type, r2.index.size),
+        r2.index.subject(),
         SIGNATURE,
         b"second signature of 1.1.0",
     );
@@ -118,19 +113,19 @@ fn signed_images_replicate_with_their_referrers() {
     let mut both = vec![r2.signature.clone(), late.clone()];
     both.sort();
     assert_eq!(
-        listed(&dst, "mirror/team/app", &fallback_tag(&r2.index.digest)),
+        listed(dst, "mirror/team/app", &fallback_tag(&r2.index.digest)),
         both
     );
 
     // Retention drops 1.0.0: its referrers leave the target, 1.1.0's stay.
-    let r3 = release(&src, "1.2.0");
+    let r3 = release(src, "1.2.0");
     let out = apply();
     assert!(out.contains("1 deleted"), "{out}");
     assert!(
         out.contains("Referrers (signatures, attestations): 5 pushed, 5 deleted."),
         "{out}"
     );
-    assert!(carried(&dst, "mirror/team/app", &r3), "{out}");
+    assert!(carried(dst, "mirror/team/app", &r3), "{out}");
     assert!(
         dst.manifest_digest("mirror/team/app", &r2.signature)
             .is_some()
@@ -152,43 +147,41 @@ fn signed_images_replicate_with_their_referrers() {
 /// plain `copy` carries none, and `tags` shows their tags only when asked.
 #[test]
 fn copy_carries_referrers_on_request() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    let r = release(&src, "1.0.0");
-    let env = TestEnv::new();
-    let from = format!("{}/team/app:1.0.0", src.host());
-    ok(&env.run(&["copy", &from, &format!("{}/plain/app:1.0.0", dst.host())]));
+    let sc = Scenario::new().registry().target().release("1.0.0");
+    let (dst, r) = (sc.dst(), sc.signed("1.0.0"));
+    let from = sc.reference("team/app:1.0.0");
+    sc.ok(&["copy", &from, &dst.reference("plain/app:1.0.0")]);
     assert_eq!(dst.tags("plain/app"), ["1.0.0"]);
-    let out = ok(&env.run(&[
+    let out = sc.ok(&[
         "copy",
         "--referrers",
         &from,
-        &format!("{}/signed/app:1.0.0", dst.host()),
-    ]));
-    assert!(carried(&dst, "signed/app", &r), "{out}");
+        &dst.reference("signed/app:1.0.0"),
+    ]);
+    assert!(carried(dst, "signed/app", r), "{out}");
     // `tags` lists images; `tags --all` the referrer tags too.
-    let repo = format!("{}/signed/app", dst.host());
-    let out = ok(&env.run(&["tags", &repo]));
+    let repo = dst.reference("signed/app");
+    let out = sc.ok(&["tags", &repo]);
     assert_eq!(out.lines().collect::<Vec<_>>(), ["1.0.0"]);
-    let out = ok(&env.run(&["tags", "--all", &repo]));
+    let out = sc.ok(&["tags", "--all", &repo]);
     assert_eq!(out.lines().count(), 4, "{out}");
 
     // One platform: its manifest's referrers (the SBOM), not the index's it is not under.
-    ok(&env.run(&[
+    sc.ok(&[
         "copy",
         "--referrers",
         "--platform",
         "linux/amd64",
         &from,
-        &format!("{}/amd64/app:1.0.0", dst.host()),
-    ]));
+        &dst.reference("amd64/app:1.0.0"),
+    ]);
     let amd64 = r.index.image("linux/amd64");
     assert_eq!(
         dst.manifest_digest("amd64/app", "1.0.0").as_ref(),
         Some(&amd64.manifest_digest)
     );
     assert_eq!(
-        listed(&dst, "amd64/app", &fallback_tag(&amd64.manifest_digest)),
+        listed(dst, "amd64/app", &fallback_tag(&amd64.manifest_digest)),
         [r.sbom.as_str()]
     );
     assert_eq!(dst.manifest_digest("amd64/app", &r.signature), None);
@@ -200,55 +193,32 @@ fn copy_carries_referrers_on_request() {
 /// target with it gets none.
 #[test]
 fn referrers_api_at_the_source_and_the_target() {
-    use crate::support::faults::{Fault, FaultProxy, Rule};
-    use crate::support::signing::{push_artifact, referrers_index};
+    use crate::support::faults::FaultProxy;
+    use crate::support::signing::{push_artifact, serve_referrers};
 
-    let src = Registry::start();
     let index = multi_platform("api", MediaFormat::Oci);
-    push_index_http(&src, "team/app", "1.0.0", &index);
+    let sc = Scenario::new()
+        .registry()
+        .target()
+        .index("team/app:1.0.0", &index);
+    let (src, dst) = (sc.reg(), sc.dst());
     let (sig, sig_desc) = push_artifact(
-        &src,
+        src,
         "team/app",
-        (&index.digest, &index.media_type, index.size),
+        index.subject(),
         SIGNATURE,
         b"signature via the API",
     );
     let arm = index.image("linux/arm64/v8");
     let (att, att_desc) = push_artifact(
-        &src,
+        src,
         "team/app",
-        (
-            &arm.manifest_digest,
-            &arm.manifest_media_type,
-            arm.manifest_size,
-        ),
+        arm.subject(),
         SBOM,
         b"attestation of arm64 via the API",
     );
-    let api = |proxy: &FaultProxy, lists: &[(&str, Vec<serde_json::Value>)]| {
-        for (subject, descriptors) in lists {
-            proxy.add(Rule::new(
-                "GET",
-                &format!("/referrers/{subject}"),
-                Fault::Serve(
-                    200,
-                    "application/vnd.oci.image.index.v1+json".into(),
-                    referrers_index(descriptors),
-                ),
-            ));
-        }
-        proxy.add(Rule::new(
-            "GET",
-            "/referrers/",
-            Fault::Serve(
-                200,
-                "application/vnd.oci.image.index.v1+json".into(),
-                referrers_index(&[]),
-            ),
-        ));
-    };
     let source = FaultProxy::start(&src.host());
-    api(
+    serve_referrers(
         &source,
         &[
             (index.digest.as_str(), vec![sig_desc.clone()]),
@@ -262,15 +232,8 @@ fn referrers_api_at_the_source_and_the_target() {
     );
 
     // A target without the API: the artifacts, and fallback indexes listing them.
-    let dst = Registry::start();
-    let env = TestEnv::new();
     let from = format!("{}/team/app:1.0.0", source.host());
-    ok(&env.run(&[
-        "copy",
-        "--referrers",
-        &from,
-        &format!("{}/m/app:1.0.0", dst.host()),
-    ]));
+    sc.ok(&["copy", "--referrers", &from, &dst.reference("m/app:1.0.0")]);
     assert!(
         source
             .seen_matching("GET", "/referrers/")
@@ -280,24 +243,24 @@ fn referrers_api_at_the_source_and_the_target() {
     assert_eq!(dst.manifest_digest("m/app", &sig).as_ref(), Some(&sig));
     assert_eq!(dst.manifest_digest("m/app", &att).as_ref(), Some(&att));
     assert_eq!(
-        listed(&dst, "m/app", &fallback_tag(&index.digest)),
+        listed(dst, "m/app", &fallback_tag(&index.digest)),
         [sig.as_str()]
     );
     assert_eq!(
-        listed(&dst, "m/app", &fallback_tag(&arm.manifest_digest)),
+        listed(dst, "m/app", &fallback_tag(&arm.manifest_digest)),
         [att.as_str()]
     );
 
     // A target with the API lists them itself: no fallback tag is written there.
     let dst2 = Registry::start();
     let target = FaultProxy::start(&dst2.host());
-    api(&target, &[(index.digest.as_str(), vec![sig_desc])]);
-    ok(&env.run(&[
+    serve_referrers(&target, &[(index.digest.as_str(), vec![sig_desc])]);
+    sc.ok(&[
         "copy",
         "--referrers",
         &from,
         &format!("{}/m/app:1.0.0", target.host()),
-    ]));
+    ]);
     assert_eq!(dst2.manifest_digest("m/app", &sig).as_ref(), Some(&sig));
     assert_eq!(dst2.manifest_digest("m/app", &att).as_ref(), Some(&att));
     assert_eq!(dst2.tags("m/app"), ["1.0.0"]);
@@ -307,23 +270,21 @@ fn referrers_api_at_the_source_and_the_target() {
 /// image was pulled from.
 #[test]
 fn push_carries_referrers_from_the_image_registry() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    let r = release(&src, "1.0.0");
-    let env = TestEnv::new();
-    let name = format!("{}/team/app:1.0.0", src.host());
-    ok(&env.run(&["pull", "--all-platforms", &name]));
-    let out = ok(&env.run(&[
+    let sc = Scenario::new().registry().target().release("1.0.0");
+    let (dst, r) = (sc.dst(), sc.signed("1.0.0"));
+    let name = sc.reference("team/app:1.0.0");
+    sc.ok(&["pull", "--all-platforms", &name]);
+    let out = sc.ok(&[
         "push",
         "--referrers",
         &name,
-        &format!("{}/pushed/app:1.0.0", dst.host()),
-    ]));
+        &dst.reference("pushed/app:1.0.0"),
+    ]);
     assert_eq!(
         dst.manifest_digest("pushed/app", "1.0.0").as_ref(),
         Some(&r.index.digest)
     );
-    assert!(carried(&dst, "pushed/app", &r), "{out}");
+    assert!(carried(dst, "pushed/app", r), "{out}");
 }
 
 /// A copy of two of three platforms is a new index the source never had: the referrers of
@@ -332,8 +293,6 @@ fn push_carries_referrers_from_the_image_registry() {
 fn a_platform_subset_carries_its_platforms_referrers() {
     use crate::support::fixtures::{ImageBuilder, Layer, Platform, base_layer};
 
-    let src = Registry::start();
-    let dst = Registry::start();
     let images = ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]
         .iter()
         .map(|p| {
@@ -346,44 +305,37 @@ fn a_platform_subset_carries_its_platforms_referrers() {
         })
         .collect();
     let index = FixtureIndex::new(MediaFormat::Oci, images);
-    push_index_http(&src, "team/app", "1.0.0", &index);
+    let sc = Scenario::new()
+        .registry()
+        .target()
+        .index("team/app:1.0.0", &index);
+    let (src, dst) = (sc.reg(), sc.dst());
     let signature = attach_artifact(
-        &src,
+        src,
         "team/app",
-        (&index.digest, &index.media_type, index.size),
+        index.subject(),
         SIGNATURE,
         b"signature of the whole index",
     );
     let arm = index.image("linux/arm64/v8");
-    let sbom = attach_artifact(
-        &src,
-        "team/app",
-        (
-            &arm.manifest_digest,
-            &arm.manifest_media_type,
-            arm.manifest_size,
-        ),
-        SBOM,
-        b"sbom of arm64",
-    );
-    let env = TestEnv::new();
-    ok(&env.run(&[
+    let sbom = attach_artifact(src, "team/app", arm.subject(), SBOM, b"sbom of arm64");
+    sc.ok(&[
         "copy",
         "--referrers",
         "--platform",
         "linux/amd64",
         "--platform",
         "linux/arm64/v8",
-        &format!("{}/team/app:1.0.0", src.host()),
-        &format!("{}/two/app:1.0.0", dst.host()),
-    ]));
+        &sc.reference("team/app:1.0.0"),
+        &dst.reference("two/app:1.0.0"),
+    ]);
     assert_ne!(
         dst.manifest_digest("two/app", "1.0.0").as_ref(),
         Some(&index.digest)
     );
     assert_eq!(dst.manifest_digest("two/app", &sbom).as_ref(), Some(&sbom));
     assert_eq!(
-        listed(&dst, "two/app", &fallback_tag(&arm.manifest_digest)),
+        listed(dst, "two/app", &fallback_tag(&arm.manifest_digest)),
         [sbom.as_str()]
     );
     assert_eq!(dst.manifest_digest("two/app", &signature), None);
@@ -394,19 +346,15 @@ fn a_platform_subset_carries_its_platforms_referrers() {
 /// and a second run carries nothing.
 #[test]
 fn a_one_platform_target_gets_that_platforms_referrers() {
-    let src = Registry::start();
-    let dst = Registry::start();
-    let r = release(&src, "1.0.0");
-    let env = TestEnv::new();
-    let path = env.write_policy(&format!(
-            "version: 1\ndefaults: {{ platforms: [linux/amd64, linux/arm64/v8] }}\nimages:\n  - name: {}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: {}/amd64\n    platforms: [linux/amd64]\n",
-            src.host(),
-            dst.host()
-        ));
-    let file = path.to_str().unwrap();
-    let plan = ok(&env.run(&["plan", "-f", file]));
+    let sc = Scenario::new()
+        .registry()
+        .target()
+        .release("1.0.0")
+        .policy("version: 1\ndefaults: { platforms: [linux/amd64, linux/arm64/v8] }\nimages:\n  - name: {registry}/team/app\n    tags: [\"1.0.0\"]\nreplicate:\n  - to: {target}/amd64\n    platforms: [linux/amd64]\n");
+    let (dst, r, file) = (sc.dst(), sc.signed("1.0.0"), sc.policy_arg());
+    let plan = sc.ok(&["plan", "-f", file]);
     assert!(plan.contains("(1 of 1 referrers to carry)"), "{plan}");
-    let apply = || ok(&env.run(&["apply", "--yes", "-f", file]));
+    let apply = || sc.ok(&["apply", "--yes", "-f", file]);
     let out = apply();
     let amd64 = r.index.image("linux/amd64");
     assert_eq!(
@@ -415,11 +363,7 @@ fn a_one_platform_target_gets_that_platforms_referrers() {
         "{out}"
     );
     assert_eq!(
-        listed(
-            &dst,
-            "amd64/team/app",
-            &fallback_tag(&amd64.manifest_digest)
-        ),
+        listed(dst, "amd64/team/app", &fallback_tag(&amd64.manifest_digest)),
         [r.sbom.as_str()]
     );
     assert_eq!(dst.manifest_digest("amd64/team/app", &r.signature), None);
@@ -430,5 +374,5 @@ fn a_one_platform_target_gets_that_platforms_referrers() {
         out.contains("Referrers: 0 to carry, 1 at the sources"),
         "{out}"
     );
-    assert_eq!(writes(&dst, mark), 0, "{out}");
+    assert_eq!(writes(dst, mark), 0, "{out}");
 }

@@ -27,12 +27,7 @@ fn save_platform_writes_only_the_referrers_of_what_it_saves() {
     let reg = Registry::start();
     let index = multi_platform("1.0.0", MediaFormat::Oci);
     push_index_http(&reg, "team/app", "1.0.0", &index);
-    attach(
-        &reg,
-        (&index.digest, &index.media_type, index.size),
-        SIGNATURE,
-        "signature of the index",
-    );
+    attach(&reg, index.subject(), SIGNATURE, "signature of the index");
     let mut kept = Vec::new();
     for platform in ["linux/amd64", "linux/arm64/v8"] {
         let m = index.image(platform);

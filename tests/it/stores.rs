@@ -169,10 +169,8 @@ fn bad_input_changes_nothing(kind: Kind) {
     let (_reg, a, _) = registry_with_two();
     under.ok(&["pull", &a]);
     let before = (under.names(), under.image_count());
-    let dead = format!(
-        "127.0.0.1:{}/demo/a:1.0",
-        crate::support::registry::free_port()
-    );
+    let refusing = crate::support::registry::dead_port();
+    let dead = format!("127.0.0.1:{}/demo/a:1.0", refusing.port());
     for args in [
         vec!["rmi", "nosuch/image:1"],
         vec!["tag", "nosuch/image:1", "x/y:1"],

@@ -118,7 +118,8 @@ fn error_lines() {
         "save_unknown",
         &shown(&t.env, &["save", "-o", &archive, "nope:1"]),
     );
-    let port = crate::support::registry::free_port();
+    let refusing = crate::support::registry::dead_port();
+    let port = refusing.port();
     let unreachable = format!("127.0.0.1:{port}/demo/app:1.0");
     snapshot("pull_unreachable", &shown(&t.env, &["pull", &unreachable]));
     let policy = t.env.root.path().join("bad.yaml");

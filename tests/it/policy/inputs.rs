@@ -123,7 +123,7 @@ fn directory_conflicts() {
     assert_eq!(got.len(), 3, "{got:#?}");
 }
 
-/// A billion-laughs alias bomb fails within a second with a clear error instead of
+/// A billion-laughs alias bomb fails within seconds with a clear error instead of
 /// expanding, and so does a document nested thousands of levels deep.
 #[test]
 fn hostile_documents_fail_fast() {
@@ -163,6 +163,8 @@ fn hostile_documents_fail_fast() {
             "{case}: {got:?}"
         );
         assert!(got[0].to_lowercase().contains(gist), "{case}: {got:?}");
-        assert!(took < Duration::from_secs(1), "{case} took {took:?}");
+        // A whole process on a loaded machine, against an expansion to 10^9 strings that
+        // would take minutes and tens of GiB.
+        assert!(took < Duration::from_secs(20), "{case} took {took:?}");
     }
 }

@@ -5,7 +5,7 @@ use super::{problem_lines, run_with_config, write_config};
 use crate::pull::assert_fsck_clean;
 use crate::support::cli::skopeo_inspect_store;
 use crate::support::fixtures::MediaFormat;
-use crate::support::registry::free_port;
+use crate::support::registry::dead_port;
 use crate::support::{Registry, Scenario, TestEnv};
 
 /// A real pull-through cache (distribution `proxy.remoteurl`) configured as a mirror serves
@@ -56,7 +56,8 @@ fn pull_through_cache_mirror_serves_the_pull() {
 /// the pull (several blobs: the dead mirror is not retried for each).
 #[test]
 fn stopped_mirror_falls_back_to_upstream_with_one_warning() {
-    let dead = format!("http://127.0.0.1:{}", free_port());
+    let refusing = dead_port();
+    let dead = format!("http://127.0.0.1:{}", refusing.port());
     let sc = Scenario::new()
         .registry()
         .app()
@@ -111,7 +112,8 @@ fn mirror_without_the_repository_falls_back_to_upstream() {
 #[test]
 fn mirror_with_path_prefix_serves_prefixed_repository() {
     // The scenario's registry is the mirror; nothing listens at the upstream.
-    let upstream_host = format!("127.0.0.1:{}", free_port());
+    let refusing = dead_port();
+    let upstream_host = format!("127.0.0.1:{}", refusing.port());
     let sc = Scenario::new()
         .registry()
         .oci("app-v1", "hub/demo/app:1.0")
@@ -180,7 +182,8 @@ fn mirror_serving_wrong_bytes_is_bypassed_for_that_blob() {
 #[test]
 fn mirror_credentials_come_from_its_own_entry() {
     // The scenario's registry is the mirror; nothing listens at the upstream.
-    let upstream_host = format!("127.0.0.1:{}", free_port());
+    let refusing = dead_port();
+    let upstream_host = format!("127.0.0.1:{}", refusing.port());
     let sc = Scenario::new()
         .authenticated("mirror-user", "mirror-pw")
         .app()

@@ -215,7 +215,8 @@ fn client_certificates() {
 #[test]
 fn https_mirror_uses_its_own_entry_for_ca_and_credentials() {
     let (_feeder, mirror, digest) = tls_registry_with_image();
-    let upstream_host = format!("127.0.0.1:{}", crate::support::registry::free_port());
+    let refusing = crate::support::registry::dead_port();
+    let upstream_host = format!("127.0.0.1:{}", refusing.port());
     let env = TestEnv::new();
     let cfg = write_config(
         &env,

@@ -222,3 +222,23 @@ pub fn imagectl_process(store: &Path, home: &Path) -> StdCommand {
         .arg(store);
     cmd
 }
+
+/// Kills `child` with SIGKILL as soon as `cond` holds (polled every 5 ms, for up to 60 s),
+/// so a kill lands at a chosen stage of the run however slowly a loaded machine starts it;
+/// whether `cond` held while the child was still running. A child that ended first, or
+/// never got there, is reaped and `false` returned.
+pub fn kill_when(child: &mut std::process::Child, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let landed = loop {
+        if cond() {
+            break child.try_wait().unwrap().is_none();
+        }
+        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let _ = child.kill();
+    child.wait().unwrap();
+    landed
+}

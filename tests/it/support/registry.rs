@@ -405,6 +405,38 @@ impl Drop for Registry {
     }
 }
 
+/// A loopback port that refuses connections for as long as this lives: a socket is bound to
+/// it and never listens, so no listener of another test can take the port (as one could
+/// take a port [`free_port`] gave back) and a connection to it is refused.
+pub struct DeadPort {
+    _socket: socket2::Socket,
+    port: u16,
+}
+
+impl DeadPort {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// Binds a [`DeadPort`] on 127.0.0.1.
+pub fn dead_port() -> DeadPort {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&any.into()).expect("bind 127.0.0.1:0");
+    let port = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("a bound address")
+        .port();
+    DeadPort {
+        _socket: socket,
+        port,
+    }
+}
+
 /// A free loopback port (bind :0, read it, release it).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

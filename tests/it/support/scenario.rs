@@ -11,6 +11,9 @@
 //! assert!(sc.probe().has(&sc.reference("demo/app:1.0")));
 //! ```
 //!
+//! Signed multi-platform releases of `team/app` (`.release("1.0.0")`, read as
+//! `sc.signed("1.0.0")`) are what the referrer tests replicate.
+//!
 //! A second registry is the copy or replication target (`.target()`, read as `sc.dst()`) or
 //! the registry's mirror (`.mirrored()`, read as `sc.mirror()`, listed in `registries.yaml`).
 //!
@@ -28,6 +31,7 @@ use super::fixtures::{
 use super::output::RunExt as _;
 use super::probe::StoreProbe;
 use super::registry::Registry;
+use super::signing::{self, Signed};
 
 /// A registry (optional), a store and a policy (optional), built step by step.
 pub struct Scenario {
@@ -40,6 +44,8 @@ pub struct Scenario {
     fx: Option<Standard>,
     /// The digest the registry served for each `repo:tag` pushed here.
     digests: BTreeMap<String, String>,
+    /// The signed releases of `team/app` pushed here, by version.
+    signed: BTreeMap<String, Signed>,
 }
 
 impl Default for Scenario {
@@ -59,6 +65,7 @@ impl Scenario {
             config: None,
             fx: None,
             digests: BTreeMap::new(),
+            signed: BTreeMap::new(),
         }
     }
 
@@ -121,6 +128,28 @@ impl Scenario {
         let digest = push_index_http(self.reg(), repo, tag, index);
         self.digests.insert(repo_and_tag.to_string(), digest);
         self
+    }
+
+    /// Pushes signed release `v` of `team/app` (two platforms, a signature, an SBOM and a
+    /// cosign tag: [`signing::release`]); read it back with [`Scenario::signed`].
+    pub fn release(mut self, v: &str) -> Self {
+        let signed = signing::release(self.reg(), v);
+        self.digests
+            .insert(format!("team/app:{v}"), signed.index.digest.clone());
+        self.signed.insert(v.to_string(), signed);
+        self
+    }
+
+    /// Pushes signed releases of `team/app` ([`Scenario::release`]) for each version.
+    pub fn releases_signed(self, versions: &[&str]) -> Self {
+        versions.iter().fold(self, |sc, v| sc.release(v))
+    }
+
+    /// What [`Scenario::release`] pushed for version `v`.
+    pub fn signed(&self, v: &str) -> &Signed {
+        self.signed
+            .get(v)
+            .unwrap_or_else(|| panic!("release {v} was not pushed by this scenario"))
     }
 
     /// Builds the standard fixtures ([`Standard`]: `app-v1`, `app-v2`, `multi`).

@@ -6,6 +6,7 @@
 
 use serde_json::json;
 
+use super::faults::{Fault, FaultProxy, Rule};
 use super::fixtures::{
     FixtureIndex, MediaFormat, hex_of, multi_platform, push_index_http, sha256_digest,
 };
@@ -85,6 +86,23 @@ pub fn referrers_index(descriptors: &[serde_json::Value]) -> Vec<u8> {
     .unwrap()
 }
 
+/// Makes `proxy` a registry with the referrers API (distribution 2.8 has none): each
+/// `(subject, descriptors)` is answered with that listing, any other subject with an empty
+/// one.
+pub fn serve_referrers(proxy: &FaultProxy, lists: &[(&str, Vec<serde_json::Value>)]) {
+    let answer = |descriptors: &[serde_json::Value]| {
+        Fault::Serve(200, OCI_INDEX.into(), referrers_index(descriptors))
+    };
+    for (subject, descriptors) in lists {
+        proxy.add(Rule::new(
+            "GET",
+            &format!("/referrers/{subject}"),
+            answer(descriptors),
+        ));
+    }
+    proxy.add(Rule::new("GET", "/referrers/", answer(&[])));
+}
+
 /// Push a cosign-style signature of `subject` as the tag `sha256-<hex>.sig`; returns the
 /// tag's manifest digest.
 pub fn cosign_sign(reg: &Registry, repo: &str, subject: &str, signature: &str) -> String {
@@ -146,7 +164,7 @@ pub fn release(reg: &Registry, v: &str) -> Signed {
     let signature = attach_artifact(
         reg,
         "team/app",
-        (&index.digest, &index.media_type, index.size),
+        index.subject(),
         SIGNATURE,
         format!("signature of {v}").as_bytes(),
     );
@@ -154,11 +172,7 @@ pub fn release(reg: &Registry, v: &str) -> Signed {
     let sbom = attach_artifact(
         reg,
         "team/app",
-        (
-            &amd64.manifest_digest,
-            &amd64.manifest_media_type,
-            amd64.manifest_size,
-        ),
+        amd64.subject(),
         SBOM,
         format!("sbom of {v} amd64").as_bytes(),
     );
