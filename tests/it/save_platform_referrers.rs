@@ -58,12 +58,7 @@ fn save_platform_writes_only_the_referrers_of_what_it_saves() {
     assert_eq!(archive_referrers(&archive), kept);
 
     let fresh = TestEnv::new();
-    let loaded = ok(&fresh
-        .imagectl()
-        .args(["load", "-i"])
-        .arg(&archive)
-        .output()
-        .unwrap());
+    let loaded = ok(&fresh.run(&["load", "-i", archive.to_str().unwrap()]));
     assert!(loaded.contains("Loaded 1 referrers"), "{loaded}");
 }
 

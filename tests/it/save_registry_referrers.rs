@@ -78,12 +78,7 @@ fn a_registry_save_carries_a_signature_of_an_sbom() {
     );
 
     let fresh = TestEnv::new();
-    let loaded = ok(&fresh
-        .imagectl()
-        .args(["load", "-i"])
-        .arg(&archive)
-        .output()
-        .unwrap());
+    let loaded = ok(&fresh.run(&["load", "-i", archive.to_str().unwrap()]));
     assert!(loaded.contains("Loaded 5 referrers"), "{loaded}");
     let dst = Registry::start();
     let target = format!("{}/mirror/app:1.0.0", dst.host());
@@ -174,13 +169,15 @@ fn a_registry_save_follows_referrers_three_levels_deep() {
     sc.ok(&["pull", "--all-platforms", &image]);
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("app.tar");
-    let out = sc
-        .imagectl()
-        .args(["save", "--format", "oci", "--referrers", "-o"])
-        .arg(&archive)
-        .arg(&image)
-        .output()
-        .unwrap();
+    let out = sc.run(&[
+        "save",
+        "--format",
+        "oci",
+        "--referrers",
+        "-o",
+        archive.to_str().unwrap(),
+        &image,
+    ]);
     let err = ok(&out);
     assert!(err.contains("more than 3 levels"), "{err}");
     let mut expected = vec![s.signature.clone(), s.cosign.1.clone()];
