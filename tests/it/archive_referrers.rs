@@ -38,15 +38,7 @@ fn saved(src: &Registry, archive: &Path) -> String {
     let image = format!("{}/team/app:1.0.0", src.host());
     let env = TestEnv::new();
     ok(&env.run(&["pull", "--all-platforms", &image]));
-    ok(&env.run(&[
-        "save",
-        "--format",
-        "oci",
-        "--referrers",
-        "-o",
-        archive.to_str().unwrap(),
-        &image,
-    ]));
+    ok(&env.save_referrers(archive, &image));
     image
 }
 
@@ -87,15 +79,7 @@ fn referrers_cross_an_air_gap_in_an_oci_archive() {
     );
     // Saved again with the registry gone: from the store.
     let again = dir.path().join("again.tar");
-    ok(&env.run(&[
-        "save",
-        "--format",
-        "oci",
-        "--referrers",
-        "-o",
-        again.to_str().unwrap(),
-        &image,
-    ]));
+    ok(&env.save_referrers(&again, &image));
     let third = TestEnv::new();
     let reloaded = ok(&third.run(&["load", "-i", again.to_str().unwrap()]));
     assert!(reloaded.contains("Loaded 3 referrers"), "{reloaded}");
@@ -208,15 +192,7 @@ fn an_unreachable_registry_fails_the_save_in_one_line() {
     drop(src);
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("app.tar");
-    let out = env.run(&[
-        "save",
-        "--format",
-        "oci",
-        "--referrers",
-        "-o",
-        archive.to_str().unwrap(),
-        &image,
-    ]);
+    let out = env.save_referrers(&archive, &image);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains(&format!("from {host}")), "{err}");
@@ -270,15 +246,7 @@ fn an_unsigned_image_is_saved_with_a_note() {
     ok(&env.run(&["pull", "--all-platforms", &image]));
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("plain.tar");
-    let out = env.run(&[
-        "save",
-        "--format",
-        "oci",
-        "--referrers",
-        "-o",
-        archive.to_str().unwrap(),
-        &image,
-    ]);
+    let out = env.save_referrers(&archive, &image);
     let err = ok(&out);
     assert!(err.contains("lists no referrers of"), "{err}");
     let fresh = TestEnv::new();

@@ -169,15 +169,7 @@ fn a_registry_save_follows_referrers_three_levels_deep() {
     sc.ok(&["pull", "--all-platforms", &image]);
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("app.tar");
-    let out = sc.run(&[
-        "save",
-        "--format",
-        "oci",
-        "--referrers",
-        "-o",
-        archive.to_str().unwrap(),
-        &image,
-    ]);
+    let out = sc.env().save_referrers(&archive, &image);
     let err = ok(&out);
     assert!(err.contains("more than 3 levels"), "{err}");
     let mut expected = vec![s.signature.clone(), s.cosign.1.clone()];

@@ -93,6 +93,21 @@ impl TestEnv {
         self.imagectl().args(args).output().expect("start imagectl")
     }
 
+    /// `imagectl save --format oci --referrers -o ARCHIVE IMAGE`, whatever the exit code:
+    /// the air-gap step the referrer tests share.
+    pub fn save_referrers(&self, archive: &Path, image: &str) -> std::process::Output {
+        let archive = archive.to_str().expect("UTF-8 temp path");
+        self.run(&[
+            "save",
+            "--format",
+            "oci",
+            "--referrers",
+            "-o",
+            archive,
+            image,
+        ])
+    }
+
     /// Writes `HOME/.docker/config.json` granting basic auth `user:pass` for `host`.
     pub fn docker_login(&self, host: &str, user: &str, pass: &str) {
         let dir = self.home.join(".docker");
