@@ -65,10 +65,7 @@ fn pulled_image_is_cri_image_and_runs(version: Version) {
     assert_eq!(listed.trim(), id, "imagectl's image ID is CRI's");
     let out = under
         .containerd()
-        .ctr()
-        .args(["run", "--rm", &name, "imagectl-run-test", "/bin/true"])
-        .output()
-        .unwrap();
+        .ctr_run(&name, "imagectl-run-test", &["/bin/true"]);
     assert!(out.status.success(), "ctr run: {}", text(&out));
     // df adds what the unpacked layers take in the snapshotter.
     let df = under.ok(&["df"]);

@@ -356,18 +356,11 @@ fn runs_under_containerd_with_ctr(version: Version) {
     let c = Containerd::start(version);
     let imported = c.ctr_ok(&["images", "import", built.archive().to_str().unwrap()]);
     assert!(imported.contains(FULL_NAME), "{imported}");
-    let out = c
-        .ctr()
-        .args([
-            "run",
-            "--rm",
-            FULL_NAME,
-            "imagectl-own-image",
-            "/usr/bin/imagectl",
-            "--version",
-        ])
-        .output()
-        .unwrap();
+    let out = c.ctr_run(
+        FULL_NAME,
+        "imagectl-own-image",
+        &["/usr/bin/imagectl", "--version"],
+    );
     assert_eq!(ok(&out, "ctr run").trim(), VERSION_LINE);
 }
 

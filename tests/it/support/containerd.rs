@@ -137,6 +137,27 @@ impl Containerd {
         cmd
     }
 
+    /// `ctr run --rm IMAGE ID ARGS…` with runc's state under this daemon's own root rather
+    /// than the host-wide `/run/containerd/runc/<namespace>`, which every containerd on the
+    /// host shares: tests running a container of one ID on two daemons at once (the
+    /// versions' variants in parallel, or two suites) would otherwise collide ("container
+    /// with given ID already exists").
+    pub fn ctr_run(&self, image: &str, id: &str, args: &[&str]) -> std::process::Output {
+        let runc_root = self.root.join("runc");
+        self.ctr()
+            .args([
+                "run",
+                "--rm",
+                "--runc-root",
+                runc_root.to_str().unwrap(),
+                image,
+                id,
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
     /// `ctr ARGS`, asserting success; returns stdout.
     pub fn ctr_ok(&self, args: &[&str]) -> String {
         let out = self.ctr().args(args).output().unwrap();
