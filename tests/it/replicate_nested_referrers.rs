@@ -93,6 +93,14 @@ fn replication_carries_a_signature_of_an_sbom() {
         |d: &str| src.count_since(src_mark, "GET", &format!("/manifests/{}", fallback_tag(d)));
     assert_eq!(gets(&s.sbom), 1, "{:#?}", src.requests_since(src_mark));
     assert_eq!(gets(&s.signature), 0, "{:#?}", src.requests_since(src_mark));
+    // The floor one level deep: the tag list, the tag's HEAD, the referrers query (404),
+    // the fallback indexes of the index, amd64 and the SBOM, and the cosign tag's HEAD.
+    let seen: Vec<_> = src
+        .requests_since(src_mark)
+        .into_iter()
+        .filter(|r| r.path != "/v2/")
+        .collect();
+    assert_eq!(seen.len(), 1 + 1 + 1 + 3 + 1, "{seen:#?}");
 
     // 1.1.0 replaces 1.0.0 (keep: 1): its referrers go with its tag, the nested one too.
     release(src, "1.1.0");
