@@ -5,7 +5,10 @@
 
 use crate::support::cli::skopeo_ok;
 use crate::support::registry::LogMark;
-use crate::support::signing::{Signed, fallback_tag, listed, release, sign_referrer};
+use crate::support::signing::{
+    SBOM, SIGNATURE, Signed, cosign_sign, fallback_tag, listed, push_artifact, release,
+    serve_referrers, sign_referrer,
+};
 use crate::support::{Registry, Scenario};
 
 fn writes(reg: &Registry, mark: LogMark) -> usize {
@@ -147,14 +150,21 @@ fn a_platform_target_carries_the_signature_of_its_platforms_sbom() {
     assert_eq!(dst.manifest_digest("mirror/team/app", &s.signature), None);
 }
 
-/// `copy --referrers` carries the signature of the SBOM, listed under the SBOM; so does a
-/// copy of the amd64 manifest alone (`--platform`), whose SBOM it is.
+/// `copy --referrers` carries the signature of the SBOM, listed under the SBOM, and a
+/// cosign signature of the SBOM under its `.sig` tag; so does a copy of the amd64 manifest
+/// alone (`--platform`), whose SBOM it is.
 #[test]
 fn copy_carries_a_signature_of_an_sbom() {
     let sc = Scenario::new().registry().target().release("1.0.0");
     let (src, dst) = (sc.reg(), sc.dst());
     let s = sc.signed("1.0.0");
     let nested = sign_referrer(src, "team/app", &s.sbom, b"signature of the sbom");
+    let cosigned = cosign_sign(src, "team/app", &s.sbom, "MEUCsbom");
+    let cosign_tag = format!("{}.sig", fallback_tag(&s.sbom));
+    let both = |repo: &str| {
+        carried_nested(dst, repo, s, &nested)
+            && dst.manifest_digest(repo, &cosign_tag).as_ref() == Some(&cosigned)
+    };
     let source = sc.reference("team/app:1.0.0");
     let out = sc.ok(&[
         "copy",
@@ -162,7 +172,7 @@ fn copy_carries_a_signature_of_an_sbom() {
         &source,
         &format!("{}/copied/app:1.0.0", dst.host()),
     ]);
-    assert!(carried_nested(dst, "copied/app", s, &nested), "{out}");
+    assert!(both("copied/app"), "{out}");
     let out = sc.ok(&[
         "copy",
         "--referrers",
@@ -171,7 +181,7 @@ fn copy_carries_a_signature_of_an_sbom() {
         &source,
         &format!("{}/amd64/app:1.0.0", dst.host()),
     ]);
-    assert!(carried_nested(dst, "amd64/app", s, &nested), "{out}");
+    assert!(both("amd64/app"), "{out}");
 }
 
 /// `push --referrers` of a pulled image (a store that keeps none of its referrers) copies
@@ -191,4 +201,65 @@ fn push_from_the_registry_carries_a_signature_of_an_sbom() {
         &format!("{}/pushed/app:1.0.0", dst.host()),
     ]);
     assert!(carried_nested(dst, "pushed/app", s, &nested), "{out}");
+}
+
+/// From a source with the referrers API (a proxy answering what distribution 2.8 cannot),
+/// the signature of an SBOM is found by one more referrers query (the SBOM's) and carried:
+/// listed in the SBOM's fallback index at a target without the API, and by the API itself
+/// (no fallback tag written) at a target with it.
+#[test]
+fn with_the_referrers_api_a_signature_of_an_sbom_is_found_through_it() {
+    use crate::support::faults::FaultProxy;
+    use crate::support::fixtures::{MediaFormat, multi_platform};
+
+    let index = multi_platform("api", MediaFormat::Oci);
+    let sc = Scenario::new()
+        .registry()
+        .target()
+        .index("team/app:1.0.0", &index);
+    let (src, dst) = (sc.reg(), sc.dst());
+    let arm = index.image("linux/arm64/v8");
+    let (sbom, sbom_desc) = push_artifact(src, "team/app", arm.subject(), SBOM, b"arm64 sbom");
+    let (media_type, bytes) = src.get_manifest("team/app", &sbom);
+    let (nested, nested_desc) = push_artifact(
+        src,
+        "team/app",
+        (&sbom, &media_type, bytes.len() as u64),
+        SIGNATURE,
+        b"signature of the sbom",
+    );
+    let lists = [
+        (arm.manifest_digest.as_str(), vec![sbom_desc]),
+        (sbom.as_str(), vec![nested_desc]),
+    ];
+    let source = FaultProxy::start(&src.host());
+    serve_referrers(&source, &lists);
+    let from = format!("{}/team/app:1.0.0", source.host());
+
+    sc.ok(&["copy", "--referrers", &from, &dst.reference("m/app:1.0.0")]);
+    let asked = |d: &str| {
+        source
+            .seen_matching("GET", "/referrers/")
+            .iter()
+            .filter(|s| s.path.ends_with(d))
+            .count()
+    };
+    assert_eq!((asked(&sbom), asked(&nested)), (1, 1));
+    assert_eq!(dst.manifest_digest("m/app", &nested), Some(nested.clone()));
+    assert_eq!(
+        listed(dst, "m/app", &fallback_tag(&sbom)),
+        [nested.as_str()]
+    );
+
+    let dst2 = Registry::start();
+    let target = FaultProxy::start(&dst2.host());
+    serve_referrers(&target, &lists);
+    sc.ok(&[
+        "copy",
+        "--referrers",
+        &from,
+        &format!("{}/m/app:1.0.0", target.host()),
+    ]);
+    assert_eq!(dst2.manifest_digest("m/app", &nested), Some(nested.clone()));
+    assert_eq!(dst2.tags("m/app"), ["1.0.0"]);
 }
