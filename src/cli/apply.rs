@@ -115,10 +115,9 @@ pub(super) async fn prepare_in(
 ) -> Result<Planned> {
     let client = policy_client(cli, policy)?;
     let finder = referrers.then(|| {
-        Arc::new(ReferrerFinder::new(
-            client.sharing_tag_lists(),
-            store.content(),
-        ))
+        Arc::new(
+            ReferrerFinder::new(client.sharing_tag_lists(), store.content()).following_referrers(),
+        )
     });
     let inventory = store.inventory().await?;
     let view = StoreView {
@@ -225,7 +224,7 @@ pub(super) async fn carry_out(
         let carrier = (!plan.replication.referrers.is_empty()).then(|| {
             let finder = planned.finder.clone().unwrap_or_else(|| {
                 let client = planned.client.sharing_tag_lists();
-                Arc::new(ReferrerFinder::new(client, planned.store.content()))
+                Arc::new(ReferrerFinder::new(client, planned.store.content()).following_referrers())
             });
             ReferrerCopier::new(copier.clone(), planned.client.clone(), finder)
         });

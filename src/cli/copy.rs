@@ -39,7 +39,9 @@ pub(super) async fn run(cli: &Cli, args: &CopyArgs) -> Result<ExitCode> {
         .await
         .with_context(|| format!("copy {source} -> {target}"))?;
     let carried = if args.referrers {
-        let finder = Arc::new(ReferrerFinder::new(client.clone(), local_store(cli).await));
+        let finder = Arc::new(
+            ReferrerFinder::new(client.clone(), local_store(cli).await).following_referrers(),
+        );
         let carrier = ReferrerCopier::new(copier.clone(), client, finder);
         let carried = carrier
             .carry(&source, &done.digest, &target, &KnownReferrers::default())
@@ -163,7 +165,9 @@ pub(super) async fn push(cli: &Cli, args: &PushArgs) -> Result<ExitCode> {
                 "--referrers needs IMAGE by name (the registry it names holds its referrers), not by ID"
             );
         };
-        let finder = Arc::new(ReferrerFinder::new(client.clone(), Some(export.content())));
+        let finder = Arc::new(
+            ReferrerFinder::new(client.clone(), Some(export.content())).following_referrers(),
+        );
         let carried = ReferrerCopier::new(copier, client, finder)
             .carry(&source, &done.digest, &target, &KnownReferrers::default())
             .await

@@ -82,8 +82,8 @@ pub(super) async fn plan(cli: &Cli, args: &PlanArgs, policy: &Policy) -> Result<
         .collect::<Result<Vec<_>>>()?;
     let client = policy_client(cli, policy)?;
     // One finder for every host: the sources' referrers are the same for all.
-    let finder =
-        (!args.no_referrers).then(|| ReferrerFinder::new(client.sharing_tag_lists(), None));
+    let finder = (!args.no_referrers)
+        .then(|| ReferrerFinder::new(client.sharing_tag_lists(), None).following_referrers());
     let mut plans = Vec::new();
     for host in &hosts {
         let (plan, _, _) = plan_view(&client, policy, &host.view(), finder.as_ref()).await;

@@ -68,22 +68,28 @@ pub struct SourceImage {
 impl SourceImage {
     /// The manifests whose referrers a target holding `at_target` carries: all of them when
     /// it holds the image itself, else (a target keeping `platforms`) the platform
-    /// manifests it keeps.
+    /// manifests it keeps, and below them the referrers of the referrers it gets (a
+    /// signature of the SBOM of a kept platform, not of the source index's SBOM).
     pub(super) fn for_target(&self, at_target: &Digest, platforms: &[Platform]) -> Vec<&Found> {
         if *at_target == self.top || platforms.is_empty() {
             return self.subjects.iter().collect();
         }
-        let picked: Vec<&Digest> = match &self.index {
+        let mut carried: BTreeSet<Digest> = match &self.index {
             Some(index) => platforms
                 .iter()
-                .filter_map(|p| index.select(p).first().map(|d| &d.digest))
+                .filter_map(|p| index.select(p).first().map(|d| d.digest.clone()))
                 .collect(),
-            None => Vec::new(),
+            None => BTreeSet::new(),
         };
-        self.subjects
-            .iter()
-            .filter(|f| picked.contains(&&f.subject))
-            .collect()
+        // A referrer's own referrers follow it in `subjects` (found level by level).
+        let mut out = Vec::new();
+        for f in &self.subjects {
+            if carried.contains(&f.subject) {
+                carried.extend(f.referrers());
+                out.push(f);
+            }
+        }
+        out
     }
 
     /// What a plan reads of it.
@@ -152,7 +158,8 @@ impl ReferrerFinder {
 
     /// The same finder, also asking for the referrers of the referrers it finds (at most
     /// [`NESTED_LEVELS`] levels deep): what a save writes, so an archive carries what the
-    /// store would keep.
+    /// store would keep, and what a replication, copy or push carries, so a signature of
+    /// an SBOM reaches the target as `oras cp -r` would take it.
     pub fn following_referrers(mut self) -> Self {
         self.nested = true;
         self

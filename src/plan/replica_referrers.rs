@@ -3,6 +3,8 @@
 //! many of them the target's ledger does not show carried there yet. Pure: the lookups at
 //! the sources are an input.
 
+use std::collections::BTreeSet;
+
 use super::model::WantedImage;
 use super::replica_model::{
     ReferrerCarry, ReferrersAtSource, ReplicaRecord, ReplicaTarget, SubjectReferrers,
@@ -52,7 +54,14 @@ pub(super) fn referrer_carry(
     let whole = target.platforms.is_empty() || carry.current.as_ref() == Some(&w.digest);
     let known = record.filter(|r| Some(&r.pushed_digest) == carry.current.as_ref());
     let (mut at_source, mut to_carry) = (0, 0);
-    for s in subjects.iter().filter(|s| whole || held_alone(target, s)) {
+    // Referrers of referrers (a signature of an SBOM) count with what they hang from; the
+    // lookup lists them after it.
+    let mut counted: BTreeSet<&Digest> = BTreeSet::new();
+    for s in subjects {
+        if !(whole || held_alone(target, s) || counted.contains(&s.subject)) {
+            continue;
+        }
+        counted.extend(s.manifests.iter().chain(s.tags.values()));
         at_source += s.count();
         to_carry += match known {
             None => s.count(),
@@ -196,6 +205,42 @@ mod tests {
             &mut failures,
         );
         assert_eq!((c.at_source, c.to_carry), (Some(0), 0));
+    }
+
+    #[test]
+    fn a_platform_target_counts_the_referrers_of_its_referrers() {
+        let mut lookup = found();
+        let subjects = lookup[0].found.as_mut().unwrap();
+        // A signature of amd64's SBOM `e…`, and one of the index's signature `5…`.
+        for (subject, sig) in [(d('e'), d('f')), (d('5'), d('6'))] {
+            subjects.push(SubjectReferrers {
+                subject,
+                platform: None,
+                manifests: vec![sig],
+                tags: BTreeMap::new(),
+            });
+        }
+        let mut failures = Vec::new();
+        let c = referrer_carry(
+            &target(&["linux/amd64"]),
+            &wanted(),
+            dest(),
+            None,
+            None,
+            &lookup,
+            &mut failures,
+        );
+        assert_eq!((c.at_source, c.to_carry), (Some(2), 2));
+        let c = referrer_carry(
+            &target(&[]),
+            &wanted(),
+            dest(),
+            None,
+            None,
+            &lookup,
+            &mut failures,
+        );
+        assert_eq!((c.at_source, c.to_carry), (Some(6), 6));
     }
 
     #[test]

@@ -36,6 +36,7 @@ mod registries;
 mod replicate;
 mod replicate_budget;
 mod replicate_ledger;
+mod replicate_nested_referrers;
 mod replicate_referrers;
 mod review;
 mod review_comment;

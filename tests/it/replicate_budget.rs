@@ -1,7 +1,7 @@
 //! What a replication run that has nothing to do costs, counted in the real registries'
 //! access logs (and, for the referrers API distribution 2.8 lacks, the hand-made proxy's
 //! record): per target one manifest HEAD per tag and one ledger read; per source the
-//! floor that still sees a new or re-pushed signature.
+//! floor that still sees a new or re-pushed signature, or a new signature of a signature.
 
 use crate::support::fixtures::{MediaFormat, app_image};
 use crate::support::registry::{LogMark, Request};
@@ -26,7 +26,8 @@ fn count(seen: &[Request], method: &str, pred: &dyn Fn(&str) -> bool) -> usize {
 /// tag and one ledger read (its manifest and blob), and the fallback-schema source one
 /// tag list per repository (shared with the selector's), one HEAD per tag, one referrers
 /// query for the registry, and one request per referrer tag: the least that still sees a
-/// re-pushed cosign signature, which the next run carries.
+/// re-pushed cosign signature, which the next run carries. Following referrers of
+/// referrers costs nothing here: no referrer has a fallback tag of its own.
 #[test]
 fn a_no_op_replication_costs_its_floor() {
     let second = Registry::start();
@@ -140,7 +141,8 @@ fn a_no_op_replication_costs_its_floor() {
 
 /// With the referrers API at the source (a proxy answering what distribution 2.8 cannot),
 /// a no-op run asks one referrers query per manifest of each image (its index and each
-/// platform's) and reads no fallback tag.
+/// platform's) and one per referrer found (for its own referrers), and reads no fallback
+/// tag.
 #[test]
 fn with_the_referrers_api_a_no_op_asks_once_per_manifest() {
     use crate::support::faults::FaultProxy;
@@ -193,13 +195,17 @@ fn with_the_referrers_api_a_no_op_asks_once_per_manifest() {
             .filter(|s| s.method == method && pred(&s.path))
             .count()
     };
-    // Per image: its index and its two platform manifests.
-    assert_eq!(paths("GET", &|p| p.contains("/referrers/")), 6, "{seen:#?}");
+    // Per image: its index, its two platform manifests and its signature.
+    assert_eq!(
+        paths("GET", &|p| p.contains("/referrers/")),
+        2 * (3 + 1),
+        "{seen:#?}"
+    );
     assert_eq!(paths("GET", &|p| p.ends_with("/tags/list")), 1);
     assert_eq!(paths("HEAD", &|p| p.contains("/manifests/1.")), 2);
     assert_eq!(
         seen.iter().filter(|s| s.path != "/v2/").count(),
-        6 + 1 + 2,
+        8 + 1 + 2,
         "{seen:#?}"
     );
     let at_target = by_imagectl(dst, mark);
