@@ -93,7 +93,15 @@ impl ReferrerCopier {
         let src_repo = bare(source)?;
         let tgt_repo = bare(target)?;
         let mut out = CarriedReferrers::default();
+        // Referrers listed at the source but gone there, and what hangs from them: found
+        // level by level, a subject is met before its own referrers, so one pass drops
+        // them all rather than listing them at the target under a subject it lacks.
+        let mut gone: BTreeSet<Digest> = BTreeSet::new();
         for f in found {
+            if gone.contains(&f.subject) {
+                gone.extend(f.referrers());
+                continue;
+            }
             let mut new = Vec::new();
             for d in &f.descriptors {
                 let Some(digest) = descriptor_digest(d) else {
@@ -117,6 +125,7 @@ impl ReferrerCopier {
                     // to carry.
                     Err(ExecError::Registry(e)) if e.is_not_found() => {
                         tracing::warn!(%digest, "a referrer listed at {src_repo} is gone there");
+                        gone.insert(digest);
                         continue;
                     }
                     Err(e) => return Err(e),

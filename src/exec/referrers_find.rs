@@ -45,7 +45,7 @@ pub(super) struct Found {
 
 impl Found {
     /// The digests of the referrers found, listed and tagged.
-    fn referrers(&self) -> Vec<Digest> {
+    pub(super) fn referrers(&self) -> Vec<Digest> {
         self.descriptors
             .iter()
             .filter_map(descriptor_digest)

@@ -263,3 +263,36 @@ fn with_the_referrers_api_a_signature_of_an_sbom_is_found_through_it() {
     assert_eq!(dst2.manifest_digest("m/app", &nested), Some(nested.clone()));
     assert_eq!(dst2.tags("m/app"), ["1.0.0"]);
 }
+
+/// An SBOM its registry still lists but has deleted is not carried, and neither is the
+/// signature hanging from it: the target gets no listing under a subject it lacks, and
+/// the rest of the image's referrers arrive.
+#[test]
+fn a_gone_referrer_takes_its_own_referrers_with_it() {
+    let sc = Scenario::new().registry().target().release("1.0.0");
+    let (src, dst) = (sc.reg(), sc.dst());
+    let s = sc.signed("1.0.0");
+    let nested = sign_referrer(src, "team/app", &s.sbom, b"signature of the sbom");
+    skopeo_ok(&[
+        "delete",
+        "--tls-verify=false",
+        &format!("docker://{}/team/app@{}", src.host(), s.sbom),
+    ]);
+    let out = sc.ok(&[
+        "copy",
+        "--referrers",
+        &sc.reference("team/app:1.0.0"),
+        &format!("{}/copied/app:1.0.0", dst.host()),
+    ]);
+    assert!(out.contains("is gone there"), "{out}");
+    assert_eq!(dst.manifest_digest("copied/app", &s.sbom), None);
+    assert_eq!(dst.manifest_digest("copied/app", &nested), None);
+    assert_eq!(
+        dst.manifest_digest("copied/app", &fallback_tag(&s.sbom)),
+        None
+    );
+    assert_eq!(
+        dst.manifest_digest("copied/app", &s.signature).as_deref(),
+        Some(s.signature.as_str())
+    );
+}
