@@ -356,12 +356,23 @@ fn runs_under_containerd_with_ctr(version: Version) {
     let c = Containerd::start(version);
     let imported = c.ctr_ok(&["images", "import", built.archive().to_str().unwrap()]);
     assert!(imported.contains(FULL_NAME), "{imported}");
-    let out = c.ctr_run(
-        FULL_NAME,
-        "imagectl-own-image",
-        &["/usr/bin/imagectl", "--version"],
-    );
-    assert_eq!(ok(&out, "ctr run").trim(), VERSION_LINE);
+    // ctr can lose the output of a process that exits right after printing, under load
+    // (containerd/containerd#770; concourse/concourse#6775 traces it to the shim's copy):
+    // its exit status is the run's, so a successful run with no output runs again, twice
+    // at most.
+    let mut printed = String::new();
+    for _ in 0..3 {
+        let out = c.ctr_run(
+            FULL_NAME,
+            "imagectl-own-image",
+            &["/usr/bin/imagectl", "--version"],
+        );
+        printed = ok(&out, "ctr run");
+        if !printed.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(printed.trim(), VERSION_LINE);
 }
 
 #[test]

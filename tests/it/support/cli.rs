@@ -27,6 +27,15 @@ const SCRUBBED: &[&str] = &[
     "NO_PROXY",
 ];
 
+/// The `$TMPDIR` of the host a `HOME` stands for (`HOME/tmp`). A daemon backend stages
+/// imports in `$TMPDIR/imagectl-staging`, and a run reports what killed runs left there:
+/// with the machine's one `/tmp`, a kill test's leftovers showed in another test's plan.
+fn host_tmp(home: &Path) -> PathBuf {
+    let tmp = home.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("create HOME/tmp");
+    tmp
+}
+
 /// Path of the built binary.
 pub fn imagectl_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_imagectl"))
@@ -56,6 +65,7 @@ pub fn imagectl_with_home(store: &Path, home: &Path) -> Command {
         cmd.env_remove(k);
     }
     cmd.env("HOME", home)
+        .env("TMPDIR", host_tmp(home))
         .env("NO_COLOR", "1")
         .env("RUST_BACKTRACE", "1")
         .arg("--store")
@@ -231,6 +241,7 @@ pub fn imagectl_process(store: &Path, home: &Path) -> StdCommand {
         cmd.env_remove(k);
     }
     cmd.env("HOME", home)
+        .env("TMPDIR", host_tmp(home))
         .env("NO_COLOR", "1")
         .env("RUST_BACKTRACE", "1")
         .arg("--store")
