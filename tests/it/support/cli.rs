@@ -89,7 +89,8 @@ impl TestEnv {
             .unwrap();
         let store = root.path().join("store");
         let home = root.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
+        // Made now, so that snapshots of the env taken before a first command have it.
+        host_tmp(&home);
         TestEnv { root, store, home }
     }
 
