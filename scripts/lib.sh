@@ -47,7 +47,10 @@ ensure_packages() {
         [[ -x /bin/busybox ]] || missing+=(busybox-static)
         command -v podman >/dev/null || missing+=(podman)
         # The metrics tests parse /metrics and textfiles with Prometheus' Python parsers.
-        python3 -c 'import prometheus_client' 2>/dev/null || missing+=(python3-prometheus-client)
+        # The system interpreter's (the tests prefer it over a pyenv python3 on PATH).
+        local python=/usr/bin/python3
+        [[ -x $python ]] || python=python3
+        $python -c 'import prometheus_client' 2>/dev/null || missing+=(python3-prometheus-client)
         # scripts/check-package.sh reads the installed man pages; build-image.sh strips.
         command -v man >/dev/null || missing+=(man-db)
         command -v strip >/dev/null || missing+=(binutils)

@@ -35,7 +35,12 @@ print(json.dumps(out))
 /// Parse `text` as OpenMetrics (`openmetrics`) or the classic text format; panics with the
 /// parser's complaint when it refuses the text.
 pub fn parse(text: &str, openmetrics: bool) -> Vec<Sample> {
-    let mut child = Command::new(super::tools::locate("python3").unwrap_or_else(|l| panic!("{l}")))
+    // Debian's python3-prometheus-client installs for the system interpreter, which a
+    // pyenv or virtualenv python3 earlier on PATH does not see.
+    let python = super::tools::locate("/usr/bin/python3")
+        .or_else(|_| super::tools::locate("python3"))
+        .unwrap_or_else(|l| panic!("{l}"));
+    let mut child = Command::new(python)
         .args([
             "-c",
             SCRIPT,
