@@ -13,29 +13,18 @@ mod save;
 
 use std::io::Read as _;
 use std::path::Path;
-use std::process::{Command as StdCommand, Output, Stdio};
+use std::process::{Command as StdCommand, Stdio};
 
 use crate::support::cli::{imagectl_bin, skopeo_ok};
 use crate::support::docker::{Dockerd, runnable_image};
 use crate::support::fixtures::{
     self, FixtureImage, ImageBuilder, Layer, MediaFormat, OciLayout, app_image,
 };
+use crate::support::output::stdout_ok_as as ok;
 use crate::support::{Registry, TestEnv};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Asserts success; returns stdout.
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// Runs `imagectl ARGS` on `env`'s store; asserts success and returns stdout.

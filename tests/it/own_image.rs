@@ -5,13 +5,14 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 
 use crate::support::cli::{TestEnv, succeeded};
 use crate::support::containerd::{Containerd, Version};
 use crate::support::docker::Dockerd;
 use crate::support::fixtures::{app_image, push_image_http};
+use crate::support::output::stdout_ok_as as ok;
 use crate::support::{MediaFormat, Registry};
 
 /// The name `scripts/build-image.sh` gives the image by default (`imagectl:VERSION`).
@@ -84,16 +85,6 @@ fn image() -> &'static Built {
         }
         build_image(&base.join(std::process::id().to_string()))
     })
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Two builds from the same commit give the same manifest digest and the same archive

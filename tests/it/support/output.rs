@@ -24,6 +24,19 @@ pub fn stdout_ok(out: &Output) -> String {
     stdout(out)
 }
 
+/// stdout of a command that must have succeeded; the failure names it (`what`) and shows
+/// both streams.
+pub fn stdout_ok_as(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}{}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
 /// Running a command to completion, whatever its exit code; panics only if it cannot start.
 pub trait RunExt {
     /// The finished command's output.
