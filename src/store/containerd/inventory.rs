@@ -102,15 +102,14 @@ pub async fn read_blob(conn: &Conn, digest: &Digest, max: u64) -> Result<Vec<u8>
     Ok(out)
 }
 
-/// What the walk reads, fetched ahead: sizes of everything, bytes of the small documents.
 /// containerd's content store as an image source, read over its API; a blob its listing
 /// does not show is missing without a request.
-struct Remote<'a> {
+struct ContentApi<'a> {
     conn: &'a Conn,
     sizes: &'a HashMap<Digest, u64>,
 }
 
-impl Remote<'_> {
+impl ContentApi<'_> {
     async fn small(&self, desc: &Descriptor) -> Result<Bytes, StoreError> {
         if !self.sizes.contains_key(&desc.digest) {
             return Err(StoreError::MissingBlob(desc.digest.clone()));
@@ -121,7 +120,7 @@ impl Remote<'_> {
     }
 }
 
-impl ImageSource for Remote<'_> {
+impl ImageSource for ContentApi<'_> {
     type Error = StoreError;
 
     async fn manifest(&self, desc: &Descriptor) -> Result<Bytes, StoreError> {
@@ -143,7 +142,7 @@ impl ImageSource for Remote<'_> {
 
 /// The manifests and configs of the image `target` that containerd holds.
 async fn prefetch(
-    content: &Remote<'_>,
+    content: &ContentApi<'_>,
     target: &Descriptor,
 ) -> Result<Vec<(Digest, Bytes)>, StoreError> {
     let mut docs = Vec::new();
@@ -155,7 +154,7 @@ async fn prefetch(
         if let Some(config) = node.config_desc() {
             match content.config(config).await {
                 Ok(bytes) => docs.push((config.digest.clone(), bytes)),
-                Err(e) if Remote::is_damage(&e) => {}
+                Err(e) if ContentApi::is_damage(&e) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -316,7 +315,7 @@ pub async fn load(conn: &Conn, records: &[Image]) -> Result<Inventory, StoreErro
     let mut targets: Vec<Descriptor> = entries.iter().map(|e| e.target.clone()).collect();
     targets.sort_by(|a, b| a.digest.cmp(&b.digest));
     targets.dedup_by(|a, b| a.digest == b.digest);
-    let content = &Remote {
+    let content = &ContentApi {
         conn,
         sizes: &sizes,
     };
