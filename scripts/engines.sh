@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetches newer engines than Debian 12's WITHOUT installing them: `engines.sh` (trixie: dockerd
-# 26 with the containerd image store) or `engines.sh sid` (containerd 2.x), for the
+# 26 with the containerd image store) or `engines.sh sid` (containerd 2.x, and oras), for the
 # integration tests. The suite's packages are downloaded with a throwaway apt configuration
 # and unpacked with `dpkg-deb -x` into
 #
@@ -24,9 +24,11 @@ trixie)
     BINS=(usr/sbin/dockerd usr/bin/docker usr/bin/containerd usr/bin/containerd-shim-runc-v2)
     ;;
 sid)
-    # containerd 2.x (CRI v1 only, config version 3) for the containerd store tests.
-    PKGS=(containerd runc)
-    BINS=(usr/bin/containerd usr/bin/ctr usr/bin/containerd-shim-runc-v2)
+    # containerd 2.x (CRI v1 only, config version 3) for the containerd store tests; oras
+    # (1.3, a static Go binary; Debian 12 has none), the referrer tests' independent writer
+    # and reader of signatures and SBOMs.
+    PKGS=(containerd runc oras)
+    BINS=(usr/bin/containerd usr/bin/ctr usr/bin/containerd-shim-runc-v2 usr/bin/oras)
     ;;
 *)
     echo "engines: unknown suite $SUITE (trixie or sid)" >&2

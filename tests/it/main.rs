@@ -26,6 +26,7 @@ mod cycles;
 mod errors;
 mod faults;
 mod head_without_digest;
+mod oras;
 mod own_image;
 mod policy;
 mod pull;

@@ -23,8 +23,8 @@ pub enum Version {
     V2,
 }
 
-/// The root of sid's unpacked packages (`usr/bin/containerd`, `ctr`, the shim).
-fn sid_dir() -> &'static Path {
+/// The root of sid's unpacked packages (`usr/bin/containerd`, `ctr`, the shim, `oras`).
+pub fn sid_dir() -> &'static Path {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/engines.sh");
