@@ -308,26 +308,7 @@ fn own_image_loads_into_imagectl_and_pushes_to_a_registry_docker_runs_from() {
 fn own_image_loads_into_podman() {
     let built = image();
     let root = tempfile::tempdir().unwrap();
-    let podman = |args: &[&str]| {
-        let out = crate::support::tools::tool("podman")
-            .arg("--root")
-            .arg(root.path().join("root"))
-            .arg("--runroot")
-            .arg(root.path().join("run"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "file",
-            ])
-            .args(args)
-            .env("HOME", root.path())
-            .output()
-            .unwrap();
-        ok(&out, &format!("podman {}", args.join(" ")))
-    };
+    let podman = |args: &[&str]| crate::support::tools::podman(root.path(), args);
     let out = podman(&["load", "-i", built.archive().to_str().unwrap()]);
     assert!(out.contains(FULL_NAME), "{out}");
     let entrypoint = podman(&[

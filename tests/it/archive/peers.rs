@@ -85,26 +85,7 @@ fn podman_loads_imagectl_archives_and_back() {
     let src = pulled(&reg, &[(&v1, "demo/app:1.0"), (&v2, "demo/app:2.0")]);
     let (r1, r2) = (reg.reference("demo/app:1.0"), reg.reference("demo/app:2.0"));
     let dir = src.root.path();
-    let podman = |root: &str, args: &[&str]| {
-        let out = crate::support::tools::tool("podman")
-            .arg("--root")
-            .arg(dir.join(root).join("root"))
-            .arg("--runroot")
-            .arg(dir.join(root).join("run"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "file",
-            ])
-            .args(args)
-            .env("HOME", dir)
-            .output()
-            .unwrap();
-        ok(&out, &format!("podman {}", args.join(" ")))
-    };
+    let podman = |root: &str, args: &[&str]| crate::support::tools::podman(&dir.join(root), args);
     let docker_tar = dir.join("both.tar");
     let oci_tar = dir.join("v1-oci.tar");
     run_ok(

@@ -84,3 +84,26 @@ fn missing_tool_names_itself_and_its_package() {
     assert!(line.contains("apt-get install apache2-utils"), "{line}");
     assert!(locate("sh").is_ok());
 }
+
+/// `podman ARGS` with its own vfs storage under `dir` (no daemon, no system state); stdout of
+/// a run that must succeed.
+pub fn podman(dir: &Path, args: &[&str]) -> String {
+    let out = tool("podman")
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--runroot")
+        .arg(dir.join("run"))
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+        ])
+        .args(args)
+        .env("HOME", dir)
+        .output()
+        .expect("start podman");
+    super::output::stdout_ok_as(&out, &format!("podman {}", args.join(" ")))
+}
