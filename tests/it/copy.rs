@@ -72,6 +72,17 @@ fn reference(s: &str) -> Reference {
     Reference::parse(s).unwrap()
 }
 
+/// A library copy of `from` to `to` (whole references), every option at its default.
+fn copy_request(from: &str, to: &str) -> CopyRequest {
+    CopyRequest {
+        source: reference(from),
+        target: reference(to),
+        platforms: Vec::new(),
+        source_digest: None,
+        target_checked: false,
+    }
+}
+
 /// An OCI image, a Docker schema2 image, an OCI index and a Docker manifest list arrive
 /// in the target with the source's digests, and skopeo reads them back verifying blobs.
 #[test]
@@ -209,11 +220,8 @@ fn second_copy_costs_one_head() {
     let (ms, md) = (src.mark(), dst.mark());
     let copier = Copier::new(client(), None);
     let req = CopyRequest {
-        source: reference(&s),
-        target: reference(&d),
-        platforms: Vec::new(),
         source_digest: Some(digest.parse::<Digest>().unwrap()),
-        target_checked: false,
+        ..copy_request(&s, &d)
     };
     let done = runtime().block_on(copier.copy(&req)).unwrap();
     assert!(done.up_to_date);

@@ -21,24 +21,18 @@ fn shared_layers_are_mounted() {
     let copier = Arc::new(Copier::new(client(), None));
     let rt = runtime();
     let first = rt
-        .block_on(copier.copy(&CopyRequest {
-            source: reference(&src.reference("demo/app:1.0")),
-            target: reference(&dst.reference("one/app:1.0")),
-            platforms: Vec::new(),
-            source_digest: None,
-            target_checked: false,
-        }))
+        .block_on(copier.copy(&copy_request(
+            &src.reference("demo/app:1.0"),
+            &dst.reference("one/app:1.0"),
+        )))
         .unwrap();
     assert_eq!((first.blobs_uploaded, first.blobs_mounted), (3, 0));
     let mark = dst.mark();
     let second = rt
-        .block_on(copier.copy(&CopyRequest {
-            source: reference(&src.reference("demo/app:2.0")),
-            target: reference(&dst.reference("two/app:2.0")),
-            platforms: Vec::new(),
-            source_digest: None,
-            target_checked: false,
-        }))
+        .block_on(copier.copy(&copy_request(
+            &src.reference("demo/app:2.0"),
+            &dst.reference("two/app:2.0"),
+        )))
         .unwrap();
     assert_eq!((second.blobs_uploaded, second.blobs_mounted), (2, 1));
     let posts: Vec<_> = dst
@@ -218,12 +212,11 @@ fn concurrent_copies_upload_a_shared_blob_once() {
         .oci("app-v2", "demo/app:2.0");
     let (src, dst, fx) = (sc.reg(), sc.dst(), sc.fx());
     let copier = Arc::new(Copier::new(client(), None));
-    let req = |tag: &str| CopyRequest {
-        source: reference(&src.reference(&format!("demo/app:{tag}"))),
-        target: reference(&dst.reference(&format!("same/app:{tag}"))),
-        platforms: Vec::new(),
-        source_digest: None,
-        target_checked: false,
+    let req = |tag: &str| {
+        copy_request(
+            &src.reference(&format!("demo/app:{tag}")),
+            &dst.reference(&format!("same/app:{tag}")),
+        )
     };
     let (a, b) = (req("1.0"), req("2.0"));
     let (ra, rb) = runtime().block_on(async { tokio::join!(copier.copy(&a), copier.copy(&b)) });
