@@ -2,26 +2,32 @@
 
 use super::*;
 
-/// A gzip'd archive whose `manifest.json` is 200 MB of zeros (a ratio near 1000:1) is refused
-/// without holding it in memory: peak RSS stays far below its size.
-#[test]
-fn decompression_bomb() {
+/// A gzip'd tar of `head` (tar entries without the end marker) then an entry `path` of
+/// `size` zero bytes (a whole number of MiB): a small file that inflates about 1000:1.
+fn zeros_entry_gzipped(head: &[u8], path: &str, size: u64) -> Vec<u8> {
     use std::io::Write as _;
-    const SIZE: u64 = 200 << 20;
     let mut h = tar::Header::new_ustar();
-    h.set_path("manifest.json").unwrap();
-    h.set_size(SIZE);
+    h.set_path(path).unwrap();
+    h.set_size(size);
     h.set_mode(0o644);
     h.set_entry_type(tar::EntryType::Regular);
     h.set_cksum();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(head).unwrap();
     gz.write_all(h.as_bytes()).unwrap();
     let zeros = vec![0u8; 1 << 20];
-    for _ in 0..(SIZE >> 20) {
+    for _ in 0..(size >> 20) {
         gz.write_all(&zeros).unwrap();
     }
     gz.write_all(&[0u8; 1024]).unwrap();
-    let bomb = gz.finish().unwrap();
+    gz.finish().unwrap()
+}
+
+/// A gzip'd archive whose `manifest.json` is 200 MB of zeros (a ratio near 1000:1) is refused
+/// without holding it in memory: peak RSS stays far below its size.
+#[test]
+fn decompression_bomb() {
+    let bomb = zeros_entry_gzipped(&[], "manifest.json", 200 << 20);
     assert!(bomb.len() < 2 << 20, "{}", bomb.len());
     let line = refused(
         "bomb.tar.gz",
@@ -60,26 +66,11 @@ fn decompression_bomb() {
 /// decompression bomb, and its staged bytes do not stay in the store.
 #[test]
 fn decompression_bomb_in_a_layer() {
-    use std::io::Write as _;
-    const SIZE: u64 = (1 << 30) + (64 << 20);
     let mut entries = craft::docker_archive(&image(), &["demo/hostile:1"]);
     let manifest = entries.pop().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let head = craft::tar(&[manifest]);
-    gz.write_all(&head[..head.len() - 1024]).unwrap();
-    let mut h = tar::Header::new_ustar();
-    h.set_path(format!("{}/layer.tar", "0".repeat(64))).unwrap();
-    h.set_size(SIZE);
-    h.set_mode(0o644);
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_cksum();
-    gz.write_all(h.as_bytes()).unwrap();
-    let zeros = vec![0u8; 1 << 20];
-    for _ in 0..(SIZE >> 20) {
-        gz.write_all(&zeros).unwrap();
-    }
-    gz.write_all(&[0u8; 1024]).unwrap();
-    let bomb = gz.finish().unwrap();
+    let layer = format!("{}/layer.tar", "0".repeat(64));
+    let bomb = zeros_entry_gzipped(&head[..head.len() - 1024], &layer, (1 << 30) + (64 << 20));
     assert!(bomb.len() < 16 << 20, "{}", bomb.len());
     let line = refused("layer-bomb.tar.gz", &bomb, &["decompression bomb"]);
     assert!(line.contains("layer.tar"), "{line}");
