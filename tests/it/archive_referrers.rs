@@ -4,7 +4,7 @@
 //! and `push --referrers` sends them from the store to another registry, digests preserved.
 //! The registries are real distribution registries (no referrers API: fallback tags).
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use crate::support::cli::{skopeo_ok, succeeded as ok};
 use crate::support::fixtures::{MediaFormat, multi_platform, push_index_http, sha256_digest};
@@ -33,27 +33,51 @@ fn image_ids(env: &TestEnv) -> Vec<String> {
         .collect()
 }
 
-/// Pull the signed release into a store and save it with its referrers to `archive`.
-fn saved(src: &Registry, archive: &Path) -> String {
+/// Signed release 1.0.0 of `team/app` in its own registry, pulled into a store and saved
+/// with its referrers to `DIR/app.tar`.
+struct SavedRelease {
+    /// The source registry; a test that wants it gone drops it.
+    src: Registry,
+    signed: Signed,
+    /// Holds the archive; tests write their other files here.
+    dir: tempfile::TempDir,
+    archive: PathBuf,
+    /// The saved image's name.
+    image: String,
+}
+
+fn saved_release() -> SavedRelease {
+    let src = Registry::start();
+    let signed = release_1(&src);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("app.tar");
     let image = format!("{}/team/app:1.0.0", src.host());
     let env = TestEnv::new();
     ok(&env.run(&["pull", "--all-platforms", &image]));
-    ok(&env.save_referrers(archive, &image));
-    image
+    ok(&env.save_referrers(&archive, &image));
+    SavedRelease {
+        src,
+        signed,
+        dir,
+        archive,
+        image,
+    }
 }
 
 /// A signed image saved with `--referrers`, loaded into a fresh store with its source
 /// registry gone, and pushed with `--referrers` arrives with every referrer (digests
 /// preserved, listed in the target's fallback indexes, cosign's tag under its name); in
-/// the store the referrers are
-/// no images, survive `prune`, count in `df`, and leave with the image's `rmi`.
+/// the store the referrers are no images, survive `prune`, count in `df`, and leave with
+/// the image's `rmi`.
 #[test]
 fn referrers_cross_an_air_gap_in_an_oci_archive() {
-    let src = Registry::start();
-    let s = release_1(&src);
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("app.tar");
-    let image = saved(&src, &archive);
+    let SavedRelease {
+        src,
+        signed: s,
+        dir,
+        archive,
+        image,
+    } = saved_release();
     // An independent reader finds the image by name beside the nameless referrer entries.
     let raw = skopeo_ok(&[
         "inspect",
@@ -145,11 +169,12 @@ fn referrers_need_the_oci_format() {
 /// gets nothing: not the image, not the referrers, not a blob.
 #[test]
 fn a_tampered_referrer_blob_loads_nothing() {
-    let src = Registry::start();
-    release_1(&src);
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("app.tar");
-    saved(&src, &archive);
+    let SavedRelease {
+        src: _src,
+        dir,
+        archive,
+        ..
+    } = saved_release();
     let payload = format!("blobs/sha256/{}", &sha256_digest(SBOM_PAYLOAD)[7..]);
     let tampered = dir.path().join("tampered.tar");
     let mut found = false;
@@ -215,11 +240,13 @@ fn containerd_keeps_the_image_and_warns_about_its_referrers() {
 }
 
 fn keeps_the_image_and_warns_about_its_referrers(kind: Kind) {
-    let src = Registry::start();
-    release_1(&src);
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("app.tar");
-    let image = saved(&src, &archive);
+    let SavedRelease {
+        src: _src,
+        dir: _dir,
+        archive,
+        image,
+        ..
+    } = saved_release();
     let under = Under::new(kind);
     let out = under.run(&["load", "-i", archive.to_str().unwrap()]);
     ok(&out);
@@ -260,12 +287,7 @@ fn an_unsigned_image_is_saved_with_a_note() {
 /// --referrers` leaves it out; the image and its other referrers load.
 #[test]
 fn a_referrer_of_a_sha512_subject_is_left_out_of_a_load() {
-    let src = Registry::start();
-    release_1(&src);
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("app.tar");
-    saved(&src, &archive);
-    drop(src);
+    let SavedRelease { dir, archive, .. } = saved_release();
     let payload: &[u8] = b"a signature of a sha512 manifest";
     let config: &[u8] = b"{}";
     let manifest = serde_json::to_vec(&serde_json::json!({
