@@ -63,10 +63,13 @@ pub(super) async fn gather(
                 names: Vec::new(),
                 target: (*target).clone(),
             };
-            let held = held_manifests(&*content, &saved, platform)
-                .with_context(|| format!("{query}: reading it from the store"))?;
-            let whole = held_manifests(&*content, &saved, None)
-                .with_context(|| format!("{query}: reading it from the store"))?;
+            let reading = || format!("{query}: reading it from the store");
+            let held = held_manifests(&*content, &saved, platform).with_context(reading)?;
+            // What the whole image holds, to tell whether this save is all of it.
+            let whole = match platform {
+                None => held.clone(),
+                Some(_) => held_manifests(&*content, &saved, None).with_context(reading)?,
+            };
             let client = match &client {
                 Some(c) => c,
                 None => client.insert(registry_client(cli)?),
